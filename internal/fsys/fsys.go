@@ -1,0 +1,83 @@
+// Package fsys is the file system seam between sitevault and a site's files.
+//
+// A connection hands backup and restore an FS rooted at the site's root
+// directory: the local disk (Local, built on os.Root) or SFTP (in the
+// connection/ssh package). Both run the same backup and restore code.
+//
+// Names are slash-separated paths relative to the root ("" or "." is the root
+// itself). Names are byte strings: they may hold newlines or invalid UTF-8 and
+// are passed through unchanged. An FS never resolves a name to a place outside
+// its root; callers that must not write through symbolic links (restore)
+// check each parent with Lstat.
+package fsys
+
+import (
+	"context"
+	"io"
+	"io/fs"
+	"time"
+)
+
+// FileInfo describes one directory entry without following symbolic links.
+type FileInfo struct {
+	Name    string      // base name, byte-exact
+	Mode    fs.FileMode // type bits and permissions, as io/fs defines them
+	Size    int64
+	ModTime time.Time
+	// Inode, Dev and ChangeTime are zero where the file system does not
+	// report them (SFTP). Backup compares them only when both sides know them.
+	Inode      uint64
+	Dev        uint64
+	ChangeTime time.Time
+}
+
+// File is an open file being read.
+type File interface {
+	io.ReadCloser
+	// Stat describes the open file (after reading, to see whether it changed).
+	Stat() (FileInfo, error)
+}
+
+// WFile is a file being written.
+type WFile interface {
+	io.WriteCloser
+	// Name is the file's name relative to the FS root.
+	Name() string
+}
+
+// FS is what backup reads from and restore writes to. Implementations are
+// safe for concurrent use.
+type FS interface {
+	// Root describes the root for messages (a path, or user@host:path).
+	Root() string
+
+	// ReadDir lists dir with every entry's attributes, in one round trip
+	// where the protocol allows (SFTP's READDIR returns attributes). Order
+	// is unspecified.
+	ReadDir(ctx context.Context, dir string) ([]FileInfo, error)
+	// Lstat describes name without following a final symbolic link.
+	Lstat(ctx context.Context, name string) (FileInfo, error)
+	// Open opens a regular file for reading.
+	Open(ctx context.Context, name string) (File, error)
+	// Readlink returns a symbolic link's target, unchanged.
+	Readlink(ctx context.Context, name string) (string, error)
+
+	// MkdirAll creates dir and missing parents with perm.
+	MkdirAll(ctx context.Context, dir string, perm fs.FileMode) error
+	// CreateTemp creates a new, uniquely named file in dir for writing; the
+	// caller renames it into place or removes it.
+	CreateTemp(ctx context.Context, dir, pattern string) (WFile, error)
+	// Rename atomically replaces newname with oldname (POSIX rename).
+	Rename(ctx context.Context, oldname, newname string) error
+	// Remove deletes a file or an empty directory.
+	Remove(ctx context.Context, name string) error
+	// Symlink creates name as a symbolic link to target.
+	Symlink(ctx context.Context, target, name string) error
+	// Chmod sets permission bits (following no link).
+	Chmod(ctx context.Context, name string, mode fs.FileMode) error
+	// Chtimes sets modification (and access) time.
+	Chtimes(ctx context.Context, name string, mtime time.Time) error
+
+	// Close releases the FS (for SFTP, the session).
+	Close() error
+}
