@@ -65,7 +65,10 @@ type FS interface {
 	// MkdirAll creates dir and missing parents with perm.
 	MkdirAll(ctx context.Context, dir string, perm fs.FileMode) error
 	// CreateTemp creates a new, uniquely named file in dir for writing; the
-	// caller renames it into place or removes it.
+	// caller renames it into place or removes it. As with os.CreateTemp, the
+	// name is pattern with its last "*" replaced by random characters (or
+	// random characters appended); an empty pattern means
+	// ".sitevault-tmp-*". The file is created exclusively, mode 0600.
 	CreateTemp(ctx context.Context, dir, pattern string) (WFile, error)
 	// Rename atomically replaces newname with oldname (POSIX rename).
 	Rename(ctx context.Context, oldname, newname string) error

@@ -143,8 +143,8 @@ type Summary struct {
 	BytesAddedSaved int64 `json:"bytes_added_stored"` // after compression and encryption
 	Partial         bool  `json:"partial,omitempty"`
 	// Skipped and Warnings are human-readable lines for the backup report.
-	Skipped  []string `json:"skipped,omitempty"`
-	Warnings []string `json:"warnings,omitempty"`
+	Skipped  []string  `json:"skipped,omitempty"`
+	Warnings []string  `json:"warnings,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 }

@@ -1,0 +1,155 @@
+package archiver
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sitevault/sitevault/internal/repository"
+)
+
+// Skip is an entry the backup did not take, and why.
+type Skip struct {
+	Path   string
+	Reason string
+}
+
+func (s Skip) String() string { return fmt.Sprintf("%q: %s", s.Path, s.Reason) }
+
+// PathError is an entry that could not be read; the backup went on without it.
+type PathError struct {
+	Path string
+	Err  error
+}
+
+func (e *PathError) Error() string { return fmt.Sprintf("%q: %v", e.Path, e.Err) }
+func (e *PathError) Unwrap() error { return e.Err }
+
+// Report says what a Snapshot call did. Counts are of regular files.
+type Report struct {
+	FilesNew       int
+	FilesChanged   int
+	FilesUnchanged int
+	DirsTotal      int
+	Symlinks       int
+	BytesRead      int64 // bytes actually read (re-reads included)
+	BytesTotal     int64 // size of every file taken, read or not
+	// Skipped lists entries left out: excluded by the Selector, or of a
+	// kind a backup does not store (sockets, FIFOs, devices).
+	Skipped []Skip
+	// Changed names files that changed while they were read twice in a
+	// row; they are stored as last read.
+	Changed []string
+	// Errors lists entries that could not be read. Any error makes the
+	// backup Partial.
+	Errors   []*PathError
+	Partial  bool
+	Started  time.Time
+	Finished time.Time
+}
+
+// Summary converts the report into the statistics stored with a snapshot.
+// Blob statistics are the repository's to fill in.
+func (r *Report) Summary() *repository.Summary {
+	s := &repository.Summary{
+		FilesNew:       r.FilesNew,
+		FilesChanged:   r.FilesChanged,
+		FilesUnchanged: r.FilesUnchanged,
+		DirsTotal:      r.DirsTotal,
+		BytesRead:      r.BytesRead,
+		BytesTotal:     r.BytesTotal,
+		Partial:        r.Partial,
+		Started:        r.Started,
+		Finished:       r.Finished,
+	}
+	for _, sk := range r.Skipped {
+		s.Skipped = append(s.Skipped, sk.String())
+	}
+	for _, p := range r.Changed {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%q: changed while being read; stored as read", p))
+	}
+	for _, e := range r.Errors {
+		s.Warnings = append(s.Warnings, "not backed up: "+e.Error())
+	}
+	return s
+}
+
+// Progress holds counters a caller may poll while a backup runs (for a
+// progress bar). Totals grow as directories are listed; they are final once
+// the backup returns.
+type Progress struct {
+	FilesDone  atomic.Int64 // files stored (read or unchanged)
+	BytesDone  atomic.Int64 // bytes of those files, plus bytes read so far
+	FilesTotal atomic.Int64 // files found so far
+	BytesTotal atomic.Int64 // their size
+	DirsDone   atomic.Int64
+	Errors     atomic.Int64
+}
+
+// reporter collects a report from concurrent workers.
+type reporter struct {
+	mu  sync.Mutex
+	rep Report
+	p   *Progress // never nil
+}
+
+func (r *reporter) skip(path, reason string) {
+	r.mu.Lock()
+	r.rep.Skipped = append(r.rep.Skipped, Skip{Path: path, Reason: reason})
+	r.mu.Unlock()
+}
+
+func (r *reporter) fail(path string, err error) {
+	r.mu.Lock()
+	r.rep.Errors = append(r.rep.Errors, &PathError{Path: path, Err: err})
+	r.rep.Partial = true
+	r.mu.Unlock()
+	r.p.Errors.Add(1)
+}
+
+func (r *reporter) changed(path string) {
+	r.mu.Lock()
+	r.rep.Changed = append(r.rep.Changed, path)
+	r.mu.Unlock()
+}
+
+type fileState int
+
+const (
+	fileNew fileState = iota
+	fileChanged
+	fileUnchanged
+)
+
+func (r *reporter) file(state fileState, size, read int64) {
+	r.mu.Lock()
+	switch state {
+	case fileNew:
+		r.rep.FilesNew++
+	case fileChanged:
+		r.rep.FilesChanged++
+	case fileUnchanged:
+		r.rep.FilesUnchanged++
+	}
+	r.rep.BytesTotal += size
+	r.rep.BytesRead += read
+	r.mu.Unlock()
+	r.p.FilesDone.Add(1)
+	if state == fileUnchanged {
+		r.p.BytesDone.Add(size)
+	}
+}
+
+func (r *reporter) dir() {
+	r.mu.Lock()
+	r.rep.DirsTotal++
+	r.mu.Unlock()
+	r.p.DirsDone.Add(1)
+}
+
+func (r *reporter) symlink() {
+	r.mu.Lock()
+	r.rep.Symlinks++
+	r.mu.Unlock()
+}

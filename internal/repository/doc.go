@@ -1,0 +1,173 @@
+// Package repository is sitevault's storage engine: encrypted,
+// deduplicated, content-addressed storage of restore points on a
+// backend.Backend. It knows nothing of WordPress; the backup and restore
+// packages compose it with a site.
+//
+// # Glossary
+//
+//   - master key: 96 random bytes made at init: a 32-byte AES-256 key
+//     (encryption), a 32-byte BLAKE3 key (blob ids) and a 32-byte chunker
+//     seed. It never leaves the process unwrapped.
+//   - key slot: a keys/<id> file holding the master key wrapped by a key
+//     derived from one password (scrypt). Several passwords open one
+//     repository; removing the last slot is refused (ErrLastKey).
+//   - blob: a chunk of file or database-segment content (data blob) or a
+//     serialized directory (tree blob), named by its id: the keyed BLAKE3
+//     of its plaintext. Identical content has one id, so it is stored once.
+//   - chunk: a piece of a stream cut by the content-defined chunker
+//     (FastCDC, package chunker); each chunk becomes a data blob.
+//   - pack: an immutable file of about 16 MiB holding many encrypted blobs
+//     and, at its end, an encrypted header listing them.
+//   - index: index/ files saying which pack holds which blob; loaded into
+//     memory at Open.
+//   - tombstone: an index record by which prune marks a blob copy unused
+//     at a time; after the grace period the copy may be deleted.
+//   - snapshot: a restore point: a root tree id plus metadata.
+//   - orphan pack: a pack no index lists (its writer died before writing
+//     the index); RecoverOrphans or prune indexes it.
+//
+// # On-disk format (version 1)
+//
+// All multi-byte integers are little endian. "Sealed" means
+// nonce(12 random bytes) || AES-256-GCM ciphertext || tag(16), under the
+// master key's encryption key, without additional data. All ids are 32
+// bytes, written as 64 lower-case hex characters in names and JSON.
+// []byte values in JSON are standard base64 (as encoding/json writes them).
+//
+// Files (see package backend for where each lives):
+//
+//	config            plaintext JSON {"version":1,"id":"<64 hex>","params":"<base64 sealed file>"}
+//	keys/<sha256>     plaintext JSON key slot; name = SHA-256 of the file
+//	data/xx/<sha256>  packs; name = SHA-256 of the whole file
+//	index/<sha256>    sealed file (below); name = SHA-256 of the stored bytes
+//	snapshots/<sha256> sealed file; name = SHA-256 of the stored bytes
+//
+// Sealed file (config params, index, snapshot): seal(flag || payload),
+// flag 0 = payload is the JSON, 1 = payload is a zstd frame of the JSON.
+//
+// config: "version" is readable without any key, so a newer format fails
+// with ErrNewerFormat before decryption. "params" decrypts to
+// {"chunker":{"min":n,"avg":n,"max":n},"compression":"zstd"|"none"}
+// (chunk sizes in bytes; avg a power of two).
+//
+// Key slot JSON: {"version":1, "kdf":"scrypt", "n":N, "r":r, "p":p,
+// "salt":base64(32 bytes), "created":RFC 3339, "hostname", "username",
+// "label", "data":base64(sealed master key)}. The wrapping key is
+// scrypt(password, salt, N, r, p, 32 bytes); "data" is
+// nonce || AES-256-GCM(wrapping key, enc||mac||chunker seed) || tag (96
+// bytes of plaintext). Default N=2^17, r=8, p=1; readers refuse N > 2^22,
+// r > 32, p > 16 (a hostile file must not exhaust memory). Open tries
+// every slot; none opening is ErrWrongPassword.
+//
+// Blob id: BLAKE3-256 keyed with the master key's MAC key, of the blob's
+// plaintext. Data and tree blobs are distinct even with equal ids
+// (the index is keyed by type and id).
+//
+// Blob encoding inside a pack: seal(payload), where payload is the zstd
+// frame of the plaintext if the blob's compressed flag is set, else the
+// plaintext itself. Compression is skipped for data whose sampled byte
+// entropy is ≥ 7.95 bits/byte, and dropped when it saves less than 3%.
+// A reader verifies the GCM tag, decompresses, checks the length against
+// raw_length and the keyed hash against the id: a damaged blob is
+// ErrDamaged, never wrong data.
+//
+// Pack layout:
+//
+//	blob_1 … blob_n | sealed header | uint32 len(sealed header)
+//
+// The header plaintext is a version byte (1) followed by n entries of 46
+// bytes: type(1: 1 data, 2 tree) flags(1: bit 0 = compressed)
+// offset(u32, from the pack's start) length(u32, stored bytes)
+// raw_length(u32, plaintext bytes) id(32). Packs are self-describing:
+// RecoverOrphans and a rebuild read only the trailer and header.
+//
+// Index file JSON: {"version":1, "created":RFC 3339,
+// "supersedes":[ids of index files this one replaces],
+// "packs":[{"id", "size", "blobs":[{"type", "id", "offset", "length",
+// "raw_length", "compressed" (omitted when false)}]}],
+// "tombstones":[{"type", "id", "pack", "deleted":RFC 3339, "revived":RFC 3339}]}.
+// Reading all index files: drop every file another lists in
+// "supersedes"; for each (blob, pack) take the latest "deleted" and the
+// latest "revived" over all files; the copy is tombstoned when deleted >
+// revived. A blob with a live copy is live (backups deduplicate against
+// it); a blob with only tombstoned copies can still be read but is never
+// deduplicated against (a backup stores it again).
+//
+// Tree blob: JSON {"nodes":[…]} with nodes sorted by name (byte order),
+// names unique, never "", ".", "..", containing '/' or NUL. Node fields:
+// "name" (or "name_b64" when the name is not valid UTF-8), "type"
+// (dir|file|symlink), "mode", "mtime"/"ctime" (RFC 3339 with nanoseconds,
+// omitted when zero), "inode", "dev", "size", "link" (or "link_b64"),
+// "content" (data blob ids, in order), "subtree" (tree id), "meta" (or
+// "meta_b64": [[key, value] …] base64 pairs when any key or value is not
+// valid UTF-8). Encoding is deterministic, so an unchanged directory has
+// an unchanged id.
+//
+// Snapshot JSON: {"version":1} merged with the fields of Snapshot
+// ("time", "site", "hostname", "trigger", "tree", "parent", "tags",
+// "meta", "summary").
+//
+// # In memory
+//
+// The index costs about 65–130 bytes per blob (a 33-byte key and a 20-byte
+// location in a Go map, plus slack). Unfinished packs are buffered in
+// memory: at most (Packers + Connections) × (PackSize + largest blob),
+// 6 × ~24 MiB ≈ 150 MiB with the defaults on 2 cores. SaveStream holds
+// about three chunks plus the chunker's 2 × Max buffer (16 MiB).
+// SaveSnapshot's protection set (below) costs ~50 bytes per blob a
+// backup touched.
+//
+// # Write order and crash safety
+//
+// Every file is written once, atomically, under a content-derived name:
+// packs, then the index files naming them (every IndexEvery packs and at
+// Flush), then the snapshot. A process killed at any moment leaves only
+// complete files; packs it uploaded without an index are orphans, which
+// the next backup indexes with RecoverOrphans (orphans younger than
+// DefaultGrace) so it does not upload them again. Backups take no lock:
+// two processes backing up at once both succeed (they may store some
+// blobs twice; prune removes the extra copies).
+//
+// # Prune
+//
+// Prune is a two-phase, time-based garbage collection (as in Kopia). One
+// run (one prune at a time per repository; backups may run concurrently):
+//
+//  1. index orphan packs older than Grace (their writer is dead);
+//  2. list and load every snapshot, then load every index file (in that
+//     order: a snapshot's index files are written before it), and walk
+//     all trees to get the used blobs. A damaged snapshot, tree or index
+//     file aborts prune;
+//  3. per blob copy, in packs ordered oldest first: the first live copy of
+//     a used blob is needed; a used blob with only tombstoned copies gets
+//     one revived (revived=now); any other copy in a pack older than Grace
+//     is tombstoned (deleted=now); copies in younger packs are left alone
+//     (a running backup may be about to reference them);
+//  4. a pack whose copies are all tombstoned for longer than Grace is
+//     deleted; a pack where such copies exceed MaxUnused of its bytes (and
+//     none are tombstoned more recently) is repacked: its needed blobs are
+//     copied into new packs, indexed as usual;
+//  5. one compacted index file is written, superseding every index file
+//     read in step 2, with the kept packs and their tombstone state;
+//  6. only then the superseded index files and the deleted/repacked packs
+//     are removed.
+//
+// What is guaranteed: a snapshot written by SaveSnapshot is complete and
+// stays restorable as long as each backup finishes (Open → SaveSnapshot)
+// within Grace of its start. Blobs a backup deduplicated against are
+// protected twice: (a) data is deleted only after being tombstoned for
+// Grace, and a backup never deduplicates against a tombstoned copy it has
+// seen; (b) before writing the snapshot, SaveSnapshot re-reads new index
+// files and re-saves (from the still-present tombstoned copy) every blob
+// the process saved or deduplicated against since sn.Time — SaveBlob,
+// SaveStream, SaveTree and MarkUsed record them — that a prune tombstoned
+// meanwhile. A snapshot written just after a prune listed snapshots may
+// reference blobs that prune tombstoned; the next prune sees the snapshot
+// and revives them before their grace has passed. A layer that reuses
+// blob or tree ids without saving them (unchanged files from a parent
+// snapshot) must call MarkUsed. A backup that outlives Grace may find a
+// blob gone: SaveSnapshot then fails with ErrBlobNotFound instead of
+// writing an incomplete snapshot. Pack ages come from the backend's
+// modification times and tombstone ages from the prune's clock
+// (Options.Now): clocks must agree to well within Grace.
+package repository

@@ -1,0 +1,180 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/sitevault/sitevault/internal/backend"
+)
+
+// Pack layout (see doc.go):
+//
+//	sealed blob 1 | sealed blob 2 | … | sealed header | uint32le len(sealed header)
+//
+// The header plaintext is one version byte (1) followed by one 46-byte
+// entry per blob: type(1) flags(1) offset(u32le) length(u32le)
+// raw_length(u32le) id(32).
+const (
+	packHeaderVersion = 1
+	headerEntrySize   = 46
+	flagCompressed    = 1
+	maxBlobSize       = 64 << 20
+)
+
+// packBlob locates one blob inside a pack.
+type packBlob struct {
+	Handle BlobHandle
+	Offset uint32
+	Length uint32 // stored (sealed) length
+	RawLen uint32 // plaintext length
+	Flags  uint8
+}
+
+// packInfo is a finished pack: its name, size and blobs.
+type packInfo struct {
+	ID    ID
+	Size  int64
+	Blobs []packBlob
+}
+
+func encodePackHeader(blobs []packBlob) []byte {
+	b := make([]byte, 1, 1+len(blobs)*headerEntrySize)
+	b[0] = packHeaderVersion
+	for _, e := range blobs {
+		b = append(b, byte(e.Handle.Type), e.Flags)
+		b = binary.LittleEndian.AppendUint32(b, e.Offset)
+		b = binary.LittleEndian.AppendUint32(b, e.Length)
+		b = binary.LittleEndian.AppendUint32(b, e.RawLen)
+		b = append(b, e.Handle.ID[:]...)
+	}
+	return b
+}
+
+// parsePackHeader decodes a header plaintext; dataLen is the number of
+// bytes before the sealed header. Errors wrap ErrDamaged.
+func parsePackHeader(b []byte, dataLen int64) ([]packBlob, error) {
+	if len(b) < 1 || b[0] != packHeaderVersion || (len(b)-1)%headerEntrySize != 0 {
+		return nil, fmt.Errorf("pack header: bad version or length %d: %w", len(b), ErrDamaged)
+	}
+	n := (len(b) - 1) / headerEntrySize
+	out := make([]packBlob, 0, n)
+	for i := range n {
+		e := b[1+i*headerEntrySize : 1+(i+1)*headerEntrySize]
+		pb := packBlob{
+			Handle: BlobHandle{Type: BlobType(e[0])},
+			Flags:  e[1],
+			Offset: binary.LittleEndian.Uint32(e[2:]),
+			Length: binary.LittleEndian.Uint32(e[6:]),
+			RawLen: binary.LittleEndian.Uint32(e[10:]),
+		}
+		copy(pb.Handle.ID[:], e[14:46])
+		if err := pb.valid(dataLen); err != nil {
+			return nil, fmt.Errorf("pack header entry %d: %w", i, err)
+		}
+		out = append(out, pb)
+	}
+	return out, nil
+}
+
+func (pb packBlob) valid(dataLen int64) error {
+	switch {
+	case pb.Handle.Type != DataBlob && pb.Handle.Type != TreeBlob:
+		return fmt.Errorf("blob type %d: %w", pb.Handle.Type, ErrDamaged)
+	case pb.Flags&^flagCompressed != 0:
+		return fmt.Errorf("blob flags %#x: %w", pb.Flags, ErrDamaged)
+	case pb.Length < sealOverhead || int64(pb.Offset)+int64(pb.Length) > dataLen:
+		return fmt.Errorf("blob at %d+%d outside the pack's %d data bytes: %w", pb.Offset, pb.Length, dataLen, ErrDamaged)
+	case pb.RawLen > maxBlobSize:
+		return fmt.Errorf("blob raw length %d: %w", pb.RawLen, ErrDamaged)
+	case pb.Flags&flagCompressed == 0 && pb.RawLen+sealOverhead != pb.Length:
+		return fmt.Errorf("raw blob length %d for %d stored bytes: %w", pb.RawLen, pb.Length, ErrDamaged)
+	}
+	return nil
+}
+
+// parsePackTail decodes the header of a pack from its last bytes: tail is
+// the end of a pack of size bytes. It returns the header entries, or
+// needMore > 0 if the tail is too short to hold the sealed header.
+func parsePackTail(c *crypter, tail []byte, size int64) (blobs []packBlob, needMore int, err error) {
+	if len(tail) < 4 || size < int64(4+sealOverhead+1) {
+		return nil, 0, fmt.Errorf("pack of %d bytes too short: %w", size, ErrDamaged)
+	}
+	hl := int64(binary.LittleEndian.Uint32(tail[len(tail)-4:]))
+	if hl < sealOverhead+1 || hl > size-4 {
+		return nil, 0, fmt.Errorf("pack header length %d in pack of %d bytes: %w", hl, size, ErrDamaged)
+	}
+	if hl+4 > int64(len(tail)) {
+		return nil, int(hl + 4), nil
+	}
+	sealed := tail[int64(len(tail))-4-hl : len(tail)-4]
+	plain, err := c.open(nil, sealed)
+	if err != nil {
+		return nil, 0, fmt.Errorf("pack header: %w", err)
+	}
+	blobs, err = parsePackHeader(plain, size-4-hl)
+	return blobs, 0, err
+}
+
+// loadPackHeader reads the header of pack id (size bytes) from the backend.
+func (r *Repository) loadPackHeader(ctx context.Context, id ID, size int64) ([]packBlob, error) {
+	h := backend.Handle{Type: backend.PackFile, Name: id.String()}
+	want := int64(64 << 10)
+	for try := 0; try < 2; try++ {
+		want = min(want, size)
+		var tail []byte
+		err := r.be.Load(ctx, h, int(want), size-want, func(rd io.Reader) error {
+			var err error
+			tail, err = io.ReadAll(rd)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("load pack header %v: %w", h, err)
+		}
+		blobs, need, err := parsePackTail(r.crypt, tail, size)
+		if err != nil {
+			return nil, fmt.Errorf("pack %v: %w", h, err)
+		}
+		if need == 0 {
+			return blobs, nil
+		}
+		want = int64(need)
+	}
+	return nil, fmt.Errorf("pack %v: header does not fit: %w", h, ErrDamaged)
+}
+
+// packer accumulates sealed blobs into one pack in memory.
+type packer struct {
+	buf   []byte
+	blobs []packBlob
+}
+
+// add seals payload into the pack.
+func (p *packer) add(c *crypter, h BlobHandle, payload []byte, rawLen int, compressed bool) {
+	off := len(p.buf)
+	p.buf = c.seal(p.buf, payload)
+	var fl uint8
+	if compressed {
+		fl = flagCompressed
+	}
+	p.blobs = append(p.blobs, packBlob{Handle: h, Offset: uint32(off), Length: uint32(len(p.buf) - off), RawLen: uint32(rawLen), Flags: fl})
+}
+
+// finish appends the sealed header and trailer and names the pack.
+func (p *packer) finish(c *crypter) *packInfo {
+	hdr := c.seal(nil, encodePackHeader(p.blobs))
+	p.buf = append(p.buf, hdr...)
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(hdr)))
+	return &packInfo{ID: fileID(p.buf), Size: int64(len(p.buf)), Blobs: p.blobs}
+}
+
+func savePack(ctx context.Context, be backend.Backend, pi *packInfo, data []byte) error {
+	h := backend.Handle{Type: backend.PackFile, Name: pi.ID.String()}
+	if err := be.Save(ctx, h, bytes.NewReader(data), int64(len(data))); err != nil && !errors.Is(err, backend.ErrExist) {
+		return fmt.Errorf("save pack %v: %w", h, err)
+	}
+	return nil
+}

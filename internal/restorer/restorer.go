@@ -1,0 +1,494 @@
+// Package restorer writes a repository tree into an fsys.FS, keeping the
+// product's restore rules:
+//
+//   - a file with the same name is overwritten; a file that is not in the
+//     restore point is never deleted;
+//   - each file is written to a temporary name in its folder and renamed into
+//     place, so the site never sees a half-written file; temporaries are
+//     removed on any failure or cancellation;
+//   - nothing is written outside the target, nor through a symbolic link:
+//     every directory on the way is checked with Lstat, and a path whose
+//     parent is a link is refused and reported;
+//   - names a crafted restore point may hold ("", ".", "..", anything with
+//     "/" or NUL) are refused and reported; the rest is restored.
+//
+// Modes and modification times are restored; symbolic links are restored as
+// links, replacing a file or link of the same name without writing through it.
+package restorer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sitevault/sitevault/internal/fsys"
+	"github.com/sitevault/sitevault/internal/repository"
+)
+
+// Repo is the slice of the repository the restorer needs.
+type Repo interface {
+	LoadTree(ctx context.Context, id repository.ID) (*repository.Tree, error)
+	WriteContent(ctx context.Context, ids []repository.ID, w io.Writer) error
+}
+
+var _ Repo = (*repository.Repository)(nil)
+
+// Filter reports whether the node at path (slash-separated, relative to the
+// restored tree's root) is restored. For a directory, false skips it and
+// everything in it, so a filter that restores wp-content/themes must also
+// take wp-content; Paths builds such filters.
+type Filter func(path string, n *repository.Node) bool
+
+// Paths returns a Filter taking the named paths, everything under them and
+// the directories leading to them. No path means everything.
+func Paths(paths ...string) Filter {
+	if len(paths) == 0 {
+		return nil
+	}
+	clean := make([]string, len(paths))
+	for i, p := range paths {
+		clean[i] = strings.Trim(path.Clean("/"+p), "/")
+	}
+	return func(p string, _ *repository.Node) bool {
+		for _, c := range clean {
+			if c == "" || p == c || strings.HasPrefix(p, c+"/") || strings.HasPrefix(c, p+"/") {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// TempPattern is the name pattern of the temporary files a restore writes.
+const TempPattern = ".sitevault-tmp-*"
+
+// Options tune a Restorer. The zero value is usable.
+type Options struct {
+	// Filter selects what is restored; nil restores everything.
+	Filter Filter
+	// Workers is the number of files written at once; 0 means 2×GOMAXPROCS.
+	Workers int
+	// Progress, if not nil, is updated while a restore runs.
+	Progress *Progress
+	// Logger receives refused paths and errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Progress holds counters a caller may poll while a restore runs.
+type Progress struct {
+	FilesDone atomic.Int64
+	BytesDone atomic.Int64
+	Errors    atomic.Int64
+}
+
+// Skip is a node the restore refused or could not place, and why.
+type Skip struct {
+	Path   string
+	Reason string
+}
+
+func (s Skip) String() string { return fmt.Sprintf("%q: %s", s.Path, s.Reason) }
+
+// PathError is a node whose restore failed.
+type PathError struct {
+	Path string
+	Err  error
+}
+
+func (e *PathError) Error() string { return fmt.Sprintf("%q: %v", e.Path, e.Err) }
+func (e *PathError) Unwrap() error { return e.Err }
+
+// Report says what a restore did.
+type Report struct {
+	FilesWritten int
+	BytesWritten int64
+	DirsCreated  int
+	Symlinks     int
+	// Skipped lists refused nodes: unsafe names, parents that are links,
+	// directories where the restore point has a file and the reverse.
+	Skipped []Skip
+	// Errors lists nodes whose writing failed.
+	Errors []*PathError
+}
+
+// OK reports whether everything selected was restored.
+func (r *Report) OK() bool { return len(r.Skipped) == 0 && len(r.Errors) == 0 }
+
+// Restorer writes trees of one repository into one FS.
+type Restorer struct {
+	repo Repo
+	fs   fsys.FS
+	opts Options
+}
+
+// New returns a Restorer reading repo and writing to fs.
+func New(repo Repo, fs fsys.FS, opts Options) *Restorer {
+	if opts.Workers <= 0 {
+		opts.Workers = 2 * runtime.GOMAXPROCS(0)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Restorer{repo: repo, fs: fs, opts: opts}
+}
+
+// Restore writes the contents of tree into targetDir ("" is the FS root),
+// creating it if needed. Refused and failed nodes are in the report; the
+// error is for what stops the whole restore: the target cannot be used, the
+// repository fails, ctx is cancelled.
+func (r *Restorer) Restore(ctx context.Context, tree repository.ID, targetDir string) (*Report, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	p := r.opts.Progress
+	if p == nil {
+		p = new(Progress)
+	}
+	run := &run{r: r, p: p, cancel: cancel, jobs: make(chan func(), r.opts.Workers)}
+
+	target, err := run.target(ctx, targetDir)
+	if err != nil {
+		return nil, fmt.Errorf("restore into %q: %w", targetDir, err)
+	}
+
+	var workers sync.WaitGroup
+	for range r.opts.Workers {
+		workers.Go(func() {
+			for job := range run.jobs {
+				job()
+			}
+		})
+	}
+	walkErr := run.dir(ctx, tree, "", target)
+	close(run.jobs)
+	workers.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return &run.rep, err
+	}
+	if walkErr != nil {
+		return &run.rep, walkErr
+	}
+	// Directory attributes last, deepest first: writing into a directory
+	// changes its mtime, and a read-only mode would stop the writing.
+	for i := len(run.dirAttrs) - 1; i >= 0; i-- {
+		d := run.dirAttrs[i]
+		if err := r.fs.Chmod(ctx, d.fsPath, fs.FileMode(d.n.Mode)&permBits); err != nil {
+			run.fail(d.path, fmt.Errorf("chmod: %w", err))
+			continue
+		}
+		if err := r.fs.Chtimes(ctx, d.fsPath, d.n.ModTime); err != nil {
+			run.fail(d.path, fmt.Errorf("chtimes: %w", err))
+		}
+	}
+	slices.SortFunc(run.rep.Skipped, func(a, b Skip) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(run.rep.Errors, func(a, b *PathError) int { return strings.Compare(a.Path, b.Path) })
+	return &run.rep, nil
+}
+
+// permBits are the mode bits a restore sets.
+const permBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+type dirAttr struct {
+	path, fsPath string
+	n            *repository.Node
+}
+
+type run struct {
+	r      *Restorer
+	p      *Progress
+	cancel context.CancelCauseFunc
+	jobs   chan func()
+
+	mu       sync.Mutex
+	rep      Report
+	dirAttrs []dirAttr // walked in order, so only the walker appends
+}
+
+func (u *run) skip(p, reason string) {
+	u.r.opts.Logger.Warn("restore refused a path", "path", p, "reason", reason)
+	u.mu.Lock()
+	u.rep.Skipped = append(u.rep.Skipped, Skip{Path: p, Reason: reason})
+	u.mu.Unlock()
+}
+
+func (u *run) fail(p string, err error) {
+	u.r.opts.Logger.Warn("restore failed for a path", "path", p, "err", err)
+	u.mu.Lock()
+	u.rep.Errors = append(u.rep.Errors, &PathError{Path: p, Err: err})
+	u.mu.Unlock()
+	u.p.Errors.Add(1)
+}
+
+// target checks every component of dir — none may be a symbolic link or a
+// non-directory — and creates the missing ones.
+func (u *run) target(ctx context.Context, dir string) (string, error) {
+	dir = strings.Trim(path.Clean("/"+dir), "/")
+	if dir == "" {
+		return "", nil
+	}
+	cur := ""
+	for c := range strings.SplitSeq(dir, "/") {
+		cur = path.Join(cur, c)
+		if err := u.ensureDir(ctx, cur); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}
+
+// errSymlinkParent and errNotDir explain refusals.
+var (
+	errSymlinkParent = errors.New("is a symbolic link: refusing to write through it")
+	errNotDir        = errors.New("exists and is not a directory")
+)
+
+// ensureDir makes sure fsPath is a real directory (not a link to one).
+func (u *run) ensureDir(ctx context.Context, fsPath string) error {
+	fi, err := u.r.fs.Lstat(ctx, fsPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := u.r.fs.MkdirAll(ctx, fsPath, 0o700); err != nil {
+			return fmt.Errorf("mkdir: %w", err)
+		}
+		u.mu.Lock()
+		u.rep.DirsCreated++
+		u.mu.Unlock()
+		// Look again: something may have raced us into place.
+		fi, err = u.r.fs.Lstat(ctx, fsPath)
+		if err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	if fi.Mode&fs.ModeSymlink != 0 {
+		return errSymlinkParent
+	}
+	if !fi.Mode.IsDir() {
+		return errNotDir
+	}
+	return nil
+}
+
+// validName reports why name cannot be restored, or "".
+func validName(name string) string {
+	switch {
+	case name == "":
+		return "empty name"
+	case name == "." || name == "..":
+		return "name " + name + " is not allowed"
+	case strings.ContainsRune(name, '/'):
+		return "name holds a slash"
+	case strings.ContainsRune(name, 0):
+		return "name holds a NUL byte"
+	}
+	return ""
+}
+
+// dir restores the tree id into the existing, checked directory fsDir. p is
+// the tree's path relative to the restored root. It returns only fatal errors.
+func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string) error {
+	t, err := u.r.repo.LoadTree(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load tree %v (%q): %w", id.Short(), p, err)
+	}
+	seen := make(map[string]bool, len(t.Nodes))
+	for _, n := range t.Nodes {
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+		np := join(p, n.Name)
+		if reason := validName(n.Name); reason != "" {
+			u.skip(np, reason)
+			continue
+		}
+		if seen[n.Name] {
+			u.skip(np, "name appears twice in its directory")
+			continue
+		}
+		seen[n.Name] = true
+		if u.r.opts.Filter != nil && !u.r.opts.Filter(np, n) {
+			continue
+		}
+		fsPath := join(fsDir, n.Name)
+		switch n.Type {
+		case repository.NodeDir:
+			if n.Subtree == nil {
+				u.skip(np, "directory without a subtree")
+				continue
+			}
+			if err := u.ensureDir(ctx, fsPath); err != nil {
+				if errors.Is(err, errSymlinkParent) || errors.Is(err, errNotDir) {
+					u.skip(np, err.Error())
+				} else {
+					u.fail(np, err)
+				}
+				continue
+			}
+			u.dirAttrs = append(u.dirAttrs, dirAttr{path: np, fsPath: fsPath, n: n})
+			if err := u.dir(ctx, *n.Subtree, np, fsPath); err != nil {
+				return err
+			}
+		case repository.NodeFile:
+			select {
+			case u.jobs <- func() { u.file(ctx, n, np, fsDir, fsPath) }:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		case repository.NodeSymlink:
+			u.symlink(ctx, n, np, fsDir, fsPath)
+		default:
+			u.skip(np, fmt.Sprintf("unknown node type %q", n.Type))
+		}
+	}
+	return nil
+}
+
+func join(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// replaceable reports whether fsPath may be replaced by a rename: it is
+// missing, a file or a link (a rename replaces the link itself). A
+// directory is never replaced.
+func (u *run) replaceable(ctx context.Context, np, fsPath string) bool {
+	fi, err := u.r.fs.Lstat(ctx, fsPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		u.fail(np, err)
+		return false
+	}
+	if fi.Mode.IsDir() {
+		u.skip(np, "a directory of that name exists: not replaced")
+		return false
+	}
+	return true
+}
+
+// file writes one file through a temporary name in its directory.
+func (u *run) file(ctx context.Context, n *repository.Node, np, fsDir, fsPath string) {
+	if ctx.Err() != nil || !u.replaceable(ctx, np, fsPath) {
+		return
+	}
+	w, err := u.r.fs.CreateTemp(ctx, fsDir, TempPattern)
+	if err != nil {
+		u.fail(np, err)
+		return
+	}
+	tmp := w.Name()
+	done := false
+	defer func() {
+		if !done {
+			w.Close()
+			// Clean up even when ctx is what failed.
+			u.r.fs.Remove(context.WithoutCancel(ctx), tmp)
+		}
+	}()
+	cw := &countingWriter{w: w, p: u.p}
+	if err := u.r.repo.WriteContent(ctx, n.Content, cw); err != nil {
+		if !errors.Is(err, errWrite) && ctx.Err() == nil {
+			// The repository failed: every other file would too.
+			u.cancel(fmt.Errorf("restore %q: %w", np, err))
+			return
+		}
+		if ctx.Err() == nil {
+			u.fail(np, err)
+		}
+		return
+	}
+	if err := w.Close(); err != nil {
+		u.fail(np, fmt.Errorf("close: %w", err))
+		return
+	}
+	if cw.n != n.Size {
+		u.fail(np, fmt.Errorf("restored %d bytes, the restore point says %d", cw.n, n.Size))
+		return
+	}
+	if err := u.r.fs.Chmod(ctx, tmp, fs.FileMode(n.Mode)&permBits); err != nil {
+		u.fail(np, fmt.Errorf("chmod: %w", err))
+		return
+	}
+	if err := u.r.fs.Chtimes(ctx, tmp, n.ModTime); err != nil {
+		u.fail(np, fmt.Errorf("chtimes: %w", err))
+		return
+	}
+	if err := u.r.fs.Rename(ctx, tmp, fsPath); err != nil {
+		u.fail(np, fmt.Errorf("rename into place: %w", err))
+		return
+	}
+	done = true
+	u.mu.Lock()
+	u.rep.FilesWritten++
+	u.rep.BytesWritten += cw.n
+	u.mu.Unlock()
+	u.p.FilesDone.Add(1)
+}
+
+// symlink creates the link under a temporary name and renames it into place.
+func (u *run) symlink(ctx context.Context, n *repository.Node, np, fsDir, fsPath string) {
+	if !u.replaceable(ctx, np, fsPath) {
+		return
+	}
+	if strings.ContainsRune(n.LinkTarget, 0) || n.LinkTarget == "" {
+		u.skip(np, "invalid link target")
+		return
+	}
+	var tmp string
+	for attempt := 0; ; attempt++ {
+		var b [8]byte
+		rand.Read(b[:])
+		tmp = join(fsDir, strings.Replace(TempPattern, "*", hex.EncodeToString(b[:]), 1))
+		err := u.r.fs.Symlink(ctx, n.LinkTarget, tmp)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, fs.ErrExist) && attempt < 10 {
+			continue
+		}
+		u.fail(np, fmt.Errorf("symlink: %w", err))
+		return
+	}
+	if err := u.r.fs.Rename(ctx, tmp, fsPath); err != nil {
+		u.r.fs.Remove(context.WithoutCancel(ctx), tmp)
+		u.fail(np, fmt.Errorf("rename into place: %w", err))
+		return
+	}
+	u.mu.Lock()
+	u.rep.Symlinks++
+	u.mu.Unlock()
+}
+
+// errWrite marks errors of the file being written (as opposed to the
+// repository's) as they come back through WriteContent.
+var errWrite = errors.New("write")
+
+type countingWriter struct {
+	w io.Writer
+	p *Progress
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	c.p.BytesDone.Add(int64(n))
+	if err != nil {
+		return n, fmt.Errorf("%w: %w", errWrite, err)
+	}
+	return n, nil
+}
