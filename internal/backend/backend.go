@@ -102,6 +102,9 @@ type Backend interface {
 	// during fn and yields exactly the requested bytes or fails with an
 	// error wrapping io.ErrUnexpectedEOF. A missing file is an error
 	// wrapping ErrNotExist. If fn fails, Load returns its error unchanged.
+	// A decorator (retry) may call fn again, with a fresh reader from the
+	// start of the range, after the backend failed while fn was reading:
+	// fn must discard what an earlier call got.
 	Load(ctx context.Context, h Handle, length int, offset int64, fn func(rd io.Reader) error) error
 
 	// Stat describes h, or returns an error wrapping ErrNotExist.

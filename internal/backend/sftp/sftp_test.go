@@ -1,0 +1,372 @@
+package sftp
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/sitevault/sitevault/internal/backend"
+	"github.com/sitevault/sitevault/internal/backend/backendtest"
+	"github.com/sitevault/sitevault/internal/backend/retry"
+	"github.com/sitevault/sitevault/internal/testsrv"
+)
+
+// server is the package's sshd, started once by TestMain; nil if sshd is
+// not installed (tests then call testsrv.Missing).
+var server *testsrv.SSHD
+
+func TestMain(m *testing.M) {
+	s, err := testsrv.StartSSHDMain()
+	if err != nil && (!errors.Is(err, testsrv.ErrNotInstalled) || testsrv.Required()) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	server = s
+	code := m.Run()
+	if s != nil {
+		s.Stop()
+	}
+	os.Exit(code)
+}
+
+func sshd(t *testing.T) *testsrv.SSHD {
+	t.Helper()
+	if server == nil {
+		testsrv.Missing(t, "OpenSSH server (sshd)", "apt-get install openssh-server")
+	}
+	return server
+}
+
+var repos atomic.Int64
+
+// config returns a Config for a fresh folder on the server, verified with
+// known_hosts and logged in with the client key file.
+func config(t *testing.T) Config {
+	s := sshd(t)
+	return Config{
+		User:           s.User,
+		Host:           s.Host,
+		Port:           s.Port,
+		Path:           filepath.Join(s.Dir, "repo"+strconv.FormatInt(repos.Add(1), 10)),
+		IdentityFile:   s.ClientKeyFile,
+		KnownHostsFile: s.KnownHostsFile,
+		Timeout:        5 * time.Second,
+	}
+}
+
+func create(t *testing.T, cfg Config) *Backend {
+	t.Helper()
+	be, err := Create(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("create: %v\nsshd log:\n%s", err, server.Log())
+	}
+	t.Cleanup(func() { be.Close() })
+	return be
+}
+
+func fast() retry.Options {
+	return retry.Options{InitialDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}
+}
+
+func TestConformance(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) backend.Backend { return create(t, config(t)) })
+}
+
+func TestConformanceRetry(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) backend.Backend { return retry.New(create(t, config(t)), fast()) })
+}
+
+func TestLayoutOnServer(t *testing.T) {
+	cfg := config(t)
+	be := create(t, cfg)
+	backendtest.Save(t, be, backend.Handle{Type: backend.PackFile, Name: "ab12"}, []byte("pack"))
+	if _, err := os.Stat(filepath.Join(cfg.Path, "data", "ab", "ab12")); err != nil {
+		t.Errorf("pack not at data/ab/ab12: %v", err)
+	}
+	for _, d := range []string{"keys", "data/00", "data/ff", "index", "snapshots", "locks"} {
+		if fi, err := os.Stat(filepath.Join(cfg.Path, d)); err != nil || !fi.IsDir() {
+			t.Errorf("folder %s missing after Create: %v", d, err)
+		}
+	}
+	want := "sftp://" + cfg.User + "@" + server.Addr + "/" + cfg.Path
+	if got := be.Location(); got != want {
+		t.Errorf("Location() = %q, want %q", got, want)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	cfg := config(t)
+	_, err := Open(context.Background(), cfg)
+	if !errors.Is(err, backend.ErrNotExist) {
+		t.Fatalf("open a missing folder: err = %v, want ErrNotExist", err)
+	}
+	create(t, cfg).Close()
+	be, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("open after create: %v", err)
+	}
+	be.Close()
+}
+
+func TestHostKeyFingerprint(t *testing.T) {
+	cfg := config(t)
+	cfg.KnownHostsFile = ""
+	cfg.HostKeyFingerprint = server.HostKeyFingerprint()
+	create(t, cfg)
+
+	cfg.HostKeyFingerprint = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	_, err := Create(context.Background(), cfg)
+	var hk *HostKeyError
+	if !errors.As(err, &hk) || !backend.IsPermanent(err) {
+		t.Fatalf("wrong fingerprint: err = %v, want a permanent HostKeyError", err)
+	}
+	if !strings.Contains(err.Error(), server.HostKeyFingerprint()) {
+		t.Errorf("error %q does not show the server's fingerprint", err)
+	}
+}
+
+func TestHostKeyUnknown(t *testing.T) {
+	cfg := config(t)
+	cfg.KnownHostsFile = filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(cfg.KnownHostsFile, nil, 0o600)
+	_, err := Create(context.Background(), cfg)
+	var hk *HostKeyError
+	if !errors.As(err, &hk) || hk.Changed || !backend.IsPermanent(err) {
+		t.Fatalf("unknown host key: err = %v, want a permanent HostKeyError for an unknown key", err)
+	}
+	for _, want := range []string{server.HostKeyFingerprint(), "unknown", "ssh-keyscan -p " + strconv.Itoa(server.Port), cfg.KnownHostsFile} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	if _, err := os.Stat(cfg.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the repository folder was created on an unverified server")
+	}
+}
+
+func TestHostKeyChanged(t *testing.T) {
+	cfg := config(t)
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	other, _ := ssh.NewPublicKey(pub)
+	cfg.KnownHostsFile = filepath.Join(t.TempDir(), "known_hosts")
+	line := knownhosts.Line([]string{knownhosts.Normalize(server.Addr)}, other) + "\n"
+	os.WriteFile(cfg.KnownHostsFile, []byte(line), 0o600)
+	_, err := Create(context.Background(), cfg)
+	var hk *HostKeyError
+	if !errors.As(err, &hk) || !hk.Changed {
+		t.Fatalf("changed host key: err = %v, want HostKeyError with Changed", err)
+	}
+	if !strings.Contains(err.Error(), "changed") || !strings.Contains(err.Error(), "ssh-keygen -R") {
+		t.Errorf("error %q does not explain the change", err)
+	}
+}
+
+func TestNoHostKeyCheck(t *testing.T) {
+	cfg := config(t)
+	cfg.KnownHostsFile = ""
+	if _, err := Create(context.Background(), cfg); err == nil || !backend.IsPermanent(err) {
+		t.Fatalf("no known_hosts and no fingerprint: err = %v, want a permanent error", err)
+	}
+}
+
+// TestWrongCredentials: a refused login is permanent ErrAccess, so the
+// retry decorator gives up at once.
+func TestWrongCredentials(t *testing.T) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	stranger, _ := ssh.NewSignerFromKey(priv)
+	for name, mod := range map[string]func(*Config){
+		"key":      func(c *Config) { c.IdentityFile = ""; c.Signers = []ssh.Signer{stranger} },
+		"password": func(c *Config) { c.IdentityFile = ""; c.Password = "wrong" },
+		"user":     func(c *Config) { c.User = "nosuchuser" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := config(t)
+			mod(&cfg)
+			start := time.Now()
+			_, err := Create(context.Background(), cfg)
+			if !errors.Is(err, backend.ErrAccess) || !backend.IsPermanent(err) {
+				t.Fatalf("wrong %s: err = %v, want permanent ErrAccess", name, err)
+			}
+			if cfg.Password != "" && strings.Contains(err.Error(), cfg.Password) {
+				t.Errorf("error %q shows the password", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("refused login took %v", d)
+			}
+		})
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	cfg := config(t)
+	cfg.Port = testsrv.FreePort(t)
+	_, err := Create(context.Background(), cfg)
+	if err == nil || backend.IsPermanent(err) {
+		t.Fatalf("unreachable server: err = %v, want a transient error", err)
+	}
+	if !strings.Contains(err.Error(), "check the host name") {
+		t.Errorf("error %q does not say what to check", err)
+	}
+}
+
+// proxied returns a backend that reaches sshd through a fault proxy.
+func proxied(t *testing.T) (*Backend, *testsrv.FaultProxy) {
+	t.Helper()
+	s := sshd(t)
+	p := testsrv.StartFaultProxy(t, s.Addr)
+	cfg := config(t)
+	host, port, _ := strings.Cut(p.Addr, ":")
+	cfg.Host = host
+	cfg.Port, _ = strconv.Atoi(port)
+	cfg.KnownHostsFile = ""
+	cfg.HostKeyFingerprint = s.HostKeyFingerprint()
+	return create(t, cfg), p
+}
+
+func TestDropDuringUpload(t *testing.T) {
+	be, p := proxied(t)
+	data := backendtest.Data(1, 4<<20)
+	h := backend.Handle{Type: backend.PackFile, Name: "d1"}
+	p.CutAfter(testsrv.Upstream, 1<<20)
+	err := be.Save(context.Background(), h, bytes.NewReader(data), int64(len(data)))
+	if err == nil || backend.IsPermanent(err) {
+		t.Fatalf("save cut midway: err = %v, want a transient error", err)
+	}
+	// The next call reconnects; the cut save left no visible file.
+	if _, err := be.Stat(context.Background(), h); !errors.Is(err, backend.ErrNotExist) {
+		t.Errorf("stat after a cut save: err = %v, want ErrNotExist", err)
+	}
+	if names := backendtest.Names(t, be, backend.PackFile); len(names) != 0 {
+		t.Errorf("list after a cut save = %v", names)
+	}
+
+	// Through the retry decorator the same cut is cured.
+	p.CutAfter(testsrv.Upstream, 1<<20)
+	rbe := retry.New(be, fast())
+	if err := rbe.Save(context.Background(), h, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("retried save: %v", err)
+	}
+	if p.Drops() != 2 {
+		t.Errorf("proxy cut %d connections, want 2", p.Drops())
+	}
+	got, err := backendtest.Load(context.Background(), be, h, 0, 0)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("load after retried save: %d bytes, err %v", len(got), err)
+	}
+}
+
+func TestDropDuringDownload(t *testing.T) {
+	be, p := proxied(t)
+	data := backendtest.Data(2, 4<<20)
+	h := backend.Handle{Type: backend.PackFile, Name: "d2"}
+	backendtest.Save(t, be, h, data)
+
+	p.CutAfter(testsrv.Downstream, 1<<20)
+	_, err := backendtest.Load(context.Background(), be, h, 0, 0)
+	if err == nil || backend.IsPermanent(err) {
+		t.Fatalf("load cut midway: err = %v, want a transient error", err)
+	}
+
+	p.CutAfter(testsrv.Downstream, 1<<20)
+	calls := 0
+	var got []byte
+	err = retry.New(be, fast()).Load(context.Background(), h, 0, 0, func(rd io.Reader) error {
+		calls++
+		var err error
+		got, err = io.ReadAll(rd)
+		return err
+	})
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("retried load: %d bytes, err %v", len(got), err)
+	}
+	if calls != 2 {
+		t.Errorf("fn called %d times, want 2", calls)
+	}
+}
+
+func TestSlowServer(t *testing.T) {
+	be, p := proxied(t)
+	p.SetDelay(20 * time.Millisecond)
+	data := backendtest.Data(3, 256<<10)
+	h := backend.Handle{Type: backend.PackFile, Name: "d3"}
+	backendtest.Save(t, be, h, data)
+	got, err := backendtest.Load(context.Background(), be, h, 0, 0)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("load from a slow server: %d bytes, err %v", len(got), err)
+	}
+
+	// A deadline that a slow server misses ends the save with no file.
+	p.SetDelay(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	big := backendtest.Data(4, 2<<20)
+	hb := backend.Handle{Type: backend.PackFile, Name: "d4"}
+	if err := be.Save(ctx, hb, bytes.NewReader(big), int64(len(big))); err == nil {
+		t.Fatal("save past its deadline succeeded")
+	}
+	p.SetDelay(0)
+	if _, err := be.Stat(context.Background(), hb); !errors.Is(err, backend.ErrNotExist) {
+		t.Errorf("stat after a timed-out save: err = %v, want ErrNotExist", err)
+	}
+}
+
+func TestServerDown(t *testing.T) {
+	be, p := proxied(t)
+	p.Refuse(true)
+	p.DropAll()
+	time.Sleep(50 * time.Millisecond) // let the client notice the drop
+	_, err := be.Stat(context.Background(), backend.Handle{Type: backend.ConfigFile})
+	if err == nil || backend.IsPermanent(err) {
+		t.Fatalf("stat with the server down: err = %v, want a transient error", err)
+	}
+	p.Refuse(false)
+	if _, err := be.Stat(context.Background(), backend.Handle{Type: backend.ConfigFile}); !errors.Is(err, backend.ErrNotExist) {
+		t.Fatalf("stat after the server is back: err = %v, want ErrNotExist (reconnected)", err)
+	}
+}
+
+// TestStalledServer: a server that stops answering without closing the
+// connection is detected by the keepalive; the call fails and the next
+// one reconnects.
+func TestStalledServer(t *testing.T) {
+	s := sshd(t)
+	p := testsrv.StartFaultProxy(t, s.Addr)
+	cfg := config(t)
+	host, port, _ := strings.Cut(p.Addr, ":")
+	cfg.Host = host
+	cfg.Port, _ = strconv.Atoi(port)
+	cfg.KnownHostsFile = ""
+	cfg.HostKeyFingerprint = s.HostKeyFingerprint()
+	cfg.Timeout = time.Second
+	be := create(t, cfg)
+	h := backend.Handle{Type: backend.ConfigFile}
+
+	p.SetDelay(time.Hour)
+	start := time.Now()
+	_, err := be.Stat(context.Background(), h)
+	if err == nil || backend.IsPermanent(err) {
+		t.Fatalf("stat on a stalled server: err = %v, want a transient error", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("stalled call failed after %v, want about 2×Timeout", d)
+	}
+	p.SetDelay(0)
+	p.DropAll() // the stalled connection's pipes
+	if _, err := be.Stat(context.Background(), h); !errors.Is(err, backend.ErrNotExist) {
+		t.Fatalf("stat after the server recovered: err = %v, want ErrNotExist (reconnected)", err)
+	}
+}
