@@ -36,9 +36,9 @@ if ((${#missing[@]})); then
   [[ -n $created_policy ]] && $sudo rm -f $policy
 fi
 
-# Go tools, pinned, built once into .tools/bin.
+# Go tools, pinned, built once into .tools/bin. The demo needs none.
 mkdir -p .tools/bin
-if [[ ! -x .tools/bin/versitygw ]]; then
+if [[ $what != demo && ! -x .tools/bin/versitygw ]]; then
   echo "deps: building versitygw (S3 server for the tests)"
   GOBIN="$PWD/.tools/bin" go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 fi

@@ -1,10 +1,82 @@
 package main
 
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/sitevault/sitevault/internal/connection/ssh"
+	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/site"
+)
+
+// Exit codes, documented in the README. Only main turns errors into them.
+const (
+	exitOK           = 0
+	exitError        = 1   // any other failure
+	exitUsage        = 2   // bad flags or arguments
+	exitPartial      = 3   // a backup finished, but some files could not be read
+	exitPassword     = 10  // no key of the repository opens with the password
+	exitNoRepository = 11  // no repository there (or not a sitevault repository)
+	exitDamaged      = 12  // the repository is damaged (check found problems, a blob failed authentication)
+	exitUnreachable  = 13  // the site or the repository's backend cannot be reached
+	exitInterrupted  = 130 // interrupted (Ctrl-C, SIGTERM)
+)
+
+// Sentinels of this package that select an exit code.
+var (
+	// errUsage: the command line is wrong.
+	errUsage = errors.New("usage")
+	// errPartial: a backup was saved without some unreadable files.
+	errPartial = errors.New("backup is partial")
+	// errUnreachable: a server could not be reached.
+	errUnreachable = errors.New("unreachable")
+)
+
+// usageError marks err as a command-line mistake (exit code 2).
+func usageError(err error) error {
+	return &userError{msg: err.Error() + " (see --help)", err: errUsage}
+}
+
+// userError carries a message written for the user and the sentinel the
+// exit code is chosen by; its text replaces the sentinel's.
+type userError struct {
+	msg string
+	err error
+}
+
+func (e *userError) Error() string { return e.msg }
+func (e *userError) Unwrap() error { return e.err }
+
+// userErrorf formats a message for the user that wraps cause (for errors.Is)
+// without repeating cause's own text.
+func userErrorf(cause error, format string, args ...any) error {
+	return &userError{msg: fmt.Sprintf(format, args...), err: cause}
+}
+
 // exitCode maps an error to the process exit code documented in the README.
-// Only main turns errors into exit codes.
 func exitCode(err error) int {
-	if err == nil {
-		return 0
+	var opErr *net.OpError
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.Is(err, errUsage):
+		return exitUsage
+	case errors.Is(err, repository.ErrWrongPassword):
+		return exitPassword
+	case errors.Is(err, repository.ErrDamaged):
+		return exitDamaged
+	case errors.Is(err, repository.ErrNotRepository):
+		return exitNoRepository
+	case errors.Is(err, errUnreachable), errors.Is(err, ssh.ErrUnreachable), errors.Is(err, site.ErrDBUnreachable),
+		errors.As(err, &opErr), errors.As(err, &dnsErr):
+		return exitUnreachable
+	case errors.Is(err, errPartial):
+		return exitPartial
 	}
-	return 1
+	return exitError
 }

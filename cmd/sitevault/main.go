@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -13,10 +14,22 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal cancels the work, which then stops cleanly; a
+		// second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	stopProfiling := startProfiling()
 	err := newRootCommand().ExecuteContext(ctx)
+	stopProfiling()
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "sitevault:", err)
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "sitevault: interrupted (the repository stays consistent; a backup started again reuses what was uploaded)")
+		} else {
+			fmt.Fprintln(os.Stderr, "sitevault:", err)
+		}
 	}
 	os.Exit(exitCode(err))
 }

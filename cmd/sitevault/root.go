@@ -1,11 +1,20 @@
 package main
 
 import (
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/sitevault/sitevault/internal/config"
+	"github.com/sitevault/sitevault/internal/fsys"
 )
 
 // globalOptions are the flags every command shares. Defaults come first,
-// then the environment, then flags (validated in one place: resolve).
+// then the environment, then flags (validated in one place: config.Resolve).
 type globalOptions struct {
 	Home         string // data home: $SITEVAULT_HOME, default ~/.local/share/sitevault
 	Repo         string // repository URL; default: the embedded repository in the data home
@@ -13,6 +22,15 @@ type globalOptions struct {
 	JSON         bool   // machine-readable output where a command supports it
 	Quiet        bool
 	Verbose      bool
+
+	// Seams for tests; the zero values are the real thing.
+	env      func(string) (string, bool)   // nil: os.LookupEnv
+	prompter config.Prompter               // nil: the terminal
+	stderr   io.Writer                     // nil: os.Stderr (progress, notices)
+	scryptN  int                           // KDF cost for new key slots; 0: the engine's default
+	now      func() time.Time              // the repository's clock; nil: time.Now
+	openDir  func(string) (fsys.FS, error) // the folder dir backup reads; nil: fsys.NewLocal
+	log      *slog.Logger
 }
 
 func newRootCommand() *cobra.Command {
@@ -22,6 +40,9 @@ func newRootCommand() *cobra.Command {
 		Short:         "Back up and restore WordPress sites into an encrypted, deduplicated repository",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Arguments the root does not know are a usage error (exit code 2).
+		Args: usageArgs(cobra.NoArgs),
+		RunE: showHelp,
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&g.Home, "home", "", "data home (default $SITEVAULT_HOME or ~/.local/share/sitevault)")
@@ -29,6 +50,7 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&g.PasswordFile, "password-file", "", "read the repository password from this file (else $SITEVAULT_PASSWORD, the embedded key file, or a prompt)")
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
 	f.BoolVarP(&g.Verbose, "verbose", "v", false, "log details to stderr")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 
 	// Commands are registered here, in one place.
 	for _, add := range commandConstructors {
@@ -40,6 +62,69 @@ func newRootCommand() *cobra.Command {
 // commandConstructors lists every top-level command. Each cmd_*.go file
 // defines a newXxxCommand(g *globalOptions) *cobra.Command; add it here.
 var commandConstructors = []func(g *globalOptions) *cobra.Command{
-	// newInitCommand, newKeyCommand, newCheckCommand, newForgetCommand, newPruneCommand,
-	// newSnapshotsCommand, newDirCommand, newSiteCommand, …
+	newInitCommand,
+	newKeyCommand,
+	newSnapshotsCommand,
+	newCheckCommand,
+	newForgetCommand,
+	newPruneCommand,
+	newDirCommand,
+	newSiteCommand,
+	newDownloadCommand,
+	newBackupCommand, newPointsCommand, newRestoreCommand, newUndoCommand,
+}
+
+// usageArgs turns an argument validator's error into a usage error.
+func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := v(cmd, args); err != nil {
+			return usageError(err)
+		}
+		return nil
+	}
+}
+
+// showHelp is the RunE of commands that only group others: without a
+// subcommand they print help; with an unknown one, cobra.NoArgs makes it a
+// usage error instead of a silent help page.
+func showHelp(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+
+// config resolves the data home, repository and password sources.
+func (g *globalOptions) config() (*config.Config, error) {
+	return config.Resolve(config.Flags{Home: g.Home, Repo: g.Repo, PasswordFile: g.PasswordFile}, g.env)
+}
+
+func (g *globalOptions) prompt() config.Prompter {
+	if g.prompter != nil {
+		return g.prompter
+	}
+	return config.Terminal{}
+}
+
+// errOut is where notices and progress go: never stdout, which holds results.
+func (g *globalOptions) errOut() io.Writer {
+	if g.stderr != nil {
+		return g.stderr
+	}
+	return os.Stderr
+}
+
+// logger logs to stderr with --verbose and nowhere otherwise.
+func (g *globalOptions) logger() *slog.Logger {
+	if g.log == nil {
+		if g.Verbose {
+			g.log = slog.New(slog.NewTextHandler(g.errOut(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+		} else {
+			g.log = slog.New(slog.DiscardHandler)
+		}
+	}
+	return g.log
+}
+
+// progressTTY reports whether live progress should be drawn on stderr.
+func (g *globalOptions) progressTTY() bool {
+	if g.Quiet || g.stderr != nil {
+		return false
+	}
+	return term.IsTerminal(int(os.Stderr.Fd()))
 }

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/sitevault/sitevault/internal/backup"
+	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/connection"
+	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/restore"
+)
+
+type backupOptions struct {
+	Name   string
+	JSON   bool
+	NoWait bool
+}
+
+func newBackupCommand(g *globalOptions) *cobra.Command {
+	var opts backupOptions
+	cmd := &cobra.Command{
+		Use:   "backup SITE [--json] [--no-wait]",
+		Short: "Back up a site's files and database into one restore point (incremental)",
+		Long: `Back up a registered site: its files (as the WordPress rules select them) and
+its database tables (those with the site's prefix and a key) into one restore
+point, incremental from the site's previous point. One backup per site runs at
+a time: a second one waits for the first (or fails at once with --no-wait).
+
+Exit codes: 0 saved; 3 saved, but some files could not be read (listed);
+13 the site or its database cannot be reached; see the README for the rest.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			return runBackup(cmd.Context(), opts, g, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON (see the README)")
+	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "fail at once if another backup or restore of the site is running")
+	return cmd
+}
+
+// siteJob is what backup, restore and undo work with: the site's catalog
+// entry, the open catalog and repository, and the library's dependencies.
+type siteJob struct {
+	entry catalog.Site
+	cat   *catalog.Catalog
+	s     *session
+	deps  backup.Deps
+}
+
+func (j *siteJob) Close() {
+	j.s.Close()
+	j.cat.Close()
+}
+
+// openSiteJob loads the site from the catalog and opens the repository. It
+// does not read the site: a restore must work while wp-config.php is broken.
+func openSiteJob(ctx context.Context, g *globalOptions, name string) (*siteJob, error) {
+	cat, cfg, err := openCatalog(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	entry, err := cat.Site(ctx, name)
+	if err != nil {
+		cat.Close()
+		return nil, siteNotFound(name, err)
+	}
+	s, err := openRepository(ctx, g)
+	if err != nil {
+		cat.Close()
+		return nil, err
+	}
+	j := &siteJob{entry: entry, cat: cat, s: s}
+	j.deps = backup.Deps{
+		Repo: s.repo, Catalog: cat, LockDir: filepath.Join(cfg.Home, "locks"), Logger: g.logger(), Now: g.now,
+		Connect: func(ctx context.Context, e catalog.Site) (connection.Connection, error) {
+			return connectSite(ctx, g, &e, refuseUnknownKey, false, io.Discard)
+		},
+	}
+	return j, nil
+}
+
+// onWait tells the user why nothing happens yet.
+func (g *globalOptions) onWait(b *backup.BusyError) {
+	if !g.Quiet {
+		fmt.Fprintf(g.errOut(), "Waiting: %s…\n", b.Running())
+	}
+}
+
+// jobError turns the library's errors into messages and exit codes.
+func jobError(err error) error {
+	switch {
+	case errors.Is(err, restore.ErrUsage):
+		return userErrorf(errUsage, "%v (see --help)", err)
+	case errors.Is(err, restore.ErrNoPoint), errors.Is(err, restore.ErrNothingToUndo):
+		return userErrorf(err, "%v; `sitevault points SITE` lists the restore points", err)
+	}
+	return err
+}
+
+// backupJSON is the stable JSON of `sitevault backup --json`.
+type backupJSON struct {
+	Point         string    `json:"point"`
+	Site          string    `json:"site"`
+	Time          time.Time `json:"time"`
+	Trigger       string    `json:"trigger"`
+	Parent        string    `json:"parent,omitempty"`
+	Partial       bool      `json:"partial"`
+	FilesNew      int       `json:"files_new"`
+	FilesChanged  int       `json:"files_changed"`
+	FilesSame     int       `json:"files_unchanged"`
+	Tables        int       `json:"tables"`
+	TablesChanged int       `json:"tables_changed"`
+	BytesRead     int64     `json:"bytes_read"`
+	BytesTotal    int64     `json:"bytes_total"`
+	BytesAdded    int64     `json:"bytes_added"`
+	Duration      float64   `json:"duration_seconds"`
+	Skipped       []string  `json:"skipped"`
+	Warnings      []string  `json:"warnings"`
+	Errors        []string  `json:"errors"`
+}
+
+func newBackupJSON(res *backup.Result) backupJSON {
+	sn := res.Snapshot
+	out := backupJSON{
+		Point: sn.ID.String(), Site: sn.Site, Time: sn.Time, Trigger: sn.Trigger, Partial: res.Partial,
+		FilesNew: res.Files.FilesNew, FilesChanged: res.Files.FilesChanged, FilesSame: res.Files.FilesUnchanged,
+		BytesRead: sn.Summary.BytesRead, BytesTotal: sn.Summary.BytesTotal, BytesAdded: sn.Summary.BytesAddedSaved,
+		Duration: res.Duration.Seconds(), Skipped: sn.Summary.Skipped, Warnings: res.Warnings, Errors: []string{},
+	}
+	if sn.Parent != nil {
+		out.Parent = sn.Parent.String()
+	}
+	if res.Database != nil {
+		out.Tables = len(res.Database.Tables)
+		for _, t := range res.Database.Tables {
+			if t.Written > 0 {
+				out.TablesChanged++
+			}
+		}
+	}
+	for _, e := range res.Files.Errors {
+		out.Errors = append(out.Errors, e.Error())
+	}
+	if out.Skipped == nil {
+		out.Skipped = []string{}
+	}
+	if out.Warnings == nil {
+		out.Warnings = []string{}
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// backupLine draws a backup's progress.
+func backupLine(p *backup.Progress) func(time.Duration) string {
+	return func(el time.Duration) string {
+		f := &p.Files
+		done, total := f.BytesDone.Load(), f.BytesTotal.Load()
+		files := fmt.Sprintf("%d/%d files  %s/%s  %s", f.FilesDone.Load(), f.FilesTotal.Load(),
+			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el))
+		switch p.Phase.Load() {
+		case backup.PhaseStarting:
+			return formatDuration(el) + "  connecting…"
+		case backup.PhaseDatabase:
+			return fmt.Sprintf("%s  %s  database: %d tables", formatDuration(el), files, p.Tables.Load())
+		case backup.PhaseSaving, backup.PhaseDone:
+			return fmt.Sprintf("%s  %s  saving the restore point…", formatDuration(el), files)
+		}
+		return formatDuration(el) + "  " + files
+	}
+}
+
+func runBackup(ctx context.Context, opts backupOptions, g *globalOptions, stdout io.Writer) error {
+	j, err := openSiteJob(ctx, g, opts.Name)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	progress := new(backup.Progress)
+	bar := startProgress(g.progressTTY() && !opts.JSON, g.errOut(), backupLine(progress))
+	res, err := backup.Run(ctx, j.deps, j.entry, backup.Options{
+		Trigger: backup.TriggerManual, NoWait: opts.NoWait, OnWait: g.onWait, Progress: progress,
+	})
+	bar.Stop()
+	if err != nil {
+		return jobError(err)
+	}
+	switch {
+	case opts.JSON || g.JSON:
+		if err := writeJSON(stdout, newBackupJSON(res)); err != nil {
+			return err
+		}
+	case !g.Quiet:
+		printSiteBackup(stdout, res)
+	}
+	if res.Partial {
+		return userErrorf(errPartial, "backup of %s saved as %s, but %d files could not be read (listed); fix their permissions and back up again",
+			j.entry.Name, res.Snapshot.ID.Short(), len(res.Files.Errors))
+	}
+	return nil
+}
+
+// printSiteBackup prints a backup's summary.
+func printSiteBackup(w io.Writer, res *backup.Result) {
+	sn := res.Snapshot
+	from := "a full backup"
+	if res.Parent != nil {
+		from = "incremental from " + res.Parent.ID.Short()
+	}
+	fmt.Fprintf(w, "Restore point %s saved for site %s (%s, %s)\n", sn.ID.Short(), sn.Site, sn.Trigger, from)
+	r := res.Files
+	fmt.Fprintf(w, "  files:     %d new, %d changed, %d unchanged\n", r.FilesNew, r.FilesChanged, r.FilesUnchanged)
+	if d := res.Database; d != nil {
+		total, reused, _, written := d.Segments()
+		fmt.Fprintf(w, "  database:  %d tables, %s changed (%d of %d segments written, %d reused)\n",
+			len(d.Tables), sn.Meta[backup.MetaTablesChanged], written, total, reused)
+	} else {
+		fmt.Fprintf(w, "  database:  NOT backed up\n")
+	}
+	fmt.Fprintf(w, "  read:      %s of %s\n", humanize.IBytes(uint64(sn.Summary.BytesRead)), humanize.IBytes(uint64(sn.Summary.BytesTotal)))
+	fmt.Fprintf(w, "  added:     %s to the repository\n", humanize.IBytes(uint64(sn.Summary.BytesAddedSaved)))
+	fmt.Fprintf(w, "  duration:  %s\n", formatDuration(res.Duration))
+	if n := len(sn.Summary.Skipped); n > 0 {
+		fmt.Fprintf(w, "  skipped:   %d (by the backup rules)\n", n)
+		for i, sk := range sn.Summary.Skipped {
+			if i == 20 {
+				fmt.Fprintf(w, "    … and %d more (`sitevault site files %s --explain` lists every rule)\n", n-i, sn.Site)
+				break
+			}
+			fmt.Fprintf(w, "    %s\n", sk)
+		}
+	}
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(w, "  warning:   %s\n", warn)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "  NOT BACKED UP: %v\n", e)
+	}
+	fmt.Fprintf(w, "  point:     %s\n", sn.ID)
+}
+
+// shortID prints an id short, or "-".
+func shortID(id *repository.ID) string {
+	if id == nil {
+		return "-"
+	}
+	return id.Short()
+}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/sitevault/sitevault/internal/archiver"
+	"github.com/sitevault/sitevault/internal/backend"
+	"github.com/sitevault/sitevault/internal/fsys"
+	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/restorer"
+)
+
+// The dir commands run the engine on a plain folder: the demo and the
+// benchmarks use them, and they are handy to back up anything that is not a
+// WordPress site. A folder's restore points carry a site name like a site's.
+
+type dirBackupOptions struct {
+	Dir     string
+	Site    string
+	Trigger string
+}
+
+type dirRestoreOptions struct {
+	Snapshot string // id prefix or "latest"
+	Target   string
+	Site     string
+}
+
+func newDirCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dir",
+		Short: "Back up and restore a plain folder (the engine without WordPress)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE:  showHelp,
+	}
+
+	var b dirBackupOptions
+	backupCmd := &cobra.Command{
+		Use:   "backup DIR --site NAME",
+		Short: "Back up a folder as a restore point of site NAME (incremental from NAME's latest)",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b.Dir = args[0]
+			return runDirBackup(cmd.Context(), b, g, cmd.OutOrStdout())
+		},
+	}
+	backupCmd.Flags().StringVar(&b.Site, "site", "", "the name the restore point is filed under (required)")
+	backupCmd.Flags().StringVar(&b.Trigger, "trigger", "manual", "what started this backup (stored with it)")
+
+	var r dirRestoreOptions
+	restoreCmd := &cobra.Command{
+		Use:   "restore SNAPSHOT|latest TARGET",
+		Short: "Restore a restore point into a folder (files of the same name are overwritten, others kept)",
+		Args:  usageArgs(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r.Snapshot, r.Target = args[0], args[1]
+			return runDirRestore(cmd.Context(), r, g, cmd.OutOrStdout())
+		},
+	}
+	restoreCmd.Flags().StringVar(&r.Site, "site", "", "with latest: the latest restore point of this site")
+
+	cmd.AddCommand(backupCmd, restoreCmd)
+	return cmd
+}
+
+func runDirBackup(ctx context.Context, opts dirBackupOptions, g *globalOptions, stdout io.Writer) error {
+	if opts.Site == "" {
+		return userErrorf(errUsage, "dir backup needs --site NAME: the name its restore points are filed under")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return fmt.Errorf("back up %s: %w", opts.Dir, err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		if err == nil {
+			err = errors.New("not a folder")
+		}
+		return userErrorf(errUsage, "back up %s: %v", dir, err)
+	}
+	s, err := openRepository(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	// Packs an interrupted backup left behind are indexed first, so that
+	// this backup reuses them instead of uploading their data again.
+	if n, err := s.repo.RecoverOrphans(ctx); err != nil {
+		return fmt.Errorf("back up %s: %w", dir, err)
+	} else if n > 0 && !g.Quiet {
+		fmt.Fprintf(g.errOut(), "Reusing %d packs left by an interrupted backup.\n", n)
+	}
+
+	parent, err := latestSnapshot(ctx, s.repo, opts.Site)
+	if err != nil {
+		return err
+	}
+	var parentTree *repository.ID
+	if parent != nil {
+		parentTree = &parent.Tree
+	}
+
+	openDir := g.openDir
+	if openDir == nil {
+		openDir = func(dir string) (fsys.FS, error) { return fsys.NewLocal(dir) }
+	}
+	src, err := openDir(dir)
+	if err != nil {
+		return fmt.Errorf("back up %s: %w", dir, err)
+	}
+	defer src.Close()
+
+	packsBefore, err := packBytes(ctx, s.repo.Backend())
+	if err != nil {
+		return err
+	}
+
+	progress := new(archiver.Progress)
+	bar := startProgress(g.progressTTY(), g.errOut(), func(el time.Duration) string {
+		done, total := progress.BytesDone.Load(), progress.BytesTotal.Load()
+		return fmt.Sprintf("%s  %d/%d files  %s/%s  %s", formatDuration(el),
+			progress.FilesDone.Load(), progress.FilesTotal.Load(),
+			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el))
+	})
+	arch := archiver.New(s.repo, src, archiver.Options{Progress: progress, Logger: g.logger(), Now: g.now})
+	tree, rep, err := arch.Snapshot(ctx, "", parentTree)
+	if err == nil {
+		err = s.repo.Flush(ctx)
+	}
+	bar.Stop()
+	if err != nil {
+		return fmt.Errorf("back up %s into %s: %w", dir, s.where, err)
+	}
+
+	packsAfter, err := packBytes(ctx, s.repo.Backend())
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	sn := &repository.Snapshot{
+		Time:     rep.Started,
+		Site:     opts.Site,
+		Hostname: host,
+		Trigger:  opts.Trigger,
+		Tree:     tree,
+		Meta:     map[string]string{"source": "dir", "path": dir},
+		Summary:  rep.Summary(),
+	}
+	if parent != nil {
+		sn.Parent = &parent.ID
+	}
+	if sn.Summary.BytesAddedSaved == 0 {
+		// What the packs grew by (a concurrent backup's packs count too;
+		// a concurrent prune may shrink them).
+		sn.Summary.BytesAddedSaved = max(0, packsAfter-packsBefore)
+	}
+	id, err := s.repo.SaveSnapshot(ctx, sn)
+	if err != nil {
+		return fmt.Errorf("save the restore point in %s: %w", s.where, err)
+	}
+
+	if !g.Quiet {
+		printBackupSummary(stdout, id, parent, sn, rep)
+	}
+	if rep.Partial {
+		return userErrorf(errPartial, "backup of %s saved as %s, but %d files could not be read (listed above); fix their permissions and back up again",
+			dir, id.Short(), len(rep.Errors))
+	}
+	return nil
+}
+
+func printBackupSummary(w io.Writer, id repository.ID, parent *repository.Snapshot, sn *repository.Snapshot, rep *archiver.Report) {
+	from := "a full backup"
+	if parent != nil {
+		from = "incremental from " + parent.ID.Short()
+	}
+	took := rep.Finished.Sub(rep.Started)
+	fmt.Fprintf(w, "Restore point %s saved for site %q (%s)\n", id.Short(), sn.Site, from)
+	fmt.Fprintf(w, "  files:   %d new, %d changed, %d unchanged; %d folders\n",
+		rep.FilesNew, rep.FilesChanged, rep.FilesUnchanged, rep.DirsTotal)
+	fmt.Fprintf(w, "  read:    %s of %s in %s (%s)\n", humanize.IBytes(uint64(rep.BytesRead)),
+		humanize.IBytes(uint64(rep.BytesTotal)), formatDuration(took), rate(rep.BytesTotal, took))
+	fmt.Fprintf(w, "  added:   %s to the repository\n", humanize.IBytes(uint64(sn.Summary.BytesAddedSaved)))
+	if len(rep.Skipped) > 0 {
+		fmt.Fprintf(w, "  skipped: %d entries\n", len(rep.Skipped))
+		for i, sk := range rep.Skipped {
+			if i == 20 {
+				fmt.Fprintf(w, "    … and %d more\n", len(rep.Skipped)-i)
+				break
+			}
+			fmt.Fprintf(w, "    %s\n", sk)
+		}
+	}
+	for _, p := range rep.Changed {
+		fmt.Fprintf(w, "  changed while read (stored as read): %q\n", p)
+	}
+	for _, e := range rep.Errors {
+		fmt.Fprintf(w, "  NOT BACKED UP: %v\n", e)
+	}
+}
+
+// latestSnapshot returns site's newest restore point, or nil if it has none.
+func latestSnapshot(ctx context.Context, repo *repository.Repository, site string) (*repository.Snapshot, error) {
+	all, err := repo.Snapshots(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list restore points: %w", err)
+	}
+	var latest *repository.Snapshot
+	for _, sn := range all {
+		if sn.Site == site && (latest == nil || !sn.Time.Before(latest.Time)) {
+			latest = sn
+		}
+	}
+	return latest, nil
+}
+
+// packBytes sums the size of the repository's pack files: the difference
+// before and after a backup is what it added.
+func packBytes(ctx context.Context, be backend.Backend) (int64, error) {
+	var n int64
+	err := be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
+		n += fi.Size
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list packs in %s: %w", be.Location(), err)
+	}
+	return n, nil
+}
+
+func runDirRestore(ctx context.Context, opts dirRestoreOptions, g *globalOptions, stdout io.Writer) error {
+	target, err := filepath.Abs(opts.Target)
+	if err != nil {
+		return fmt.Errorf("restore into %s: %w", opts.Target, err)
+	}
+	s, err := openRepository(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	sn, err := findSnapshot(ctx, s, opts.Snapshot, opts.Site)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return fmt.Errorf("restore into %s: %w", target, err)
+	}
+	dst, err := fsys.NewLocal(target)
+	if err != nil {
+		return fmt.Errorf("restore into %s: %w", target, err)
+	}
+	defer dst.Close()
+
+	progress := new(restorer.Progress)
+	var total int64
+	if sn.Summary != nil {
+		total = sn.Summary.BytesTotal
+	}
+	bar := startProgress(g.progressTTY(), g.errOut(), func(el time.Duration) string {
+		done := progress.BytesDone.Load()
+		return fmt.Sprintf("%s  %d files  %s/%s  %s", formatDuration(el), progress.FilesDone.Load(),
+			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el))
+	})
+	start := time.Now()
+	rep, err := restorer.New(s.repo, dst, restorer.Options{Progress: progress, Logger: g.logger()}).Restore(ctx, sn.Tree, "")
+	bar.Stop()
+	took := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("restore %s into %s: %w", sn.ID.Short(), target, err)
+	}
+	if !g.Quiet {
+		fmt.Fprintf(stdout, "Restored %s (site %q, %s) into %s\n", sn.ID.Short(), sn.Site,
+			sn.Time.Local().Format(time.DateTime), target)
+		fmt.Fprintf(stdout, "  %d files, %d folders, %d links; %s in %s (%s)\n", rep.FilesWritten, rep.DirsCreated,
+			rep.Symlinks, humanize.IBytes(uint64(rep.BytesWritten)), formatDuration(took), rate(rep.BytesWritten, took))
+		for _, sk := range rep.Skipped {
+			fmt.Fprintf(stdout, "  refused: %s\n", sk)
+		}
+		for _, e := range rep.Errors {
+			fmt.Fprintf(stdout, "  FAILED: %v\n", e)
+		}
+	}
+	if !rep.OK() {
+		return fmt.Errorf("restore into %s finished, but %d entries were refused and %d failed (listed above)",
+			target, len(rep.Skipped), len(rep.Errors))
+	}
+	return nil
+}
+
+// findSnapshot resolves an id prefix or "latest" (of site, if given).
+func findSnapshot(ctx context.Context, s *session, ref, site string) (*repository.Snapshot, error) {
+	sn, err := s.repo.FindSnapshot(ctx, ref, site)
+	if err != nil {
+		what := fmt.Sprintf("restore point %q", ref)
+		if ref == "latest" && site != "" {
+			what = fmt.Sprintf("a restore point of site %q", site)
+		}
+		return nil, userErrorf(err, "find %s in %s: %v; `sitevault snapshots` lists them", what, s.where, err)
+	}
+	return sn, nil
+}

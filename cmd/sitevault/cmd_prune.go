@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/sitevault/sitevault/internal/repository"
+)
+
+type pruneOptions struct {
+	DryRun    bool
+	Grace     time.Duration
+	MaxUnused float64
+}
+
+func newPruneCommand(g *globalOptions) *cobra.Command {
+	opts := pruneOptions{Grace: repository.DefaultGrace}
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Free the space of data no restore point uses any more",
+		Long: `Remove data that no restore point references (after ` + "`sitevault forget`" + `), in two
+phases: a run marks newly unused data, and a later run, at least --grace
+after, deletes it. So data a running or interrupted backup may still use is
+never deleted, and backups can run while prune does. Packs that are mostly
+garbage are rewritten without it, and the index is compacted.
+
+Run it regularly (for instance daily, after forget): each run completes what
+the previous one marked. Only one prune may run at a time on a repository.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runPrune(cmd.Context(), opts, g, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "only show what would be done")
+	f.DurationVar(&opts.Grace, "grace", opts.Grace, "time between marking data unused and deleting it; must exceed the longest backup")
+	f.Float64Var(&opts.MaxUnused, "max-unused", 0.2, "rewrite packs with more than this fraction of garbage")
+	return cmd
+}
+
+func runPrune(ctx context.Context, opts pruneOptions, g *globalOptions, stdout io.Writer) error {
+	if opts.Grace < 0 || opts.MaxUnused < 0 || opts.MaxUnused > 1 {
+		return userErrorf(errUsage, "--grace must be positive and --max-unused between 0 and 1")
+	}
+	s, err := openRepository(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	start := time.Now()
+	res, err := s.repo.Prune(ctx, repository.PruneOptions{Grace: opts.Grace, MaxUnused: opts.MaxUnused, DryRun: opts.DryRun})
+	if err != nil {
+		return fmt.Errorf("prune %s: %w", s.where, err)
+	}
+	if g.Quiet {
+		return nil
+	}
+	verb := func(done, would string) string {
+		if opts.DryRun {
+			return would
+		}
+		return done
+	}
+	fmt.Fprintf(stdout, "Pruned %s in %s%s\n", s.where, formatDuration(time.Since(start)), verb("", " (dry run: nothing changed)"))
+	fmt.Fprintf(stdout, "  blobs in use:        %d\n", res.BlobsUsed)
+	fmt.Fprintf(stdout, "  %-20s %d (deleted by a run at least %s from now)\n", verb("newly unused:", "would mark unused:"), res.BlobsTombstoned, opts.Grace)
+	if res.BlobsRevived > 0 {
+		fmt.Fprintf(stdout, "  used again:          %d (unmarked)\n", res.BlobsRevived)
+	}
+	fmt.Fprintf(stdout, "  %-20s %d blobs; %d packs deleted, %d rewritten (%s copied)\n", verb("removed:", "would remove:"),
+		res.BlobsRemoved, res.PacksDeleted, res.PacksRepacked, humanize.IBytes(uint64(res.BytesRepacked)))
+	if res.OrphansIndexed > 0 {
+		fmt.Fprintf(stdout, "  left by interrupted backups: %d packs indexed for collection\n", res.OrphansIndexed)
+	}
+	fmt.Fprintf(stdout, "  %-20s %s\n", verb("space freed:", "would free:"), humanize.IBytes(uint64(res.BytesFreed)))
+	return nil
+}

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/sitevault/sitevault/internal/archive"
+	"github.com/sitevault/sitevault/internal/backup"
+	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/restore"
+)
+
+type restoreOptions struct {
+	Name        string
+	To          string
+	Only        []string
+	Paths       []string
+	Tables      []string
+	Yes         bool
+	NoWait      bool
+	JSON        bool
+	FromArchive string
+}
+
+func newRestoreCommand(g *globalOptions) *cobra.Command {
+	var opts restoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore SITE --to POINT|latest|YYYY-MM-DD [--only ITEMS] [--path P]… [--table T]… [--yes]",
+		Short: "Restore a site (files and database) to a restore point; undo with `sitevault undo`",
+		Long: `Restore a site to a restore point: an id (prefix), latest, or a day
+(YYYY-MM-DD, local time: that day's latest point). Items: themes, plugins,
+uploads, roots (files in the WordPress root, wp-config.php included), contents
+(the rest of wp-content) and database; default all. --path restores single
+paths of the files, --table single tables of the database.
+
+Files of the point overwrite files of the same name; no other file is
+deleted. The database's backed-up tables are replaced completely (tables the
+point does not hold are dropped) unless --table names single ones. Before
+anything changes, the current state is saved as a pre-restore point, so
+` + "`sitevault undo SITE`" + ` brings it back. The restore needs only the connection and
+the recorded database login: it works while the site is down.
+
+Without --yes it shows what will happen and asks; without a terminal it
+refuses.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			return runRestore(cmd.Context(), opts, g, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.To, "to", "", "the restore point: an id (prefix), latest, or a day YYYY-MM-DD")
+	f.StringSliceVar(&opts.Only, "only", nil, "restore only these items: "+strings.Join(backup.AllItems(), ","))
+	f.StringArrayVar(&opts.Paths, "path", nil, "restore only this path of the files (relative to the site root; repeatable)")
+	f.StringArrayVar(&opts.Tables, "table", nil, "restore only this table (full name; repeatable)")
+	f.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	f.BoolVar(&opts.NoWait, "no-wait", false, "fail at once if another backup or restore of the site is running")
+	f.BoolVar(&opts.JSON, "json", false, "print the result as JSON (see the README)")
+	f.StringVar(&opts.FromArchive, "from-archive", "", "restore from a downloaded archive (.tar.gz or .zip of `sitevault download`) instead of --to")
+	return cmd
+}
+
+// restoreJSON is the stable JSON of `sitevault restore --json` and `sitevault undo --json`.
+type restoreJSON struct {
+	Site          string   `json:"site"`
+	Point         string   `json:"point"`
+	PointTime     string   `json:"point_time"`
+	PreRestore    string   `json:"pre_restore_point"`
+	Items         []string `json:"items"`
+	Paths         []string `json:"paths"`
+	Tables        []string `json:"tables"`
+	FilesWritten  int      `json:"files_written"`
+	BytesWritten  int64    `json:"bytes_written"`
+	FilesRemoved  []string `json:"files_removed"`
+	TablesWritten []string `json:"tables_restored"`
+	TablesDropped []string `json:"tables_removed"`
+	Rows          int64    `json:"rows"`
+	Refused       []string `json:"refused"`
+	Failed        []string `json:"failed"`
+	Warnings      []string `json:"warnings"`
+	Duration      float64  `json:"duration_seconds"`
+}
+
+func newRestoreJSON(entry string, res *restore.Result) restoreJSON {
+	out := restoreJSON{
+		Site: entry, Point: res.Point.ID.String(), PointTime: res.Point.Time.Format(time.RFC3339),
+		Items: res.Items, Paths: nonNil(res.Paths), Tables: nonNil(res.Tables), FilesRemoved: nonNil(res.Removed),
+		TablesWritten: []string{}, TablesDropped: []string{}, Refused: []string{}, Failed: []string{},
+		Warnings: nonNil(res.Warnings), Duration: res.Duration.Seconds(),
+	}
+	if res.PreRestore != nil {
+		out.PreRestore = res.PreRestore.Snapshot.ID.String()
+	}
+	if f := res.Files; f != nil {
+		out.FilesWritten, out.BytesWritten = f.FilesWritten, f.BytesWritten
+		for _, s := range f.Skipped {
+			out.Refused = append(out.Refused, s.String())
+		}
+		for _, e := range f.Errors {
+			out.Failed = append(out.Failed, e.Error())
+		}
+	}
+	if d := res.Database; d != nil {
+		out.TablesWritten, out.TablesDropped, out.Rows = nonNil(d.Tables), nonNil(d.Removed), d.Rows
+	}
+	return out
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdout io.Writer) error {
+	switch {
+	case opts.To == "" && opts.FromArchive == "":
+		return userErrorf(errUsage, "restore needs --to POINT|latest|YYYY-MM-DD (or --from-archive FILE); `sitevault points %s` lists the points", opts.Name)
+	case opts.To != "" && opts.FromArchive != "":
+		return userErrorf(errUsage, "give either --to or --from-archive, not both")
+	}
+	if _, _, err := restore.ResolveItems(opts.Only, nil, opts.Tables, ""); err != nil {
+		return jobError(err) // unknown items: before opening anything
+	}
+	if !opts.Yes && !g.prompt().Interactive() {
+		return userErrorf(errUsage, "a restore changes the site: pass --yes to confirm it without a terminal")
+	}
+	j, err := openSiteJob(ctx, g, opts.Name)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+
+	var point *repository.Snapshot
+	if opts.FromArchive != "" {
+		point, err = archive.Import(ctx, j.s.repo, opts.FromArchive, j.entry.Name, archive.ImportOptions{Now: g.now})
+		if err != nil {
+			return fmt.Errorf("%w; nothing was changed on the site", err)
+		}
+		if !g.Quiet && !opts.JSON {
+			fmt.Fprintf(g.errOut(), "Imported %s as restore point %s (trigger %s)\n", opts.FromArchive, point.ID.Short(), point.Trigger)
+		}
+	} else if point, err = restore.FindPoint(ctx, j.s.repo, j.entry.Name, opts.To, time.Local); err != nil {
+		return jobError(err)
+	}
+	items, paths, err := restore.ResolveItems(opts.Only, opts.Paths, opts.Tables, point.Meta[backup.MetaContentDir])
+	if err != nil {
+		return jobError(err)
+	}
+	if !opts.Yes {
+		showRestorePlan(g.errOut(), j.entry.Name, point, items, paths, opts.Tables, false, nil)
+		if err := confirm(g, "Restore now? (yes/no): "); err != nil {
+			return err
+		}
+	}
+	progress := new(restore.Progress)
+	bar := startProgress(g.progressTTY() && !opts.JSON, g.errOut(), restoreLine(progress))
+	res, err := restore.Run(ctx, j.deps, j.entry, point, restore.Options{
+		Items: opts.Only, Paths: opts.Paths, Tables: opts.Tables, NoWait: opts.NoWait, OnWait: g.onWait, Progress: progress,
+	})
+	bar.Stop()
+	return finishRestore(g, opts.JSON, stdout, j.entry.Name, "restore", res, err)
+}
+
+// confirm asks on the terminal; anything but yes cancels.
+func confirm(g *globalOptions, question string) error {
+	answer, err := g.prompt().Prompt(question)
+	if err != nil {
+		return fmt.Errorf("confirm: %w", err)
+	}
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "yes" && a != "y" {
+		return userErrorf(errUsage, "cancelled; nothing was changed")
+	}
+	return nil
+}
+
+// showRestorePlan says what a restore (or undo, with undone) will do.
+func showRestorePlan(w io.Writer, siteName string, point *repository.Snapshot, items, paths, tables []string, undo bool, undone *repository.Snapshot) {
+	when := point.Time.Local().Format("2006-01-02 15:04:05")
+	if undo {
+		what := "the last restore"
+		if undone != nil {
+			what = "the restore of " + undone.ID.Short()
+		}
+		fmt.Fprintf(w, "Undo %s into site %s: bring back the state saved just before it (point %s, %s).\n",
+			what, siteName, point.ID.Short(), when)
+	} else {
+		fmt.Fprintf(w, "Restore site %s to point %s (%s, %s).\n", siteName, point.ID.Short(), when, point.Trigger)
+	}
+	var fileItems []string
+	for _, it := range items {
+		if it != backup.ItemDatabase {
+			fileItems = append(fileItems, it)
+		}
+	}
+	switch {
+	case len(paths) > 0:
+		fmt.Fprintf(w, "  files:    only %s\n", strings.Join(paths, ", "))
+	case len(fileItems) > 0:
+		fmt.Fprintf(w, "  files:    %s — files of the point overwrite the site's; no other file is deleted\n", strings.Join(fileItems, ", "))
+	default:
+		fmt.Fprintf(w, "  files:    none\n")
+	}
+	if undo && len(fileItems) > 0 {
+		fmt.Fprintf(w, "            files that restore created (and nobody changed since) are removed\n")
+	}
+	switch {
+	case !slices.Contains(items, backup.ItemDatabase):
+		fmt.Fprintf(w, "  database: unchanged\n")
+	case len(tables) > 0:
+		fmt.Fprintf(w, "  database: tables %s are replaced by the point's; rows changed since %s in them are lost\n", strings.Join(tables, ", "), when)
+	default:
+		fmt.Fprintf(w, "  database: REPLACED by the point's — posts, comments, orders and settings changed since %s are lost,\n", when)
+		fmt.Fprintf(w, "            and backed-up tables created since are dropped\n")
+	}
+	fmt.Fprintf(w, "The current state is saved first (a pre-restore point): `sitevault undo %s` takes this back.\n", siteName)
+}
+
+func restoreLine(p *restore.Progress) func(time.Duration) string {
+	pre := backupLine(&p.PreRestore)
+	return func(el time.Duration) string {
+		switch p.Phase.Load() {
+		case restore.PhasePreRestore:
+			return "saving the current state: " + pre(el)
+		case restore.PhaseDatabase:
+			return formatDuration(el) + "  restoring the database…"
+		}
+		done := p.Files.BytesDone.Load()
+		return fmt.Sprintf("%s  restoring files: %d files  %s  %s", formatDuration(el), p.Files.FilesDone.Load(),
+			humanize.IBytes(uint64(done)), rate(done, el))
+	}
+}
+
+// finishRestore prints the result of a restore or undo and chooses the error.
+func finishRestore(g *globalOptions, asJSON bool, stdout io.Writer, siteName, job string, res *restore.Result, err error) error {
+	if err != nil {
+		if res != nil && res.PreRestore != nil && !g.Quiet {
+			fmt.Fprintf(g.errOut(), "The state before the %s is saved as point %s.\n", job, res.PreRestore.Snapshot.ID.Short())
+		}
+		return jobError(err)
+	}
+	switch {
+	case asJSON || g.JSON:
+		if err := writeJSON(stdout, newRestoreJSON(siteName, res)); err != nil {
+			return err
+		}
+	case !g.Quiet:
+		printRestore(stdout, siteName, job, res)
+	}
+	if !res.OK() {
+		return fmt.Errorf("%s of site %s finished, but %d files were refused and %d failed (listed); `sitevault undo %s` takes it back",
+			job, siteName, len(res.Files.Skipped), len(res.Files.Errors), siteName)
+	}
+	return nil
+}
+
+func printRestore(w io.Writer, siteName, job string, res *restore.Result) {
+	verb := "Restored"
+	if job == "undo" {
+		verb = "Undone: restored"
+	}
+	fmt.Fprintf(w, "%s site %s to point %s (%s)\n", verb, siteName, res.Point.ID.Short(), res.Point.Time.Local().Format("2006-01-02 15:04:05"))
+	fmt.Fprintf(w, "  items:       %s\n", strings.Join(res.Items, ", "))
+	if len(res.Paths) > 0 {
+		fmt.Fprintf(w, "  paths:       %s\n", strings.Join(res.Paths, ", "))
+	}
+	if f := res.Files; f != nil {
+		fmt.Fprintf(w, "  files:       %d written (%s), %d folders created\n", f.FilesWritten, humanize.IBytes(uint64(f.BytesWritten)), f.DirsCreated)
+	}
+	if len(res.Removed) > 0 {
+		fmt.Fprintf(w, "  removed:     %d files the undone restore had created\n", len(res.Removed))
+	}
+	if d := res.Database; d != nil {
+		fmt.Fprintf(w, "  database:    %d tables restored (%d rows)", len(d.Tables), d.Rows)
+		if len(d.Removed) > 0 {
+			fmt.Fprintf(w, "; dropped %s (not in the point)", strings.Join(d.Removed, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+	if res.PreRestore != nil {
+		fmt.Fprintf(w, "  pre-restore: %s (`sitevault undo %s` takes this %s back)\n", res.PreRestore.Snapshot.ID.Short(), siteName, job)
+	}
+	fmt.Fprintf(w, "  duration:    %s\n", formatDuration(res.Duration))
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(w, "  warning:     %s\n", warn)
+	}
+	if f := res.Files; f != nil {
+		for _, sk := range f.Skipped {
+			fmt.Fprintf(w, "  refused:     %s\n", sk)
+		}
+		for _, e := range f.Errors {
+			fmt.Fprintf(w, "  FAILED:      %v\n", e)
+		}
+	}
+}

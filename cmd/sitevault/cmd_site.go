@@ -1,0 +1,962 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/sitevault/sitevault/internal/archiver"
+	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/config"
+	"github.com/sitevault/sitevault/internal/connection"
+	"github.com/sitevault/sitevault/internal/connection/ssh"
+	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/restorer"
+	"github.com/sitevault/sitevault/internal/site"
+	"github.com/sitevault/sitevault/internal/wordpress"
+)
+
+// envDBPassword supplies the database password to site add and edit.
+const envDBPassword = "SITEVAULT_DB_PASSWORD"
+
+// siteOptions are the flags of site add and site edit.
+type siteOptions struct {
+	Name           string
+	Path           string
+	SSH            string // user@host[:port]
+	Identity       string
+	Yes            bool
+	DBHost         string
+	DBName         string
+	DBUser         string
+	DBPasswordFile string
+	TablePrefix    string
+	// edit only
+	Local        bool
+	ResetHostKey bool
+	// Changed reports whether a flag was given (edit applies only those);
+	// nil means every non-empty field was given.
+	Changed func(flag string) bool
+}
+
+func (o *siteOptions) changed(flag string, value string) bool {
+	if o.Changed != nil {
+		return o.Changed(flag)
+	}
+	return value != ""
+}
+
+type siteFilesOptions struct {
+	Name    string
+	Explain bool
+}
+
+type siteBackupOptions struct {
+	Name    string
+	Trigger string
+}
+
+type siteRestoreOptions struct {
+	Name         string
+	Snapshot     string // id prefix or "latest"
+	Only         []string
+	Paths        []string
+	NoPreRestore bool
+}
+
+func newSiteCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "site",
+		Short: "Register WordPress sites (local or over SSH), list what a backup takes, back up and restore their files",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE:  showHelp,
+	}
+	addFlags := func(c *cobra.Command, o *siteOptions) {
+		f := c.Flags()
+		f.StringVar(&o.Path, "path", "", "the WordPress root (ABSPATH) on the site's machine")
+		f.StringVar(&o.SSH, "ssh", "", "reach the site over SSH as user@host[:port] (files over SFTP, database through the tunnel)")
+		f.StringVar(&o.Identity, "identity", "", "SSH private key file (passphrase from $SITEVAULT_SSH_PASSPHRASE or a prompt); without it, a password from $SITEVAULT_SSH_PASSWORD or a prompt")
+		f.BoolVarP(&o.Yes, "yes", "y", false, "accept an unknown SSH host key without asking (its fingerprint is printed)")
+		f.StringVar(&o.DBHost, "db-host", "", "database host, as DB_HOST is written (host, host:port, localhost:/socket); overrides wp-config.php")
+		f.StringVar(&o.DBName, "db-name", "", "database name; overrides wp-config.php")
+		f.StringVar(&o.DBUser, "db-user", "", "database user; overrides wp-config.php")
+		f.StringVar(&o.DBPasswordFile, "db-password-file", "", "read the database password from this file (or set $SITEVAULT_DB_PASSWORD); overrides wp-config.php")
+		f.StringVar(&o.TablePrefix, "table-prefix", "", "table prefix; overrides wp-config.php")
+	}
+
+	var add siteOptions
+	addCmd := &cobra.Command{
+		Use:   "add NAME --path DIR [--ssh USER@HOST[:PORT] [--identity KEYFILE] [--yes]]",
+		Short: "Register a site after checking its connection, its files and its database login",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			add.Name = args[0]
+			return runSiteAdd(cmd.Context(), add, g, cmd.OutOrStdout())
+		},
+	}
+	addFlags(addCmd, &add)
+
+	var edit siteOptions
+	editCmd := &cobra.Command{
+		Use:   "edit NAME [flags of add] [--local] [--reset-host-key]",
+		Short: "Change a site's settings (only the flags given), then check it again",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			edit.Name = args[0]
+			edit.Changed = cmd.Flags().Changed
+			return runSiteEdit(cmd.Context(), edit, g, cmd.OutOrStdout())
+		},
+	}
+	addFlags(editCmd, &edit)
+	editCmd.Flags().BoolVar(&edit.Local, "local", false, "make the site a local one (drops its SSH settings)")
+	editCmd.Flags().BoolVar(&edit.ResetHostKey, "reset-host-key", false, "forget the recorded SSH host key and accept the server's current one (after checking its fingerprint)")
+
+	listCmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the registered sites",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSiteList(cmd.Context(), g, cmd.OutOrStdout())
+		},
+	}
+	showCmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a site's settings (never its secrets)",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSiteShow(cmd.Context(), args[0], g, cmd.OutOrStdout())
+		},
+	}
+	removeCmd := &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Forget a site (its restore points stay in the repository)",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSiteRemove(cmd.Context(), args[0], g, cmd.OutOrStdout())
+		},
+	}
+
+	var files siteFilesOptions
+	filesCmd := &cobra.Command{
+		Use:   "files NAME [--explain]",
+		Short: "List the files a backup of the site takes; --explain adds every excluded path and the rule that excluded it",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files.Name = args[0]
+			return runSiteFiles(cmd.Context(), files, g, cmd.OutOrStdout())
+		},
+	}
+	filesCmd.Flags().BoolVar(&files.Explain, "explain", false, "also list excluded paths with the rule that excluded each")
+
+	var backup siteBackupOptions
+	backupCmd := &cobra.Command{
+		Use:   "backup-files NAME",
+		Short: "Back up the site's files (incremental from its latest restore point)",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			backup.Name = args[0]
+			return runSiteBackupFiles(cmd.Context(), backup, g, cmd.OutOrStdout())
+		},
+	}
+	backupCmd.Flags().StringVar(&backup.Trigger, "trigger", "manual", "what started this backup (stored with it)")
+
+	var restore siteRestoreOptions
+	restoreCmd := &cobra.Command{
+		Use:   "restore-files NAME --to SNAPSHOT|latest [--only ITEMS] [--path P]…",
+		Short: "Restore the site's files from a restore point (same names overwritten, nothing deleted)",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			restore.Name = args[0]
+			return runSiteRestoreFiles(cmd.Context(), restore, g, cmd.OutOrStdout())
+		},
+	}
+	restoreCmd.Flags().StringVar(&restore.Snapshot, "to", "", "the restore point: an id (prefix) or latest (required)")
+	restoreCmd.Flags().StringSliceVar(&restore.Only, "only", nil, "restore only these items: "+strings.Join(wordpress.Items(), ","))
+	restoreCmd.Flags().StringArrayVar(&restore.Paths, "path", nil, "restore only this path (relative to the site root; repeatable)")
+	restoreCmd.Flags().BoolVar(&restore.NoPreRestore, "no-pre-restore", false, "do not back up the current files first (the restore cannot be undone)")
+
+	cmd.AddCommand(addCmd, editCmd, listCmd, showCmd, removeCmd, filesCmd, backupCmd, restoreCmd)
+	return cmd
+}
+
+// openCatalog opens the catalog in the data home.
+func openCatalog(ctx context.Context, g *globalOptions) (*catalog.Catalog, *config.Config, error) {
+	cfg, err := g.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := catalog.Open(ctx, cfg.Home)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, cfg, nil
+}
+
+func (g *globalOptions) lookupEnv(name string) string {
+	env := g.env
+	if env == nil {
+		env = os.LookupEnv
+	}
+	v, _ := env(name)
+	return v
+}
+
+// parseSSHTarget splits user@host[:port] ([v6]:port for IPv6).
+func parseSSHTarget(s string) (user, host string, port int, err error) {
+	user, hostport, ok := strings.Cut(s, "@")
+	if !ok || user == "" || hostport == "" {
+		return "", "", 0, fmt.Errorf("--ssh %q: write it as user@host or user@host:port", s)
+	}
+	host = hostport
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		n, perr := strconv.Atoi(p)
+		if perr != nil || n < 1 || n > 65535 {
+			return "", "", 0, fmt.Errorf("--ssh %q: port %q is not a number from 1 to 65535", s, p)
+		}
+		host, port = h, n
+	} else {
+		host = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
+	}
+	if host == "" || strings.ContainsAny(host, "/@ ") {
+		return "", "", 0, fmt.Errorf("--ssh %q: invalid host", s)
+	}
+	return user, host, port, nil
+}
+
+// applySiteFlags changes entry as the flags say.
+func applySiteFlags(entry *catalog.Site, o siteOptions, g *globalOptions) error {
+	if o.Local && o.changed("ssh", o.SSH) {
+		return userErrorf(errUsage, "--local and --ssh contradict each other")
+	}
+	if o.changed("path", o.Path) {
+		p := o.Path
+		if entry.Kind == catalog.Local && !o.changed("ssh", o.SSH) || o.Local {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return fmt.Errorf("--path %s: %w", p, err)
+			}
+			p = abs
+		} else if !strings.HasPrefix(p, "/") {
+			return userErrorf(errUsage, "--path %q: give the absolute path of the WordPress root on the server", p)
+		}
+		entry.Path = path.Clean(p)
+	}
+	if o.Local {
+		entry.Kind = catalog.Local
+		entry.SSH = catalog.SSHSettings{}
+		if !strings.HasPrefix(entry.Path, "/") {
+			return userErrorf(errUsage, "--local needs an absolute --path")
+		}
+	}
+	if o.changed("ssh", o.SSH) {
+		user, host, port, err := parseSSHTarget(o.SSH)
+		if err != nil {
+			return userErrorf(errUsage, "%v", err)
+		}
+		if entry.Kind != catalog.SSH || entry.SSH.Host != host || entry.SSH.Port != port {
+			// Another server: its key has to be accepted anew.
+			entry.SSH.HostKey, entry.SSH.HostKeyFingerprint = "", ""
+		}
+		entry.Kind = catalog.SSH
+		entry.SSH.User, entry.SSH.Host, entry.SSH.Port = user, host, port
+	}
+	if o.changed("identity", o.Identity) {
+		if entry.Kind != catalog.SSH {
+			return userErrorf(errUsage, "--identity is for sites reached with --ssh")
+		}
+		entry.SSH.IdentityFile = ""
+		if o.Identity != "" {
+			abs, err := filepath.Abs(o.Identity)
+			if err != nil {
+				return fmt.Errorf("--identity %s: %w", o.Identity, err)
+			}
+			entry.SSH.IdentityFile = abs
+			entry.SSH.Passphrase = ""
+		}
+	}
+	if o.ResetHostKey {
+		entry.SSH.HostKey, entry.SSH.HostKeyFingerprint = "", ""
+	}
+	if entry.Kind == catalog.SSH {
+		if v := g.lookupEnv(connection.EnvSSHPassword); v != "" {
+			entry.SSH.Password = catalog.Secret(v)
+		}
+		if v := g.lookupEnv(connection.EnvSSHPassphrase); v != "" {
+			entry.SSH.Passphrase = catalog.Secret(v)
+		}
+	}
+	if o.changed("db-host", o.DBHost) {
+		entry.DB.Host = o.DBHost
+	}
+	if o.changed("db-name", o.DBName) {
+		entry.DB.Name = o.DBName
+	}
+	if o.changed("db-user", o.DBUser) {
+		entry.DB.User = o.DBUser
+	}
+	if o.changed("table-prefix", o.TablePrefix) {
+		entry.DB.TablePrefix = o.TablePrefix
+	}
+	switch {
+	case o.changed("db-password-file", o.DBPasswordFile) && o.DBPasswordFile != "":
+		pw, err := config.ReadSecretFile(o.DBPasswordFile, "database password file")
+		if err != nil {
+			return userErrorf(err, "--db-password-file: %v", err)
+		}
+		entry.DB.Password = catalog.Secret(pw)
+	case o.changed("db-password-file", o.DBPasswordFile):
+		entry.DB.Password = "" // --db-password-file "" drops the override
+	case g.lookupEnv(envDBPassword) != "":
+		entry.DB.Password = catalog.Secret(g.lookupEnv(envDBPassword))
+	}
+	return nil
+}
+
+// hostKeyPolicy says what connectSite does with an unknown host key.
+type hostKeyPolicy int
+
+const (
+	refuseUnknownKey hostKeyPolicy = iota // commands that only use a site
+	askUnknownKey                         // site add / edit: show, then ask (or --yes)
+)
+
+// connectSite opens the site's connection. With askUnknownKey, an unknown
+// host key is shown and accepted (--yes, or the user's answer) and recorded
+// in entry; passwords the user typed are kept in entry too, to be sealed.
+func connectSite(ctx context.Context, g *globalOptions, entry *catalog.Site, policy hostKeyPolicy, yes bool, stdout io.Writer) (connection.Connection, error) {
+	opts := connection.Options{Env: g.env, Logger: g.logger()}
+	if p := g.prompt(); p.Interactive() {
+		opts.PasswordPrompt = func(user, addr string) (string, error) {
+			pw, err := p.Prompt(fmt.Sprintf("SSH password for %s@%s: ", user, addr))
+			if err == nil && policy == askUnknownKey {
+				entry.SSH.Password = catalog.Secret(pw)
+			}
+			return pw, err
+		}
+		opts.PassphrasePrompt = func(file string) (string, error) {
+			pw, err := p.Prompt(fmt.Sprintf("Passphrase of %s: ", file))
+			if err == nil && policy == askUnknownKey {
+				entry.SSH.Passphrase = catalog.Secret(pw)
+			}
+			return pw, err
+		}
+	}
+	conn, err := connection.Open(ctx, *entry, opts)
+	var unknown *ssh.UnknownHostKeyError
+	if errors.As(err, &unknown) {
+		if policy != askUnknownKey {
+			return nil, userErrorf(err, "site %s: no SSH host key is recorded for %s; accept it with `sitevault site edit %s --reset-host-key`",
+				entry.Name, unknown.Addr, entry.Name)
+		}
+		if err := acceptHostKey(g, unknown, yes); err != nil {
+			return nil, err
+		}
+		entry.SSH.HostKey, entry.SSH.HostKeyFingerprint = unknown.AuthorizedKey(), unknown.Fingerprint()
+		fmt.Fprintf(stdout, "Recorded the SSH host key of %s: %s %s\n", unknown.Addr, unknown.Key.Type(), unknown.Fingerprint())
+		conn, err = connection.Open(ctx, *entry, opts)
+	}
+	if err != nil {
+		return nil, connectError(entry, err)
+	}
+	return conn, nil
+}
+
+func acceptHostKey(g *globalOptions, unknown *ssh.UnknownHostKeyError, yes bool) error {
+	if yes {
+		return nil
+	}
+	p := g.prompt()
+	if !p.Interactive() {
+		return userErrorf(ssh.ErrHostKeyUnknown, "%v; to accept it without a terminal, check the fingerprint and pass --yes", unknown)
+	}
+	fmt.Fprintf(g.errOut(), "The SSH host key of %s is not known:\n  %s %s\nCheck it on the server with: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub\n",
+		unknown.Addr, unknown.Key.Type(), unknown.Fingerprint())
+	answer, err := p.Prompt("Accept and record this key? (yes/no): ")
+	if err != nil {
+		return fmt.Errorf("accept host key: %w", err)
+	}
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "yes" && a != "y" {
+		return userErrorf(ssh.ErrHostKeyUnknown, "host key of %s not accepted; nothing was recorded", unknown.Addr)
+	}
+	return nil
+}
+
+// connectError says which part of connecting failed and what to do.
+func connectError(entry *catalog.Site, err error) error {
+	switch {
+	case errors.Is(err, ssh.ErrHostKeyChanged):
+		return fmt.Errorf("site %s: %w", entry.Name, err)
+	case errors.Is(err, ssh.ErrUnreachable):
+		return &userError{msg: fmt.Sprintf("site %s: cannot reach the SSH server: %v; check --ssh user@host[:port]", entry.Name, err),
+			err: errors.Join(errUnreachable, err)}
+	case errors.Is(err, ssh.ErrLogin):
+		return userErrorf(err, "site %s: %v", entry.Name, err)
+	case errors.Is(err, ssh.ErrIdentity):
+		return userErrorf(err, "site %s: %v", entry.Name, err)
+	case errors.Is(err, fs.ErrNotExist):
+		return userErrorf(err, "site %s: the folder %s does not exist; check --path", entry.Name, entry.Location())
+	}
+	return fmt.Errorf("site %s: connect: %w", entry.Name, err)
+}
+
+// inspectError says why the folder is not a usable site.
+func inspectError(entry *catalog.Site, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !errors.Is(err, wordpress.ErrNoConfig):
+		return userErrorf(err, "site %s: the folder %s does not exist; check --path", entry.Name, entry.Location())
+	case errors.Is(err, wordpress.ErrNotWordPress):
+		return userErrorf(err, "site %s: %s is not a WordPress site (it has neither wp-includes/version.php nor wp-settings.php); give the WordPress root with --path", entry.Name, entry.Location())
+	case errors.Is(err, wordpress.ErrNoConfig):
+		return userErrorf(err, "site %s: %v; give the WordPress root with --path", entry.Name, err)
+	case errors.Is(err, fs.ErrPermission):
+		return userErrorf(err, "site %s: %v; the %s user needs read access to the site's files", entry.Name, err, connectionUser(entry))
+	}
+	return fmt.Errorf("site %s: %w", entry.Name, err)
+}
+
+func connectionUser(entry *catalog.Site) string {
+	if entry.Kind == catalog.SSH {
+		return "SSH user " + entry.SSH.User
+	}
+	return "local"
+}
+
+// settingsError lists every database setting that must be passed by flag.
+func settingsError(entry *catalog.Site, err error) error {
+	var lines []string
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var ve *wordpress.ValueError
+		if errors.As(e, &ve) {
+			flag := ve.Flag
+			if ve.Name == "DB_PASSWORD" {
+				flag = "--db-password-file FILE or $" + envDBPassword
+			}
+			how := ve.Err.Error()
+			if ve.Expr != "" {
+				how += " (" + ve.Expr + ")"
+			}
+			lines = append(lines, fmt.Sprintf("  %s is %s: pass it with %s", ve.Name, how, flag))
+			return
+		}
+		lines = append(lines, "  "+e.Error())
+	}
+	walk(err)
+	return userErrorf(err, "site %s: wp-config.php does not say everything the database connection needs:\n%s", entry.Name, strings.Join(lines, "\n"))
+}
+
+// siteCheck is what checkSite found.
+type siteCheck struct {
+	in     *site.Inspection
+	dbAddr wordpress.DBAddr
+}
+
+// checkSite connects, discovers the site and logs in to its database,
+// saying exactly which step failed. The returned connection is open.
+func checkSite(ctx context.Context, g *globalOptions, entry *catalog.Site, yes bool, stdout io.Writer) (connection.Connection, *siteCheck, error) {
+	conn, err := connectSite(ctx, g, entry, askUnknownKey, yes, stdout)
+	if err != nil {
+		return nil, nil, err
+	}
+	in, err := site.Inspect(ctx, conn, *entry)
+	if err != nil {
+		conn.Close()
+		return nil, nil, inspectError(entry, err)
+	}
+	if in.DatabaseErr != nil {
+		conn.Close()
+		return nil, nil, settingsError(entry, in.DatabaseErr)
+	}
+	addr, err := site.CheckDatabase(ctx, conn, in.Database)
+	if err != nil {
+		conn.Close()
+		if errors.Is(err, site.ErrDBUnreachable) {
+			return nil, nil, &userError{msg: fmt.Sprintf("site %s: %v", entry.Name, err), err: errors.Join(errUnreachable, err)}
+		}
+		return nil, nil, userErrorf(err, "site %s: %v", entry.Name, err)
+	}
+	entry.LastDB = &catalog.DBCredentials{
+		Host: site.DBHostFor(addr), Name: in.Database.Name, User: in.Database.User,
+		Password: catalog.Secret(in.Database.Password),
+	}
+	return conn, &siteCheck{in: in, dbAddr: addr}, nil
+}
+
+func runSiteAdd(ctx context.Context, opts siteOptions, g *globalOptions, stdout io.Writer) error {
+	if err := catalog.ValidateName(opts.Name); err != nil {
+		return userErrorf(errUsage, "%v", err)
+	}
+	if opts.Path == "" {
+		return userErrorf(errUsage, "site add needs --path: the WordPress root (the folder holding wp-settings.php)")
+	}
+	if opts.Identity != "" && opts.SSH == "" {
+		return userErrorf(errUsage, "--identity is for sites reached with --ssh")
+	}
+	cat, _, err := openCatalog(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	if _, err := cat.Site(ctx, opts.Name); err == nil {
+		return userErrorf(catalog.ErrSiteExists, "site %s already exists; change it with `sitevault site edit %s` or pick another name", opts.Name, opts.Name)
+	} else if !errors.Is(err, catalog.ErrSiteNotFound) {
+		return err
+	}
+	entry := catalog.Site{Name: opts.Name, Kind: catalog.Local}
+	opts.Changed = nil
+	if err := applySiteFlags(&entry, opts, g); err != nil {
+		return err
+	}
+	if err := entry.Validate(); err != nil {
+		return userErrorf(errUsage, "%v", err)
+	}
+	conn, check, err := checkSite(ctx, g, &entry, opts.Yes, stdout)
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	saved, err := cat.AddSite(ctx, entry)
+	if err != nil {
+		return err
+	}
+	if !g.Quiet {
+		fmt.Fprintf(stdout, "Site %s added\n", saved.Name)
+		printCheck(stdout, saved, check)
+	}
+	return nil
+}
+
+func runSiteEdit(ctx context.Context, opts siteOptions, g *globalOptions, stdout io.Writer) error {
+	cat, _, err := openCatalog(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	entry, err := cat.Site(ctx, opts.Name)
+	if err != nil {
+		return siteNotFound(opts.Name, err)
+	}
+	if err := applySiteFlags(&entry, opts, g); err != nil {
+		return err
+	}
+	if err := entry.Validate(); err != nil {
+		return userErrorf(errUsage, "%v", err)
+	}
+	conn, check, err := checkSite(ctx, g, &entry, opts.Yes, stdout)
+	if err != nil {
+		return err
+	}
+	conn.Close()
+	saved, err := cat.UpdateSite(ctx, entry)
+	if err != nil {
+		return err
+	}
+	if !g.Quiet {
+		fmt.Fprintf(stdout, "Site %s changed\n", saved.Name)
+		printCheck(stdout, saved, check)
+	}
+	return nil
+}
+
+func printCheck(w io.Writer, s catalog.Site, c *siteCheck) {
+	wp := c.in.WordPress
+	version := wp.Version
+	if version == "" {
+		version = "version unknown"
+	}
+	kind := "single site"
+	if wp.Multisite() {
+		kind = "multisite"
+	}
+	where := "in the root"
+	if wp.ConfigAbove {
+		where = "in the folder above the root"
+	}
+	fmt.Fprintf(w, "  location:    %s (%s)\n", s.Location(), s.Kind)
+	if s.Kind == catalog.SSH {
+		fmt.Fprintf(w, "  host key:    %s\n", s.SSH.HostKeyFingerprint)
+	}
+	fmt.Fprintf(w, "  WordPress:   %s, %s, wp-config.php %s, content in %s\n", version, kind, where, wp.ContentDir)
+	if wp.ExternalContentDir != "" {
+		fmt.Fprintf(w, "  WARNING:     WP_CONTENT_DIR (%s) lies outside the site root; its files are not backed up\n", wp.ExternalContentDir)
+	}
+	db := c.in.Database
+	fmt.Fprintf(w, "  database:    %q on %s:%s as %q, tables %s* — login OK\n", db.Name, c.dbAddr.Network, c.dbAddr.Address, db.User, db.TablePrefix)
+}
+
+func siteNotFound(name string, err error) error {
+	if errors.Is(err, catalog.ErrSiteNotFound) {
+		return userErrorf(err, "there is no site %s; `sitevault site list` shows the sites", name)
+	}
+	return err
+}
+
+func runSiteList(ctx context.Context, g *globalOptions, stdout io.Writer) error {
+	cat, _, err := openCatalog(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	sites, err := cat.Sites(ctx)
+	if err != nil {
+		return err
+	}
+	if len(sites) == 0 {
+		if !g.Quiet {
+			fmt.Fprintln(g.errOut(), "No sites yet; add one with `sitevault site add NAME --path DIR [--ssh USER@HOST]`.")
+		}
+		return nil
+	}
+	width := 4
+	for _, s := range sites {
+		width = max(width, len(s.Name))
+	}
+	fmt.Fprintf(stdout, "%-*s  %-5s  %s\n", width, "NAME", "KIND", "LOCATION")
+	for _, s := range sites {
+		fmt.Fprintf(stdout, "%-*s  %-5s  %s\n", width, s.Name, s.Kind, s.Location())
+	}
+	return nil
+}
+
+func runSiteShow(ctx context.Context, name string, g *globalOptions, stdout io.Writer) error {
+	cat, _, err := openCatalog(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	s, err := cat.Site(ctx, name)
+	if err != nil {
+		return siteNotFound(name, err)
+	}
+	set := func(sec catalog.Secret) string {
+		if sec.IsSet() {
+			return "set (sealed)"
+		}
+		return "not set"
+	}
+	orWP := func(v string) string {
+		if v == "" {
+			return "from wp-config.php"
+		}
+		return v
+	}
+	fmt.Fprintf(stdout, "name:          %s\n", s.Name)
+	fmt.Fprintf(stdout, "connection:    %s\n", s.Kind)
+	fmt.Fprintf(stdout, "path:          %s\n", s.Path)
+	if s.Kind == catalog.SSH {
+		fmt.Fprintf(stdout, "ssh:           %s@%s\n", s.SSH.User, s.SSHAddress())
+		identity := s.SSH.IdentityFile
+		if identity == "" {
+			identity = "none (password login)"
+		}
+		fmt.Fprintf(stdout, "identity file: %s\n", identity)
+		fmt.Fprintf(stdout, "passphrase:    %s\n", set(s.SSH.Passphrase))
+		fmt.Fprintf(stdout, "ssh password:  %s\n", set(s.SSH.Password))
+		key := "none recorded"
+		if s.SSH.HostKey != "" {
+			key = s.SSH.HostKeyFingerprint + "  (" + strings.SplitN(s.SSH.HostKey, " ", 2)[0] + ")"
+		}
+		fmt.Fprintf(stdout, "host key:      %s\n", key)
+	}
+	fmt.Fprintf(stdout, "db host:       %s\n", orWP(s.DB.Host))
+	fmt.Fprintf(stdout, "db name:       %s\n", orWP(s.DB.Name))
+	fmt.Fprintf(stdout, "db user:       %s\n", orWP(s.DB.User))
+	if s.DB.Password.IsSet() {
+		fmt.Fprintf(stdout, "db password:   %s\n", set(s.DB.Password))
+	} else {
+		fmt.Fprintf(stdout, "db password:   from wp-config.php\n")
+	}
+	fmt.Fprintf(stdout, "table prefix:  %s\n", orWP(s.DB.TablePrefix))
+	if s.LastDB != nil {
+		fmt.Fprintf(stdout, "last db login: %s@%s, database %s\n", s.LastDB.User, s.LastDB.Host, s.LastDB.Name)
+	}
+	fmt.Fprintf(stdout, "added:         %s\n", s.Created.Local().Format(time.DateTime))
+	fmt.Fprintf(stdout, "changed:       %s\n", s.Updated.Local().Format(time.DateTime))
+	return nil
+}
+
+func runSiteRemove(ctx context.Context, name string, g *globalOptions, stdout io.Writer) error {
+	cat, _, err := openCatalog(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	if err := cat.RemoveSite(ctx, name); err != nil {
+		return siteNotFound(name, err)
+	}
+	if !g.Quiet {
+		fmt.Fprintf(stdout, "Site %s removed from the catalog; its restore points stay in the repository.\n", name)
+	}
+	return nil
+}
+
+// openSite loads a registered site, connects and inspects it.
+func openSite(ctx context.Context, g *globalOptions, name string) (catalog.Site, connection.Connection, *site.Inspection, error) {
+	cat, _, err := openCatalog(ctx, g)
+	if err != nil {
+		return catalog.Site{}, nil, nil, err
+	}
+	defer cat.Close()
+	entry, err := cat.Site(ctx, name)
+	if err != nil {
+		return catalog.Site{}, nil, nil, siteNotFound(name, err)
+	}
+	conn, err := connectSite(ctx, g, &entry, refuseUnknownKey, false, io.Discard)
+	if err != nil {
+		return catalog.Site{}, nil, nil, err
+	}
+	in, err := site.Inspect(ctx, conn, entry)
+	if err != nil {
+		conn.Close()
+		return catalog.Site{}, nil, nil, inspectError(&entry, err)
+	}
+	return entry, conn, in, nil
+}
+
+// quoteName prints a path as is unless it holds characters that would
+// garble a listing (newlines, control bytes, invalid UTF-8).
+func quoteName(p string) string {
+	q := strconv.Quote(p)
+	if q[1:len(q)-1] == p {
+		return p
+	}
+	return q
+}
+
+func runSiteFiles(ctx context.Context, opts siteFilesOptions, g *globalOptions, stdout io.Writer) error {
+	_, conn, in, err := openSite(ctx, g, opts.Name)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	root, err := conn.FS(ctx)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	rules := in.WordPress.Rules(wordpress.HeadReader(ctx, root))
+	var files, excluded int
+	var bytes int64
+	err = wordpress.Explain(ctx, root, rules, func(d wordpress.Decision) error {
+		switch {
+		case d.Taken && d.Info.Mode.IsDir():
+			return nil
+		case d.Taken:
+			files++
+			bytes += d.Info.Size
+			if opts.Explain {
+				_, err := fmt.Fprintf(stdout, "take  %s\n", quoteName(d.Path))
+				return err
+			}
+			_, err := fmt.Fprintln(stdout, quoteName(d.Path))
+			return err
+		default:
+			excluded++
+			if !opts.Explain {
+				return nil
+			}
+			name := quoteName(d.Path)
+			if d.Info.Mode.IsDir() {
+				name += "/"
+			}
+			_, err := fmt.Fprintf(stdout, "skip  %s  (%s)\n", name, d.Reason)
+			return err
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("site %s: %w", opts.Name, err)
+	}
+	if !g.Quiet {
+		fmt.Fprintf(g.errOut(), "%d files (%s) would be backed up; %d paths excluded%s\n", files, humanize.IBytes(uint64(bytes)), excluded,
+			map[bool]string{true: "", false: " (see --explain)"}[opts.Explain])
+	}
+	return nil
+}
+
+// backupSiteFiles backs up the site's files into the open repository and
+// saves a restore point; it returns the point and the archiver's report.
+func backupSiteFiles(ctx context.Context, g *globalOptions, s *session, entry catalog.Site, conn connection.Connection, in *site.Inspection, trigger string, progress *archiver.Progress) (repository.ID, *repository.Snapshot, *repository.Snapshot, *archiver.Report, error) {
+	parent, err := latestSnapshot(ctx, s.repo, entry.Name)
+	if err != nil {
+		return repository.ID{}, nil, nil, nil, err
+	}
+	var parentFiles *repository.ID
+	if parent != nil {
+		if id, err := site.FilesTree(ctx, s.repo, parent); err == nil {
+			parentFiles = &id
+		}
+	}
+	root, err := conn.FS(ctx)
+	if err != nil {
+		return repository.ID{}, nil, nil, nil, fmt.Errorf("site %s: %w", entry.Name, err)
+	}
+	defer root.Close()
+	aopts := archiver.Options{Progress: progress, Logger: g.logger()}
+	files, rep, err := site.BackupFiles(ctx, s.repo, root, in.WordPress, parentFiles, aopts)
+	if err != nil {
+		return repository.ID{}, nil, nil, nil, fmt.Errorf("back up the files of %s: %w", entry.Name, err)
+	}
+	tree, err := site.SaveRoot(ctx, s.repo, &files, nil, rep.Started)
+	if err == nil {
+		err = s.repo.Flush(ctx)
+	}
+	if err != nil {
+		return repository.ID{}, nil, nil, nil, fmt.Errorf("back up the files of %s into %s: %w", entry.Name, s.where, err)
+	}
+	host, _ := os.Hostname()
+	sn := &repository.Snapshot{
+		Time: rep.Started, Site: entry.Name, Hostname: host, Trigger: trigger, Tree: tree,
+		Meta: map[string]string{
+			"source":            "site-files",
+			site.MetaLocation:   entry.Location(),
+			site.MetaContentDir: in.WordPress.ContentDir,
+			site.MetaVersion:    in.WordPress.Version,
+		},
+		Summary: rep.Summary(),
+	}
+	if parent != nil {
+		sn.Parent = &parent.ID
+	}
+	id, err := s.repo.SaveSnapshot(ctx, sn)
+	if err != nil {
+		return repository.ID{}, nil, nil, nil, fmt.Errorf("save the restore point in %s: %w", s.where, err)
+	}
+	return id, parent, sn, rep, nil
+}
+
+func runSiteBackupFiles(ctx context.Context, opts siteBackupOptions, g *globalOptions, stdout io.Writer) error {
+	entry, conn, in, err := openSite(ctx, g, opts.Name)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	s, err := openRepository(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	progress := new(archiver.Progress)
+	bar := startProgress(g.progressTTY(), g.errOut(), func(el time.Duration) string {
+		done, total := progress.BytesDone.Load(), progress.BytesTotal.Load()
+		return fmt.Sprintf("%s  %d/%d files  %s/%s  %s", formatDuration(el),
+			progress.FilesDone.Load(), progress.FilesTotal.Load(),
+			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el))
+	})
+	id, parent, sn, rep, err := backupSiteFiles(ctx, g, s, entry, conn, in, opts.Trigger, progress)
+	bar.Stop()
+	if err != nil {
+		return err
+	}
+	if !g.Quiet {
+		printBackupSummary(stdout, id, parent, sn, rep)
+	}
+	if rep.Partial {
+		return userErrorf(errPartial, "backup of %s saved as %s, but %d files could not be read (listed above); fix their permissions and back up again",
+			entry.Name, id.Short(), len(rep.Errors))
+	}
+	return nil
+}
+
+func runSiteRestoreFiles(ctx context.Context, opts siteRestoreOptions, g *globalOptions, stdout io.Writer) error {
+	if opts.Snapshot == "" {
+		return userErrorf(errUsage, "restore-files needs --to SNAPSHOT or --to latest")
+	}
+	if _, err := site.Filter(opts.Only, nil, ""); err != nil {
+		return userErrorf(errUsage, "--only: %v", err)
+	}
+	entry, conn, in, err := openSite(ctx, g, opts.Name)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	s, err := openRepository(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	sn, err := findSnapshot(ctx, s, opts.Snapshot, opts.Name)
+	if err != nil {
+		return err
+	}
+	if sn.Site != entry.Name {
+		return userErrorf(errUsage, "restore point %s belongs to site %q, not %s", sn.ID.Short(), sn.Site, entry.Name)
+	}
+	files, err := site.FilesTree(ctx, s.repo, sn)
+	if err != nil {
+		return userErrorf(err, "%v; pick a restore point made by `sitevault site backup-files` (`sitevault snapshots`)", err)
+	}
+	filter, err := site.Filter(opts.Only, opts.Paths, sn.Meta[site.MetaContentDir])
+	if err != nil {
+		return userErrorf(errUsage, "%v", err)
+	}
+
+	if !opts.NoPreRestore {
+		// Every restore can be undone: back up what is there first.
+		id, _, _, _, err := backupSiteFiles(ctx, g, s, entry, conn, in, "pre-restore", nil)
+		if err != nil {
+			return fmt.Errorf("pre-restore backup (the restore did not start): %w", err)
+		}
+		if !g.Quiet {
+			fmt.Fprintf(stdout, "Saved the current files as restore point %s (trigger pre-restore)\n", id.Short())
+		}
+	}
+
+	root, err := conn.FS(ctx)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	progress := new(restorer.Progress)
+	var total int64
+	if sn.Summary != nil {
+		total = sn.Summary.BytesTotal
+	}
+	bar := startProgress(g.progressTTY(), g.errOut(), func(el time.Duration) string {
+		done := progress.BytesDone.Load()
+		return fmt.Sprintf("%s  %d files  %s/%s  %s", formatDuration(el), progress.FilesDone.Load(),
+			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el))
+	})
+	ropts := restorer.Options{Progress: progress, Logger: g.logger()}
+	start := time.Now()
+	rep, err := site.RestoreFiles(ctx, s.repo, root, files, filter, ropts)
+	bar.Stop()
+	took := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("restore %s into site %s: %w", sn.ID.Short(), entry.Name, err)
+	}
+	if !g.Quiet {
+		fmt.Fprintf(stdout, "Restored the files of %s (%s) into site %s at %s\n", sn.ID.Short(),
+			sn.Time.Local().Format(time.DateTime), entry.Name, entry.Location())
+		fmt.Fprintf(stdout, "  %d files, %d folders, %d links; %s in %s (%s)\n", rep.FilesWritten, rep.DirsCreated,
+			rep.Symlinks, humanize.IBytes(uint64(rep.BytesWritten)), formatDuration(took), rate(rep.BytesWritten, took))
+		for _, sk := range rep.Skipped {
+			fmt.Fprintf(stdout, "  refused: %s\n", sk)
+		}
+		for _, e := range rep.Errors {
+			fmt.Fprintf(stdout, "  FAILED: %v\n", e)
+		}
+	}
+	if !rep.OK() {
+		return fmt.Errorf("restore into site %s finished, but %d entries were refused and %d failed (listed above)",
+			entry.Name, len(rep.Skipped), len(rep.Errors))
+	}
+	return nil
+}

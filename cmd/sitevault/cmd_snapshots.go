@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/sitevault/sitevault/internal/repository"
+)
+
+type snapshotsOptions struct {
+	Site string
+	JSON bool
+}
+
+func newSnapshotsCommand(g *globalOptions) *cobra.Command {
+	var opts snapshotsOptions
+	cmd := &cobra.Command{
+		Use:   "snapshots",
+		Short: "List restore points, oldest first",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSnapshots(cmd.Context(), opts, g, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&opts.Site, "site", "", "only this site's restore points")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+// snapshotJSON is a snapshot with its id, for --json.
+type snapshotJSON struct {
+	ID string `json:"id"`
+	*repository.Snapshot
+}
+
+func runSnapshots(ctx context.Context, opts snapshotsOptions, g *globalOptions, stdout io.Writer) error {
+	s, err := openRepository(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	all, err := s.repo.Snapshots(ctx)
+	if err != nil {
+		return fmt.Errorf("list the restore points of %s: %w", s.where, err)
+	}
+	var list []*repository.Snapshot
+	for _, sn := range all {
+		if opts.Site == "" || sn.Site == opts.Site {
+			list = append(list, sn)
+		}
+	}
+	if opts.JSON || g.JSON {
+		out := make([]snapshotJSON, 0, len(list))
+		for _, sn := range list {
+			out = append(out, snapshotJSON{ID: sn.ID.String(), Snapshot: sn})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	if len(list) == 0 {
+		if opts.Site != "" {
+			fmt.Fprintf(stdout, "No restore points of site %q in %s.\n", opts.Site, s.where)
+		} else {
+			fmt.Fprintf(stdout, "No restore points in %s yet.\n", s.where)
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tTIME\tSITE\tTRIGGER\tFILES\tSIZE\tADDED")
+	for _, sn := range list {
+		files, size, added := "", "", ""
+		if sm := sn.Summary; sm != nil {
+			files = fmt.Sprint(sm.FilesNew + sm.FilesChanged + sm.FilesUnchanged)
+			size = humanize.IBytes(uint64(sm.BytesTotal))
+			added = humanize.IBytes(uint64(sm.BytesAddedSaved))
+			if sm.Partial {
+				files += " (partial)"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sn.ID.Short(), sn.Time.Local().Format(time.DateTime),
+			sn.Site, sn.Trigger, files, size, added)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d restore points\n", len(list))
+	return nil
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/sitevault/sitevault/internal/config"
+	"github.com/sitevault/sitevault/internal/repository"
+)
+
+// session is an opened repository and how it was found.
+type session struct {
+	cfg  *config.Config
+	repo *repository.Repository
+	// where names the repository in messages (password stripped).
+	where string
+}
+
+// Close releases the repository and its backend.
+func (s *session) Close() error {
+	err := s.repo.Close()
+	if cerr := s.repo.Backend().Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// openRepository resolves the configuration, reads the password and opens
+// the repository. Errors say what to do and wrap the sentinels exit codes
+// are chosen by.
+func openRepository(ctx context.Context, g *globalOptions) (*session, error) {
+	cfg, err := g.config()
+	if err != nil {
+		return nil, err
+	}
+	be, err := openBackend(ctx, g, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	where := be.Location()
+	password, source, err := cfg.Password(g.prompt())
+	if err != nil {
+		be.Close()
+		return nil, err
+	}
+	repo, err := repository.Open(ctx, be, password, g.repoOptions())
+	if err != nil {
+		be.Close()
+		return nil, openError(err, cfg, where, source)
+	}
+	g.logger().Debug("repository opened", "location", where, "id", repo.ID(), "password_from", source)
+	return &session{cfg: cfg, repo: repo, where: where}, nil
+}
+
+func (g *globalOptions) repoOptions() repository.Options {
+	return repository.Options{Logger: g.logger(), Now: g.now}
+}
+
+// openError turns repository.Open's failures into messages that say what to do.
+func openError(err error, cfg *config.Config, where, source string) error {
+	switch {
+	case errors.Is(err, repository.ErrWrongPassword):
+		return userErrorf(err, "no key of repository %s opens with the password from %s; check %s or --password-file (`sitevault key list` shows the keys of a repository you can open)",
+			where, source, config.EnvPassword)
+	case errors.Is(err, repository.ErrNotRepository):
+		return notRepositoryError(err, cfg, where)
+	case errors.Is(err, repository.ErrNewerFormat):
+		return fmt.Errorf("open repository %s: %w", where, err)
+	case errors.Is(err, repository.ErrDamaged):
+		return userErrorf(err, "open repository %s: its config or key files are damaged (%v); restore them from a copy of the repository, or run `sitevault check` to see what else is affected", where, err)
+	}
+	return fmt.Errorf("open repository %s: %w", where, err)
+}
+
+func notRepositoryError(err error, cfg *config.Config, where string) error {
+	if cfg.Embedded {
+		return userErrorf(repository.ErrNotRepository,
+			"there is no repository at %s yet; create it with `sitevault init`, or point --repo / %s at an existing one",
+			where, config.EnvRepository)
+	}
+	return userErrorf(repository.ErrNotRepository,
+		"%s is not a sitevault repository (%v); check --repo / %s, or create one there with `sitevault init --repo %s`",
+		where, err, config.EnvRepository, where)
+}

@@ -1,0 +1,39 @@
+// Package archive turns a restore point into a download (.tar.gz or .zip)
+// that needs no sitevault to use, and imports such a download back into a
+// repository as a restore point.
+//
+// # Layout of a download
+//
+//	files/…              the site root as backed up: folders, regular files
+//	                     (mode, modification time), symbolic links as links
+//	sql/<table>.sql      one self-contained file per table, loadable with
+//	                     `mysql DB < sql/<table>.sql`: session settings as
+//	                     mysqldump writes them, DROP TABLE IF EXISTS,
+//	                     CREATE TABLE, the rows, the triggers
+//	sql/views.sql        the views, if the site has any
+//	manifest.json        written last: what the download is of, and every
+//	                     entry with its size and SHA-256
+//
+// # Glossary
+//
+//   - entry: one member of the archive (file, folder or symbolic link),
+//     named by its full path in the archive ("files/wp-config.php").
+//   - manifest: manifest.json, the download's table of contents (see
+//     Manifest). Import trusts nothing the manifest does not vouch for.
+//   - segment marker: a comment line "-- sitevault: segment NNNNNN.sql"
+//     in a table file, before the rows of one database segment exactly as
+//     the repository holds them. Import cuts the rows at the markers, so
+//     an imported point stores the same segments (and deduplicates
+//     against the point it was downloaded from).
+//
+// Names are written byte-exact: tar entries use PAX records for long or
+// non-ASCII names and link targets, zip entries carry the name's bytes
+// (flagged UTF-8 when they are). Table names, which may hold "/", are
+// escaped in file names (see tableFile); manifest.json maps each file back
+// to its table.
+//
+// Everything streams: a file or a table flows from the repository to the
+// writer (and from the archive into the repository) through fixed-size
+// buffers. What grows with the site is only the list of entries the
+// manifest needs (tens of bytes per entry).
+package archive

@@ -1,0 +1,522 @@
+package archive
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"github.com/sitevault/sitevault/internal/mysql"
+	"github.com/sitevault/sitevault/internal/repository"
+)
+
+// maxStatement bounds the statements a table file's parser holds in memory
+// (CREATE TABLE, a trigger, a view); rows are streamed, never held.
+const maxStatement = 64 << 20
+
+// lineReader reads a file line by line through a fixed buffer.
+type lineReader struct {
+	br   *bufio.Reader
+	file string
+	line int
+}
+
+func newLineReader(r io.Reader, file string) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, 1<<20), file: file}
+}
+
+// full returns the next whole line (with its newline, if any), or io.EOF.
+func (lr *lineReader) full() ([]byte, error) {
+	var acc []byte
+	for {
+		frag, err := lr.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			if len(acc)+len(frag) > maxStatement {
+				return nil, lr.errorf("line longer than %d MiB", maxStatement>>20)
+			}
+			acc = append(acc, frag...)
+			continue
+		}
+		if acc != nil {
+			frag = append(acc, frag...)
+		}
+		if err == io.EOF {
+			if len(frag) == 0 {
+				return nil, io.EOF
+			}
+			err = nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", lr.file, err)
+		}
+		lr.line++
+		return frag, nil
+	}
+}
+
+func (lr *lineReader) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s line %d: %w: %s", lr.file, lr.line, ErrBadSQL, fmt.Sprintf(format, args...))
+}
+
+// isNoise tells the lines a parser skips between statements: blank lines,
+// comments and the /*!…*/ session settings a dump opens and closes with.
+func isNoise(line []byte) bool {
+	t := bytes.TrimSpace(line)
+	return len(t) == 0 || bytes.HasPrefix(t, []byte("--")) || bytes.HasPrefix(t, []byte("#")) ||
+		(bytes.HasPrefix(t, []byte("/*!")) && bytes.HasSuffix(t, []byte("*/;")))
+}
+
+// statement accumulates lines until a statement ends with delim (outside
+// quotes and comments). It returns the statement without the delimiter.
+func (lr *lineReader) statement(first []byte, delim string) (string, error) {
+	acc := append([]byte(nil), first...)
+	for {
+		if end := stmtEnd(acc, delim); end >= 0 {
+			if rest := bytes.TrimSpace(acc[end+len(delim):]); len(rest) > 0 {
+				return "", lr.errorf("text after the end of a statement: %.60q", rest)
+			}
+			return string(bytes.TrimSpace(acc[:end])), nil
+		}
+		line, err := lr.full()
+		if err == io.EOF {
+			return "", lr.errorf("file ends inside a statement")
+		}
+		if err != nil {
+			return "", err
+		}
+		if len(acc)+len(line) > maxStatement {
+			return "", lr.errorf("statement longer than %d MiB", maxStatement>>20)
+		}
+		acc = append(acc, line...)
+	}
+}
+
+// Scanner states, as the mysql client reads SQL text.
+const (
+	inCode = iota
+	inSingle
+	inDouble
+	inBacktick
+	inLineComment
+	inBlockComment
+)
+
+// stmtEnd returns the index of the first delim in s outside quotes and
+// comments, or -1.
+func stmtEnd(s []byte, delim string) int {
+	st := inCode
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch st {
+		case inCode:
+			switch {
+			case bytes.HasPrefix(s[i:], []byte(delim)):
+				return i
+			case c == '\'':
+				st = inSingle
+			case c == '"':
+				st = inDouble
+			case c == '`':
+				st = inBacktick
+			case c == '#':
+				st = inLineComment
+			case c == '-' && i+2 < len(s) && s[i+1] == '-' && (s[i+2] == ' ' || s[i+2] == '\t' || s[i+2] == '\n' || s[i+2] == '\r'):
+				st = inLineComment
+			case c == '/' && i+1 < len(s) && s[i+1] == '*':
+				st = inBlockComment
+				i++
+			}
+		case inSingle, inDouble:
+			if c == '\\' {
+				i++
+			} else if (c == '\'' && st == inSingle) || (c == '"' && st == inDouble) {
+				st = inCode
+			}
+		case inBacktick:
+			if c == '`' {
+				st = inCode
+			}
+		case inLineComment:
+			if c == '\n' {
+				st = inCode
+			}
+		case inBlockComment:
+			if c == '*' && i+1 < len(s) && s[i+1] == '/' {
+				st = inCode
+				i++
+			}
+		}
+	}
+	return -1
+}
+
+// tupleCounter counts the parenthesized groups at the top level of an
+// INSERT statement fed to it in pieces.
+type tupleCounter struct {
+	st     int
+	esc    bool
+	depth  int
+	groups int64
+}
+
+func (t *tupleCounter) feed(b []byte) {
+	for _, c := range b {
+		switch t.st {
+		case inCode:
+			switch c {
+			case '\'':
+				t.st = inSingle
+			case '"':
+				t.st = inDouble
+			case '`':
+				t.st = inBacktick
+			case '(':
+				if t.depth == 0 {
+					t.groups++
+				}
+				t.depth++
+			case ')':
+				t.depth--
+			}
+		case inSingle, inDouble:
+			switch {
+			case t.esc:
+				t.esc = false
+			case c == '\\':
+				t.esc = true
+			case (c == '\'' && t.st == inSingle) || (c == '"' && t.st == inDouble):
+				t.st = inCode
+			}
+		case inBacktick:
+			if c == '`' {
+				t.st = inCode
+			}
+		}
+	}
+}
+
+// parseIdent reads a backtick-quoted identifier at the start of s and
+// returns it and its length in s.
+func parseIdent(s string) (string, int, bool) {
+	if !strings.HasPrefix(s, "`") {
+		return "", 0, false
+	}
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		if s[i] != '`' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '`' {
+			b.WriteByte('`')
+			i++
+			continue
+		}
+		return b.String(), i + 1, true
+	}
+	return "", 0, false
+}
+
+var (
+	triggerRe = regexp.MustCompile("(?is)^CREATE\\s+(?:DEFINER\\s*=\\s*\\S+\\s+)?TRIGGER\\s")
+	viewRe    = regexp.MustCompile("(?is)^CREATE\\s+(?:OR\\s+REPLACE\\s+)?(?:ALGORITHM\\s*=\\s*\\w+\\s+)?(?:DEFINER\\s*=\\s*\\S+\\s+)?(?:SQL\\s+SECURITY\\s+\\w+\\s+)?VIEW\\s+")
+	engineRe  = regexp.MustCompile(`\bENGINE=(\w+)`)
+)
+
+// segSaver streams one segment's SQL into the repository.
+type segSaver struct {
+	pw   *io.PipeWriter
+	bw   *bufio.Writer
+	done chan error
+	seg  *mysql.Segment
+	size int64
+}
+
+func startSegment(ctx context.Context, st mysql.Store) *segSaver {
+	pr, pw := io.Pipe()
+	s := &segSaver{pw: pw, bw: bufio.NewWriterSize(pw, 256<<10), done: make(chan error, 1), seg: &mysql.Segment{}}
+	go func() {
+		ids, size, err := st.SaveStream(ctx, pr)
+		pr.CloseWithError(err)
+		s.seg.Content, s.seg.Size = ids, size
+		s.done <- err
+	}()
+	return s
+}
+
+func (s *segSaver) write(b []byte) error {
+	n, err := s.bw.Write(b)
+	s.size += int64(n)
+	return err
+}
+
+func (s *segSaver) finish() (*mysql.Segment, error) {
+	if err := s.bw.Flush(); err != nil {
+		s.abort(err)
+		return nil, err
+	}
+	s.pw.Close()
+	if err := <-s.done; err != nil {
+		return nil, fmt.Errorf("save segment: %w", err)
+	}
+	if s.seg.Content == nil {
+		s.seg.Content = []repository.ID{}
+	}
+	return s.seg, nil
+}
+
+func (s *segSaver) abort(err error) {
+	if err == nil {
+		err = errors.New("import abandoned")
+	}
+	s.pw.CloseWithError(err)
+	<-s.done
+}
+
+// parseTable reads a table file of a download and stores its rows as
+// segments, cut where the segment markers are (or about every
+// mysql.DefaultSegmentSize bytes of rows when a file has none). The rows
+// are streamed; only the statements of the schema are held.
+func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (_ *mysql.TableManifest, err error) {
+	lr := newLineReader(r, file)
+	t := &mysql.TableManifest{}
+	var drop string
+	// Before the rows: settings, DROP TABLE, CREATE TABLE.
+	for t.Create == "" {
+		line, err := lr.full()
+		if err == io.EOF {
+			return nil, lr.errorf("no CREATE TABLE statement")
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case isNoise(line):
+		case bytes.HasPrefix(line, []byte("DROP TABLE IF EXISTS ")):
+			drop = string(bytes.TrimSpace(line))
+		case bytes.HasPrefix(line, []byte("CREATE TABLE ")):
+			if t.Create, err = lr.statement(line, ";"); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, lr.errorf("unexpected statement before CREATE TABLE: %.60q", line)
+		}
+	}
+	name, _, ok := parseIdent(t.Create[len("CREATE TABLE "):])
+	if !ok || name == "" {
+		return nil, lr.errorf("CREATE TABLE without a `quoted` table name")
+	}
+	t.Name = name
+	if drop != "" && drop != "DROP TABLE IF EXISTS "+quoteIdent(name)+";" {
+		return nil, lr.errorf("DROP TABLE names another table than CREATE TABLE %s", quoteIdent(name))
+	}
+	if m := engineRe.FindStringSubmatch(t.Create); m != nil {
+		t.Engine = m[1]
+	}
+
+	// The rows, streamed into segments.
+	insert := []byte("INSERT INTO " + quoteIdent(name) + " ")
+	var (
+		seg     *segSaver
+		counter tupleCounter
+		markers bool
+	)
+	defer func() {
+		if seg != nil && err != nil {
+			seg.abort(err)
+		}
+	}()
+	endSegment := func() error {
+		if seg == nil {
+			return nil
+		}
+		s, err := seg.finish()
+		seg = nil
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		s.Rows = counter.groups
+		t.Segments = append(t.Segments, s)
+		counter = tupleCounter{}
+		return nil
+	}
+	br := lr.br
+	rowsDone := false
+	for !rowsDone {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		frag, rerr := br.ReadSlice('\n')
+		if len(frag) == 0 && rerr == io.EOF {
+			break
+		}
+		if rerr != nil && rerr != io.EOF && rerr != bufio.ErrBufferFull {
+			return nil, fmt.Errorf("read %s: %w", file, rerr)
+		}
+		lr.line++
+		isInsert := false
+		switch {
+		case bytes.HasPrefix(frag, []byte(segmentPrefix)):
+			if err := endSegment(); err != nil {
+				return nil, err
+			}
+			markers = true
+			seg = startSegment(ctx, st)
+			if rerr == bufio.ErrBufferFull {
+				return nil, lr.errorf("segment marker too long")
+			}
+			continue
+		case bytes.Equal(frag, []byte(endOfRows)):
+			rowsDone = true
+			continue
+		case bytes.Equal(bytes.TrimSpace(frag), []byte("DELIMITER ;;")):
+			// The triggers follow the rows (files without the end marker).
+			if err := endSegment(); err != nil {
+				return nil, err
+			}
+			trs, err := parseTriggers(lr)
+			if err != nil {
+				return nil, err
+			}
+			t.Triggers = append(t.Triggers, trs...)
+			rowsDone = true
+			continue
+		case bytes.HasPrefix(frag, []byte("INSERT ")):
+			if !bytes.HasPrefix(frag, insert) {
+				return nil, lr.errorf("INSERT into another table than %s", quoteIdent(name))
+			}
+			isInsert = true
+			if seg != nil && !markers && seg.size >= mysql.DefaultSegmentSize {
+				if err := endSegment(); err != nil {
+					return nil, err
+				}
+			}
+			if seg == nil {
+				seg = startSegment(ctx, st)
+			}
+			if rest := frag[len(insert):]; len(rest) > 0 && rest[0] == '(' {
+				counter.groups-- // the column list
+			}
+		case isNoise(frag) && rerr != bufio.ErrBufferFull:
+		default:
+			return nil, lr.errorf("unexpected statement among the rows: %.60q", frag)
+		}
+		// Copy the line, in pieces, into the open segment.
+		for {
+			if isInsert {
+				counter.feed(frag)
+			}
+			if seg != nil {
+				if err := seg.write(frag); err != nil {
+					return nil, fmt.Errorf("%s: %w", file, err)
+				}
+			}
+			if rerr != bufio.ErrBufferFull {
+				break
+			}
+			frag, rerr = br.ReadSlice('\n')
+			if rerr != nil && rerr != io.EOF && rerr != bufio.ErrBufferFull {
+				return nil, fmt.Errorf("read %s: %w", file, rerr)
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+	}
+	if err := endSegment(); err != nil {
+		return nil, err
+	}
+
+	// After the rows: triggers and the closing settings.
+	for {
+		line, err := lr.full()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case isNoise(line):
+		case bytes.Equal(bytes.TrimSpace(line), []byte("DELIMITER ;;")):
+			trs, err := parseTriggers(lr)
+			if err != nil {
+				return nil, err
+			}
+			t.Triggers = append(t.Triggers, trs...)
+		default:
+			return nil, lr.errorf("unexpected statement after the rows: %.60q", line)
+		}
+	}
+	return t, nil
+}
+
+// parseTriggers reads CREATE TRIGGER statements ended by ";;" up to
+// "DELIMITER ;".
+func parseTriggers(lr *lineReader) ([]string, error) {
+	var out []string
+	for {
+		line, err := lr.full()
+		if err == io.EOF {
+			return nil, lr.errorf("file ends before DELIMITER ;")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Equal(bytes.TrimSpace(line), []byte("DELIMITER ;")) {
+			return out, nil
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		stmt, err := lr.statement(line, ";;")
+		if err != nil {
+			return nil, err
+		}
+		if !triggerRe.MatchString(stmt) {
+			return nil, lr.errorf("a statement other than CREATE TRIGGER among the triggers: %.60q", stmt)
+		}
+		out = append(out, stmt)
+	}
+}
+
+// parseViews reads sql/views.sql: DROP VIEW IF EXISTS and CREATE VIEW
+// statements.
+func parseViews(r io.Reader, file string) ([]mysql.View, error) {
+	lr := newLineReader(r, file)
+	var views []mysql.View
+	for {
+		line, err := lr.full()
+		if err == io.EOF {
+			return views, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if isNoise(line) {
+			continue
+		}
+		stmt, err := lr.statement(line, ";")
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasPrefix(stmt, "DROP VIEW IF EXISTS ") {
+			if _, n, ok := parseIdent(stmt[len("DROP VIEW IF EXISTS "):]); ok && len(stmt) == len("DROP VIEW IF EXISTS ")+n {
+				continue
+			}
+		}
+		loc := viewRe.FindStringIndex(stmt)
+		if loc == nil {
+			return nil, lr.errorf("a statement other than CREATE VIEW: %.60q", stmt)
+		}
+		name, _, ok := parseIdent(stmt[loc[1]:])
+		if !ok || name == "" {
+			return nil, lr.errorf("CREATE VIEW without a `quoted` view name")
+		}
+		views = append(views, mysql.View{Name: name, Create: stmt})
+	}
+}

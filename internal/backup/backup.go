@@ -1,0 +1,577 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/sitevault/sitevault/internal/archiver"
+	"github.com/sitevault/sitevault/internal/backend"
+	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/connection"
+	"github.com/sitevault/sitevault/internal/fsys"
+	"github.com/sitevault/sitevault/internal/mysql"
+	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/site"
+	"github.com/sitevault/sitevault/internal/wordpress"
+)
+
+// Triggers: what started a backup (Snapshot.Trigger).
+const (
+	TriggerManual     = "manual"
+	TriggerPreRestore = "pre-restore"
+	TriggerDaily      = "daily"
+	TriggerRealtime   = "realtime"
+	TriggerArchive    = "archive"
+)
+
+// Names of the parts in a restore point's root tree.
+const (
+	FilesNode    = site.FilesNode
+	DatabaseNode = site.DatabaseNode
+)
+
+// ItemDatabase is the database item (the file items are wordpress.Items()).
+const ItemDatabase = "database"
+
+// AllItems returns every item in the order users see them.
+func AllItems() []string { return append(wordpress.Items(), ItemDatabase) }
+
+// Snapshot Meta keys (see doc.go).
+const (
+	MetaWPVersion     = "wp_version"
+	MetaTablePrefix   = "table_prefix"
+	MetaMultisite     = "multisite"
+	MetaSitePath      = "site_path"
+	MetaContentDir    = site.MetaContentDir
+	MetaDBName        = "db_name"
+	MetaTables        = "tables"
+	MetaTablesChanged = "tables_changed"
+	MetaFilesChanged  = "files_changed"
+	MetaDatabase      = "database" // "missing" when the point has no database part
+	MetaRestoreOf     = "restore_of"
+	MetaItems         = "items"
+	MetaPaths         = "paths"           // JSON array
+	MetaTableNames    = "tables_restored" // JSON array of single tables a restore named
+)
+
+// Catalog is the slice of the catalog a backup writes to.
+type Catalog interface {
+	SetLastDB(ctx context.Context, name string, cred catalog.DBCredentials) error
+}
+
+var _ Catalog = (*catalog.Catalog)(nil)
+
+// Deps are what backups and restores work with. Repo is required.
+type Deps struct {
+	Repo *repository.Repository
+	// Catalog records the last database login that worked; nil records nothing.
+	Catalog Catalog
+	// Connect opens a site's connection; nil means connection.Open.
+	Connect func(ctx context.Context, s catalog.Site) (connection.Connection, error)
+	// LockDir holds the per-site lock files; "" takes no lock.
+	LockDir string
+	// Logger receives logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Hostname is stored with each point; "" means os.Hostname.
+	Hostname string
+}
+
+func (d *Deps) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+func (d *Deps) logger() *slog.Logger {
+	if d.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Logger
+}
+
+// Connection opens s's connection with d.Connect or connection.Open.
+func (d *Deps) Connection(ctx context.Context, s catalog.Site) (connection.Connection, error) {
+	if d.Connect != nil {
+		return d.Connect(ctx, s)
+	}
+	return connection.Open(ctx, s, connection.Options{Logger: d.logger()})
+}
+
+// Lock takes site's lock for job unless d.LockDir is "" (then it returns a
+// nil *Lock, whose Release does nothing).
+func (d *Deps) Lock(ctx context.Context, siteName, job string, noWait bool, wait time.Duration, onWait func(*BusyError)) (*Lock, error) {
+	if d.LockDir == "" {
+		return nil, nil
+	}
+	if noWait {
+		wait = 0
+	} else if wait <= 0 {
+		wait = DefaultWait
+	}
+	return AcquireLock(ctx, d.LockDir, siteName, job, wait, onWait)
+}
+
+// Phases of a backup, as Progress.Phase reports them.
+const (
+	PhaseStarting int32 = iota
+	PhaseFiles
+	PhaseDatabase
+	PhaseSaving
+	PhaseDone
+)
+
+// Progress holds counters a caller may poll while a backup runs.
+type Progress struct {
+	Files  archiver.Progress
+	Tables atomic.Int64 // tables saved so far
+	Phase  atomic.Int32
+}
+
+// Options tune Run.
+type Options struct {
+	// Trigger is stored with the point; "" means manual.
+	Trigger string
+	// Meta is added to the point's Meta (restore_of, items …).
+	Meta map[string]string
+	// NoWait fails at once when another job of the site runs; otherwise
+	// Run waits up to Wait (0: DefaultWait) for it.
+	NoWait bool
+	Wait   time.Duration
+	OnWait func(*BusyError)
+	// Locked says the caller holds the site's lock (a restore).
+	Locked bool
+	// AllowNoDatabase saves the files alone, with a warning, when the
+	// database cannot be reached (Result.DatabaseErr says why).
+	AllowNoDatabase bool
+	// Conn, if set, is used instead of opening a connection (not closed).
+	Conn connection.Connection
+	// Progress, if not nil, is updated while the backup runs.
+	Progress *Progress
+}
+
+// Database is how a site's database was reached. It holds the password:
+// never print or log it.
+type Database struct {
+	Config mysql.Config
+	Prefix string
+	// Login is the login that worked, as the catalog records it.
+	Login catalog.DBCredentials
+	// Fallback is true when wp-config.php's login could not be used and
+	// the catalog's last working login was.
+	Fallback bool
+}
+
+// Result says what a backup did.
+type Result struct {
+	Snapshot *repository.Snapshot // the saved point (ID set)
+	Parent   *repository.Snapshot // the previous point, nil for a first backup
+	Files    *archiver.Report
+	Database *mysql.BackupReport // nil when the database was not backed up
+	// DatabaseErr says why the database is missing (AllowNoDatabase only).
+	DatabaseErr error
+	// DB is the database login that worked (nil with DatabaseErr).
+	DB       *Database `json:"-"`
+	Warnings []string
+	Partial  bool // some files could not be read (see Files.Errors)
+	Duration time.Duration
+}
+
+// Run backs up site into deps.Repo as one restore point (see the package
+// documentation for its layout). A point whose files could not all be read
+// is saved and reported with Result.Partial; errors are for what stops the
+// whole backup (nothing is saved then).
+func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Result, error) {
+	start := deps.now()
+	log := deps.logger().With("site", entry.Name)
+	p := opts.Progress
+	if p == nil {
+		p = new(Progress)
+	}
+	if opts.Trigger == "" {
+		opts.Trigger = TriggerManual
+	}
+	if !opts.Locked {
+		lock, err := deps.Lock(ctx, entry.Name, "backup", opts.NoWait, opts.Wait, opts.OnWait)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Release()
+		// The point's time is when it really started (after the wait).
+		start = deps.now()
+	}
+	repo := deps.Repo
+	if n, err := repo.RecoverOrphans(ctx); err != nil {
+		return nil, fmt.Errorf("back up %s: %w", entry.Name, err)
+	} else if n > 0 {
+		log.Info("indexed packs of an interrupted backup", "packs", n)
+	}
+	packsBefore, perr := packBytes(ctx, repo.Backend())
+
+	conn := opts.Conn
+	if conn == nil {
+		c, err := deps.Connection(ctx, entry)
+		if err != nil {
+			return nil, fmt.Errorf("back up %s: connect: %w", entry.Name, err)
+		}
+		defer c.Close()
+		conn = c
+	}
+	root, err := conn.FS(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("back up %s: open the site folder %s: %w", entry.Name, entry.Location(), err)
+	}
+	defer root.Close()
+
+	points, err := PointsOf(ctx, repo, entry.Name)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	var prevMeta map[string]string
+	if len(points) > 0 {
+		res.Parent = points[0]
+		prevMeta = points[0].Meta
+	}
+
+	wp, in, cfgErr := discover(ctx, conn, root, entry, prevMeta)
+	if cfgErr != nil {
+		if errors.Is(cfgErr, wordpress.ErrNotWordPress) || ctx.Err() != nil {
+			return nil, fmt.Errorf("back up %s: %w", entry.Name, cfgErr)
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("wp-config.php could not be used (%v); files are selected with the content folder %q", cfgErr, wp.ContentDir))
+	}
+
+	// The database login first: a manual backup of a site whose database
+	// is unreachable fails before it reads any file.
+	db, dbWarn, dbErr := ResolveDatabase(ctx, conn, entry, in, cfgErr, prevMeta)
+	res.Warnings = append(res.Warnings, dbWarn...)
+	if dbErr != nil {
+		if !opts.AllowNoDatabase || ctx.Err() != nil {
+			return nil, fmt.Errorf("back up the database of %s: %w", entry.Name, dbErr)
+		}
+		res.DatabaseErr = dbErr
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the database was not backed up: %v", dbErr))
+	}
+	res.DB = db
+
+	// Files.
+	p.Phase.Store(PhaseFiles)
+	var parentFiles *repository.ID
+	if res.Parent != nil {
+		if id, err := site.FilesTree(ctx, repo, res.Parent); err == nil {
+			parentFiles = &id
+		}
+	}
+	aopts := archiver.Options{Progress: &p.Files, Logger: log}
+	filesID, frep, err := site.BackupFiles(ctx, repo, root, wp, parentFiles, aopts)
+	if err != nil {
+		return nil, fmt.Errorf("back up the files of %s: %w", entry.Name, err)
+	}
+	res.Files = frep
+	res.Partial = frep.Partial
+
+	// Database.
+	var dbID *repository.ID
+	if db != nil {
+		p.Phase.Store(PhaseDatabase)
+		prev := previousDatabase(ctx, repo, points)
+		st := &markingStore{Repository: repo, tables: &p.Tables}
+		id, drep, err := mysql.Backup(ctx, db.Config, st, mysql.BackupOptions{Prefix: db.Prefix, Previous: prev, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("back up the database of %s (%s): %w", entry.Name, db.Login.Name, err)
+		}
+		dbID = &id
+		res.Database = drep
+	}
+
+	// The point.
+	p.Phase.Store(PhaseSaving)
+	tree, err := site.SaveRoot(ctx, repo, &filesID, dbID, start)
+	if err == nil {
+		err = repo.Flush(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("back up %s: %w", entry.Name, err)
+	}
+	sn := &repository.Snapshot{
+		Time: start, Site: entry.Name, Hostname: deps.Hostname, Trigger: opts.Trigger, Tree: tree,
+		Summary: frep.Summary(),
+	}
+	if sn.Hostname == "" {
+		sn.Hostname, _ = os.Hostname()
+	}
+	if res.Parent != nil {
+		sn.Parent = &res.Parent.ID
+	}
+	sn.Summary.Started = start
+	sn.Meta = map[string]string{
+		MetaWPVersion:    wp.Version,
+		MetaMultisite:    strconv.FormatBool(multisite(wp, in, prevMeta)),
+		MetaSitePath:     entry.Location(),
+		MetaContentDir:   wp.ContentDir,
+		MetaFilesChanged: strconv.Itoa(frep.FilesNew + frep.FilesChanged),
+	}
+	if db != nil {
+		sn.Meta[MetaTablePrefix] = db.Prefix
+		sn.Meta[MetaDBName] = db.Login.Name
+		changed := 0
+		for _, t := range res.Database.Tables {
+			if t.Written > 0 {
+				changed++
+			}
+		}
+		sn.Meta[MetaTables] = strconv.Itoa(len(res.Database.Tables))
+		sn.Meta[MetaTablesChanged] = strconv.Itoa(changed)
+		for _, s := range res.Database.Skipped {
+			sn.Summary.Skipped = append(sn.Summary.Skipped, fmt.Sprintf("table %s: %s", s.Name, s.Reason))
+		}
+		for _, w := range res.Database.Warnings {
+			res.Warnings = append(res.Warnings, "database: "+w)
+		}
+	} else {
+		sn.Meta[MetaDatabase] = "missing"
+		if prefix := prevMeta[MetaTablePrefix]; prefix != "" {
+			sn.Meta[MetaTablePrefix] = prefix
+		}
+	}
+	for k, v := range opts.Meta {
+		sn.Meta[k] = v
+	}
+	sn.Summary.Warnings = append(sn.Summary.Warnings, res.Warnings...)
+	if perr == nil {
+		if after, err := packBytes(ctx, repo.Backend()); err == nil {
+			sn.Summary.BytesAddedSaved = max(0, after-packsBefore)
+		}
+	}
+	sn.Summary.Finished = deps.now()
+	if _, err := repo.SaveSnapshot(ctx, sn); err != nil {
+		return nil, fmt.Errorf("back up %s: save the restore point: %w", entry.Name, err)
+	}
+	res.Snapshot = sn
+	res.Duration = sn.Summary.Finished.Sub(start)
+	p.Phase.Store(PhaseDone)
+
+	if db != nil && deps.Catalog != nil {
+		if err := deps.Catalog.SetLastDB(ctx, entry.Name, db.Login); err != nil {
+			log.Warn("cannot record the database login that worked", "err", err)
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the database login that worked was not recorded in the catalog: %v", err))
+		}
+	}
+	log.Info("restore point saved", "point", sn.ID.Short(), "trigger", sn.Trigger, "partial", res.Partial)
+	return res, nil
+}
+
+func multisite(wp *wordpress.Site, in *site.Inspection, prevMeta map[string]string) bool {
+	if in != nil && wp.Config != nil {
+		return wp.Multisite()
+	}
+	return prevMeta[MetaMultisite] == "true"
+}
+
+// discover reads the site's WordPress install. When wp-config.php cannot be
+// used it returns a site good enough for selecting files (the content dir
+// of the previous point, else wp-content) together with the reason; a
+// folder that is not WordPress at all yields wordpress.ErrNotWordPress.
+func discover(ctx context.Context, conn connection.Connection, root fsys.FS, entry catalog.Site, prevMeta map[string]string) (*wordpress.Site, *site.Inspection, error) {
+	in, err := site.Inspect(ctx, conn, entry)
+	if err == nil {
+		return in.WordPress, in, nil
+	}
+	wp := &wordpress.Site{ContentDir: prevMeta[MetaContentDir], Config: &wordpress.Config{}}
+	if wp.ContentDir == "" {
+		wp.ContentDir = "wp-content"
+	}
+	wp.Version = readVersion(ctx, root)
+	return wp, nil, err
+}
+
+// readVersion reads $wp_version without wp-config.php.
+func readVersion(ctx context.Context, root fsys.FS) string {
+	f, err := root.Open(ctx, "wp-includes/version.php")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return ""
+	}
+	cfg, err := wordpress.ParseConfig(b, wordpress.ParseOptions{})
+	if err != nil {
+		return ""
+	}
+	if v, ok := cfg.Vars["wp_version"]; ok && v.Kind == wordpress.KindString {
+		return v.Text
+	}
+	return ""
+}
+
+// ResolveDatabase finds a database login that works: wp-config.php's (with
+// the catalog's overrides), else the last one that worked (also with the
+// overrides), with a warning. in is nil when wp-config.php could not be
+// read (cfgErr says why). The table prefix comes from the overrides,
+// wp-config.php or the previous point, in that order. The error wraps
+// site.ErrDBUnreachable, ErrDBLogin or ErrDBName when the server said no.
+func ResolveDatabase(ctx context.Context, conn connection.Connection, entry catalog.Site, in *site.Inspection, cfgErr error, prevMeta map[string]string) (*Database, []string, error) {
+	var first error
+	prefix := entry.DB.TablePrefix
+	switch {
+	case in != nil && in.DatabaseErr == nil:
+		addr, err := site.CheckDatabase(ctx, conn, in.Database)
+		if err == nil {
+			return newDatabase(conn, addr, in.Database, false), nil, nil
+		}
+		first = err
+		prefix = in.Database.TablePrefix
+	case in != nil:
+		first = fmt.Errorf("wp-config.php does not give every database setting: %w", in.DatabaseErr)
+		if prefix == "" {
+			prefix = in.Database.TablePrefix
+		}
+	default:
+		first = fmt.Errorf("wp-config.php cannot be read: %w", cfgErr)
+	}
+	if prefix == "" {
+		prefix = prevMeta[MetaTablePrefix]
+	}
+	if entry.LastDB == nil {
+		return nil, nil, fmt.Errorf("%w; no earlier database login is recorded for %s: fix wp-config.php or set the database with `sitevault site edit %s --db-…`", first, entry.Name, entry.Name)
+	}
+	if prefix == "" {
+		return nil, nil, fmt.Errorf("%w; the table prefix is unknown: set it with `sitevault site edit %s --table-prefix`", first, entry.Name)
+	}
+	last := wordpress.Database{
+		Host: entry.LastDB.Host, Name: entry.LastDB.Name, User: entry.LastDB.User,
+		Password: entry.LastDB.Password.Reveal(), TablePrefix: prefix,
+	}
+	o := entry.DB
+	for _, x := range []struct {
+		dst *string
+		v   string
+	}{{&last.Host, o.Host}, {&last.Name, o.Name}, {&last.User, o.User}, {&last.Password, o.Password.Reveal()}} {
+		if x.v != "" {
+			*x.dst = x.v
+		}
+	}
+	if in != nil && in.DatabaseErr == nil && sameLogin(in.Database, last) {
+		return nil, nil, first // nothing else to try
+	}
+	addr, err := site.CheckDatabase(ctx, conn, last)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (the last login that worked, user %q on %s, failed too: %v)", first, last.User, last.Host, err)
+	}
+	warn := fmt.Sprintf("used the last database login that worked (user %q, database %q on %s) because %v", last.User, last.Name, last.Host, first)
+	return newDatabase(conn, addr, last, true), []string{warn}, nil
+}
+
+func sameLogin(a, b wordpress.Database) bool {
+	return a.Host == b.Host && a.Name == b.Name && a.User == b.User && a.Password == b.Password
+}
+
+func newDatabase(conn connection.Connection, addr wordpress.DBAddr, db wordpress.Database, fallback bool) *Database {
+	return &Database{
+		Config: mysql.Config{
+			Dial: conn.Dial, Network: addr.Network, Addr: addr.Address,
+			User: db.User, Password: db.Password, Database: db.Name,
+		},
+		Prefix: db.TablePrefix,
+		Login: catalog.DBCredentials{
+			Host: site.DBHostFor(addr), Name: db.Name, User: db.User, Password: catalog.Secret(db.Password),
+		},
+		Fallback: fallback,
+	}
+}
+
+// previousDatabase returns the database tree of the newest of the site's
+// recent points that has one (a pre-restore point may lack it).
+func previousDatabase(ctx context.Context, repo *repository.Repository, points []*repository.Snapshot) *repository.ID {
+	for i, sn := range points {
+		if i == 5 {
+			break
+		}
+		if id, err := DatabaseTree(ctx, repo, sn); err == nil {
+			return &id
+		}
+	}
+	return nil
+}
+
+// ErrNoDatabase means a restore point holds no database part.
+var ErrNoDatabase = errors.New("restore point holds no database")
+
+// DatabaseTree returns the "database" tree of a point, or an error
+// wrapping ErrNoDatabase.
+func DatabaseTree(ctx context.Context, repo site.TreeLoader, sn *repository.Snapshot) (repository.ID, error) {
+	t, err := repo.LoadTree(ctx, sn.Tree)
+	if err != nil {
+		return repository.ID{}, fmt.Errorf("load restore point %s: %w", sn.ID.Short(), err)
+	}
+	n := t.Find(DatabaseNode)
+	if n == nil || n.Type != repository.NodeDir || n.Subtree == nil {
+		return repository.ID{}, fmt.Errorf("restore point %s: %w", sn.ID.Short(), ErrNoDatabase)
+	}
+	return *n.Subtree, nil
+}
+
+// PointsOf returns the restore points of site, newest first.
+func PointsOf(ctx context.Context, repo *repository.Repository, siteName string) ([]*repository.Snapshot, error) {
+	all, err := repo.Snapshots(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list the restore points of %s: %w", siteName, err)
+	}
+	var out []*repository.Snapshot
+	for _, sn := range all {
+		if sn.Site == siteName {
+			out = append(out, sn)
+		}
+	}
+	slices.Reverse(out) // Snapshots is oldest first
+	return out, nil
+}
+
+// markingStore is the repository as mysql.Backup sees it. mysql reuses
+// unchanged segments of the previous point without saving them; marking
+// the blobs of every tree it saves protects them against a concurrent
+// prune (see repository's doc, "Prune"): SaveSnapshot re-saves them or
+// fails with ErrBlobNotFound.
+type markingStore struct {
+	*repository.Repository
+	tables *atomic.Int64
+}
+
+func (s *markingStore) SaveTree(ctx context.Context, t *repository.Tree) (repository.ID, error) {
+	for _, n := range t.Nodes {
+		if n.Type == repository.NodeFile && len(n.Content) > 0 {
+			// Blobs saved moments ago are not indexed yet, so the result
+			// says nothing; SaveSnapshot fails if a marked blob is gone.
+			s.MarkUsed(repository.DataBlob, n.Content...)
+		}
+	}
+	if t.Find("schema.sql") != nil {
+		s.tables.Add(1)
+	}
+	return s.Repository.SaveTree(ctx, t)
+}
+
+// packBytes sums the size of the repository's packs; the difference before
+// and after a backup is what it added (other writers at the same time
+// count too).
+func packBytes(ctx context.Context, be backend.Backend) (int64, error) {
+	var n int64
+	err := be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
+		n += fi.Size
+		return nil
+	})
+	return n, err
+}

@@ -1,0 +1,151 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// ErrBusy means another backup or restore of the site is running.
+var ErrBusy = errors.New("another job of the site is running")
+
+// BusyError says which job holds a site's lock.
+type BusyError struct {
+	Site    string
+	Job     string    // backup, restore, undo ("" if unknown)
+	PID     int       // 0 if unknown
+	Host    string    // "" if unknown
+	Started time.Time // zero if unknown
+	Waited  time.Duration
+}
+
+func (e *BusyError) Error() string {
+	msg := e.Running()
+	if e.Waited > 0 {
+		msg += fmt.Sprintf(" (waited %s)", e.Waited.Round(time.Second))
+	}
+	return msg + "; wait for it to finish and try again"
+}
+
+// Running says which job holds the lock: "another backup of SITE is
+// running, started at …, pid …".
+func (e *BusyError) Running() string {
+	job := e.Job
+	if job == "" {
+		job = "backup or restore"
+	}
+	msg := fmt.Sprintf("another %s of %s is running", job, e.Site)
+	if !e.Started.IsZero() {
+		msg += ", started at " + e.Started.Local().Format("2006-01-02 15:04:05")
+	}
+	if e.PID != 0 {
+		msg += fmt.Sprintf(", pid %d", e.PID)
+		if e.Host != "" {
+			msg += " on " + e.Host
+		}
+	}
+	return msg
+}
+
+func (e *BusyError) Unwrap() error { return ErrBusy }
+
+// DefaultWait is how long a job waits for a site's lock by default.
+const DefaultWait = 30 * time.Minute
+
+// Lock is a held per-site lock.
+type Lock struct {
+	f    *os.File
+	Site string
+}
+
+type lockInfo struct {
+	Job     string    `json:"job"`
+	PID     int       `json:"pid"`
+	Host    string    `json:"host"`
+	Started time.Time `json:"started"`
+}
+
+// LockPath is the lock file of site under dir.
+func LockPath(dir, site string) string { return filepath.Join(dir, "site-"+site+".lock") }
+
+// AcquireLock takes the exclusive lock of site (a file in dir, created
+// if needed) for job. It waits up to wait (0: not at all) and then fails
+// with a *BusyError; onWait, if not nil, is called once when it starts
+// waiting. The lock is released by Release or when the process ends.
+func AcquireLock(ctx context.Context, dir, site, job string, wait time.Duration, onWait func(*BusyError)) (*Lock, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("lock site %s: %w", site, err)
+	}
+	path := LockPath(dir, site)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock site %s: %w", site, err)
+	}
+	start := time.Now()
+	notified := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock site %s (%s): %w", site, path, err)
+		}
+		waited := time.Since(start)
+		if waited >= wait {
+			be := readBusy(f, site)
+			if wait > 0 {
+				be.Waited = waited
+			}
+			f.Close()
+			return nil, be
+		}
+		if !notified && onWait != nil {
+			notified = true
+			onWait(readBusy(f, site))
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(min(200*time.Millisecond, wait-waited)):
+		}
+	}
+	host, _ := os.Hostname()
+	b, _ := json.Marshal(lockInfo{Job: job, PID: os.Getpid(), Host: host, Started: time.Now()})
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt(append(b, '\n'), 0)
+	}
+	return &Lock{f: f, Site: site}, nil
+}
+
+func readBusy(f *os.File, site string) *BusyError {
+	be := &BusyError{Site: site}
+	b, err := io.ReadAll(io.NewSectionReader(f, 0, 4096))
+	if err != nil {
+		return be
+	}
+	var li lockInfo
+	if json.Unmarshal(b, &li) == nil {
+		be.Job, be.PID, be.Host, be.Started = li.Job, li.PID, li.Host, li.Started
+	}
+	return be
+}
+
+// Release gives the lock up. It may be called more than once.
+func (l *Lock) Release() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	l.f.Truncate(0)
+	err := l.f.Close() // closing the last descriptor releases the flock
+	l.f = nil
+	return err
+}

@@ -1,0 +1,184 @@
+package catalog
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kind is how sitevault reaches a site.
+type Kind string
+
+// Connection kinds.
+const (
+	Local Kind = "local" // files on this machine's disk, database over TCP or a socket
+	SSH   Kind = "ssh"   // files over SFTP, database through an SSH tunnel
+)
+
+// Site is one registered WordPress install.
+type Site struct {
+	// Name identifies the site: lower-case letters, digits and '-', at
+	// most 63 characters, starting with a letter or digit.
+	Name string
+	Kind Kind
+	// Path is the WordPress root (ABSPATH) on the machine that holds the
+	// files: an absolute path.
+	Path string
+	SSH  SSHSettings // Kind SSH only
+	DB   DBOverrides // values that replace what wp-config.php says
+	// LastDB is the last database login that worked (nil: none yet).
+	LastDB  *DBCredentials
+	Created time.Time
+	Updated time.Time
+}
+
+// SSHSettings say how to log in to an ssh site's server.
+type SSHSettings struct {
+	User string
+	Host string // a name or an IP address, without brackets
+	Port int    // 0 means 22
+	// IdentityFile is a private key file on this machine; "" means
+	// password authentication (or the agent-less defaults of the caller).
+	IdentityFile string
+	// HostKey is the server's recorded host key in authorized_keys format
+	// ("ssh-ed25519 AAAA…"), "" until the first accepted connection.
+	HostKey string
+	// HostKeyFingerprint is HostKey's SHA256 fingerprint, for display.
+	HostKeyFingerprint string
+	Password           Secret // sealed at rest
+	Passphrase         Secret // of IdentityFile; sealed at rest
+}
+
+// DBOverrides replace the corresponding wp-config.php values when set.
+type DBOverrides struct {
+	Host        string
+	Name        string
+	User        string
+	Password    Secret // sealed at rest
+	TablePrefix string
+}
+
+// IsZero reports whether no override is set.
+func (o DBOverrides) IsZero() bool { return o == DBOverrides{} }
+
+// DBCredentials is a database login that worked, kept so the database
+// backup can tell a changed password from an unreachable server.
+type DBCredentials struct {
+	Host     string
+	Name     string
+	User     string
+	Password Secret
+}
+
+// Secret is a password or passphrase. Printing it with fmt, encoding it as
+// JSON or text and logging it with slog all give "[redacted]"; Reveal gives
+// the value to the code that must use it.
+type Secret string
+
+const redacted = "[redacted]"
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return string(s) }
+
+// IsSet reports whether the secret is non-empty.
+func (s Secret) IsSet() bool { return s != "" }
+
+// String returns "[redacted]" ("" for an empty secret).
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString keeps %#v from showing the value.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
+// MarshalText keeps JSON, YAML and text encodings from showing the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// LogValue keeps slog from showing the value.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// SSHPort returns the SSH port, 22 when unset.
+func (s Site) SSHPort() int {
+	if s.SSH.Port == 0 {
+		return 22
+	}
+	return s.SSH.Port
+}
+
+// SSHAddress returns host:port for dialing.
+func (s Site) SSHAddress() string {
+	return net.JoinHostPort(s.SSH.Host, strconv.Itoa(s.SSHPort()))
+}
+
+// Location describes where the site is: a path, or user@host[:port]:path.
+func (s Site) Location() string {
+	if s.Kind != SSH {
+		return s.Path
+	}
+	host := s.SSH.Host
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if s.SSH.Port != 0 && s.SSH.Port != 22 {
+		host += ":" + strconv.Itoa(s.SSH.Port)
+	}
+	return s.SSH.User + "@" + host + ":" + s.Path
+}
+
+// ValidateName checks a site name.
+func ValidateName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: the site name is empty", ErrInvalid)
+	}
+	if len(name) > 63 {
+		return fmt.Errorf("%w: site name %q is longer than 63 characters", ErrInvalid, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0:
+		default:
+			return fmt.Errorf("%w: site name %q: use lower-case letters, digits and '-' (not first)", ErrInvalid, name)
+		}
+	}
+	return nil
+}
+
+// Validate checks the settings a site needs before it is stored.
+func (s Site) Validate() error {
+	if err := ValidateName(s.Name); err != nil {
+		return err
+	}
+	if s.Path == "" || !strings.HasPrefix(s.Path, "/") {
+		return fmt.Errorf("%w: site %s: the path %q must be absolute", ErrInvalid, s.Name, s.Path)
+	}
+	if strings.ContainsRune(s.Path, 0) {
+		return fmt.Errorf("%w: site %s: the path holds a NUL byte", ErrInvalid, s.Name)
+	}
+	switch s.Kind {
+	case Local:
+		if s.SSH != (SSHSettings{}) {
+			return fmt.Errorf("%w: site %s: a local site has no SSH settings", ErrInvalid, s.Name)
+		}
+	case SSH:
+		if s.SSH.User == "" || s.SSH.Host == "" {
+			return fmt.Errorf("%w: site %s: an ssh site needs a user and a host (user@host[:port])", ErrInvalid, s.Name)
+		}
+		if s.SSH.Port < 0 || s.SSH.Port > 65535 {
+			return fmt.Errorf("%w: site %s: ssh port %d is out of range", ErrInvalid, s.Name, s.SSH.Port)
+		}
+		if (s.SSH.HostKey == "") != (s.SSH.HostKeyFingerprint == "") {
+			return fmt.Errorf("%w: site %s: a host key needs its fingerprint", ErrInvalid, s.Name)
+		}
+	default:
+		return fmt.Errorf("%w: site %s: unknown connection kind %q (local or ssh)", ErrInvalid, s.Name, s.Kind)
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+const siteColumns = `name, connection, path,
+	ssh_user, ssh_host, ssh_port, ssh_identity_file, ssh_host_key, ssh_host_key_sha256, ssh_password, ssh_passphrase,
+	db_host, db_name, db_user, db_password, db_table_prefix, db_last_credentials,
+	created_at, updated_at`
+
+// sealContext binds a sealed value to its site and column, so a value
+// copied into another row or column does not open.
+func sealContext(site, column string) string { return "sitevault/catalog/sites/" + site + "/" + column }
+
+// AddSite stores a new site and returns it with its times set. A site
+// with the same name gives ErrSiteExists; invalid settings give ErrInvalid.
+func (c *Catalog) AddSite(ctx context.Context, s Site) (Site, error) {
+	if err := s.Validate(); err != nil {
+		return Site{}, err
+	}
+	now := c.now()
+	s.Created, s.Updated = now, now
+	args, err := c.siteArgs(s)
+	if err != nil {
+		return Site{}, err
+	}
+	_, err = c.db.ExecContext(ctx, `INSERT INTO sites (`+siteColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	if err != nil {
+		if isUniqueViolation(err) {
+			return Site{}, fmt.Errorf("add site %s: %w", s.Name, ErrSiteExists)
+		}
+		return Site{}, fmt.Errorf("add site %s: %w", s.Name, err)
+	}
+	return s, nil
+}
+
+// UpdateSite replaces the stored settings of the site named s.Name (its
+// created time is kept) and returns it as stored. ErrSiteNotFound if
+// there is none.
+func (c *Catalog) UpdateSite(ctx context.Context, s Site) (Site, error) {
+	if err := s.Validate(); err != nil {
+		return Site{}, err
+	}
+	old, err := c.Site(ctx, s.Name)
+	if err != nil {
+		return Site{}, err
+	}
+	s.Created, s.Updated = old.Created, c.now()
+	args, err := c.siteArgs(s)
+	if err != nil {
+		return Site{}, err
+	}
+	res, err := c.db.ExecContext(ctx, `UPDATE sites SET
+		connection = ?2, path = ?3,
+		ssh_user = ?4, ssh_host = ?5, ssh_port = ?6, ssh_identity_file = ?7, ssh_host_key = ?8, ssh_host_key_sha256 = ?9,
+		ssh_password = ?10, ssh_passphrase = ?11,
+		db_host = ?12, db_name = ?13, db_user = ?14, db_password = ?15, db_table_prefix = ?16, db_last_credentials = ?17,
+		updated_at = ?19
+		WHERE name = ?1`, args...)
+	if err != nil {
+		return Site{}, fmt.Errorf("update site %s: %w", s.Name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return Site{}, fmt.Errorf("update site %s: %w", s.Name, ErrSiteNotFound)
+	}
+	return s, nil
+}
+
+// SetLastDB records the database login that worked for the site.
+func (c *Catalog) SetLastDB(ctx context.Context, name string, cred DBCredentials) error {
+	sealed, err := c.sealCredentials(name, &cred)
+	if err != nil {
+		return err
+	}
+	res, err := c.db.ExecContext(ctx, `UPDATE sites SET db_last_credentials = ?, updated_at = ? WHERE name = ?`,
+		sealed, formatTime(c.now()), name)
+	if err != nil {
+		return fmt.Errorf("record database login of %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("record database login of %s: %w", name, ErrSiteNotFound)
+	}
+	return nil
+}
+
+// RemoveSite deletes the site from the catalog (its restore points stay in
+// the repository). ErrSiteNotFound if there is none.
+func (c *Catalog) RemoveSite(ctx context.Context, name string) error {
+	res, err := c.db.ExecContext(ctx, `DELETE FROM sites WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("remove site %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("remove site %s: %w", name, ErrSiteNotFound)
+	}
+	return nil
+}
+
+// Site returns the site called name with its secrets opened.
+// ErrSiteNotFound if there is none.
+func (c *Catalog) Site(ctx context.Context, name string) (Site, error) {
+	row := c.db.QueryRowContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE name = ?`, name)
+	s, err := c.scanSite(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Site{}, fmt.Errorf("site %s: %w", name, ErrSiteNotFound)
+	}
+	if err != nil {
+		return Site{}, fmt.Errorf("read site %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// Sites returns every site, sorted by name.
+func (c *Catalog) Sites(ctx context.Context) ([]Site, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT `+siteColumns+` FROM sites ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list sites: %w", err)
+	}
+	defer rows.Close()
+	var out []Site
+	for rows.Next() {
+		s, err := c.scanSite(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list sites: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list sites: %w", err)
+	}
+	return out, nil
+}
+
+func (c *Catalog) siteArgs(s Site) ([]any, error) {
+	last, err := c.sealCredentials(s.Name, s.LastDB)
+	if err != nil {
+		return nil, err
+	}
+	seal := func(column string, v Secret) string {
+		return c.sealer.Seal([]byte(v.Reveal()), sealContext(s.Name, column))
+	}
+	return []any{
+		s.Name, string(s.Kind), s.Path,
+		s.SSH.User, s.SSH.Host, s.SSH.Port, s.SSH.IdentityFile, s.SSH.HostKey, s.SSH.HostKeyFingerprint,
+		seal("ssh_password", s.SSH.Password), seal("ssh_passphrase", s.SSH.Passphrase),
+		s.DB.Host, s.DB.Name, s.DB.User, seal("db_password", s.DB.Password), s.DB.TablePrefix, last,
+		formatTime(s.Created), formatTime(s.Updated),
+	}, nil
+}
+
+// credentialsJSON is DBCredentials with the password visible, for sealing
+// only (Secret marshals as "[redacted]").
+type credentialsJSON struct {
+	Host     string `json:"host"`
+	Name     string `json:"name"`
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+func (c *Catalog) sealCredentials(site string, cred *DBCredentials) (string, error) {
+	if cred == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(credentialsJSON{cred.Host, cred.Name, cred.User, cred.Password.Reveal()})
+	if err != nil {
+		return "", fmt.Errorf("seal database login: %w", err)
+	}
+	return c.sealer.Seal(b, sealContext(site, "db_last_credentials")), nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func (c *Catalog) scanSite(r scanner) (Site, error) {
+	var (
+		s                                    Site
+		kind, created, updated               string
+		sshPassword, sshPassphrase, dbPasswd string
+		last                                 string
+	)
+	err := r.Scan(&s.Name, &kind, &s.Path,
+		&s.SSH.User, &s.SSH.Host, &s.SSH.Port, &s.SSH.IdentityFile, &s.SSH.HostKey, &s.SSH.HostKeyFingerprint,
+		&sshPassword, &sshPassphrase,
+		&s.DB.Host, &s.DB.Name, &s.DB.User, &dbPasswd, &s.DB.TablePrefix, &last,
+		&created, &updated)
+	if err != nil {
+		return Site{}, err
+	}
+	s.Kind = Kind(kind)
+	s.Created, s.Updated = parseTime(created), parseTime(updated)
+	open := func(column, sealed string) (Secret, error) {
+		b, err := c.sealer.Open(sealed, sealContext(s.Name, column))
+		if err != nil {
+			return "", fmt.Errorf("site %s: %s: %w", s.Name, column, err)
+		}
+		return Secret(b), nil
+	}
+	if s.SSH.Password, err = open("ssh_password", sshPassword); err != nil {
+		return Site{}, err
+	}
+	if s.SSH.Passphrase, err = open("ssh_passphrase", sshPassphrase); err != nil {
+		return Site{}, err
+	}
+	if s.DB.Password, err = open("db_password", dbPasswd); err != nil {
+		return Site{}, err
+	}
+	if last != "" {
+		b, err := c.sealer.Open(last, sealContext(s.Name, "db_last_credentials"))
+		if err != nil {
+			return Site{}, fmt.Errorf("site %s: last database login: %w", s.Name, err)
+		}
+		var cj credentialsJSON
+		if err := json.Unmarshal(b, &cj); err != nil {
+			return Site{}, fmt.Errorf("site %s: last database login: %w", s.Name, err)
+		}
+		s.LastDB = &DBCredentials{Host: cj.Host, Name: cj.Name, User: cj.User, Password: Secret(cj.Password)}
+	}
+	return s, nil
+}
+
+// isUniqueViolation reports a UNIQUE constraint failure.
+func isUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}

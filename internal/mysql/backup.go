@@ -1,0 +1,706 @@
+package mysql
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sitevault/sitevault/internal/repository"
+)
+
+// Defaults for BackupOptions.
+const (
+	DefaultSegmentSize   = 1 << 20
+	DefaultStatementSize = 1 << 20
+)
+
+// BackupOptions tune a database backup.
+type BackupOptions struct {
+	// Prefix is the site's table prefix; only tables named with it are selected.
+	Prefix string
+	// Previous is the database tree of the previous backup of the site
+	// (as returned by Backup); nil makes a full backup.
+	Previous *repository.ID
+	// SegmentSize is the target size of a segment's SQL; 0 means DefaultSegmentSize.
+	SegmentSize int
+	// StatementSize bounds an INSERT statement (it is also kept below the
+	// server's max_allowed_packet); 0 means DefaultStatementSize.
+	StatementSize int
+	// Parallel is the number of connections an incremental backup asks
+	// for checksums on (sharing one snapshot, see snapshot); 0 means 2.
+	Parallel int
+	// Logger receives debug logs; nil discards them.
+	Logger *slog.Logger
+
+	// beforeTable, in tests, runs before each attempt to read a table.
+	beforeTable func(table string, attempt int)
+}
+
+// BackupReport says what a backup did.
+type BackupReport struct {
+	Tables   []TableReport
+	Views    []string
+	Skipped  []Skipped
+	Warnings []string
+	// BytesWritten is the SQL handed to the repository for new segments and
+	// schemas (before deduplication and compression).
+	BytesWritten int64
+}
+
+// TableReport says what a backup did with one table.
+type TableReport struct {
+	Name     string
+	Rows     int64
+	Segments int  // segments in the backup
+	Reused   int  // previous segments referenced unchanged, without reading rows
+	Reread   int  // previous segments whose checksum changed and whose range was read again
+	Written  int  // segments written by this backup
+	Full     bool // read entirely (first backup or changed definition)
+	Bytes    int64
+}
+
+func (t *TableReport) addWritten(segs []*Segment) {
+	t.Written += len(segs)
+	for _, s := range segs {
+		t.Bytes += s.Size
+	}
+}
+
+// Segments returns the totals over all tables.
+func (r *BackupReport) Segments() (total, reused, reread, written int) {
+	for _, t := range r.Tables {
+		total += t.Segments
+		reused += t.Reused
+		reread += t.Reread
+		written += t.Written
+	}
+	return
+}
+
+type dumper struct {
+	st        Store
+	opts      BackupOptions
+	stmtMax   int
+	maxPacket int
+	log       *slog.Logger
+	rep       *BackupReport
+}
+
+// Backup backs up the selected tables of the database cfg reaches (see
+// Select) into st and returns the id of the database tree (see Manifest).
+// With opts.Previous it re-reads only segments whose checksum changed. On
+// error nothing is returned; blobs already saved are left for prune.
+func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repository.ID, *BackupReport, error) {
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	if opts.StatementSize <= 0 {
+		opts.StatementSize = DefaultStatementSize
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 2
+	}
+	d := &dumper{st: st, opts: opts, log: opts.Logger, rep: &BackupReport{}}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	var prev *Manifest
+	if opts.Previous != nil {
+		var err error
+		if prev, err = LoadManifest(ctx, st, *opts.Previous); err != nil {
+			return repository.ID{}, nil, fmt.Errorf("previous database backup: %w", err)
+		}
+	}
+	db, err := connect(ctx, cfg)
+	if err != nil {
+		return repository.ID{}, nil, err
+	}
+	defer db.Close()
+	conn, err := session(ctx, db)
+	if err != nil {
+		return repository.ID{}, nil, fmt.Errorf("database session: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&d.maxPacket); err != nil {
+		return repository.ID{}, nil, fmt.Errorf("read max_allowed_packet: %w", err)
+	}
+	d.stmtMax = min(opts.StatementSize, d.maxPacket-1024)
+
+	tables, views, skipped, err := inventory(ctx, conn, opts.Prefix)
+	if err != nil {
+		return repository.ID{}, nil, err
+	}
+	d.rep.Skipped = skipped
+	prevTable := func(name string) *TableManifest {
+		if prev == nil {
+			return nil
+		}
+		return prev.Table(name)
+	}
+	m := &Manifest{}
+	var tx, nontx []*tableInfo
+	for _, t := range tables {
+		if t.transactional() {
+			tx = append(tx, t)
+		} else {
+			nontx = append(nontx, t)
+		}
+	}
+	snap := &snapshot{db: db, conns: []*sql.Conn{conn}, log: d.log}
+	for _, t := range tx {
+		snap.tables = append(snap.tables, t.Name)
+	}
+	defer snap.close()
+	if prev != nil && opts.Parallel > 1 && len(tx) > 0 {
+		for i := 1; i < opts.Parallel; i++ {
+			c, err := session(ctx, db)
+			if err != nil {
+				return repository.ID{}, nil, fmt.Errorf("database session: %w", err)
+			}
+			snap.conns = append(snap.conns, c)
+		}
+	}
+	if err := snap.begin(ctx); err != nil {
+		return repository.ID{}, nil, fmt.Errorf("start consistent snapshot: %w", err)
+	}
+	for _, t := range tx {
+		tm, err := d.tableWithRetry(ctx, snap, t, prevTable(t.Name))
+		if err != nil {
+			return repository.ID{}, nil, err
+		}
+		if tm != nil {
+			m.Tables = append(m.Tables, tm)
+		}
+	}
+	if err := snap.end(ctx); err != nil {
+		return repository.ID{}, nil, fmt.Errorf("end snapshot: %w", err)
+	}
+	if len(nontx) > 0 {
+		tms, err := d.nonTransactional(ctx, db, nontx, prevTable)
+		if err != nil {
+			return repository.ID{}, nil, err
+		}
+		m.Tables = append(m.Tables, tms...)
+	}
+	for _, v := range views {
+		create, err := showCreateView(ctx, conn, v)
+		if err != nil {
+			d.warn(fmt.Sprintf("view %s left out: %v", v, err))
+			continue
+		}
+		m.Views = append(m.Views, View{Name: v, Create: create})
+		d.rep.Views = append(d.rep.Views, v)
+	}
+	id, err := m.Save(ctx, st)
+	if err != nil {
+		return repository.ID{}, nil, fmt.Errorf("save database backup: %w", err)
+	}
+	return id, d.rep, nil
+}
+
+func (d *dumper) warn(msg string) {
+	d.rep.Warnings = append(d.rep.Warnings, msg)
+	d.log.Warn("database backup", "warning", msg)
+}
+
+// snapshot is one or more connections reading the same consistent
+// snapshot of the InnoDB tables. With several connections, a coordinating
+// connection holds LOCK TABLES … READ on the tables while each connection
+// starts its transaction WITH CONSISTENT SNAPSHOT: no write to those tables
+// can be in flight or commit meanwhile, so all the snapshots see the same
+// state. The lock lasts milliseconds (its wait is capped at 2 s, during
+// which writers queue behind it) and needs only the LOCK TABLES
+// privilege (FLUSH TABLES WITH READ LOCK would need RELOAD); if it is
+// refused or times out, the backup reads on one connection.
+type snapshot struct {
+	db     *sql.DB
+	conns  []*sql.Conn
+	tables []string
+	log    *slog.Logger
+}
+
+func startSnapshot(ctx context.Context, c *sql.Conn) error {
+	if _, err := c.ExecContext(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
+		return err
+	}
+	_, err := c.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+	return err
+}
+
+// begin starts (or restarts) the snapshot on every connection.
+func (s *snapshot) begin(ctx context.Context) error {
+	if len(s.conns) > 1 {
+		if err := s.coordinate(ctx); err == nil {
+			return nil
+		} else if ctx.Err() != nil {
+			return err
+		} else {
+			s.log.Debug("database backup reads on one connection", "reason", err)
+			for _, c := range s.conns[1:] {
+				c.Close()
+			}
+			s.conns = s.conns[:1]
+		}
+	}
+	return startSnapshot(ctx, s.conns[0])
+}
+
+func (s *snapshot) coordinate(ctx context.Context) error {
+	lc, err := session(ctx, s.db, "SET SESSION lock_wait_timeout = 2")
+	if err != nil {
+		return err
+	}
+	defer lc.Close()
+	var locks []string
+	for _, t := range s.tables {
+		locks = append(locks, quoteIdent(t)+" READ")
+	}
+	if _, err := lc.ExecContext(ctx, "LOCK TABLES "+strings.Join(locks, ", ")); err != nil {
+		return err
+	}
+	defer lc.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES")
+	for _, c := range s.conns {
+		if err := startSnapshot(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *snapshot) end(ctx context.Context) error {
+	for _, c := range s.conns {
+		if _, err := c.ExecContext(ctx, "COMMIT"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *snapshot) queriers() []querier {
+	q := make([]querier, len(s.conns))
+	for i, c := range s.conns {
+		q[i] = c
+	}
+	return q
+}
+
+// close releases the extra connections (the first belongs to the caller).
+func (s *snapshot) close() {
+	for _, c := range s.conns[1:] {
+		c.Close()
+	}
+}
+
+// tableWithRetry backs up an InnoDB table in the open snapshot. If its
+// definition changed since the snapshot began (error 1412), it takes a new
+// snapshot and reads the table once more.
+func (d *dumper) tableWithRetry(ctx context.Context, snap *snapshot, t *tableInfo, prev *TableManifest) (*TableManifest, error) {
+	for attempt := 0; ; attempt++ {
+		if d.opts.beforeTable != nil {
+			d.opts.beforeTable(t.Name, attempt)
+		}
+		tm, err := d.table(ctx, snap.queriers(), t, prev)
+		if err == nil {
+			return tm, nil
+		}
+		switch errNumber(err) {
+		case 1146: // dropped since the inventory
+			d.rep.Skipped = append(d.rep.Skipped, Skipped{t.Name, "dropped during the backup"})
+			return nil, nil
+		case 1412, 1054: // ER_TABLE_DEF_CHANGED; a column gone since the inventory
+		default:
+			return nil, err
+		}
+		if attempt == 1 {
+			return nil, fmt.Errorf("back up table %s: %w", t.Name, ErrDefinitionChanged)
+		}
+		d.warn(fmt.Sprintf("table %s changed definition during the backup; read again in a new snapshot", t.Name))
+		if err := snap.begin(ctx); err != nil {
+			return nil, fmt.Errorf("restart snapshot: %w", err)
+		}
+		tables, _, _, err := inventory(ctx, snap.conns[0], d.opts.Prefix)
+		if err != nil {
+			return nil, err
+		}
+		var found *tableInfo
+		for _, nt := range tables {
+			if nt.Name == t.Name {
+				found = nt
+			}
+		}
+		if found == nil {
+			d.rep.Skipped = append(d.rep.Skipped, Skipped{t.Name, "dropped or lost its key during the backup"})
+			return nil, nil
+		}
+		t = found
+	}
+}
+
+// nonTransactional backs up MyISAM, Aria… tables on a second connection
+// under LOCK TABLES … READ, or as they are when locking is not allowed.
+func (d *dumper) nonTransactional(ctx context.Context, db *sql.DB, tables []*tableInfo, prev func(string) *TableManifest) ([]*TableManifest, error) {
+	conn, err := session(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("database session: %w", err)
+	}
+	defer conn.Close()
+	var locks []string
+	for _, t := range tables {
+		locks = append(locks, quoteIdent(t.Name)+" READ")
+	}
+	locked := true
+	if _, err := conn.ExecContext(ctx, "LOCK TABLES "+strings.Join(locks, ", ")); err != nil {
+		switch errNumber(err) {
+		case 1044, 1142, 1227:
+			locked = false
+			for _, t := range tables {
+				d.warn(fmt.Sprintf("table %s (%s) read without a lock (the database user may not LOCK TABLES): rows changed meanwhile may be inconsistent", t.Name, t.Engine))
+			}
+		default:
+			return nil, fmt.Errorf("lock non-transactional tables: %w", err)
+		}
+	}
+	var out []*TableManifest
+	for _, t := range tables {
+		if d.opts.beforeTable != nil {
+			d.opts.beforeTable(t.Name, 0)
+		}
+		tm, err := d.table(ctx, []querier{conn}, t, prev(t.Name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, tm)
+	}
+	if locked {
+		if _, err := conn.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+			return nil, fmt.Errorf("unlock tables: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// table backs up one table: schema, then segments, reusing the previous
+// backup's unchanged segments when the definition is the same.
+func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *TableManifest) (*TableManifest, error) {
+	q := qs[0]
+	create, err := showCreateTable(ctx, q, t.Name)
+	if err != nil {
+		return nil, fmt.Errorf("back up table %s: %w", t.Name, err)
+	}
+	triggers, err := triggersOf(ctx, q, t.Name)
+	if err != nil {
+		return nil, fmt.Errorf("back up table %s: %w", t.Name, err)
+	}
+	tm := &TableManifest{Name: t.Name, Engine: t.Engine, Create: create, Triggers: triggers,
+		Key: t.keyNames(), Definition: definitionHash(create, t)}
+	for _, i := range t.dataColumns() {
+		tm.Columns = append(tm.Columns, t.Columns[i].Name)
+	}
+	var schema strings.Builder
+	schema.WriteString(schemaHeader)
+	schema.WriteString(create + ";\n")
+	if len(triggers) > 0 {
+		schema.WriteString("DELIMITER ;;\n")
+		for _, tr := range triggers {
+			schema.WriteString(tr + ";;\n")
+		}
+		schema.WriteString("DELIMITER ;\n")
+	}
+	schema.WriteString(schemaFooter)
+	ids, size, err := d.st.SaveStream(ctx, strings.NewReader(schema.String()))
+	if err != nil {
+		return nil, fmt.Errorf("save schema of %s: %w", t.Name, err)
+	}
+	d.rep.BytesWritten += size
+	tm.Schema = &repository.Node{Size: size, Content: ids}
+	tr := TableReport{Name: t.Name}
+	if prev != nil && prev.Definition == tm.Definition {
+		sums, err := checksums(ctx, qs, t, prev.Segments)
+		if err != nil {
+			return nil, err
+		}
+		var lower [][]byte
+		for i, s := range prev.Segments {
+			if sums[i] == s.Checksum {
+				tm.Segments = append(tm.Segments, s)
+				tr.Reused++
+			} else {
+				segs, err := d.dump(ctx, q, t, lower, s.Last)
+				if err != nil {
+					return nil, err
+				}
+				tm.Segments = append(tm.Segments, segs...)
+				tr.Reread++
+				tr.addWritten(segs)
+			}
+			lower = s.Last
+		}
+		segs, err := d.dump(ctx, q, t, lower, nil)
+		if err != nil {
+			return nil, err
+		}
+		tm.Segments = append(tm.Segments, segs...)
+		tr.addWritten(segs)
+	} else {
+		tr.Full = true
+		segs, err := d.dump(ctx, q, t, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		tm.Segments = segs
+		tr.addWritten(segs)
+	}
+	tr.Segments = len(tm.Segments)
+	tr.Rows = tm.Rows()
+	d.rep.BytesWritten += tr.Bytes
+	d.rep.Tables = append(d.rep.Tables, tr)
+	return tm, nil
+}
+
+// checksums asks the server for the checksum of each previous segment's
+// key range, spreading the queries over the snapshot's connections.
+func checksums(ctx context.Context, qs []querier, t *tableInfo, segs []*Segment) ([]string, error) {
+	sums := make([]string, len(segs))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, len(qs))
+	for w, q := range qs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(segs) || ctx.Err() != nil {
+					return
+				}
+				var lower [][]byte
+				if i > 0 {
+					lower = segs[i-1].Last
+				}
+				if err := q.QueryRowContext(ctx, checksumQuery(t, lower, segs[i].Last)).Scan(&sums[i]); err != nil {
+					errs[w] = fmt.Errorf("checksum table %s: %w", t.Name, err)
+					next.Store(int64(len(segs)))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return sums, nil
+}
+
+// dump reads the rows with keys in (lower, upper] in key order and writes
+// them as segments of about SegmentSize bytes.
+func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper [][]byte) (segs []*Segment, err error) {
+	list, cols, keyAt := selectList(t)
+	query := "SELECT " + list + " FROM " + quoteIdent(t.Name) + " WHERE " + rangeWhere(t, lower, upper) + " ORDER BY " + orderBy(t)
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("read table %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	n := len(keyAt) + len(cols) + 1
+	vals := make([]sql.RawBytes, n)
+	ptrs := make([]any, n)
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	nvals := 0
+	if rc, _ := rows.Columns(); len(rc) > 0 {
+		nvals = len(rc)
+	}
+	vals, ptrs = vals[:nvals], ptrs[:nvals]
+	head := insertHead(t.Name, t)
+	var w *segWriter
+	defer func() {
+		if w != nil {
+			w.abort(err)
+		}
+	}()
+	var row []byte
+	key := make([][]byte, len(keyAt))
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("read table %s: %w", t.Name, err)
+		}
+		row = encodeRow(row[:0], t, cols, vals, false)
+		hash, ok := parseUint32(vals[nvals-1])
+		if !ok {
+			return nil, fmt.Errorf("read table %s: bad row hash %q", t.Name, vals[nvals-1])
+		}
+		for i, p := range keyAt {
+			key[i] = append(key[i][:0], vals[p]...)
+		}
+		if w == nil {
+			w = d.startSegment(ctx, head)
+			w.seg.First = cloneKey(key)
+		}
+		if len(head)+len(row)+2 > d.maxPacket-1024 {
+			row = encodeRow(row[:0], t, cols, vals, true)
+		}
+		if len(head)+len(row)+2 > d.maxPacket-1024 {
+			return nil, fmt.Errorf("table %s, row with key %s (%d bytes of SQL): %w", t.Name, keyText(key), len(row), ErrRowTooLarge)
+		}
+		if err := w.add(row, d.stmtMax); err != nil {
+			return nil, fmt.Errorf("save table %s: %w", t.Name, err)
+		}
+		w.seg.Rows++
+		w.xor ^= hash
+		if w.size >= int64(d.opts.SegmentSize) {
+			w.seg.Last = cloneKey(key)
+			s, err := w.finish()
+			w = nil
+			if err != nil {
+				return nil, fmt.Errorf("save table %s: %w", t.Name, err)
+			}
+			segs = append(segs, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read table %s: %w", t.Name, err)
+	}
+	if w != nil {
+		w.seg.Last = cloneKey(key)
+		s, err := w.finish()
+		w = nil
+		if err != nil {
+			return nil, fmt.Errorf("save table %s: %w", t.Name, err)
+		}
+		segs = append(segs, s)
+	}
+	return segs, nil
+}
+
+// encodeRow appends a row as "(v1,v2,…)".
+func encodeRow(row []byte, t *tableInfo, cols []int, vals []sql.RawBytes, compact bool) []byte {
+	row = append(row, '(')
+	for i, ci := range cols {
+		if i > 0 {
+			row = append(row, ',')
+		}
+		row = appendValue(row, &t.Columns[ci], vals[i], compact)
+	}
+	return append(row, ')')
+}
+
+func cloneKey(k [][]byte) [][]byte {
+	c := make([][]byte, len(k))
+	for i, v := range k {
+		c[i] = append([]byte{}, v...)
+	}
+	return c
+}
+
+// parseUint32 parses the decimal row hash without allocating.
+func parseUint32(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, n <= 0xFFFFFFFF
+}
+
+// keyText shows a key in an error message.
+func keyText(key [][]byte) string {
+	var s []string
+	for _, v := range key {
+		if len(v) > 40 {
+			v = v[:40]
+		}
+		s = append(s, strconv.Quote(string(v)))
+	}
+	return "(" + strings.Join(s, ", ") + ")"
+}
+
+// segWriter streams one segment's SQL into the store.
+type segWriter struct {
+	pw      *io.PipeWriter
+	bw      *bufio.Writer
+	done    chan error
+	head    string
+	stmtLen int
+	size    int64
+	xor     uint64
+	seg     *Segment
+}
+
+func (d *dumper) startSegment(ctx context.Context, head string) *segWriter {
+	pr, pw := io.Pipe()
+	w := &segWriter{pw: pw, bw: bufio.NewWriterSize(pw, 256<<10), done: make(chan error, 1), head: head, seg: &Segment{}}
+	go func() {
+		ids, size, err := d.st.SaveStream(ctx, pr)
+		pr.CloseWithError(err)
+		w.seg.Content, w.seg.Size = ids, size
+		w.done <- err
+	}()
+	w.write(segmentHeader)
+	return w
+}
+
+func (w *segWriter) write(s string) {
+	n, _ := w.bw.WriteString(s)
+	w.size += int64(n)
+}
+
+// add appends a row to the open INSERT, or ends it and starts another when
+// the row would take it past stmtMax.
+func (w *segWriter) add(row []byte, stmtMax int) error {
+	if w.stmtLen > 0 && w.stmtLen+1+len(row)+2 > stmtMax {
+		w.write(";\n")
+		w.stmtLen = 0
+	}
+	if w.stmtLen == 0 {
+		w.write(w.head)
+		w.stmtLen = len(w.head)
+	} else {
+		w.write(",")
+		w.stmtLen++
+	}
+	n, err := w.bw.Write(row)
+	w.size += int64(n)
+	w.stmtLen += n
+	return err
+}
+
+func (w *segWriter) finish() (*Segment, error) {
+	if w.stmtLen > 0 {
+		w.write(";\n")
+	}
+	w.write(segmentFooter)
+	if err := w.bw.Flush(); err != nil {
+		w.pw.CloseWithError(err)
+		<-w.done
+		return nil, err
+	}
+	w.pw.Close()
+	if err := <-w.done; err != nil {
+		return nil, err
+	}
+	w.seg.Checksum = fmt.Sprintf("%d:%d", w.seg.Rows, w.xor)
+	return w.seg, nil
+}
+
+func (w *segWriter) abort(err error) {
+	if err == nil {
+		err = errors.New("segment abandoned")
+	}
+	w.pw.CloseWithError(err)
+	<-w.done
+}

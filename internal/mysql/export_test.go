@@ -1,0 +1,6 @@
+package mysql
+
+// Test hooks.
+
+func setBeforeTable(o *BackupOptions, f func(table string, attempt int)) { o.beforeTable = f }
+func setBeforeSwap(o *RestoreOptions, f func() error)                    { o.beforeSwap = f }

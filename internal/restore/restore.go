@@ -1,0 +1,614 @@
+// Package restore brings a site back to a restore point: its files (package
+// restorer, with a filter built from items and paths) and its database
+// (mysql.Restore, which swaps the point's tables in at once).
+//
+// The product's restore rules (ARCHITECTURE.md) are kept here:
+//
+//   - before anything changes, a pre-restore point of the current state is
+//     saved (backup.Run, trigger pre-restore, Meta restore_of and items),
+//     so every restore can be undone (Undo);
+//   - files of the point overwrite files of the same name; nothing else is
+//     deleted (except by Undo, see there); each file goes through a
+//     temporary name, nothing is written outside the root or through a link;
+//   - the database's backed-up tables are replaced completely (tables the
+//     point does not hold are dropped) unless single tables are named;
+//   - it needs only the connection and the recorded database login, never
+//     the site's PHP, so it works while the site is down;
+//   - no helper file stays behind (the restorer removes its temporaries,
+//     mysql drops its temporary tables).
+//
+// Nothing is recorded in the catalog: the repository alone says what a
+// restore did (the pre-restore point's Meta), so Undo works from any
+// machine that opens the repository.
+package restore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/sitevault/sitevault/internal/archive"
+	"io/fs"
+	"log/slog"
+	"path"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/sitevault/sitevault/internal/backup"
+	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/fsys"
+	"github.com/sitevault/sitevault/internal/mysql"
+	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/restorer"
+	"github.com/sitevault/sitevault/internal/site"
+	"github.com/sitevault/sitevault/internal/wordpress"
+)
+
+// Errors callers branch on.
+var (
+	// ErrUsage: the items, paths, tables or point reference are wrong; the
+	// wrapping error says which and why.
+	ErrUsage = errors.New("invalid restore request")
+	// ErrNoPoint: no restore point matches the reference.
+	ErrNoPoint = errors.New("no such restore point")
+	// ErrNothingToUndo: the site has no pre-restore point.
+	ErrNothingToUndo = errors.New("nothing to undo: the site has no pre-restore point")
+	// ErrPreRestore: the pre-restore point could not be saved, so the
+	// restore did not start.
+	ErrPreRestore = errors.New("the pre-restore point could not be saved; nothing was changed")
+)
+
+// Phases of a restore, as Progress.Phase reports them.
+const (
+	PhasePreRestore int32 = iota
+	PhaseDatabase
+	PhaseFiles
+	PhaseDone
+)
+
+// Progress holds counters a caller may poll while a restore runs.
+type Progress struct {
+	PreRestore backup.Progress
+	Files      restorer.Progress
+	Phase      atomic.Int32
+}
+
+// Options tune Run.
+type Options struct {
+	// Items to restore (see backup.AllItems); empty means what Paths and
+	// Tables name, or everything when they are empty too (ResolveItems).
+	Items []string
+	// Paths restores only these paths (relative to the site root) of the
+	// files; Tables only these tables (full names) of the database.
+	Paths  []string
+	Tables []string
+	// NoWait fails at once when another job of the site runs; otherwise
+	// the restore waits up to Wait (0: backup.DefaultWait).
+	NoWait bool
+	Wait   time.Duration
+	OnWait func(*backup.BusyError)
+	// Progress, if not nil, is updated while the restore runs.
+	Progress *Progress
+}
+
+// Result says what a restore did.
+type Result struct {
+	Point      *repository.Snapshot // the point restored
+	PreRestore *backup.Result       // the point saved before anything changed
+	Items      []string
+	Paths      []string
+	Tables     []string
+	Files      *restorer.Report     // nil when no file was to be restored
+	Removed    []string             // Undo: files the undone restore had created, removed
+	Database   *mysql.RestoreReport // nil when the database was not restored
+	Warnings   []string
+	Duration   time.Duration
+}
+
+// OK reports whether everything selected was restored.
+func (r *Result) OK() bool { return r.Files == nil || r.Files.OK() }
+
+// ResolveItems checks and completes a restore's selection. With no items,
+// the items are those of the paths (by the WordPress layout with
+// contentDir) plus database when tables are named, or everything when
+// nothing is named. With items, every path must lie in a file item and
+// tables need the database item. Returned paths are cleaned.
+func ResolveItems(items, paths, tables []string, contentDir string) ([]string, []string, error) {
+	all := backup.AllItems()
+	for _, it := range items {
+		if !slices.Contains(all, it) {
+			return nil, nil, fmt.Errorf("%w: unknown item %q: choose from %s", ErrUsage, it, strings.Join(all, ", "))
+		}
+	}
+	rules := wordpress.NewRules(wordpress.RulesOptions{ContentDir: contentDir})
+	var clean []string
+	var implied []string
+	for _, p := range paths {
+		c := strings.Trim(path.Clean("/"+p), "/")
+		if slices.Contains(strings.Split(p, "/"), "..") || strings.ContainsRune(p, 0) {
+			return nil, nil, fmt.Errorf("%w: --path %q: give a path inside the site root, relative to it, without \"..\"", ErrUsage, p)
+		}
+		if c == "" {
+			return nil, nil, fmt.Errorf("%w: --path %q names the whole site; use --only instead", ErrUsage, p)
+		}
+		it := rules.Item(c)
+		if len(items) > 0 && !slices.Contains(items, it) {
+			return nil, nil, fmt.Errorf("%w: --path %q belongs to %s, which --only leaves out", ErrUsage, p, it)
+		}
+		if !slices.Contains(implied, it) {
+			implied = append(implied, it)
+		}
+		clean = append(clean, c)
+	}
+	if len(tables) > 0 {
+		if len(items) > 0 && !slices.Contains(items, backup.ItemDatabase) {
+			return nil, nil, fmt.Errorf("%w: --table needs the database item, which --only leaves out", ErrUsage)
+		}
+		implied = append(implied, backup.ItemDatabase)
+	}
+	switch {
+	case len(items) > 0:
+	case len(implied) > 0:
+		items = implied
+	default:
+		items = all
+	}
+	// Keep the users' order.
+	var out []string
+	for _, it := range all {
+		if slices.Contains(items, it) {
+			out = append(out, it)
+		}
+	}
+	return out, clean, nil
+}
+
+// FindPoint resolves a restore point reference of site: an id (prefix),
+// "latest", or a day YYYY-MM-DD (the latest point of that day in loc).
+func FindPoint(ctx context.Context, repo *repository.Repository, siteName, ref string, loc *time.Location) (*repository.Snapshot, error) {
+	if loc == nil {
+		loc = time.Local
+	}
+	if ref == "latest" || isDay(ref) {
+		points, err := backup.PointsOf(ctx, repo, siteName)
+		if err != nil {
+			return nil, err
+		}
+		if ref == "latest" {
+			if len(points) == 0 {
+				return nil, fmt.Errorf("%w: site %s has no restore point yet", ErrNoPoint, siteName)
+			}
+			return points[0], nil
+		}
+		day, err := time.ParseInLocation(time.DateOnly, ref, loc)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q is not a day (YYYY-MM-DD): %v", ErrUsage, ref, err)
+		}
+		next := day.AddDate(0, 0, 1)
+		for _, sn := range points { // newest first
+			if !sn.Time.Before(day) && sn.Time.Before(next) {
+				return sn, nil
+			}
+		}
+		return nil, fmt.Errorf("%w: site %s has no restore point on %s (local time)", ErrNoPoint, siteName, ref)
+	}
+	sn, err := repo.FindSnapshot(ctx, ref, "")
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoPoint, err)
+	}
+	if sn.Site != siteName {
+		return nil, fmt.Errorf("%w: restore point %s belongs to site %q, not %s", ErrUsage, sn.ID.Short(), sn.Site, siteName)
+	}
+	return sn, nil
+}
+
+func isDay(s string) bool {
+	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
+		return false
+	}
+	for i, c := range s {
+		if i != 4 && i != 7 && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Run restores point into site (see the package documentation for the
+// rules it keeps). The error is for what stops the restore; entries the
+// restorer refused or failed to write are in Result.Files.
+func Run(ctx context.Context, deps backup.Deps, entry catalog.Site, point *repository.Snapshot, opts Options) (*Result, error) {
+	return run(ctx, deps, entry, point, opts, nil, "restore")
+}
+
+// run is Run and Undo; undone is the point Undo takes back (the files it
+// created are removed), nil for a plain restore.
+func run(ctx context.Context, deps backup.Deps, entry catalog.Site, point *repository.Snapshot, opts Options, undone *repository.Snapshot, job string) (*Result, error) {
+	start := time.Now()
+	if deps.Now != nil {
+		start = deps.Now()
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("site", entry.Name, "point", point.ID.Short())
+	if point.Site != entry.Name {
+		return nil, fmt.Errorf("%w: restore point %s belongs to site %q, not %s", ErrUsage, point.ID.Short(), point.Site, entry.Name)
+	}
+	p := opts.Progress
+	if p == nil {
+		p = new(Progress)
+	}
+	contentDir := point.Meta[backup.MetaContentDir]
+	items, paths, err := ResolveItems(opts.Items, opts.Paths, opts.Tables, contentDir)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Point: point, Items: items, Paths: paths, Tables: opts.Tables}
+	repo := deps.Repo
+	dbItem := slices.Contains(items, backup.ItemDatabase)
+	fileItems := slices.DeleteFunc(slices.Clone(items), func(s string) bool { return s == backup.ItemDatabase })
+
+	// Check the point before anything else.
+	var filesTree, dbTree repository.ID
+	if len(fileItems) > 0 {
+		if filesTree, err = site.FilesTree(ctx, repo, point); err != nil {
+			return nil, err
+		}
+	}
+	if dbItem {
+		dbTree, err = backup.DatabaseTree(ctx, repo, point)
+		if errors.Is(err, backup.ErrNoDatabase) && len(opts.Items) == 0 && len(opts.Tables) == 0 && undone == nil {
+			// "Everything" of a point without a database: the files.
+			res.Warnings = append(res.Warnings, fmt.Sprintf("restore point %s holds no database (%s); only the files are restored", point.ID.Short(), point.Meta[backup.MetaDatabase]))
+			dbItem = false
+			items = fileItems
+			res.Items = items
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	if dbItem && len(opts.Tables) > 0 {
+		m, err := mysql.LoadManifest(ctx, repo, dbTree)
+		if err != nil {
+			return nil, fmt.Errorf("restore point %s: %w", point.ID.Short(), err)
+		}
+		for _, t := range opts.Tables {
+			if m.Table(t) == nil {
+				return nil, fmt.Errorf("%w: table %s is not in restore point %s", ErrUsage, t, point.ID.Short())
+			}
+		}
+	}
+	var undoneFiles *repository.ID
+	if undone != nil && len(fileItems) > 0 {
+		if id, err := site.FilesTree(ctx, repo, undone); err == nil {
+			undoneFiles = &id
+		} else {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the undone restore point %s cannot be read (%v): files it created are left in place", undone.ID.Short(), err))
+		}
+	}
+
+	lock, err := deps.Lock(ctx, entry.Name, job, opts.NoWait, opts.Wait, opts.OnWait)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+
+	conn, err := deps.Connection(ctx, entry)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: connect: %w", job, entry.Name, err)
+	}
+	defer conn.Close()
+
+	// The pre-restore point: every restore can be undone.
+	p.Phase.Store(PhasePreRestore)
+	meta := map[string]string{backup.MetaRestoreOf: point.ID.String(), backup.MetaItems: strings.Join(items, ",")}
+	if len(paths) > 0 {
+		meta[backup.MetaPaths] = jsonList(paths)
+	}
+	if len(opts.Tables) > 0 {
+		meta[backup.MetaTableNames] = jsonList(opts.Tables)
+	}
+	pre, err := backup.Run(ctx, deps, entry, backup.Options{
+		Trigger: backup.TriggerPreRestore, Meta: meta, Locked: true,
+		AllowNoDatabase: !dbItem, Conn: conn, Progress: &p.PreRestore,
+	})
+	if err != nil {
+		if dbItem && (errors.Is(err, site.ErrDBUnreachable) || errors.Is(err, site.ErrDBLogin) || errors.Is(err, site.ErrDBName)) {
+			return nil, fmt.Errorf("%w: %w (the database is among the items to restore; to restore only files, name them with --only %s)",
+				ErrPreRestore, err, strings.Join(wordpress.Items(), ","))
+		}
+		return nil, fmt.Errorf("%w: %w", ErrPreRestore, err)
+	}
+	res.PreRestore = pre
+	if pre.DatabaseErr != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the pre-restore point %s holds the files only: %v", pre.Snapshot.ID.Short(), pre.DatabaseErr))
+	}
+	if pre.Partial {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the pre-restore point %s is partial: %d files could not be read", pre.Snapshot.ID.Short(), len(pre.Files.Errors)))
+	}
+
+	// The database first: its swap is atomic, so a failure here leaves
+	// the whole site as it was.
+	if dbItem {
+		p.Phase.Store(PhaseDatabase)
+		prefix := point.Meta[backup.MetaTablePrefix]
+		if prefix == "" {
+			prefix = pre.DB.Prefix
+		} else if prefix != pre.DB.Prefix {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the restore point's table prefix %q differs from the site's current %q: the point's tables are restored under their own names", prefix, pre.DB.Prefix))
+		}
+		rep := &mysql.RestoreReport{}
+		// With no table on either side there is nothing to do (and
+		// mysql.Restore would issue an empty RENAME TABLE).
+		if len(opts.Tables) > 0 || len(pre.Database.Tables) > 0 || len(pre.Database.Views) > 0 || !emptyDatabase(ctx, repo, dbTree) {
+			rep, err = mysql.Restore(ctx, pre.DB.Config, repo, dbTree, mysql.RestoreOptions{Prefix: prefix, Tables: opts.Tables, Logger: log})
+		}
+		if err != nil {
+			return res, fmt.Errorf("%s the database of %s from %s (the database is unchanged; the pre-restore point is %s): %w",
+				job, entry.Name, point.ID.Short(), pre.Snapshot.ID.Short(), err)
+		}
+		res.Database = rep
+		for _, w := range rep.Warnings {
+			res.Warnings = append(res.Warnings, "database: "+w)
+		}
+	}
+
+	if len(fileItems) > 0 {
+		p.Phase.Store(PhaseFiles)
+		root, err := conn.FS(ctx)
+		if err != nil {
+			return res, fmt.Errorf("%s %s: open the site folder: %w", job, entry.Name, err)
+		}
+		defer root.Close()
+		filter, err := fileFilter(fileItems, paths, contentDir)
+		if err != nil {
+			return res, err
+		}
+		if origin := foreignOrigin(point, entry.Name); origin != "" && len(paths) == 0 {
+			// A download of another site carries that site's database
+			// settings; restoring them would point this site at the other
+			// site's database. Keep this site's own wp-config.php unless the
+			// user names it with --path.
+			filter = keepOwnConfig(filter)
+			res.Warnings = append(res.Warnings, fmt.Sprintf("kept %s's own %s: the restore point comes from site %q (name it with --path %s to restore it too)", entry.Name, wpConfig, origin, wpConfig))
+		}
+		if undoneFiles != nil {
+			removed, err := removeCreated(ctx, repo, root, *undoneFiles, &filesTree, filter, "")
+			res.Removed = removed
+			if err != nil {
+				return res, fmt.Errorf("%s %s: remove the files the undone restore created: %w", job, entry.Name, err)
+			}
+		}
+		ropts := restorer.Options{Progress: &p.Files, Logger: log}
+		rep, err := site.RestoreFiles(ctx, repo, root, filesTree, filter, ropts)
+		res.Files = rep
+		if err == nil && len(paths) > 0 && rep.FilesWritten == 0 && rep.Symlinks == 0 && rep.DirsCreated == 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("restore point %s holds nothing under %s", point.ID.Short(), strings.Join(paths, ", ")))
+		}
+		if err != nil {
+			return res, fmt.Errorf("%s the files of %s from %s (the pre-restore point is %s): %w", job, entry.Name, point.ID.Short(), pre.Snapshot.ID.Short(), err)
+		}
+	}
+	p.Phase.Store(PhaseDone)
+	end := time.Now()
+	if deps.Now != nil {
+		end = deps.Now()
+	}
+	res.Duration = end.Sub(start)
+	return res, nil
+}
+
+// emptyDatabase reports whether a database tree holds no table and no view.
+func emptyDatabase(ctx context.Context, st mysql.Store, id repository.ID) bool {
+	m, err := mysql.LoadManifest(ctx, st, id)
+	return err == nil && len(m.Tables) == 0 && len(m.Views) == 0
+}
+
+// wpConfig is the file that holds a site's database settings.
+const wpConfig = "wp-config.php"
+
+// foreignOrigin returns the site a point was imported from (a download
+// restored with --from-archive) when that is not siteName, else "".
+func foreignOrigin(point *repository.Snapshot, siteName string) string {
+	if origin := point.Meta[archive.MetaArchiveSite]; origin != "" && origin != siteName {
+		return origin
+	}
+	return ""
+}
+
+// keepOwnConfig wraps filter so that the root wp-config.php is not written.
+func keepOwnConfig(filter restorer.Filter) restorer.Filter {
+	return func(path string, n *repository.Node) bool {
+		if path == wpConfig {
+			return false
+		}
+		return filter == nil || filter(path, n)
+	}
+}
+
+// fileFilter selects the files a restore writes: the paths when any are
+// named, else the file items (nil: everything).
+func fileFilter(fileItems, paths []string, contentDir string) (restorer.Filter, error) {
+	if len(paths) > 0 {
+		return restorer.Paths(paths...), nil
+	}
+	if len(fileItems) == len(wordpress.Items()) {
+		return nil, nil
+	}
+	return site.Filter(fileItems, nil, contentDir)
+}
+
+func jsonList(l []string) string {
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+func parseList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	var l []string
+	if json.Unmarshal([]byte(s), &l) != nil {
+		return nil
+	}
+	return l
+}
+
+// UndoPlan is what Undo would do.
+type UndoPlan struct {
+	// Point is the newest pre-restore point of the site: what Undo restores.
+	Point *repository.Snapshot
+	// Undone is the point that restore wrote (nil if no longer in the
+	// repository: the files it created are then left in place).
+	Undone *repository.Snapshot
+	Items  []string
+	Paths  []string
+	Tables []string
+}
+
+// PlanUndo finds the newest pre-restore point of the site and the items of
+// the restore it preceded.
+func PlanUndo(ctx context.Context, repo *repository.Repository, siteName string) (*UndoPlan, error) {
+	points, err := backup.PointsOf(ctx, repo, siteName)
+	if err != nil {
+		return nil, err
+	}
+	for _, sn := range points {
+		if sn.Trigger != backup.TriggerPreRestore {
+			continue
+		}
+		plan := &UndoPlan{Point: sn, Paths: parseList(sn.Meta[backup.MetaPaths]), Tables: parseList(sn.Meta[backup.MetaTableNames])}
+		if it := sn.Meta[backup.MetaItems]; it != "" {
+			plan.Items = strings.Split(it, ",")
+		}
+		if len(plan.Items) == 0 {
+			plan.Items = backup.AllItems()
+		}
+		if sn.Meta[backup.MetaDatabase] == "missing" {
+			plan.Items = slices.DeleteFunc(plan.Items, func(s string) bool { return s == backup.ItemDatabase })
+		}
+		if !slices.Contains(plan.Items, backup.ItemDatabase) {
+			plan.Tables = nil
+		}
+		if ref := sn.Meta[backup.MetaRestoreOf]; ref != "" {
+			if id, err := repository.ParseID(ref); err == nil {
+				if u, err := repo.LoadSnapshot(ctx, id); err == nil {
+					u.ID = id
+					plan.Undone = u
+				}
+			}
+		}
+		return plan, nil
+	}
+	return nil, fmt.Errorf("site %s: %w", siteName, ErrNothingToUndo)
+}
+
+// Undo restores the newest pre-restore point of the site over the same
+// items (paths, tables) as the restore it preceded, and removes the files
+// that restore created: files of the restored point, within those items,
+// absent from the pre-restore point, whose size and modification time are
+// still what the restore wrote. The site is then as it was before that
+// restore (the database is replaced completely, as by any restore). Undo
+// takes its own pre-restore point, so it can be undone too.
+func Undo(ctx context.Context, deps backup.Deps, entry catalog.Site, opts Options) (*Result, error) {
+	plan, err := PlanUndo(ctx, deps.Repo, entry.Name)
+	if err != nil {
+		return nil, err
+	}
+	opts.Items, opts.Paths, opts.Tables = plan.Items, plan.Paths, plan.Tables
+	res, err := run(ctx, deps, entry, plan.Point, opts, plan.Undone, "undo")
+	if res != nil && plan.Undone == nil {
+		res.Warnings = append(res.Warnings, "the restore point that restore wrote is gone: files it created (if any) were left in place")
+	}
+	return res, err
+}
+
+// removeCreated removes, under dir, the files of tree undone (as filter
+// selects them) that the tree before lacks (nil: the folder was absent),
+// when they still have the size and modification time the restore gave
+// them; folders that held nothing else are removed too. It never follows a
+// symbolic link.
+func removeCreated(ctx context.Context, repo restorer.Repo, root fsys.FS, undone repository.ID, before *repository.ID, filter restorer.Filter, dir string) ([]string, error) {
+	ut, err := repo.LoadTree(ctx, undone)
+	if err != nil {
+		return nil, err
+	}
+	var bt *repository.Tree
+	if before != nil {
+		if bt, err = repo.LoadTree(ctx, *before); err != nil {
+			return nil, err
+		}
+	}
+	var removed []string
+	for _, n := range ut.Nodes {
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		if n.Name == "" || n.Name == "." || n.Name == ".." || strings.ContainsAny(n.Name, "/\x00") {
+			continue
+		}
+		np := n.Name
+		if dir != "" {
+			np = dir + "/" + n.Name
+		}
+		if filter != nil && !filter(np, n) {
+			continue
+		}
+		var bn *repository.Node
+		if bt != nil {
+			bn = bt.Find(n.Name)
+		}
+		fi, err := root.Lstat(ctx, np)
+		if err != nil {
+			continue // gone already, or unreadable: leave it
+		}
+		switch n.Type {
+		case repository.NodeDir:
+			if n.Subtree == nil || !fi.Mode.IsDir() { // a link or a file: never descend
+				continue
+			}
+			var sub *repository.ID
+			if bn != nil && bn.Type == repository.NodeDir {
+				sub = bn.Subtree
+			}
+			r, err := removeCreated(ctx, repo, root, *n.Subtree, sub, filter, np)
+			removed = append(removed, r...)
+			if err != nil {
+				return removed, err
+			}
+			if bn == nil && root.Remove(ctx, np) == nil { // only when empty
+				removed = append(removed, np+"/")
+			}
+		case repository.NodeFile:
+			if bn != nil || !fi.Mode.IsRegular() || fi.Size != n.Size || !sameTime(fi.ModTime, n.ModTime) {
+				continue
+			}
+			if err := root.Remove(ctx, np); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return removed, fmt.Errorf("remove %q: %w", np, err)
+			}
+			removed = append(removed, np)
+		case repository.NodeSymlink:
+			if bn != nil || fi.Mode&fs.ModeSymlink == 0 {
+				continue
+			}
+			if target, err := root.Readlink(ctx, np); err != nil || target != n.LinkTarget {
+				continue
+			}
+			if err := root.Remove(ctx, np); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return removed, fmt.Errorf("remove %q: %w", np, err)
+			}
+			removed = append(removed, np)
+		}
+	}
+	return removed, nil
+}
+
+// sameTime compares a file's modification time with the one a restore
+// set; file systems that keep whole seconds only (SFTP) count as equal.
+func sameTime(got, want time.Time) bool {
+	return got.Equal(want) || got.Nanosecond() == 0 && got.Unix() == want.Unix()
+}

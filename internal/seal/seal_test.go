@@ -1,0 +1,89 @@
+package seal
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestKeyFileCreatedOnceWithMode0600(t *testing.T) {
+	path := filepath.Join(t.TempDir(), KeyFileName)
+	s1, err := OpenKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
+	}
+	sealed := s1.Seal([]byte("hunter2"), "site/a/db")
+	s2, err := OpenKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s2.Open(sealed, "site/a/db")
+	if err != nil || string(got) != "hunter2" {
+		t.Fatalf("reopened key: Open = %q, %v", got, err)
+	}
+}
+
+func TestSealOpen(t *testing.T) {
+	s, err := OpenKeyFile(filepath.Join(t.TempDir(), KeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenKeyFile(filepath.Join(t.TempDir(), KeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("p@ss'w\"ord\n\x00ü")
+	sealed := s.Seal(secret, "ctx")
+	if strings.Contains(sealed, "p@ss") || bytes.Contains([]byte(sealed), secret) {
+		t.Fatalf("sealed value shows the plaintext: %q", sealed)
+	}
+	if s.Seal(secret, "ctx") == sealed {
+		t.Error("two seals of one value are equal; nonces must differ")
+	}
+	if got, err := s.Open(sealed, "ctx"); err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	tests := []struct {
+		name   string
+		s      *Sealer
+		sealed string
+		ctx    string
+	}{
+		{"other context", s, sealed, "ctx2"},
+		{"other key", other, sealed, "ctx"},
+		{"damaged", s, sealed[:len(sealed)-2] + "AA", "ctx"},
+		{"truncated", s, sealed[:10], "ctx"},
+		{"unknown format", s, "v9:abc", "ctx"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tt.s.Open(tt.sealed, tt.ctx); !errors.Is(err, ErrOpen) {
+				t.Fatalf("Open = %v, want ErrOpen", err)
+			}
+		})
+	}
+	if s.Seal(nil, "ctx") != "" {
+		t.Error("empty secret should seal to empty")
+	}
+	if got, err := s.Open("", "ctx"); got != nil || err != nil {
+		t.Errorf(`Open("") = %q, %v`, got, err)
+	}
+}
+
+func TestDamagedKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), KeyFileName)
+	os.WriteFile(path, []byte("nothex\n"), 0o600)
+	if _, err := OpenKeyFile(path); err == nil {
+		t.Fatal("damaged key file accepted")
+	}
+}

@@ -1,0 +1,59 @@
+package site
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/connection"
+	"github.com/sitevault/sitevault/internal/connection/ssh"
+	"github.com/sitevault/sitevault/internal/testsrv"
+)
+
+// sshd is the package's server, shared by its tests (nil if missing).
+var sshd *testsrv.SSHD
+
+func TestMain(m *testing.M) {
+	var err error
+	sshd, err = testsrv.StartSSHDMain()
+	if err != nil && !errors.Is(err, testsrv.ErrNotInstalled) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if sshd != nil {
+		sshd.Stop()
+	}
+	os.Exit(code)
+}
+
+// testEntry returns a catalog entry for the site at root reached as kind.
+func testEntry(t testing.TB, kind, root string) catalog.Site {
+	t.Helper()
+	if kind == "local" {
+		return catalog.Site{Name: "test", Kind: catalog.Local, Path: root}
+	}
+	if sshd == nil {
+		testsrv.Missing(t, "OpenSSH server (sshd)", "apt-get install openssh-server")
+	}
+	return catalog.Site{Name: "test", Kind: catalog.SSH, Path: root, SSH: catalog.SSHSettings{
+		User: sshd.User, Host: sshd.Host, Port: sshd.Port, IdentityFile: sshd.ClientKeyFile,
+		HostKey: ssh.AuthorizedKey(sshd.HostKey), HostKeyFingerprint: sshd.HostKeyFingerprint(),
+	}}
+}
+
+// openTest connects to the site at root as kind ("local" or "sftp").
+func openTest(t testing.TB, kind, root string) connection.Connection {
+	t.Helper()
+	conn, err := connection.Open(context.Background(), testEntry(t, kind, root), connection.Options{Env: func(string) (string, bool) { return "", false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+var kinds = []string{"local", "sftp"}
