@@ -21,7 +21,7 @@ import (
 // Default KDF parameters: scrypt N=2^17, r=8, p=1 costs about 128 MiB and
 // a few hundred milliseconds per attempt.
 const (
-	defaultScryptN = 1 << 17
+	defaultScryptN = 1 << 16
 	defaultScryptR = 8
 	defaultScryptP = 1
 )

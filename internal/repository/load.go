@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -48,6 +49,11 @@ func (r *Repository) loadCopy(ctx context.Context, pack ID, pb packBlob, buf []b
 		return err
 	})
 	if err != nil {
+		if backend.IsPermanent(err) && errors.Is(err, io.ErrUnexpectedEOF) {
+			// The range the index names lies outside the file: the pack
+			// is shorter than when it was indexed.
+			return nil, fmt.Errorf("read %v: pack is shorter than the index says (truncated?): %w: %w", ph, ErrDamaged, err)
+		}
 		return nil, fmt.Errorf("read %v: %w", ph, err)
 	}
 	defer r.putBuf(sealed)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,10 +22,12 @@ const DefaultPackSize = 16 << 20
 type Options struct {
 	// PackSize is the target pack size; 0 means the default (16 MiB).
 	PackSize int
-	// Connections bounds concurrent backend uploads; 0 means a default (4).
+	// Connections bounds concurrent backend uploads; 0 means 2 (each
+	// upload holds one pack in memory).
 	Connections int
-	// Packers is the number of packs filled in parallel; 0 means
-	// GOMAXPROCS. Memory for unfinished packs is bounded by
+	// Packers is the number of packs filled in parallel; 0 means 1
+	// (filling is a copy: hashing, compression and encryption run before,
+	// in the callers' goroutines). Memory for unfinished packs is bounded by
 	// (Packers + Connections) × (PackSize + largest blob).
 	Packers int
 	// IndexEvery writes an index file after that many packs are uploaded
@@ -84,10 +85,10 @@ func (o Options) withDefaults() Options {
 		o.PackSize = DefaultPackSize
 	}
 	if o.Connections <= 0 {
-		o.Connections = 4
+		o.Connections = 2
 	}
 	if o.Packers <= 0 {
-		o.Packers = runtime.GOMAXPROCS(0)
+		o.Packers = 1
 	}
 	if o.IndexEvery <= 0 {
 		o.IndexEvery = 4

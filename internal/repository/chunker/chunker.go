@@ -69,7 +69,9 @@ func NewTable(seed []byte) *Table {
 }
 
 // Chunker reads a stream and returns its chunks. It is not safe for
-// concurrent use. Memory: one buffer of 2×Max bytes.
+// concurrent use. Memory: one buffer that grows with the stream up to
+// 2×Max bytes; most site files are far smaller than Max, and many are
+// chunked at once, so a chunker starts small (initialBuf).
 type Chunker struct {
 	table        *Table
 	p            Params
@@ -101,10 +103,14 @@ func New(rd io.Reader, t *Table, p Params) (*Chunker, error) {
 	c := &Chunker{table: t, p: p}
 	b := bits.TrailingZeros(uint(p.Avg))
 	c.maskS, c.maskL = mask(b+2), mask(b-2)
-	c.buf = make([]byte, 2*p.Max)
+	c.buf = make([]byte, min(initialBuf, 2*p.Max))
 	c.Reset(rd)
 	return c, nil
 }
+
+// initialBuf is a new chunker's buffer size: one read of a typical small
+// file. The buffer doubles as needed, up to 2×Max.
+const initialBuf = 64 << 10
 
 // Reset makes c read rd from its start, keeping the buffer.
 func (c *Chunker) Reset(rd io.Reader) {
@@ -121,6 +127,9 @@ func (c *Chunker) fill() error {
 		c.lo, c.hi = 0, n
 	}
 	for c.hi-c.lo < c.p.Max {
+		if c.hi == len(c.buf) {
+			c.grow()
+		}
 		n, err := c.rd.Read(c.buf[c.hi:])
 		c.hi += n
 		if errors.Is(err, io.EOF) {
@@ -132,6 +141,14 @@ func (c *Chunker) fill() error {
 		}
 	}
 	return nil
+}
+
+// grow doubles the buffer (up to 2×Max), keeping the unread bytes.
+func (c *Chunker) grow() {
+	nb := make([]byte, min(2*len(c.buf), 2*c.p.Max))
+	c.hi = copy(nb, c.buf[c.lo:c.hi])
+	c.lo = 0
+	c.buf = nb
 }
 
 // Next returns the next chunk, or io.EOF after the last one. The chunk
