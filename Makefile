@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 GO ?= go
 BIN := $(CURDIR)/bin/sitevault
 
-.PHONY: all build test test-quick demo bench deps clean fmt vet
+.PHONY: all build test test-quick demo demo-stop demo-engine bench deps clean fmt vet
 
 all: build
 
@@ -26,9 +26,17 @@ test: deps
 test-quick:
 	$(GO) test -short ./...
 
+# A real WordPress site on a private MariaDB, backed up, wrecked and restored.
 demo: build
 	scripts/deps.sh demo
 	scripts/demo.sh
+
+demo-stop:
+	scripts/demo.sh stop
+
+# The repository engine alone, on a generated folder.
+demo-engine: build
+	scripts/engine-demo.sh
 
 bench: build
 	scripts/deps.sh bench
@@ -38,4 +46,5 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin .demo
+	-[ -d .demo ] && scripts/demo.sh stop
+	rm -rf bin .demo .demo-engine
