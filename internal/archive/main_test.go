@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -33,19 +32,7 @@ import (
 var srv *testsrv.MariaDB
 
 func TestMain(m *testing.M) {
-	s, stop, err := testsrv.StartMariaDBMain()
-	if err != nil {
-		if errors.Is(err, testsrv.ErrMariaDBMissing) && !testsrv.Required() {
-			fmt.Println("skipping: ", err)
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	srv = s
-	code := m.Run()
-	stop()
-	os.Exit(code)
+	os.Exit(testsrv.RunWithMariaDB(m, func(s *testsrv.MariaDB) { srv = s }))
 }
 
 // fixture is a restore point made by the real archiver and mysql.Backup.

@@ -27,6 +27,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/sitevault/sitevault/internal/backend"
+	"github.com/sitevault/sitevault/internal/backend/local"
+	"github.com/sitevault/sitevault/internal/backend/retry"
 	"github.com/sitevault/sitevault/internal/location"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/testsrv"
@@ -71,6 +73,11 @@ func TestFaultsSFTP(t *testing.T) {
 	t.Run("Drops", func(t *testing.T) {
 		be, p, log := proxied(t, "drops")
 		testDrops(t, be, p, log)
+		// A save cut off by a dropped connection may leave its temporary
+		// file on the server (package sftp says so); nothing removes it yet.
+		if tmp := tempFiles(t, filepath.Join(s.Dir, "drops")); len(tmp) > 0 {
+			t.Logf("temporary files left on the server by cut uploads: %d", len(tmp))
+		}
 		testDamage(t, be, log)
 	})
 	t.Run("Slow", func(t *testing.T) {
@@ -461,26 +468,47 @@ func testS3WrongCredentials(t *testing.T, s *testsrv.S3) {
 	h.restoreAll(t, r2)
 }
 
-// TestFaultsFullDisk backs up into a local repository on an 8 MiB tmpfs:
-// a backup larger than the space fails with ErrNoSpace, without retries
+// TestFaultsFullDisk backs up into a local repository that has 8 MiB of
+// space: a backup larger than that fails with ErrNoSpace, without retries
 // or temporary files; the repository passes Check as it is, the earlier
-// snapshot restores, and once the file system is bigger the backup
-// completes and every snapshot restores.
+// snapshot restores, and once there is more space the backup completes
+// and every snapshot restores. The disk is a real tmpfs where mounting is
+// permitted (root), and always an injected ENOSPC (fullDisk), which runs
+// the same path in the local backend.
 func TestFaultsFullDisk(t *testing.T) {
+	t.Run("Tmpfs", func(t *testing.T) {
+		mnt := t.TempDir()
+		if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m"); err != nil {
+			t.Skipf("cannot mount a tmpfs here (%v); Injected covers a full disk", err)
+		}
+		t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+		dir := filepath.Join(mnt, "repo")
+		testFullDisk(t, dir, func(be backend.Backend) backend.Backend { return be }, func() {
+			if err := syscall.Mount("tmpfs", mnt, "tmpfs", syscall.MS_REMOUNT, "size=64m"); err != nil {
+				t.Fatalf("grow the tmpfs: %v", err)
+			}
+		})
+	})
+	t.Run("Injected", func(t *testing.T) {
+		disk := &fullDisk{free: 8 << 20}
+		testFullDisk(t, filepath.Join(t.TempDir(), "repo"), func(be backend.Backend) backend.Backend {
+			disk.Backend = be
+			return disk
+		}, func() { disk.grow(56 << 20) })
+	})
+}
+
+// testFullDisk runs the full-disk scenario on a local repository in dir;
+// wrap sits between the local backend and the retry decorator, grow makes
+// space.
+func testFullDisk(t *testing.T, dir string, wrap func(backend.Backend) backend.Backend, grow func()) {
 	ctx := context.Background()
-	mnt := t.TempDir()
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m"); err != nil {
-		// Only root (or CAP_SYS_ADMIN) mounts; the local backend's own
-		// TestNoSpaceInjected covers the ENOSPC mapping elsewhere.
-		t.Skipf("cannot mount a tmpfs here (%v)", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
-	dir := filepath.Join(mnt, "repo")
 	log := &retryLog{}
-	be, err := location.OpenWith(ctx, location.Location{Scheme: location.Local, Path: dir}, location.Credentials{}, true, fastRetry(log))
+	lbe, err := local.Create(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	be := retry.New(wrap(lbe), fastRetry(log))
 	r := repository.TestRepositoryWith(t, be, faultOptions)
 	h := history{}
 	h.backup(t, r, siteFiles(50, 1<<20, 500<<10))
@@ -508,9 +536,7 @@ func TestFaultsFullDisk(t *testing.T) {
 	h.restoreAll(t, r2)
 
 	// More space: the same backup completes, then another.
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", syscall.MS_REMOUNT, "size=64m"); err != nil {
-		t.Fatalf("grow the tmpfs: %v", err)
-	}
+	grow()
 	r3 := repository.TestOpen(t, be, faultOptions)
 	if _, err := r3.RecoverOrphans(ctx); err != nil {
 		t.Fatalf("recover the failed backup's packs: %v", err)

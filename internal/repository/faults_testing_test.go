@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -348,4 +349,62 @@ func treeFiles(t *testing.T, dir string) []string {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// fullDisk wraps a backend whose Save writes what it reads (local): the
+// bytes saved count against free, and once it is spent the data reader
+// fails as a full disk's write does (ENOSPC), so the backend's own error
+// mapping and clean-up run. A failed or rewound save gives its bytes back.
+type fullDisk struct {
+	backend.Backend
+	mu   sync.Mutex
+	free int64
+}
+
+func (d *fullDisk) grow(n int64) {
+	d.mu.Lock()
+	d.free += n
+	d.mu.Unlock()
+}
+
+func (d *fullDisk) Save(ctx context.Context, h backend.Handle, rd io.ReadSeeker, size int64) error {
+	q := &quotaReader{rd: rd, d: d}
+	err := d.Backend.Save(ctx, h, q, size)
+	if err != nil {
+		q.refund()
+	}
+	return err
+}
+
+type quotaReader struct {
+	rd io.ReadSeeker
+	d  *fullDisk
+	n  int64 // bytes charged
+}
+
+func (q *quotaReader) Read(p []byte) (int, error) {
+	q.d.mu.Lock()
+	k := min(int64(len(p)), q.d.free)
+	q.d.free -= k
+	q.d.mu.Unlock()
+	q.n += k
+	if k == 0 && len(p) > 0 {
+		return 0, &fs.PathError{Op: "write", Path: "injected", Err: syscall.ENOSPC}
+	}
+	n, err := q.rd.Read(p[:k])
+	if int64(n) < k {
+		q.d.grow(k - int64(n))
+		q.n -= k - int64(n)
+	}
+	return n, err
+}
+
+func (q *quotaReader) Seek(off int64, whence int) (int64, error) {
+	q.refund()
+	return q.rd.Seek(off, whence)
+}
+
+func (q *quotaReader) refund() {
+	q.d.grow(q.n)
+	q.n = 0
 }

@@ -31,19 +31,7 @@ import (
 var srv *testsrv.MariaDB
 
 func TestMain(m *testing.M) {
-	s, stop, err := testsrv.StartMariaDBMain()
-	if err != nil {
-		if errors.Is(err, testsrv.ErrMariaDBMissing) && !testsrv.Required() {
-			fmt.Println("skipping: ", err)
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	srv = s
-	code := m.Run()
-	stop()
-	os.Exit(code)
+	os.Exit(testsrv.RunWithMariaDB(m, func(s *testsrv.MariaDB) { srv = s }))
 }
 
 // env is one test's site: Debian's WordPress copied, a wp-config.php on a

@@ -253,3 +253,22 @@ func mariadbRandomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// RunWithMariaDB is a package's TestMain body for tests sharing one private
+// MariaDB server: it starts the server, hands it to set, runs the tests and
+// stops the server. Where MariaDB is not installed and servers are not
+// required (see Required), the package's tests are skipped as a whole.
+func RunWithMariaDB(m *testing.M, set func(*MariaDB)) int {
+	s, stop, err := StartMariaDBMain()
+	if err != nil {
+		if errors.Is(err, ErrMariaDBMissing) && !Required() {
+			fmt.Println("skipping:", err)
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stop()
+	set(s)
+	return m.Run()
+}
