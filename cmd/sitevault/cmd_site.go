@@ -17,13 +17,10 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
-	"github.com/sitevault/sitevault/internal/archiver"
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
-	"github.com/sitevault/sitevault/internal/repository"
-	"github.com/sitevault/sitevault/internal/restorer"
 	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/wordpress"
 )
@@ -61,19 +58,6 @@ func (o *siteOptions) changed(flag string, value string) bool {
 type siteFilesOptions struct {
 	Name    string
 	Explain bool
-}
-
-type siteBackupOptions struct {
-	Name    string
-	Trigger string
-}
-
-type siteRestoreOptions struct {
-	Name         string
-	Snapshot     string // id prefix or "latest"
-	Only         []string
-	Paths        []string
-	NoPreRestore bool
 }
 
 func newSiteCommand(g *globalOptions) *cobra.Command {
@@ -160,34 +144,7 @@ func newSiteCommand(g *globalOptions) *cobra.Command {
 	}
 	filesCmd.Flags().BoolVar(&files.Explain, "explain", false, "also list excluded paths with the rule that excluded each")
 
-	var backup siteBackupOptions
-	backupCmd := &cobra.Command{
-		Use:   "backup-files NAME",
-		Short: "Back up the site's files (incremental from its latest restore point)",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			backup.Name = args[0]
-			return runSiteBackupFiles(cmd.Context(), backup, g, cmd.OutOrStdout())
-		},
-	}
-	backupCmd.Flags().StringVar(&backup.Trigger, "trigger", "manual", "what started this backup (stored with it)")
-
-	var restore siteRestoreOptions
-	restoreCmd := &cobra.Command{
-		Use:   "restore-files NAME --to SNAPSHOT|latest [--only ITEMS] [--path P]…",
-		Short: "Restore the site's files from a restore point (same names overwritten, nothing deleted)",
-		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			restore.Name = args[0]
-			return runSiteRestoreFiles(cmd.Context(), restore, g, cmd.OutOrStdout())
-		},
-	}
-	restoreCmd.Flags().StringVar(&restore.Snapshot, "to", "", "the restore point: an id (prefix) or latest (required)")
-	restoreCmd.Flags().StringSliceVar(&restore.Only, "only", nil, "restore only these items: "+strings.Join(wordpress.Items(), ","))
-	restoreCmd.Flags().StringArrayVar(&restore.Paths, "path", nil, "restore only this path (relative to the site root; repeatable)")
-	restoreCmd.Flags().BoolVar(&restore.NoPreRestore, "no-pre-restore", false, "do not back up the current files first (the restore cannot be undone)")
-
-	cmd.AddCommand(addCmd, editCmd, listCmd, showCmd, removeCmd, filesCmd, backupCmd, restoreCmd)
+	cmd.AddCommand(addCmd, editCmd, listCmd, showCmd, removeCmd, filesCmd)
 	return cmd
 }
 
@@ -787,176 +744,6 @@ func runSiteFiles(ctx context.Context, opts siteFilesOptions, g *globalOptions, 
 	if !g.Quiet {
 		fmt.Fprintf(g.errOut(), "%d files (%s) would be backed up; %d paths excluded%s\n", files, humanize.IBytes(uint64(bytes)), excluded,
 			map[bool]string{true: "", false: " (see --explain)"}[opts.Explain])
-	}
-	return nil
-}
-
-// backupSiteFiles backs up the site's files into the open repository and
-// saves a restore point; it returns the point and the archiver's report.
-func backupSiteFiles(ctx context.Context, g *globalOptions, s *session, entry catalog.Site, conn connection.Connection, in *site.Inspection, trigger string, progress *archiver.Progress) (repository.ID, *repository.Snapshot, *repository.Snapshot, *archiver.Report, error) {
-	parent, err := latestSnapshot(ctx, s.repo, entry.Name)
-	if err != nil {
-		return repository.ID{}, nil, nil, nil, err
-	}
-	var parentFiles *repository.ID
-	if parent != nil {
-		if id, err := site.FilesTree(ctx, s.repo, parent); err == nil {
-			parentFiles = &id
-		}
-	}
-	root, err := conn.FS(ctx)
-	if err != nil {
-		return repository.ID{}, nil, nil, nil, fmt.Errorf("site %s: %w", entry.Name, err)
-	}
-	defer root.Close()
-	aopts := archiver.Options{Progress: progress, Logger: g.logger()}
-	files, rep, err := site.BackupFiles(ctx, s.repo, root, in.WordPress, parentFiles, aopts)
-	if err != nil {
-		return repository.ID{}, nil, nil, nil, fmt.Errorf("back up the files of %s: %w", entry.Name, err)
-	}
-	tree, err := site.SaveRoot(ctx, s.repo, &files, nil, rep.Started)
-	if err == nil {
-		err = s.repo.Flush(ctx)
-	}
-	if err != nil {
-		return repository.ID{}, nil, nil, nil, fmt.Errorf("back up the files of %s into %s: %w", entry.Name, s.where, err)
-	}
-	host, _ := os.Hostname()
-	sn := &repository.Snapshot{
-		Time: rep.Started, Site: entry.Name, Hostname: host, Trigger: trigger, Tree: tree,
-		Meta: map[string]string{
-			"source":            "site-files",
-			site.MetaLocation:   entry.Location(),
-			site.MetaContentDir: in.WordPress.ContentDir,
-			site.MetaVersion:    in.WordPress.Version,
-		},
-		Summary: rep.Summary(),
-	}
-	if parent != nil {
-		sn.Parent = &parent.ID
-	}
-	id, err := s.repo.SaveSnapshot(ctx, sn)
-	if err != nil {
-		return repository.ID{}, nil, nil, nil, fmt.Errorf("save the restore point in %s: %w", s.where, err)
-	}
-	return id, parent, sn, rep, nil
-}
-
-func runSiteBackupFiles(ctx context.Context, opts siteBackupOptions, g *globalOptions, stdout io.Writer) error {
-	entry, conn, in, err := openSite(ctx, g, opts.Name)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	s, err := openRepository(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	progress := new(archiver.Progress)
-	bar := startProgress(g.progressTTY(), g.errOut(), func(el time.Duration) string {
-		done, total := progress.BytesDone.Load(), progress.BytesTotal.Load()
-		return fmt.Sprintf("%s  %d/%d files  %s/%s  %s", formatDuration(el),
-			progress.FilesDone.Load(), progress.FilesTotal.Load(),
-			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el))
-	})
-	id, parent, sn, rep, err := backupSiteFiles(ctx, g, s, entry, conn, in, opts.Trigger, progress)
-	bar.Stop()
-	if err != nil {
-		return err
-	}
-	if !g.Quiet {
-		printBackupSummary(stdout, id, parent, sn, rep)
-	}
-	if rep.Partial {
-		return userErrorf(errPartial, "backup of %s saved as %s, but %d files could not be read (listed above); fix their permissions and back up again",
-			entry.Name, id.Short(), len(rep.Errors))
-	}
-	return nil
-}
-
-func runSiteRestoreFiles(ctx context.Context, opts siteRestoreOptions, g *globalOptions, stdout io.Writer) error {
-	if opts.Snapshot == "" {
-		return userErrorf(errUsage, "restore-files needs --to SNAPSHOT or --to latest")
-	}
-	if _, err := site.Filter(opts.Only, nil, ""); err != nil {
-		return userErrorf(errUsage, "--only: %v", err)
-	}
-	entry, conn, in, err := openSite(ctx, g, opts.Name)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	s, err := openRepository(ctx, g)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	sn, err := findSnapshot(ctx, s, opts.Snapshot, opts.Name)
-	if err != nil {
-		return err
-	}
-	if sn.Site != entry.Name {
-		return userErrorf(errUsage, "restore point %s belongs to site %q, not %s", sn.ID.Short(), sn.Site, entry.Name)
-	}
-	files, err := site.FilesTree(ctx, s.repo, sn)
-	if err != nil {
-		return userErrorf(err, "%v; pick a restore point made by `sitevault site backup-files` (`sitevault snapshots`)", err)
-	}
-	filter, err := site.Filter(opts.Only, opts.Paths, sn.Meta[site.MetaContentDir])
-	if err != nil {
-		return userErrorf(errUsage, "%v", err)
-	}
-
-	if !opts.NoPreRestore {
-		// Every restore can be undone: back up what is there first.
-		id, _, _, _, err := backupSiteFiles(ctx, g, s, entry, conn, in, "pre-restore", nil)
-		if err != nil {
-			return fmt.Errorf("pre-restore backup (the restore did not start): %w", err)
-		}
-		if !g.Quiet {
-			fmt.Fprintf(stdout, "Saved the current files as restore point %s (trigger pre-restore)\n", id.Short())
-		}
-	}
-
-	root, err := conn.FS(ctx)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	progress := new(restorer.Progress)
-	var total int64
-	if sn.Summary != nil {
-		total = sn.Summary.BytesTotal
-	}
-	bar := startProgress(g.progressTTY(), g.errOut(), func(el time.Duration) string {
-		done := progress.BytesDone.Load()
-		return fmt.Sprintf("%s  %d files  %s/%s  %s", formatDuration(el), progress.FilesDone.Load(),
-			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el))
-	})
-	ropts := restorer.Options{Progress: progress, Logger: g.logger()}
-	start := time.Now()
-	rep, err := site.RestoreFiles(ctx, s.repo, root, files, filter, ropts)
-	bar.Stop()
-	took := time.Since(start)
-	if err != nil {
-		return fmt.Errorf("restore %s into site %s: %w", sn.ID.Short(), entry.Name, err)
-	}
-	if !g.Quiet {
-		fmt.Fprintf(stdout, "Restored the files of %s (%s) into site %s at %s\n", sn.ID.Short(),
-			sn.Time.Local().Format(time.DateTime), entry.Name, entry.Location())
-		fmt.Fprintf(stdout, "  %d files, %d folders, %d links; %s in %s (%s)\n", rep.FilesWritten, rep.DirsCreated,
-			rep.Symlinks, humanize.IBytes(uint64(rep.BytesWritten)), formatDuration(took), rate(rep.BytesWritten, took))
-		for _, sk := range rep.Skipped {
-			fmt.Fprintf(stdout, "  refused: %s\n", sk)
-		}
-		for _, e := range rep.Errors {
-			fmt.Fprintf(stdout, "  FAILED: %v\n", e)
-		}
-	}
-	if !rep.OK() {
-		return fmt.Errorf("restore into site %s finished, but %d entries were refused and %d failed (listed above)",
-			entry.Name, len(rep.Skipped), len(rep.Errors))
 	}
 	return nil
 }

@@ -282,39 +282,6 @@ func TestSiteFilesAndBackup(t *testing.T) {
 				}
 			}
 
-			e.mustRun("", initCmd)
-			out := e.mustRun("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
-				return runSiteBackupFiles(ctx, siteBackupOptions{Name: "blog", Trigger: "manual"}, g, out)
-			})
-			if !strings.Contains(out, "a full backup") {
-				t.Errorf("backup-files:\n%s", out)
-			}
-			out = e.mustRun("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
-				return runSiteBackupFiles(ctx, siteBackupOptions{Name: "blog", Trigger: "manual"}, g, out)
-			})
-			if !strings.Contains(out, "incremental") || !strings.Contains(out, " 0 new, 0 changed") {
-				t.Errorf("second backup-files:\n%s", out)
-			}
-
-			// Break the site, restore only the roots item.
-			robots := filepath.Join(ts.root, "robots.txt")
-			orig, _ := os.ReadFile(robots)
-			os.WriteFile(robots, []byte("broken"), 0o644)
-			style := filepath.Join(ts.root, "wp-content/themes/sv-theme/style.css")
-			os.WriteFile(style, []byte("changed theme"), 0o644)
-			out = e.mustRun("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
-				return runSiteRestoreFiles(ctx, siteRestoreOptions{Name: "blog", Snapshot: "latest", Only: []string{"roots"}}, g, out)
-			})
-			if got, _ := os.ReadFile(robots); !bytes.Equal(got, orig) {
-				t.Errorf("robots.txt not restored: %q\n%s", got, out)
-			}
-			if got, _ := os.ReadFile(style); string(got) != "changed theme" {
-				t.Errorf("--only roots restored a theme file")
-			}
-			if !strings.Contains(out, "pre-restore") {
-				t.Errorf("no pre-restore backup reported:\n%s", out)
-			}
-			os.WriteFile(style, []byte("/* Theme Name: SV */"), 0o644)
 		})
 	}
 }
