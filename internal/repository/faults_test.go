@@ -477,11 +477,7 @@ func testS3WrongCredentials(t *testing.T, s *testsrv.S3) {
 // the same path in the local backend.
 func TestFaultsFullDisk(t *testing.T) {
 	t.Run("Tmpfs", func(t *testing.T) {
-		mnt := t.TempDir()
-		if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m"); err != nil {
-			t.Skipf("cannot mount a tmpfs here (%v); Injected covers a full disk", err)
-		}
-		t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+		mnt := testsrv.MountTmpfs(t, "8m")
 		dir := filepath.Join(mnt, "repo")
 		testFullDisk(t, dir, func(be backend.Backend) backend.Backend { return be }, func() {
 			if err := syscall.Mount("tmpfs", mnt, "tmpfs", syscall.MS_REMOUNT, "size=64m"); err != nil {

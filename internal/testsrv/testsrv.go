@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 )
 
@@ -85,4 +86,22 @@ func FreePort(tb testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// MountTmpfs mounts a tmpfs of the given size (mount's "size=" form, e.g.
+// "8m") on a temporary folder and unmounts it when tb ends. Mounting needs
+// root (or CAP_SYS_ADMIN): where it is refused the test fails if servers
+// are required (CI runs as root) and skips otherwise.
+func MountTmpfs(tb testing.TB, size string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		msg := fmt.Sprintf("cannot mount a tmpfs on %s: %v (run the tests as root)", dir, err)
+		if Required() {
+			tb.Fatal(msg)
+		}
+		tb.Skip(msg)
+	}
+	tb.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
 }
