@@ -77,6 +77,9 @@ func runPrune(ctx context.Context, opts pruneOptions, g *globalOptions, stdout i
 	if res.OrphansIndexed > 0 {
 		fmt.Fprintf(stdout, "  left by interrupted backups: %d packs indexed for collection\n", res.OrphansIndexed)
 	}
+	if res.TempFilesRemoved > 0 {
+		fmt.Fprintf(stdout, "  temporary files left by interrupted uploads: %d removed\n", res.TempFilesRemoved)
+	}
 	fmt.Fprintf(stdout, "  %-20s %s\n", verb("space freed:", "would free:"), humanize.IBytes(uint64(res.BytesFreed)))
 	return nil
 }

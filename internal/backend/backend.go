@@ -123,6 +123,20 @@ type Backend interface {
 	Close() error
 }
 
+// TempCleaner is implemented by backends whose interrupted saves can leave
+// temporary files behind: a Save cut off by a dropped connection or a
+// killed process never gets to remove its ".tmp-…" file (see TempPrefix).
+// Backends whose writes are atomic by nature (an S3 PUT) have nothing to
+// clean and do not implement it. Prune calls it.
+type TempCleaner interface {
+	// CleanTemp removes the temporary files, in every folder of the
+	// layout, last modified before olderThan, and returns how many it
+	// removed, also when it fails partway. A younger temporary file may
+	// belong to a save still running and stays; saved files are never
+	// touched.
+	CleanTemp(ctx context.Context, olderThan time.Time) (removed int, err error)
+}
+
 // Sentinel errors, matched with errors.Is.
 var (
 	// ErrNotExist: the file (or the repository's location) does not exist.

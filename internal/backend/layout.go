@@ -17,7 +17,8 @@ import (
 //	locks/<name>
 
 // TempPrefix starts the names of files a backend is still writing. List
-// never reports them, and a later Save or a cleanup may remove them.
+// never reports them; a Save that fails removes its own, and
+// TempCleaner.CleanTemp removes those that interrupted saves left behind.
 const TempPrefix = ".tmp-"
 
 // FileTypes lists every file type with a folder (all but ConfigFile).

@@ -41,6 +41,10 @@ type PruneResult struct {
 	IndexFilesIn    int // index files replaced by the compacted one
 	BytesFreed      int64
 	BytesRepacked   int64
+	// TempFilesRemoved counts the temporary files of interrupted saves,
+	// older than Grace, removed from backends that leave them
+	// (backend.TempCleaner); DryRun leaves them.
+	TempFilesRemoved int
 }
 
 type pruneCopy struct {
@@ -289,7 +293,16 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	if err := r.LoadIndex(ctx); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	r.log.Info("prune finished", "packs_deleted", res.PacksDeleted, "packs_repacked", res.PacksRepacked, "bytes_freed", res.BytesFreed)
+	// 8. leftovers of interrupted saves; a failure here undoes nothing
+	// above, and the next prune tries again
+	if tc, ok := r.be.(backend.TempCleaner); ok {
+		n, err := tc.CleanTemp(ctx, now.Add(-opts.Grace))
+		res.TempFilesRemoved = n
+		if err != nil {
+			r.log.Warn("temporary files not cleaned", "removed", n, "err", err)
+		}
+	}
+	r.log.Info("prune finished", "packs_deleted", res.PacksDeleted, "packs_repacked", res.PacksRepacked, "bytes_freed", res.BytesFreed, "temp_files_removed", res.TempFilesRemoved)
 	return res, nil
 }
 

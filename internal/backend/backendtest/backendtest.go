@@ -8,8 +8,10 @@
 //
 // The suite checks the contract documented on backend.Backend: whole-file
 // atomic saves, exact ranges, ErrNotExist for missing files, listings that
-// never show partial files, safety under concurrent use, large files and
-// the rejection of invalid handles.
+// never show partial files, safety under concurrent use, large files, the
+// rejection of invalid handles and, for a backend.TempCleaner, a cleanup
+// that never touches saved files. Each backend's own tests check that
+// CleanTemp removes old temporary files, which only they can make.
 package backendtest
 
 import (
@@ -57,6 +59,13 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 			t.Cleanup(func() { be.Close() })
 			tt.fn(t, be)
 		})
+	}
+	// Only backends whose interrupted saves can leave temporary files
+	// clean them; the others have no such rule to keep.
+	be := newBackend(t)
+	defer be.Close()
+	if tc, ok := be.(backend.TempCleaner); ok {
+		t.Run("CleanTemp", func(t *testing.T) { testCleanTemp(t, be, tc) })
 	}
 }
 
@@ -562,5 +571,26 @@ func testLarge(t *testing.T, be backend.Backend) {
 	fi, err := be.Stat(context.Background(), h)
 	if err != nil || fi.Size != int64(len(data)) {
 		t.Fatalf("stat large file = %+v, %v", fi, err)
+	}
+}
+
+// testCleanTemp: a cleanup, even of every temporary file whatever its age,
+// leaves the saved files of every type alone.
+func testCleanTemp(t *testing.T, be backend.Backend, tc backend.TempCleaner) {
+	handles := []backend.Handle{{Type: backend.ConfigFile}}
+	for _, ft := range backend.FileTypes {
+		handles = append(handles, backend.Handle{Type: ft, Name: "a1b2"})
+	}
+	for i, h := range handles {
+		Save(t, be, h, Data(uint64(400+i), 100))
+	}
+	n, err := tc.CleanTemp(context.Background(), time.Now().Add(24*time.Hour))
+	if err != nil || n != 0 {
+		t.Errorf("clean temporary files of a backend with none: removed %d, err %v; want 0, nil", n, err)
+	}
+	for _, h := range handles {
+		if _, err := be.Stat(context.Background(), h); err != nil {
+			t.Errorf("stat %v after cleaning temporary files: %v", h, err)
+		}
 	}
 }

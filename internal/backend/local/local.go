@@ -5,7 +5,8 @@
 // data/00…ff/, index/, snapshots/, locks/). A Save writes a temporary file
 // (".tmp-…") in the target folder, syncs it, makes it read-only, renames it
 // into place and syncs the folder, so that after a crash at any moment a
-// file is either whole or absent; List skips temporary files.
+// file is either whole or absent; List skips temporary files and CleanTemp
+// removes those a killed process left behind.
 package local
 
 import (
@@ -17,11 +18,15 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/sitevault/sitevault/internal/backend"
 )
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.TempCleaner = (*Backend)(nil)
+)
 
 // Backend is a repository in a local folder.
 type Backend struct {
@@ -200,6 +205,11 @@ func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo,
 	return backend.FileInfo{Name: h.Name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
+// listConcurrency bounds the data/xx folders read at a time. A local disk
+// gains little from more than one, but a repository folder is often a NAS
+// mount (NFS, SMB) where every folder costs round trips.
+const listConcurrency = 4
+
 // List implements backend.Backend.
 func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
 	dir := filepath.Join(b.dir, string(t))
@@ -207,7 +217,11 @@ func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.
 		return backend.Permanent(fmt.Errorf("list %v: config is a single file", t))
 	}
 	if t != backend.PackFile {
-		return b.listDir(ctx, dir, fn)
+		files, err := b.readDir(ctx, dir)
+		if err != nil {
+			return err
+		}
+		return each(ctx, files, fn)
 	}
 	subs, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -216,44 +230,114 @@ func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.
 	if err != nil {
 		return mapError(fmt.Errorf("list %v: %w", t, err), err)
 	}
+	var dirs []string
 	for _, sub := range subs {
-		if !sub.IsDir() || len(sub.Name()) != 2 {
-			continue
+		if sub.IsDir() && len(sub.Name()) == 2 {
+			dirs = append(dirs, filepath.Join(dir, sub.Name()))
 		}
-		if err := b.listDir(ctx, filepath.Join(dir, sub.Name()), fn); err != nil {
+	}
+	return backend.EachFolder(ctx, dirs, listConcurrency, b.readDir, func(files []backend.FileInfo) error {
+		return each(ctx, files, fn)
+	})
+}
+
+func each(ctx context.Context, files []backend.FileInfo, fn func(backend.FileInfo) error) error {
+	for _, fi := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(fi); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (b *Backend) listDir(ctx context.Context, dir string, fn func(backend.FileInfo) error) error {
+// readDir returns the saved files in dir: neither folders nor temporary
+// files. A missing dir holds none.
+func (b *Backend) readDir(ctx context.Context, dir string) ([]backend.FileInfo, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return mapError(fmt.Errorf("list %s: %w", dir, err), err)
+		return nil, mapError(fmt.Errorf("list %s: %w", dir, err), err)
 	}
+	files := make([]backend.FileInfo, 0, len(entries))
 	for _, e := range entries {
 		if e.IsDir() || backend.IsTemp(e.Name()) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		fi, err := e.Info()
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed since ReadDir
 		}
 		if err != nil {
-			return mapError(fmt.Errorf("list %s: %w", dir, err), err)
+			return nil, mapError(fmt.Errorf("list %s: %w", dir, err), err)
 		}
-		if err := fn(backend.FileInfo{Name: e.Name(), Size: fi.Size(), ModTime: fi.ModTime()}); err != nil {
-			return err
-		}
+		files = append(files, backend.FileInfo{Name: e.Name(), Size: fi.Size(), ModTime: fi.ModTime()})
 	}
-	return nil
+	return files, nil
+}
+
+// CleanTemp implements backend.TempCleaner.
+func (b *Backend) CleanTemp(ctx context.Context, olderThan time.Time) (int, error) {
+	dirs := []string{b.dir}
+	for _, d := range backend.Dirs() {
+		dirs = append(dirs, filepath.Join(b.dir, filepath.FromSlash(d)))
+	}
+	removed := 0
+	err := backend.EachFolder(ctx, dirs, listConcurrency, func(ctx context.Context, dir string) (int, error) {
+		return cleanTemp(ctx, dir, olderThan)
+	}, func(n int) error {
+		removed += n
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("clean temporary files: %w", err)
+	}
+	return removed, nil
+}
+
+// cleanTemp removes the temporary files in dir modified before olderThan.
+func cleanTemp(ctx context.Context, dir string, olderThan time.Time) (removed int, err error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, mapError(fmt.Errorf("list %s: %w", dir, err), err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || !backend.IsTemp(e.Name()) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		p := filepath.Join(dir, e.Name())
+		fi, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // renamed into place or removed since ReadDir
+		}
+		if err != nil {
+			return removed, mapError(fmt.Errorf("stat %s: %w", p, err), err)
+		}
+		if !fi.ModTime().Before(olderThan) {
+			continue // a save may still be writing it
+		}
+		if err := os.Remove(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return removed, mapError(fmt.Errorf("remove %s: %w", p, err), err)
+		}
+		removed++
+	}
+	return removed, nil
 }
 
 // Remove implements backend.Backend.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/backend/backendtest"
 	"github.com/sitevault/sitevault/internal/backend/retry"
+	"github.com/sitevault/sitevault/internal/testsrv"
 )
 
 func newBackend(t *testing.T) *Backend {
@@ -154,17 +156,11 @@ func tempFiles(t *testing.T, dir string) []string {
 	return tmp
 }
 
-// mountTmpfs mounts a small tmpfs, or skips the test where mounting is not
-// permitted (not root, or a container without CAP_SYS_ADMIN);
-// TestNoSpaceInjected covers the same path there.
+// mountTmpfs mounts a small tmpfs (see testsrv.MountTmpfs: it fails in
+// CI where mounting is refused, and skips only in quick local runs).
 func mountTmpfs(t *testing.T, opts string) string {
 	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, opts); err != nil {
-		t.Skipf("cannot mount a tmpfs here (%v); TestNoSpaceInjected covers a full disk", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
+	return testsrv.MountTmpfs(t, strings.TrimPrefix(opts, "size="))
 }
 
 func TestNoSpaceTmpfs(t *testing.T) {
@@ -189,7 +185,7 @@ func TestReadOnlyFileSystem(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := syscall.Mount("", dir, "", syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		t.Skipf("cannot remount read-only: %v", err)
+		t.Fatalf("remount the tmpfs read-only: %v", err)
 	}
 	be, err := Open(context.Background(), filepath.Join(dir, "repo"))
 	if err != nil {
@@ -199,5 +195,77 @@ func TestReadOnlyFileSystem(t *testing.T) {
 	err = be.Save(context.Background(), backend.Handle{Type: backend.KeyFile, Name: "k1"}, bytes.NewReader(data), 1)
 	if !errors.Is(err, backend.ErrAccess) || !backend.IsPermanent(err) {
 		t.Errorf("save on a read-only file system: err = %v, want permanent ErrAccess", err)
+	}
+}
+
+// TestCleanTemp: temporary files older than the cut-off (a killed
+// process's) go, in every folder; younger ones (a save that may still be
+// running) and saved files, however old, stay. The retry decorator
+// forwards the call.
+func TestCleanTemp(t *testing.T) {
+	for name, wrap := range map[string]func(*Backend) backend.TempCleaner{
+		"direct": func(b *Backend) backend.TempCleaner { return b },
+		"retry":  func(b *Backend) backend.TempCleaner { return retry.New(b, retry.Options{}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			be := newBackend(t)
+			now := time.Now()
+			old, young := now.Add(-48*time.Hour), now.Add(-time.Hour)
+			pack := backend.Handle{Type: backend.PackFile, Name: "ab12"}
+			backendtest.Save(t, be, pack, []byte("pack"))
+			os.Chtimes(be.path(pack), old, old)
+			write := func(rel string, mtime time.Time) string {
+				t.Helper()
+				p := filepath.Join(be.dir, filepath.FromSlash(rel))
+				if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(p, mtime, mtime); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			gone := []string{write(".tmp-config1", old), write("data/ab/.tmp-1", old), write("data/ff/.tmp-2", old), write("keys/.tmp-3", old), write("locks/.tmp-4", old)}
+			kept := []string{write("data/ab/.tmp-young", young), write("snapshots/.tmp-now", now), be.path(pack)}
+
+			n, err := wrap(be).CleanTemp(context.Background(), now.Add(-24*time.Hour))
+			if err != nil || n != len(gone) {
+				t.Errorf("CleanTemp = %d, %v; want %d, nil", n, err, len(gone))
+			}
+			for _, p := range gone {
+				if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("old temporary file %s not removed: %v", p, err)
+				}
+			}
+			for _, p := range kept {
+				if _, err := os.Stat(p); err != nil {
+					t.Errorf("%s removed: %v", p, err)
+				}
+			}
+		})
+	}
+}
+
+// TestListManyFolders: a pack in each of the 256 data folders, read
+// concurrently, is listed once; a ctx cancelled in fn stops the listing
+// at once.
+func TestListManyFolders(t *testing.T) {
+	be := newBackend(t)
+	for i := range 256 {
+		backendtest.Save(t, be, backend.Handle{Type: backend.PackFile, Name: fmt.Sprintf("%02x00", i)}, []byte{byte(i)})
+	}
+	if got := backendtest.Names(t, be, backend.PackFile); len(got) != 256 {
+		t.Errorf("listed %d packs, want 256", len(got))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	err := be.List(ctx, backend.PackFile, func(backend.FileInfo) error {
+		calls++
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || calls != 1 {
+		t.Errorf("list cancelled in fn: err = %v after %d calls, want context.Canceled after 1", err, calls)
 	}
 }

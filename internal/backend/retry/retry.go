@@ -25,7 +25,10 @@ import (
 	"github.com/sitevault/sitevault/internal/backend"
 )
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.TempCleaner = (*Backend)(nil)
+)
 
 // Options bound the retries. Zero fields take the defaults.
 type Options struct {
@@ -130,6 +133,11 @@ func (b *Backend) retry(ctx context.Context, op string, file fmt.Stringer, fn fu
 	}
 }
 
+// label names what a call works on where no handle does, in logs.
+type label string
+
+func (l label) String() string { return string(l) }
+
 // jitter returns d randomised by ±25%.
 func jitter(d time.Duration) time.Duration {
 	return d*3/4 + rand.N(d/2+1)
@@ -221,6 +229,24 @@ func (b *Backend) Remove(ctx context.Context, h backend.Handle) error {
 		}
 		return err
 	})
+}
+
+// CleanTemp implements backend.TempCleaner by forwarding to the wrapped
+// backend; one that does not implement it has nothing to clean (0, nil).
+// A cleanup is idempotent, so it is retried like any call; the count sums
+// what every attempt removed.
+func (b *Backend) CleanTemp(ctx context.Context, olderThan time.Time) (int, error) {
+	tc, ok := b.be.(backend.TempCleaner)
+	if !ok {
+		return 0, nil
+	}
+	removed := 0
+	err := b.retry(ctx, "clean temp", label("temporary files"), func(int) error {
+		n, err := tc.CleanTemp(ctx, olderThan)
+		removed += n
+		return err
+	})
+	return removed, err
 }
 
 // Close implements backend.Backend.

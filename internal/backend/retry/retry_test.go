@@ -281,3 +281,31 @@ func TestJitter(t *testing.T) {
 		}
 	}
 }
+
+// cleaner is a flaky backend that also cleans temporary files: each
+// attempt removes one file, then fails while failures last.
+type cleaner struct {
+	*flaky
+	olderThan time.Time
+}
+
+func (c *cleaner) CleanTemp(ctx context.Context, olderThan time.Time) (int, error) {
+	c.olderThan = olderThan
+	return 1, c.fail("clean")
+}
+
+// TestCleanTempForwarded: CleanTemp reaches a wrapped TempCleaner, is
+// retried, and counts what every attempt removed; a backend without
+// temporary files has nothing to clean.
+func TestCleanTempForwarded(t *testing.T) {
+	c := &cleaner{flaky: newFlaky()}
+	c.failures["clean"] = 2
+	cut := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	n, err := New(c, fast(nil)).CleanTemp(context.Background(), cut)
+	if err != nil || n != 3 || c.calls["clean"] != 3 || !c.olderThan.Equal(cut) {
+		t.Errorf("CleanTemp = %d, %v after %d attempts (cut-off %v); want 3, nil after 3 (%v)", n, err, c.calls["clean"], c.olderThan, cut)
+	}
+	if n, err := New(mem.New(), fast(nil)).CleanTemp(context.Background(), cut); n != 0 || err != nil {
+		t.Errorf("CleanTemp of a backend without temporary files = %d, %v; want 0, nil", n, err)
+	}
+}

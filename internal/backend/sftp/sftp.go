@@ -11,7 +11,8 @@
 // operation reconnects, so the retry decorator cures drops.
 //
 // A Save cut off by a dropped connection can leave its temporary file
-// behind; List never reports it.
+// behind; List never reports it and CleanTemp removes it once old. List
+// reads the data/xx folders concurrently, as round trips dominate.
 package sftp
 
 import (
@@ -37,7 +38,10 @@ import (
 	"github.com/sitevault/sitevault/internal/backend"
 )
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend     = (*Backend)(nil)
+	_ backend.TempCleaner = (*Backend)(nil)
+)
 
 // Config says where the repository is and how to log in.
 type Config struct {
@@ -87,6 +91,10 @@ type Backend struct {
 	mu     sync.Mutex
 	conn   *conn
 	closed bool
+
+	// onReadDir, if set, is called as each folder listing starts and
+	// returns a function called as it ends; tests count round trips.
+	onReadDir func(dir string) (done func())
 }
 
 // conn is one SSH connection with its SFTP session.
@@ -508,6 +516,11 @@ func (b *Backend) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo,
 	return backend.FileInfo{Name: h.Name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
+// listConcurrency bounds the folder listings in flight: each costs three
+// round trips (open, read, close), so on a slow link the 256 data/xx
+// folders one after another take seconds; 16 at a time take a sixteenth.
+const listConcurrency = 16
+
 // List implements backend.Backend.
 func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
 	if t == backend.ConfigFile {
@@ -519,46 +532,124 @@ func (b *Backend) List(ctx context.Context, t backend.FileType, fn func(backend.
 	}
 	dir := path.Join(b.cfg.Path, string(t))
 	if t != backend.PackFile {
-		return b.listDir(ctx, c, dir, fn)
+		files, err := b.readDir(ctx, c, dir)
+		if err != nil {
+			return err
+		}
+		return each(ctx, files, fn)
 	}
-	subs, err := c.sftp.ReadDirContext(ctx, dir)
+	subs, err := b.readDirRaw(ctx, c, dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return b.mapError(c, fmt.Errorf("list %v: %w", t, err), err)
 	}
+	var dirs []string
 	for _, sub := range subs {
-		if !sub.IsDir() || len(sub.Name()) != 2 {
-			continue
+		if sub.IsDir() && len(sub.Name()) == 2 {
+			dirs = append(dirs, path.Join(dir, sub.Name()))
 		}
-		if err := b.listDir(ctx, c, path.Join(dir, sub.Name()), fn); err != nil {
+	}
+	return backend.EachFolder(ctx, dirs, listConcurrency, func(ctx context.Context, dir string) ([]backend.FileInfo, error) {
+		return b.readDir(ctx, c, dir)
+	}, func(files []backend.FileInfo) error {
+		return each(ctx, files, fn)
+	})
+}
+
+func each(ctx context.Context, files []backend.FileInfo, fn func(backend.FileInfo) error) error {
+	for _, fi := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(fi); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (b *Backend) listDir(ctx context.Context, c *conn, dir string, fn func(backend.FileInfo) error) error {
-	entries, err := c.sftp.ReadDirContext(ctx, dir)
+// readDirRaw reads dir on the server; every folder listing goes through it.
+func (b *Backend) readDirRaw(ctx context.Context, c *conn, dir string) ([]os.FileInfo, error) {
+	if b.onReadDir != nil {
+		defer b.onReadDir(dir)()
+	}
+	return c.sftp.ReadDirContext(ctx, dir)
+}
+
+// readDir returns the saved files in dir: neither folders nor temporary
+// files. A missing dir holds none.
+func (b *Backend) readDir(ctx context.Context, c *conn, dir string) ([]backend.FileInfo, error) {
+	entries, err := b.readDirRaw(ctx, c, dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return b.mapError(c, fmt.Errorf("list %s: %w", dir, err), err)
+		return nil, b.mapError(c, fmt.Errorf("list %s: %w", dir, err), err)
+	}
+	files := make([]backend.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		if !e.IsDir() && !backend.IsTemp(e.Name()) {
+			files = append(files, backend.FileInfo{Name: e.Name(), Size: e.Size(), ModTime: e.ModTime()})
+		}
+	}
+	return files, nil
+}
+
+// CleanTemp implements backend.TempCleaner: it removes what saves cut off
+// by a dropped connection left behind.
+func (b *Backend) CleanTemp(ctx context.Context, olderThan time.Time) (int, error) {
+	c, err := b.client(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("clean temporary files: %w", err)
+	}
+	dirs := []string{b.cfg.Path}
+	for _, d := range backend.Dirs() {
+		dirs = append(dirs, path.Join(b.cfg.Path, d))
+	}
+	removed := 0
+	err = backend.EachFolder(ctx, dirs, listConcurrency, func(ctx context.Context, dir string) (int, error) {
+		return b.cleanTemp(ctx, c, dir, olderThan)
+	}, func(n int) error {
+		removed += n
+		return nil
+	})
+	if err != nil {
+		return removed, fmt.Errorf("clean temporary files: %w", err)
+	}
+	return removed, nil
+}
+
+// cleanTemp removes the temporary files in dir modified before olderThan.
+func (b *Backend) cleanTemp(ctx context.Context, c *conn, dir string, olderThan time.Time) (removed int, err error) {
+	entries, err := b.readDirRaw(ctx, c, dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, b.mapError(c, fmt.Errorf("list %s: %w", dir, err), err)
 	}
 	for _, e := range entries {
-		if e.IsDir() || backend.IsTemp(e.Name()) {
+		if e.IsDir() || !backend.IsTemp(e.Name()) {
 			continue
 		}
+		if !e.ModTime().Before(olderThan) {
+			continue // a save may still be writing it
+		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return removed, err
 		}
-		if err := fn(backend.FileInfo{Name: e.Name(), Size: e.Size(), ModTime: e.ModTime()}); err != nil {
-			return err
+		p := path.Join(dir, e.Name())
+		if err := c.sftp.Remove(p); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // renamed into place or removed since the listing
+			}
+			return removed, b.mapError(c, fmt.Errorf("remove %s: %w", p, err), err)
 		}
+		removed++
 	}
-	return nil
+	return removed, nil
 }
 
 // Remove implements backend.Backend.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -368,5 +369,123 @@ func TestStalledServer(t *testing.T) {
 	p.DropAll() // the stalled connection's pipes
 	if _, err := be.Stat(context.Background(), h); !errors.Is(err, backend.ErrNotExist) {
 		t.Fatalf("stat after the server recovered: err = %v, want ErrNotExist (reconnected)", err)
+	}
+}
+
+// TestListConcurrentFolders: on a slow link, List(PackFile) reads the 256
+// data folders 16 at a time. roundTrips counts sequential listings: a
+// listing that starts after another ended is one deeper. Read one after
+// another, the folders cost 257 of them (data/ itself, then each folder);
+// 16 at a time, about 1+256/16.
+func TestListConcurrentFolders(t *testing.T) {
+	be, p := proxied(t)
+	var want []string
+	for i := range 4 {
+		h := backend.Handle{Type: backend.PackFile, Name: fmt.Sprintf("%02x99", i*60)}
+		backendtest.Save(t, be, h, []byte("pack"))
+		want = append(want, h.Name)
+	}
+	var (
+		mu                    sync.Mutex
+		inFlight, maxInFlight int
+		depthDone, roundTrips int // deepest listing ended so far; deepest started
+	)
+	be.onReadDir = func(string) func() {
+		mu.Lock()
+		defer mu.Unlock()
+		inFlight++
+		maxInFlight = max(maxInFlight, inFlight)
+		depth := depthDone + 1
+		roundTrips = max(roundTrips, depth)
+		return func() {
+			mu.Lock()
+			defer mu.Unlock()
+			inFlight--
+			depthDone = max(depthDone, depth)
+		}
+	}
+	p.SetDelay(10 * time.Millisecond)
+	start := time.Now()
+	got := backendtest.Names(t, be, backend.PackFile)
+	t.Logf("listed %d packs over a link with 10ms delay in %v: %d sequential listings, at most %d in flight",
+		len(got), time.Since(start).Round(time.Millisecond), roundTrips, maxInFlight)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("list = %v, want %v", got, want)
+	}
+	const folders, bound = 256, listConcurrency
+	if maxInFlight > bound || maxInFlight < 2 {
+		t.Errorf("%d folder listings in flight at most, want 2…%d", maxInFlight, bound)
+	}
+	// Uneven replies can make a listing wait a little longer than its
+	// batch; far below the 257 of one folder at a time.
+	if best := 1 + (folders+bound-1)/bound; roundTrips > 2*best {
+		t.Errorf("%d sequential listings, want about %d", roundTrips, best)
+	}
+}
+
+// TestCleanTemp: old temporary files, such as a save cut off by a dropped
+// connection leaves, are removed in every folder; young ones (a save that
+// may still be running) and saved files stay.
+func TestCleanTemp(t *testing.T) {
+	be, p := proxied(t)
+	data := backendtest.Data(5, 4<<20)
+	h := backend.Handle{Type: backend.PackFile, Name: "c1"}
+	p.CutAfter(testsrv.Upstream, 1<<20)
+	if err := be.Save(context.Background(), h, bytes.NewReader(data), int64(len(data))); err == nil {
+		t.Fatal("save cut midway succeeded")
+	}
+	root := strings.TrimSuffix(be.cfg.Path, "/")
+	left, _ := filepath.Glob(filepath.Join(root, "data", "c1", backend.TempPrefix+"*"))
+	if len(left) != 1 {
+		t.Fatalf("the cut save left %v, want one temporary file", left)
+	}
+	now := time.Now()
+	old := now.Add(-48 * time.Hour)
+	write := func(rel string, mtime time.Time) string {
+		t.Helper()
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// The server may still be writing what reached it before the cut.
+	for last := int64(-1); ; time.Sleep(100 * time.Millisecond) {
+		fi, err := os.Stat(left[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.ModTime().UnixNano() == last {
+			break
+		}
+		last = fi.ModTime().UnixNano()
+	}
+	os.Chtimes(left[0], old, old)
+	pack := backend.Handle{Type: backend.PackFile, Name: "c2"}
+	backendtest.Save(t, be, pack, []byte("pack"))
+	packPath := filepath.Join(root, "data", "c2", "c2")
+	os.Chtimes(packPath, old, old)
+	gone := append(left, write(".tmp-config1", old), write("index/.tmp-2", old))
+	kept := []string{write("data/c1/.tmp-young", now.Add(-time.Hour)), write("keys/.tmp-now", now), packPath}
+
+	for _, tc := range []backend.TempCleaner{be, retry.New(be, fast())} {
+		n, err := tc.CleanTemp(context.Background(), now.Add(-24*time.Hour))
+		if err != nil || n != len(gone) {
+			t.Errorf("CleanTemp = %d, %v; want %d, nil", n, err, len(gone))
+		}
+		for _, p := range gone {
+			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("old temporary file %s not removed: %v", p, err)
+			}
+		}
+		for _, p := range kept {
+			if _, err := os.Stat(p); err != nil {
+				t.Errorf("%s removed: %v", p, err)
+			}
+		}
+		gone = nil // the second cleaner finds nothing left
 	}
 }
