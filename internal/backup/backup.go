@@ -327,7 +327,9 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 		sn.Meta[MetaDBName] = db.Login.Name
 		changed := 0
 		for _, t := range res.Database.Tables {
-			if t.Written > 0 {
+			// A table read in full (new, or its definition changed) has
+			// changed even when it holds no rows.
+			if t.Written > 0 || t.Full {
 				changed++
 			}
 		}
