@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/sitevault/sitevault/internal/mysql"
@@ -221,6 +222,31 @@ func parseIdent(s string) (string, int, bool) {
 	return "", 0, false
 }
 
+// insertColumns reads the column list "(`a`,`b`) VALUES " that starts s.
+func insertColumns(s string) ([]string, bool) {
+	if !strings.HasPrefix(s, "(") {
+		return nil, false
+	}
+	s = s[1:]
+	var cols []string
+	for {
+		col, n, ok := parseIdent(s)
+		if !ok {
+			return nil, false
+		}
+		cols = append(cols, col)
+		s = s[n:]
+		switch {
+		case strings.HasPrefix(s, ","):
+			s = s[1:]
+		case strings.HasPrefix(s, ") VALUES "):
+			return cols, true
+		default:
+			return nil, false
+		}
+	}
+}
+
 var (
 	triggerRe = regexp.MustCompile("(?is)^CREATE\\s+(?:DEFINER\\s*=\\s*\\S+\\s+)?TRIGGER\\s")
 	viewRe    = regexp.MustCompile("(?is)^CREATE\\s+(?:OR\\s+REPLACE\\s+)?(?:ALGORITHM\\s*=\\s*\\w+\\s+)?(?:DEFINER\\s*=\\s*\\S+\\s+)?(?:SQL\\s+SECURITY\\s+\\w+\\s+)?VIEW\\s+")
@@ -400,6 +426,17 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 			}
 			if rest := frag[len(insert):]; len(rest) > 0 && rest[0] == '(' {
 				counter.groups-- // the column list
+			}
+			// Restore loads the rows into a table of the columns the
+			// INSERTs name; every INSERT of a table names the same ones.
+			cols, ok := insertColumns(string(frag[len(insert):]))
+			if !ok {
+				return nil, lr.errorf("INSERT into %s without a column list", quoteIdent(name))
+			}
+			if t.Columns == nil {
+				t.Columns = cols
+			} else if !slices.Equal(t.Columns, cols) {
+				return nil, lr.errorf("INSERTs into %s name different columns", quoteIdent(name))
 			}
 		case isNoise(frag) && rerr != bufio.ErrBufferFull:
 		default:

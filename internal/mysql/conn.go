@@ -45,6 +45,9 @@ var (
 	ErrNoPrefix = errors.New("restore of the whole database needs the site's table prefix")
 	// ErrNotFound: the restore point has no table of that name.
 	ErrNotFound = errors.New("no such table in the restore point")
+	// ErrRestoreRunning: another restore of the same site's tables (same
+	// database and prefix) is running.
+	ErrRestoreRunning = errors.New("another restore of this site's database is running: wait for it to finish")
 )
 
 // open returns a connection pool for cfg. It does not connect.

@@ -35,10 +35,18 @@
 // warning; a second change fails the backup (ErrDefinitionChanged).
 //
 // Restore loads the restore point's tables under a temporary name
-// (svtmp_<run>_<n>) on several connections, then swaps them in with a single
-// RENAME TABLE and drops the old tables (renamed svold_<run>_<n>). Leftover
-// svtmp_/svold_ tables of an interrupted run are dropped by the next run
-// (so two sites sharing one database must not restore at the same time).
+// (svtmp_<scope>_<run>_<n>, scope being 8 hex digits of a hash of the
+// site's prefix) on several connections, then swaps them in with a single
+// RENAME TABLE and drops the old tables (renamed svold_<scope>_<run>_<n>).
+// A restore holds a per-site lock (GET_LOCK on the database and prefix)
+// from start to end: a second restore of the same site fails with
+// ErrRestoreRunning, and the leftovers of the site's interrupted runs are
+// dropped by its next run. Sites sharing a database (different prefixes)
+// restore independently and never touch each other's temporary tables.
+// The temporary InnoDB tables are created with their PRIMARY KEY only;
+// their secondary indexes are added after the load in one ALTER TABLE per
+// table (a sorted index build, as myloader does), in their original order,
+// so that SHOW CREATE TABLE reads as before.
 // Foreign keys are added after the swap (their names are unique per
 // database); triggers and views are recreated after it too. A single-table
 // restore of a table that other tables reference by foreign key leaves

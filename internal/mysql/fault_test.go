@@ -3,14 +3,17 @@ package mysql
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sitevault/sitevault/internal/testsrv"
 )
 
-func TestWrongPassword(t *testing.T) {
-	e := newEnv(t)
+func TestWrongPassword(t *testing.T) { eachDial(t, testWrongPassword) }
+
+func testWrongPassword(t *testing.T, mode dialMode) {
+	e := newEnvVia(t, mode)
 	cfg := e.cfg
 	cfg.Password = "not-the-password-4711"
 	_, _, err := Backup(context.Background(), cfg, e.repo, BackupOptions{Prefix: "wp_"})
@@ -25,8 +28,10 @@ func TestWrongPassword(t *testing.T) {
 	}
 }
 
-func TestTableAlteredDuringBackup(t *testing.T) {
-	e := newEnv(t)
+func TestTableAlteredDuringBackup(t *testing.T) { eachDial(t, testTableAlteredDuringBackup) }
+
+func testTableAlteredDuringBackup(t *testing.T, mode dialMode) {
+	e := newEnvVia(t, mode)
 	e.exec(
 		"CREATE TABLE wp_a (id INT PRIMARY KEY, v TEXT)", "INSERT INTO wp_a SELECT seq, 'a' FROM seq_1_to_1000",
 		"CREATE TABLE wp_b (id INT PRIMARY KEY, v TEXT)", "INSERT INTO wp_b SELECT seq, 'b' FROM seq_1_to_1000",
@@ -79,8 +84,10 @@ func bigTable(e *env, name string) {
 		"INSERT INTO "+name+" SELECT seq, REPEAT(MD5(seq), 64) FROM seq_1_to_4000")
 }
 
-func TestConnectionDroppedDuringBackup(t *testing.T) {
-	e := newEnv(t)
+func TestConnectionDroppedDuringBackup(t *testing.T) { eachDial(t, testConnectionDroppedDuringBackup) }
+
+func testConnectionDroppedDuringBackup(t *testing.T, mode dialMode) {
+	e := newEnvVia(t, mode)
 	bigTable(e, "wp_big")
 	e.exec("CREATE TABLE wp_small (id INT PRIMARY KEY)", "INSERT INTO wp_small VALUES (1)")
 	before := e.checksums()
@@ -106,7 +113,11 @@ func TestConnectionDroppedDuringBackup(t *testing.T) {
 }
 
 func TestConnectionDroppedDuringRestore(t *testing.T) {
-	e := newEnv(t)
+	eachDial(t, testConnectionDroppedDuringRestore)
+}
+
+func testConnectionDroppedDuringRestore(t *testing.T, mode dialMode) {
+	e := newEnvVia(t, mode)
 	bigTable(e, "wp_big")
 	bigTable(e, "wp_big2")
 	e.exec("CREATE TABLE wp_small (id INT PRIMARY KEY)", "INSERT INTO wp_small VALUES (1)")
@@ -151,8 +162,10 @@ func TestConnectionDroppedDuringRestore(t *testing.T) {
 
 // Without the LOCK TABLES privilege, MyISAM tables are read as they are
 // (with a warning) and the InnoDB snapshot stays on one connection.
-func TestNoLockPrivilege(t *testing.T) {
-	e := newEnv(t)
+func TestNoLockPrivilege(t *testing.T) { eachDial(t, testNoLockPrivilege) }
+
+func testNoLockPrivilege(t *testing.T, mode dialMode) {
+	e := newEnvVia(t, mode)
 	e.exec(
 		"CREATE TABLE wp_m (id INT PRIMARY KEY, v TEXT) ENGINE=MyISAM", "INSERT INTO wp_m SELECT seq, 'm' FROM seq_1_to_100",
 		"CREATE TABLE wp_i (id INT PRIMARY KEY, v TEXT)", "INSERT INTO wp_i SELECT seq, 'i' FROM seq_1_to_100",
@@ -178,8 +191,10 @@ func TestNoLockPrivilege(t *testing.T) {
 // A row whose hex INSERT would not fit below max_allowed_packet is written
 // with escaped bytes instead; one that cannot fit at all fails the backup
 // with an error naming the table and the row's key.
-func TestRowNearMaxPacket(t *testing.T) {
-	e := newEnv(t)
+func TestRowNearMaxPacket(t *testing.T) { eachDial(t, testRowNearMaxPacket) }
+
+func testRowNearMaxPacket(t *testing.T, mode dialMode) {
+	e := newEnvVia(t, mode)
 	e.exec("CREATE TABLE wp_big3 (id VARCHAR(10) PRIMARY KEY, b LONGBLOB)",
 		"INSERT INTO wp_big3 VALUES ('small', 'x'), ('row-3m', REPEAT("+allBytes()+", 3 << 12))",
 		"CREATE TABLE wp_huge (id VARCHAR(10) PRIMARY KEY, b LONGBLOB, c LONGBLOB)",
@@ -198,4 +213,67 @@ func TestRowNearMaxPacket(t *testing.T) {
 	if !errors.Is(err, ErrRowTooLarge) || !strings.Contains(err.Error(), "wp_huge") || !strings.Contains(err.Error(), "row-42") {
 		t.Fatalf("backup of a 4 MiB row under a 4 MiB max_allowed_packet: %v", err)
 	}
+}
+
+// A restore point without tables restores (removing the site's tables).
+func TestRestoreEmpty(t *testing.T) { eachDial(t, testRestoreEmpty) }
+
+func testRestoreEmpty(t *testing.T, mode dialMode) {
+	e := newEnvVia(t, mode)
+	e.exec("CREATE TABLE other_t (id INT PRIMARY KEY)")
+	id, _ := e.backup(BackupOptions{Prefix: "wp_"})
+	e.restore(id, RestoreOptions{Prefix: "wp_"})
+	e.exec("CREATE TABLE wp_later (id INT PRIMARY KEY)")
+	rep := e.restore(id, RestoreOptions{Prefix: "wp_"})
+	if len(rep.Removed) != 1 || rep.Removed[0] != "wp_later" {
+		t.Errorf("removed %v", rep.Removed)
+	}
+	if _, ok := e.checksums()["other_t"]; !ok {
+		t.Errorf("other_t removed")
+	}
+}
+
+// Two sites share a database (prefixes wp_ and blog_). A restore of one
+// drops only its own site's leftovers and leaves the other's running
+// restore alone; a second restore of the same site fails while the first
+// runs.
+func TestRestoresOfTwoSitesInOneDatabase(t *testing.T) {
+	e := newEnv(t)
+	e.exec(
+		"CREATE TABLE wp_a (id INT PRIMARY KEY, v TEXT)", "INSERT INTO wp_a SELECT seq, 'a' FROM seq_1_to_1000",
+		"CREATE TABLE blog_b (id INT PRIMARY KEY, v TEXT)", "INSERT INTO blog_b SELECT seq, 'b' FROM seq_1_to_1000",
+	)
+	want := e.checksums()
+	idA, _ := e.backup(BackupOptions{Prefix: "wp_"})
+	idB, _ := e.backup(BackupOptions{Prefix: "blog_"})
+	e.exec("DELETE FROM wp_a", "DROP TABLE blog_b")
+	// What interrupted restores of each site left behind.
+	leftA := tmpPrefix + tempScope("wp_") + "_0badf00d_0"
+	leftB := oldPrefix + tempScope("blog_") + "_0badf00d_3"
+	e.exec("CREATE TABLE "+leftA+" (id INT)", "CREATE TABLE "+leftB+" (id INT)")
+
+	var optsA RestoreOptions
+	optsA.Prefix = "wp_"
+	hookRan := false
+	setBeforeSwap(&optsA, func() error {
+		// Site A's restore has loaded its temporary tables and not swapped yet.
+		hookRan = true
+		tmp := e.tempTables()
+		if slices.Contains(tmp, leftA) || !slices.Contains(tmp, leftB) {
+			t.Errorf("restore of wp_ cleaned up %v, want only its own leftover %s dropped", tmp, leftA)
+		}
+		if _, err := Restore(context.Background(), e.cfg, e.repo, idA, RestoreOptions{Prefix: "wp_"}); !errors.Is(err, ErrRestoreRunning) {
+			t.Errorf("second restore of wp_ while one runs: %v, want ErrRestoreRunning", err)
+		}
+		// Site B restores meanwhile, dropping its leftover and nothing of A's.
+		e.restore(idB, RestoreOptions{Prefix: "blog_"})
+		return nil
+	})
+	e.restore(idA, optsA)
+	if !hookRan {
+		t.Fatal("beforeSwap did not run")
+	}
+	sameSums(t, want, e.checksums())
+	// The lock is released: the site restores again.
+	e.restore(idA, RestoreOptions{Prefix: "wp_"})
 }

@@ -120,8 +120,10 @@ func TestIncrementalMillionRows(t *testing.T) {
 
 // Rows changed in the same way (which cancel out in an XOR of plain CRC32s)
 // still change their segment's checksum.
-func TestIncrementalSeesAlikeChanges(t *testing.T) {
-	e := newEnv(t)
+func TestIncrementalSeesAlikeChanges(t *testing.T) { eachDial(t, testIncrementalSeesAlikeChanges) }
+
+func testIncrementalSeesAlikeChanges(t *testing.T, mode dialMode) {
+	e := newEnvVia(t, mode)
 	e.exec("CREATE TABLE wp_acc (id INT PRIMARY KEY, amount INT NOT NULL)",
 		"INSERT INTO wp_acc SELECT seq, 1000 FROM seq_1_to_1000")
 	id, _ := e.backup(BackupOptions{Prefix: "wp_"})

@@ -5,15 +5,23 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/sitevault/sitevault/internal/connection/ssh"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/testsrv"
 )
 
-var srv *testsrv.MariaDB
+var (
+	srv *testsrv.MariaDB
+	// tunnel is an SSH connection to the package's sshd, through which
+	// the viaSSH tests reach srv; nil when sshd is not installed.
+	tunnel *ssh.Conn
+)
 
 func TestMain(m *testing.M) {
 	s, stop, err := testsrv.StartMariaDBMain()
@@ -26,9 +34,47 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	srv = s
+	sshd, err := testsrv.StartSSHDMain()
+	if err != nil && !errors.Is(err, testsrv.ErrNotInstalled) {
+		stop()
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if sshd != nil {
+		tunnel, err = ssh.Dial(context.Background(), ssh.Config{
+			User: sshd.User, Addr: sshd.Addr, Root: sshd.Dir,
+			HostKey: ssh.AuthorizedKey(sshd.HostKey), IdentityFile: sshd.ClientKeyFile,
+		})
+		if err != nil {
+			sshd.Stop()
+			stop()
+			fmt.Fprintf(os.Stderr, "ssh tunnel: %v\nsshd log:\n%s\n", err, sshd.Log())
+			os.Exit(1)
+		}
+	}
 	code := m.Run()
+	if tunnel != nil {
+		tunnel.Close()
+		sshd.Stop()
+	}
 	stop()
 	os.Exit(code)
+}
+
+// dialMode is how a test's connections reach the server.
+type dialMode string
+
+const (
+	direct dialMode = "direct" // TCP to the server
+	viaSSH dialMode = "ssh"    // direct-tcpip channels through a real sshd (the remote site's path)
+)
+
+// eachDial runs test as a subtest per dial mode: the suite runs once
+// directly and once through the SSH tunnel.
+func eachDial(t *testing.T, test func(t *testing.T, mode dialMode)) {
+	for _, mode := range []dialMode{direct, viaSSH} {
+		t.Run(string(mode), func(t *testing.T) { test(t, mode) })
+	}
 }
 
 // env is one test's database (with its own user), a root pool on it and a
@@ -41,13 +87,33 @@ type env struct {
 	repo *repository.Repository
 }
 
-func newEnv(tb testing.TB) *env {
+func newEnv(tb testing.TB) *env { tb.Helper(); return newEnvVia(tb, direct) }
+
+// newEnvVia returns an env whose Config dials as mode says. Through the
+// tunnel, it checks at the end that connections did go through it.
+func newEnvVia(tb testing.TB, mode dialMode) *env {
 	tb.Helper()
+	var dial DialFunc
+	if mode == viaSSH {
+		if tunnel == nil {
+			testsrv.Missing(tb, "OpenSSH server (sshd)", "apt-get install openssh-server")
+		}
+		var dials atomic.Int64
+		dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return tunnel.Dial(ctx, network, addr)
+		}
+		tb.Cleanup(func() {
+			if dials.Load() == 0 {
+				tb.Errorf("no connection went through the SSH tunnel")
+			}
+		})
+	}
 	d := srv.CreateDatabase(tb)
 	return &env{
 		tb:   tb,
 		db:   d,
-		cfg:  Config{Addr: srv.Addr, User: d.User, Password: d.Password, Database: d.Name},
+		cfg:  Config{Dial: dial, Addr: srv.Addr, User: d.User, Password: d.Password, Database: d.Name},
 		root: srv.RootDB(tb, d.Name),
 		repo: repository.TestRepository(tb),
 	}
@@ -87,6 +153,20 @@ func (e *env) checksums() map[string]string {
 	m := map[string]string{}
 	for _, n := range names {
 		m[n] = e.checksum(n)
+	}
+	return m
+}
+
+// creates returns SHOW CREATE TABLE of every base table of the database.
+func (e *env) creates() map[string]string {
+	e.tb.Helper()
+	m := map[string]string{}
+	for n := range e.checksums() {
+		var name, create string
+		if err := e.root.QueryRow("SHOW CREATE TABLE "+quoteIdent(n)).Scan(&name, &create); err != nil {
+			e.tb.Fatal(err)
+		}
+		m[n] = create
 	}
 	return m
 }

@@ -80,19 +80,28 @@ func fixture(e *env) {
 		"CREATE TABLE wp_child (id INT PRIMARY KEY, pid INT, KEY pid (pid), "+
 			"CONSTRAINT fk_child_parent FOREIGN KEY (pid) REFERENCES wp_parent (id) ON DELETE CASCADE)",
 		"INSERT INTO wp_child VALUES (10, 1), (20, 2), (30, 2)",
+		// Secondary indexes of every kind, which a restore adds after the load.
+		"CREATE TABLE wp_keys (id INT PRIMARY KEY, a INT NOT NULL, b VARCHAR(200), c INT, d TEXT, "+
+			"KEY b (b(50), a), UNIQUE KEY un (c), KEY a_desc (a DESC) COMMENT 'desc', UNIQUE KEY ua (a, id), KEY d (d(10)) IGNORED) CHARSET utf8mb4",
+		"INSERT INTO wp_keys SELECT seq, seq MOD 10, CONCAT('b', seq MOD 7), IF(seq MOD 3, seq, NULL), REPEAT('d', seq MOD 20) FROM seq_1_to_3000",
+		"CREATE TABLE wp_fts (id INT PRIMARY KEY, t TEXT, KEY t (t(20)), FULLTEXT KEY ft (t))",
+		"INSERT INTO wp_fts SELECT seq, CONCAT('word', seq) FROM seq_1_to_100",
 	)
 }
 
-var fixtureSelected = []string{"wp_2_posts", "wp_aria", "wp_big", "wp_bin", "wp_child", "wp_comp", "wp_dates", "wp_empty", "wp_latin1",
+var fixtureSelected = []string{"wp_2_posts", "wp_aria", "wp_big", "wp_bin", "wp_child", "wp_comp", "wp_dates", "wp_empty", "wp_fts", "wp_keys", "wp_latin1",
 	"wp_log", "wp_myisam", "wp_parent", "wp_trig", "wp_types", "wp_uniq", "wp_utf8"}
 
-func TestBackupRestoreRoundTrip(t *testing.T) {
-	e := newEnv(t)
+func TestBackupRestoreRoundTrip(t *testing.T) { eachDial(t, testBackupRestoreRoundTrip) }
+
+func testBackupRestoreRoundTrip(t *testing.T, mode dialMode) {
+	e := newEnvVia(t, mode)
 	// A strict server-wide sql_mode must not stop zero dates.
 	e.exec("SET GLOBAL sql_mode = 'STRICT_ALL_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO'")
 	t.Cleanup(func() { e.exec("SET GLOBAL sql_mode = DEFAULT") })
 	fixture(e)
 	before := e.checksums()
+	creates := e.creates()
 
 	id, rep := e.backup(BackupOptions{Prefix: "wp_", SegmentSize: 8 << 10, StatementSize: 2 << 10})
 	var got []string
@@ -151,6 +160,12 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		t.Errorf("restore warnings: %v", rrep.Warnings)
 	}
 	after := e.checksums()
+	afterCreates := e.creates()
+	for _, n := range fixtureSelected {
+		if afterCreates[n] != creates[n] {
+			t.Errorf("SHOW CREATE TABLE %s after restore:\n%s\nwant\n%s", n, afterCreates[n], creates[n])
+		}
+	}
 	before["other_t"] = otherSum
 	before["wp_new_nokey"] = after["wp_new_nokey"] // not backed up, so not removed
 	sameSums(t, before, after)
@@ -204,7 +219,11 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		t.Errorf("restore without a prefix: %v", err)
 	}
 
-	// Every segment file is self-contained SQL the mariadb client loads.
+	// Every segment file is self-contained SQL the mariadb client loads
+	// (the files do not depend on how the backup connected).
+	if mode != direct {
+		return
+	}
 	t.Run("client", func(t *testing.T) {
 		loadWithClient(t, e, m, before, "wp_utf8", "wp_latin1", "wp_bin", "wp_types", "wp_dates", "wp_comp", "wp_big")
 	})
@@ -253,6 +272,49 @@ func loadWithClient(t *testing.T, e *env, m *Manifest, want map[string]string, t
 		}
 		if sum != want[name] {
 			t.Errorf("%s loaded by the client: CHECKSUM %s, want %s", name, sum, want[name])
+		}
+	}
+}
+
+// Without local infile, every table loads as INSERT statements.
+func TestRestoreWithoutLocalInfile(t *testing.T) {
+	e := newEnv(t)
+	fixture(e)
+	want := e.checksums()
+	id, _ := e.backup(BackupOptions{Prefix: "wp_", SegmentSize: 8 << 10})
+	e.exec("SET GLOBAL local_infile = 0")
+	t.Cleanup(func() { e.exec("SET GLOBAL local_infile = 1") })
+	e.exec("DELETE FROM wp_comp", "DROP TABLE wp_bin", "DELETE FROM wp_utf8 WHERE id = 1")
+	e.restore(id, RestoreOptions{Prefix: "wp_"})
+	sameSums(t, want, e.checksums())
+}
+
+func TestSplitSecondaryKeys(t *testing.T) {
+	for _, tc := range []struct {
+		create, want string
+		keys         []string
+	}{
+		{
+			"CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `a` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u` (`a`),\n  KEY `a` (`a`,`id`),\n  CONSTRAINT `c` CHECK (`a` > 0)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+			"CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `a` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  CONSTRAINT `c` CHECK (`a` > 0)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+			[]string{"ADD UNIQUE KEY `u` (`a`)", "ADD KEY `a` (`a`,`id`)"},
+		},
+		{
+			"CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  PRIMARY KEY (`id`),\n  KEY `a` (`id`)\n) ENGINE=InnoDB",
+			"CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB", []string{"ADD KEY `a` (`id`)"},
+		},
+		// Left as they are: no primary key, FULLTEXT, not InnoDB.
+		{"CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  UNIQUE KEY `u` (`id`),\n  KEY `a` (`id`)\n) ENGINE=InnoDB", "", nil},
+		{"CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `s` text,\n  PRIMARY KEY (`id`),\n  KEY `a` (`id`),\n  FULLTEXT KEY `f` (`s`)\n) ENGINE=InnoDB", "", nil},
+		{"CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  PRIMARY KEY (`id`),\n  KEY `a` (`id`)\n) ENGINE=MyISAM", "", nil},
+	} {
+		want := tc.want
+		if want == "" {
+			want = tc.create
+		}
+		got, keys := splitSecondaryKeys(tc.create)
+		if got != want || !slices.Equal(keys, tc.keys) {
+			t.Errorf("splitSecondaryKeys(%q) = %q, %q; want %q, %q", tc.create, got, keys, want, tc.keys)
 		}
 	}
 }

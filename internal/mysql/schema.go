@@ -12,11 +12,29 @@ import (
 )
 
 // Temporary name prefixes of restores: svtmp_ holds tables being loaded,
-// svold_ the live tables swapped out. Both are dropped by the next run.
+// svold_ the live tables swapped out. A restore names them
+// <prefix><scope>_<run>_<n>, scope being tempScope of the site's table
+// prefix, so that the next restore of the same site drops them and a
+// restore of another site sharing the database leaves them alone.
 const (
 	tmpPrefix = "svtmp_"
 	oldPrefix = "svold_"
 )
+
+// tempScope ties temporary table names to a site's table prefix: 8 hex
+// digits of its SHA-256 (a prefix may be long or hold any character).
+func tempScope(prefix string) string {
+	h := sha256.Sum256([]byte(prefix))
+	return hex.EncodeToString(h[:4])
+}
+
+// restoreLockName is the GET_LOCK name a restore of the site's tables
+// holds for its duration (lock names are server-wide, so it names the
+// database too; MariaDB and MySQL take up to 64 characters).
+func restoreLockName(database, prefix string) string {
+	h := sha256.Sum256([]byte(database + "\x00" + prefix))
+	return "sitevault-restore-" + hex.EncodeToString(h[:12])
+}
 
 // Skip reasons.
 const (

@@ -221,9 +221,17 @@ func selectList(t *tableInfo) (list string, cols []int, keyAt []int) {
 
 // insertHead returns "INSERT INTO `t` (`a`,`b`) VALUES ".
 func insertHead(table string, t *tableInfo) string {
-	var s []string
+	var names []string
 	for _, i := range t.dataColumns() {
-		s = append(s, quoteIdent(t.Columns[i].Name))
+		names = append(names, t.Columns[i].Name)
+	}
+	return insertHeadNames(table, names)
+}
+
+func insertHeadNames(table string, columns []string) string {
+	s := make([]string, len(columns))
+	for i, c := range columns {
+		s[i] = quoteIdent(c)
 	}
 	return "INSERT INTO " + quoteIdent(table) + " (" + strings.Join(s, ",") + ") VALUES "
 }
