@@ -51,14 +51,6 @@ func testConsistentSnapshotUnderWrites(t *testing.T, mode dialMode) {
 		}()
 	}
 	opts := BackupOptions{Prefix: "wp_", SegmentSize: 64 << 10, Parallel: 3}
-	if mode == viaSSH {
-		// Through sshd on loopback, every re-read of a segment of a few
-		// dozen KiB waits ~40 ms (sshd does not set TCP_NODELAY on
-		// forwarding-only connections; loopback's 64 KiB MSS makes each
-		// SSH packet a small segment, whose ACK the client delays).
-		// Bigger segments keep the test short; the snapshot logic is the same.
-		opts.SegmentSize = 512 << 10
-	}
 	id, _ := e.backup(opts)
 	ids := []repository.ID{id}
 	for i := 0; i < 3; i++ {

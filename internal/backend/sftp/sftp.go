@@ -36,6 +36,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/sitevault/sitevault/internal/backend"
+	"github.com/sitevault/sitevault/internal/quickack"
 )
 
 var (
@@ -265,6 +266,7 @@ func (b *Backend) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w (check the host name, the port and that the SSH server runs)", b.addr, err)
 	}
+	nc = quickack.Conn(nc) // sshd's Nagle on SFTP connections (see quickack)
 	// Bound the handshake and login; a cancelled ctx interrupts them.
 	nc.SetDeadline(time.Now().Add(b.cfg.Timeout))
 	stop := context.AfterFunc(ctx, func() { nc.Close() })

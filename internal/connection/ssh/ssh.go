@@ -30,6 +30,7 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 
 	"github.com/sitevault/sitevault/internal/fsys"
+	"github.com/sitevault/sitevault/internal/quickack"
 )
 
 // Errors callers branch on.
@@ -237,6 +238,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: connect to %s: %w", ErrUnreachable, cfg.Addr, err)
 	}
+	tcp = quickack.Conn(tcp) // sshd's Nagle on SFTP and forwarding (see quickack)
 	// Bound the handshake (longer when a person may be typing a
 	// password); ctx cancellation closes the socket.
 	handshake := cfg.Timeout
