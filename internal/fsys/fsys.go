@@ -84,3 +84,37 @@ type FS interface {
 	// Close releases the FS (for SFTP, the session).
 	Close() error
 }
+
+// Dir is a directory held open, so that work on many entries of one
+// directory costs a system call each instead of a walk of the whole path
+// from the root per call (what every path-based method of Local does). Names
+// given to its methods are single path components.
+//
+// A Dir keeps referring to the directory it opened, wherever it is moved
+// afterwards, as the root of a Local does; a caller that must not write
+// through a symbolic link compares Stat with an Lstat of the path (restore
+// does), and holds a Dir only while it works in that directory.
+type Dir interface {
+	// Stat describes the open directory itself (fstat).
+	Stat() (FileInfo, error)
+	// Lstat describes the entry name without following a symbolic link.
+	Lstat(ctx context.Context, name string) (FileInfo, error)
+	// CreateTemp is FS.CreateTemp in this directory. The file's Name is
+	// relative to the FS root, as with FS.CreateTemp; the WFile also has
+	// Chmod(fs.FileMode) and SetModTime(time.Time), which set attributes
+	// through the open descriptor.
+	CreateTemp(ctx context.Context, pattern string) (WFile, error)
+	// Rename atomically replaces newname with oldname, both in this directory.
+	Rename(ctx context.Context, oldname, newname string) error
+	// Remove deletes the file or empty directory name.
+	Remove(ctx context.Context, name string) error
+	// Close releases the directory.
+	Close() error
+}
+
+// DirOpener is implemented by file systems that can hold a directory open
+// (Local); restore uses it to work by name inside each directory instead
+// of walking every path from the root.
+type DirOpener interface {
+	OpenDir(ctx context.Context, dir string) (Dir, error)
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Local is an FS on the local disk. It is built on os.Root, so no name — not
@@ -25,7 +26,10 @@ type Local struct {
 	path string
 }
 
-var _ FS = (*Local)(nil)
+var (
+	_ FS        = (*Local)(nil)
+	_ DirOpener = (*Local)(nil)
+)
 
 // tempPrefix starts every temporary file name Local creates, so stray
 // temporaries of an interrupted restore are recognisable.
@@ -167,6 +171,17 @@ func (l *Local) CreateTemp(ctx context.Context, dir, pattern string) (WFile, err
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	sub, err := l.root.OpenRoot(clean(dir))
+	if err != nil {
+		return nil, fmt.Errorf("create temp: %w", err)
+	}
+	defer sub.Close()
+	return createTemp(sub, dir, pattern)
+}
+
+// createTemp creates the temporary file in the directory root, whose path
+// relative to the Local's root is dir.
+func createTemp(root *os.Root, dir, pattern string) (WFile, error) {
 	if pattern == "" {
 		pattern = tempPrefix + "*"
 	}
@@ -180,15 +195,15 @@ func (l *Local) CreateTemp(ctx context.Context, dir, pattern string) (WFile, err
 	for range 100 {
 		var b [8]byte
 		rand.Read(b[:])
-		name := path.Join(dir, prefix+hex.EncodeToString(b[:])+suffix)
-		f, err := l.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		base := prefix + hex.EncodeToString(b[:]) + suffix
+		f, err := root.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create temp: %w", err)
 		}
-		return &localWFile{File: f, name: name}, nil
+		return &localWFile{File: f, name: path.Join(dir, base)}, nil
 	}
 	return nil, fmt.Errorf("create temp in %q: too many name collisions", dir)
 }
@@ -269,4 +284,113 @@ func fileInfo(name string, fi os.FileInfo) FileInfo {
 		out.ChangeTime = time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec))
 	}
 	return out
+}
+
+// OpenDir opens dir ("" is the root) as a Dir. Like every method of Local it
+// never resolves to a place outside the root; it may follow a symbolic link
+// inside it (compare Stat with an Lstat of dir to refuse that).
+func (l *Local) OpenDir(ctx context.Context, dir string) (Dir, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r, err := l.root.OpenRoot(clean(dir))
+	if err != nil {
+		return nil, fmt.Errorf("open dir: %w", err)
+	}
+	return &localDir{root: r, path: dir}, nil
+}
+
+type localDir struct {
+	root *os.Root
+	path string // relative to the Local's root, "" for the root
+}
+
+var _ Dir = (*localDir)(nil)
+
+func (d *localDir) Stat() (FileInfo, error) {
+	fi, err := d.root.Lstat(".")
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return fileInfo(path.Base(clean(d.path)), fi), nil
+}
+
+// component refuses anything but a single path component.
+func component(op, name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	return nil
+}
+
+func (d *localDir) Lstat(ctx context.Context, name string) (FileInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return FileInfo{}, err
+	}
+	if err := component("lstat", name); err != nil {
+		return FileInfo{}, err
+	}
+	fi, err := d.root.Lstat(name)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return fileInfo(name, fi), nil
+}
+
+func (d *localDir) CreateTemp(ctx context.Context, pattern string) (WFile, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return createTemp(d.root, d.path, pattern)
+}
+
+func (d *localDir) Rename(ctx context.Context, oldname, newname string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := component("rename", oldname); err != nil {
+		return err
+	}
+	if err := component("rename", newname); err != nil {
+		return err
+	}
+	return d.root.Rename(oldname, newname)
+}
+
+func (d *localDir) Remove(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := component("remove", name); err != nil {
+		return err
+	}
+	return d.root.Remove(name)
+}
+
+func (d *localDir) Close() error { return d.root.Close() }
+
+// SetModTime sets the open file's modification and access times
+// (utimensat on the descriptor: no path, so no link can be followed).
+func (f *localWFile) SetModTime(mtime time.Time) error {
+	ts := [2]syscall.Timespec{syscall.NsecToTimespec(mtime.UnixNano()), syscall.NsecToTimespec(mtime.UnixNano())}
+	rc, err := f.File.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall6(syscall.SYS_UTIMENSAT, fd, 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	}); err != nil {
+		return err
+	}
+	if errno != 0 {
+		return &fs.PathError{Op: "futimens", Path: f.name, Err: errno}
+	}
+	return nil
+}
+
+// Chmod sets the open file's permission bits (and setuid, setgid, sticky)
+// through its descriptor.
+func (f *localWFile) Chmod(mode fs.FileMode) error {
+	return f.File.Chmod(mode & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky))
 }

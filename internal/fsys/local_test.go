@@ -253,3 +253,88 @@ func TestLocalWriteCycle(t *testing.T) {
 		t.Error("CreateTemp accepted a pattern with a slash")
 	}
 }
+
+func TestLocalDir(t *testing.T) {
+	ctx := context.Background()
+	l, dir := newLocal(t)
+	if err := os.MkdirAll(filepath.Join(dir, "a/b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a/b/old"), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := l.OpenDir(ctx, "a/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	want, err := l.Lstat(ctx, "a/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := d.Stat(); err != nil || got.Inode != want.Inode || got.Dev != want.Dev || !got.Mode.IsDir() {
+		t.Errorf("Stat = %+v %v, want the directory %+v", got, err, want)
+	}
+
+	w, err := d.CreateTemp(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(w.Name(), "a/b/.sitevault-tmp-") {
+		t.Errorf("Name = %q, want it relative to the root", w.Name())
+	}
+	if _, err := w.Write([]byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	af, ok := w.(interface {
+		Chmod(fs.FileMode) error
+		SetModTime(time.Time) error
+	})
+	if !ok {
+		t.Fatal("the temporary file cannot set its attributes")
+	}
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 600, time.UTC)
+	if err := af.Chmod(0o640 | fs.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if err := af.SetModTime(mtime); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Rename(ctx, filepath.Base(w.Name()), "old"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(filepath.Join(dir, "a/b/old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "a/b/old")); string(b) != "new" {
+		t.Errorf("content %q", b)
+	}
+	if fi.Mode() != 0o640|fs.ModeSetgid || !fi.ModTime().Equal(mtime) {
+		t.Errorf("mode %v, mtime %v; want %v, %v", fi.Mode(), fi.ModTime(), 0o640|fs.ModeSetgid, mtime)
+	}
+	if got, err := d.Lstat(ctx, "old"); err != nil || got.Size != 3 {
+		t.Errorf("Lstat = %+v %v", got, err)
+	}
+
+	for _, name := range []string{"", ".", "..", "../x", "x/y", "nul\x00"} {
+		if err := d.Rename(ctx, "old", name); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("Rename(old, %q) = %v, want ErrInvalid", name, err)
+		}
+		if _, err := d.Lstat(ctx, name); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("Lstat(%q) = %v, want ErrInvalid", name, err)
+		}
+		if err := d.Remove(ctx, name); !errors.Is(err, fs.ErrInvalid) {
+			t.Errorf("Remove(%q) = %v, want ErrInvalid", name, err)
+		}
+	}
+	if err := d.Remove(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.OpenDir(ctx, "../escape"); err == nil {
+		t.Error("OpenDir outside the root succeeded")
+	}
+}

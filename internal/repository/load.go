@@ -100,11 +100,26 @@ func (r *Repository) openBlob(pb packBlob, sealed, dst []byte) ([]byte, error) {
 
 // WriteContent writes the concatenated content of data blobs ids to w,
 // loading up to four blobs ahead in parallel: memory is bounded by five
-// blobs.
+// blobs, held in buffers reused across calls.
 func (r *Repository) WriteContent(ctx context.Context, ids []ID, w io.Writer) error {
+	if len(ids) == 1 {
+		// One blob (most files): no goroutine.
+		buf := getChunkBuf()
+		defer chunkCopies.Put(buf)
+		data, err := r.LoadBlob(ctx, DataBlob, ids[0], (*buf)[:0])
+		if err != nil {
+			return fmt.Errorf("write content: %w", err)
+		}
+		*buf = data[:0]
+		if _, err := w.Write(data); err != nil {
+			return fmt.Errorf("write content: %w", err)
+		}
+		return nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
+		buf  *[]byte
 		data []byte
 		err  error
 	}
@@ -120,18 +135,23 @@ func (r *Repository) WriteContent(ctx context.Context, ids []ID, w io.Writer) er
 				return
 			}
 			go func() {
-				data, err := r.LoadBlob(ctx, DataBlob, id, nil)
-				ch <- result{data, err}
+				buf := getChunkBuf()
+				data, err := r.LoadBlob(ctx, DataBlob, id, (*buf)[:0])
+				ch <- result{buf, data, err}
 			}()
 		}
 	}()
+	// Buffers of results not consumed (after an error) are left to the GC.
 	n := 0
 	for ch := range futs {
 		res := <-ch
 		if res.err != nil {
 			return fmt.Errorf("write content: %w", res.err)
 		}
-		if _, err := w.Write(res.data); err != nil {
+		_, err := w.Write(res.data)
+		*res.buf = res.data[:0]
+		chunkCopies.Put(res.buf)
+		if err != nil {
 			return fmt.Errorf("write content: %w", err)
 		}
 		n++

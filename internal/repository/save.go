@@ -78,6 +78,15 @@ func (r *Repository) saveBlob(ctx context.Context, h BlobHandle, data []byte, fo
 	if p == nil {
 		p = &packer{buf: getPackBuf(r.opts.PackSize)}
 	}
+	if len(p.blobs) > 0 && len(p.buf)+len(payload)+packRoom(len(p.blobs)+1) > cap(p.buf) {
+		// The blob would grow the pack's buffer (append doubles it):
+		// upload the pack as it is and start the next one with the blob.
+		full := p
+		p = &packer{buf: getPackBuf(r.opts.PackSize)}
+		p.add(r.crypt, h, payload, len(data), compressed)
+		r.packers <- p
+		return false, r.startUpload(ctx, full)
+	}
 	p.add(r.crypt, h, payload, len(data), compressed)
 	if len(p.buf) < r.opts.PackSize {
 		r.packers <- p
@@ -108,6 +117,10 @@ func (r *Repository) getBuf(n int) []byte {
 func (r *Repository) putBuf(b []byte) { bufPool.Put(&b) }
 
 var packBufs sync.Pool // *[]byte pack buffers
+
+// packRoom is what sealing one blob and finishing a pack of n blobs add
+// beyond the blobs' payloads.
+func packRoom(n int) int { return sealOverhead + 1 + n*headerEntrySize + sealOverhead + 4 }
 
 func getPackBuf(size int) []byte {
 	if v, ok := packBufs.Get().(*[]byte); ok && cap(*v) >= size {
@@ -210,19 +223,45 @@ func (r *Repository) Flush(ctx context.Context) error {
 
 // SaveStream chunks rd with the repository's content-defined chunker and
 // saves every chunk as a data blob; it returns the chunk ids in order and
-// the number of bytes read. Chunks are hashed, compressed and encrypted by
-// up to two workers while the next ones are read; memory is bounded by a
-// few chunks (each at most the chunker's max size).
+// the number of bytes read. The first chunk is saved in the caller's
+// goroutine, so a file of one chunk (most files of a site are smaller than
+// the chunker's minimum size) costs no goroutine and no copy; the following
+// chunks are hashed, compressed and encrypted by up to two workers while
+// the next ones are read. Memory is bounded by three chunk copies per call
+// (each at most the chunker's max size), taken from a pool shared by calls.
 func (r *Repository) SaveStream(ctx context.Context, rd io.Reader) (ids []ID, size int64, err error) {
 	c, err := r.newChunker(rd)
 	if err != nil {
 		return nil, 0, fmt.Errorf("save stream: %w", err)
 	}
 	defer r.chunkBufs.Put(c)
+
+	chunk, err := c.Next()
+	if errors.Is(err, io.EOF) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("save stream: read: %w", err)
+	}
+	size = int64(len(chunk))
+	id, _, err := r.SaveBlob(ctx, DataBlob, chunk)
+	if err != nil {
+		return nil, size, fmt.Errorf("save stream: %w", err)
+	}
+	ids = append(ids, id)
+
+	chunk, err = c.Next()
+	if errors.Is(err, io.EOF) {
+		return ids, size, nil
+	}
+	if err != nil {
+		return nil, size, fmt.Errorf("save stream: read: %w", err)
+	}
+
 	const workers = 2
 	type job struct {
 		i    int
-		data []byte
+		data *[]byte
 	}
 	jobs := make(chan job, workers)
 	var (
@@ -230,14 +269,14 @@ func (r *Repository) SaveStream(ctx context.Context, rd io.Reader) (ids []ID, si
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	free := make(chan []byte, workers+1)
+	free := make(chan *[]byte, workers+1)
 	for range workers + 1 {
 		free <- nil
 	}
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
-				id, _, err := r.SaveBlob(ctx, DataBlob, j.data)
+				id, _, err := r.SaveBlob(ctx, DataBlob, *j.data)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -249,14 +288,16 @@ func (r *Repository) SaveStream(ctx context.Context, rd io.Reader) (ids []ID, si
 		})
 	}
 	var rerr error
-	for i := 0; ; i++ {
-		chunk, err := c.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			rerr = fmt.Errorf("read: %w", err)
-			break
+	for i := 1; ; i++ {
+		if i > 1 {
+			chunk, err = c.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				rerr = fmt.Errorf("read: %w", err)
+				break
+			}
 		}
 		mu.Lock()
 		ids = append(ids, ID{})
@@ -266,11 +307,21 @@ func (r *Repository) SaveStream(ctx context.Context, rd io.Reader) (ids []ID, si
 			break
 		}
 		size += int64(len(chunk))
-		buf := append((<-free)[:0], chunk...)
+		buf := <-free
+		if buf == nil {
+			buf = getChunkBuf()
+		}
+		*buf = append((*buf)[:0], chunk...)
 		jobs <- job{i, buf}
 	}
 	close(jobs)
 	wg.Wait()
+	close(free)
+	for b := range free {
+		if b != nil {
+			chunkCopies.Put(b)
+		}
+	}
 	if rerr == nil {
 		rerr = firstErr
 	}
@@ -278,6 +329,17 @@ func (r *Repository) SaveStream(ctx context.Context, rd io.Reader) (ids []ID, si
 		return nil, size, fmt.Errorf("save stream: %w", rerr)
 	}
 	return ids, size, nil
+}
+
+// chunkCopies holds the chunk copies SaveStream hands its workers
+// (*[]byte); they grow to the largest chunk they held.
+var chunkCopies sync.Pool
+
+func getChunkBuf() *[]byte {
+	if b, ok := chunkCopies.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
 }
 
 func (r *Repository) newChunker(rd io.Reader) (*chunker.Chunker, error) {

@@ -563,3 +563,42 @@ func BenchmarkRestorer(b *testing.B) {
 		restore(b, repo, newLocal(b, b.TempDir()), id, restorer.Options{})
 	}
 }
+
+// swapFS replaces a directory with a link to another one inside the root
+// just before the restore opens it: between its Lstat and its opening.
+type swapFS struct {
+	*fsys.Local
+	dir  string
+	swap func()
+}
+
+func (s swapFS) OpenDir(ctx context.Context, dir string) (fsys.Dir, error) {
+	if dir == s.dir {
+		s.swap()
+	}
+	return s.Local.OpenDir(ctx, dir)
+}
+
+func TestRestoreRefusesDirectorySwappedForLink(t *testing.T) {
+	repo := newRepo(t)
+	dst := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(dst, "real"), 0o755))
+	id := saveTree(t, repo, []tn{
+		dir("wp-content", file("evil.php", "<?php"), file("x", "x")),
+		file("site.txt", "ok"),
+	})
+	f := swapFS{Local: newLocal(t, dst), dir: "wp-content", swap: func() {
+		must(t, os.Rename(filepath.Join(dst, "wp-content"), filepath.Join(dst, "moved")))
+		must(t, os.Symlink("real", filepath.Join(dst, "wp-content")))
+	}}
+	rep := restore(t, repo, f, id, restorer.Options{})
+	if got, want := skippedPaths(rep), []string{"wp-content/evil.php", "wp-content/x"}; !slices.Equal(got, want) {
+		t.Errorf("skipped %q, want %q", got, want)
+	}
+	if got := listAll(t, filepath.Join(dst, "real")); len(got) != 0 {
+		t.Errorf("written through the swapped-in link: %q", got)
+	}
+	if rep.FilesWritten != 1 || readFile(t, filepath.Join(dst, "site.txt")) != "ok" {
+		t.Errorf("report %+v", rep)
+	}
+}
