@@ -131,7 +131,10 @@
 // # Prune
 //
 // Prune is a two-phase, time-based garbage collection (as in Kopia). One
-// run (one prune at a time per repository; backups may run concurrently):
+// run (one prune at a time per repository, held by a lock file
+// locks/prune-<random> that the running prune re-writes every 5 minutes and
+// that others ignore after 30 minutes without a re-write; backups take no
+// lock and may run concurrently):
 //
 //  1. index orphan packs older than Grace (their writer is dead);
 //  2. list and load every snapshot, then load every index file (in that

@@ -65,14 +65,22 @@ type prunePack struct {
 // blobs that became unused, revives tombstoned blobs that are referenced
 // again, deletes packs whose blobs have all been tombstoned for longer
 // than Grace, repacks packs with more than MaxUnused collectable bytes,
-// and compacts the index into one file. Only one prune may run at a time
-// on a repository; backups may run concurrently.
+// and compacts the index into one file. Only one prune runs at a time on
+// a repository (a second fails with ErrPruneRunning; see prunelock.go);
+// backups may run concurrently.
 func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = DefaultGrace
 	}
 	if opts.MaxUnused <= 0 {
 		opts.MaxUnused = 0.2
+	}
+	if !opts.DryRun {
+		release, err := r.lockPrune(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("prune: %w", err)
+		}
+		defer release()
 	}
 	now := r.now()
 	res := &PruneResult{}
