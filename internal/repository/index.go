@@ -484,3 +484,13 @@ func (r *Repository) writePendingIndex(ctx context.Context) error {
 	}
 	return nil
 }
+
+// IndexedBlobs returns how many blobs the in-memory index holds (each
+// costs tens of bytes, about 65–130 with the map's overhead); callers size
+// memory budgets from it.
+func (r *Repository) IndexedBlobs() int {
+	x := r.idx.Load()
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.live) + len(x.dead)
+}
