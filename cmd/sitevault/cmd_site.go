@@ -479,26 +479,7 @@ func runSiteAdd(ctx context.Context, opts siteOptions, g *globalOptions, stdout 
 	}
 	entry := catalog.Site{Name: opts.Name, Kind: catalog.Local}
 	opts.Changed = nil
-	if err := applySiteFlags(&entry, opts, g); err != nil {
-		return err
-	}
-	if err := entry.Validate(); err != nil {
-		return userErrorf(errUsage, "%v", err)
-	}
-	conn, check, err := checkSite(ctx, g, &entry, opts.Yes, stdout)
-	if err != nil {
-		return err
-	}
-	conn.Close()
-	saved, err := cat.AddSite(ctx, entry)
-	if err != nil {
-		return err
-	}
-	if !g.Quiet {
-		fmt.Fprintf(stdout, "Site %s added\n", saved.Name)
-		printCheck(stdout, saved, check)
-	}
-	return nil
+	return checkAndSave(ctx, g, &entry, opts, cat.AddSite, "added", stdout)
 }
 
 func runSiteEdit(ctx context.Context, opts siteOptions, g *globalOptions, stdout io.Writer) error {
@@ -511,23 +492,30 @@ func runSiteEdit(ctx context.Context, opts siteOptions, g *globalOptions, stdout
 	if err != nil {
 		return siteNotFound(opts.Name, err)
 	}
-	if err := applySiteFlags(&entry, opts, g); err != nil {
+	return checkAndSave(ctx, g, &entry, opts, cat.UpdateSite, "changed", stdout)
+}
+
+// checkAndSave applies the flags to entry, checks that the site answers as
+// configured (connection, files, database login) and only then saves it.
+func checkAndSave(ctx context.Context, g *globalOptions, entry *catalog.Site, opts siteOptions,
+	save func(context.Context, catalog.Site) (catalog.Site, error), done string, stdout io.Writer) error {
+	if err := applySiteFlags(entry, opts, g); err != nil {
 		return err
 	}
 	if err := entry.Validate(); err != nil {
 		return userErrorf(errUsage, "%v", err)
 	}
-	conn, check, err := checkSite(ctx, g, &entry, opts.Yes, stdout)
+	conn, check, err := checkSite(ctx, g, entry, opts.Yes, stdout)
 	if err != nil {
 		return err
 	}
 	conn.Close()
-	saved, err := cat.UpdateSite(ctx, entry)
+	saved, err := save(ctx, *entry)
 	if err != nil {
 		return err
 	}
 	if !g.Quiet {
-		fmt.Fprintf(stdout, "Site %s changed\n", saved.Name)
+		fmt.Fprintf(stdout, "Site %s %s\n", saved.Name, done)
 		printCheck(stdout, saved, check)
 	}
 	return nil
