@@ -27,6 +27,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/sitevault/sitevault/internal/backend"
+	"github.com/sitevault/sitevault/internal/backend/backendtest"
 	"github.com/sitevault/sitevault/internal/backend/local"
 	"github.com/sitevault/sitevault/internal/backend/retry"
 	"github.com/sitevault/sitevault/internal/location"
@@ -75,7 +76,7 @@ func TestFaultsSFTP(t *testing.T) {
 		testDrops(t, be, p, log)
 		// A save cut off by a dropped connection may leave its temporary
 		// file on the server (package sftp says so); nothing removes it yet.
-		if tmp := tempFiles(t, filepath.Join(s.Dir, "drops")); len(tmp) > 0 {
+		if tmp := backendtest.TempFiles(t, filepath.Join(s.Dir, "drops")); len(tmp) > 0 {
 			t.Logf("temporary files left on the server by cut uploads: %d", len(tmp))
 		}
 		testDamage(t, be, log)
@@ -522,7 +523,7 @@ func testFullDisk(t *testing.T, dir string, wrap func(backend.Backend) backend.B
 	if log.total() != 0 {
 		t.Errorf("a full disk was retried: %s", log)
 	}
-	if tmp := tempFiles(t, dir); len(tmp) != 0 {
+	if tmp := backendtest.TempFiles(t, dir); len(tmp) != 0 {
 		t.Errorf("temporary files left after a full disk: %v", tmp)
 	}
 
@@ -542,7 +543,7 @@ func testFullDisk(t *testing.T, dir string, wrap func(backend.Backend) backend.B
 	r4 := repository.TestOpen(t, be, faultOptions)
 	checkOK(t, r4)
 	h.restoreAll(t, r4)
-	if tmp := tempFiles(t, dir); len(tmp) != 0 {
+	if tmp := backendtest.TempFiles(t, dir); len(tmp) != 0 {
 		t.Errorf("temporary files left: %v", tmp)
 	}
 }

@@ -305,25 +305,6 @@ func rewritePack(t *testing.T, be backend.Backend, name string, edit func([]byte
 	}
 }
 
-// tempFiles returns the backend temporary files under dir.
-func tempFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var tmp []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if backend.IsTemp(d.Name()) {
-			tmp = append(tmp, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tmp
-}
-
 // treeFiles lists the files under dir (relative names), for "nothing
 // written" checks.
 func treeFiles(t *testing.T, dir string) []string {

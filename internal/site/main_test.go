@@ -2,8 +2,6 @@ package site
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"testing"
 
@@ -17,17 +15,7 @@ import (
 var sshd *testsrv.SSHD
 
 func TestMain(m *testing.M) {
-	var err error
-	sshd, err = testsrv.StartSSHDMain()
-	if err != nil && !errors.Is(err, testsrv.ErrNotInstalled) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if sshd != nil {
-		sshd.Stop()
-	}
-	os.Exit(code)
+	os.Exit(testsrv.RunWithSSHD(m, func(s *testsrv.SSHD) { sshd = s }))
 }
 
 // testEntry returns a catalog entry for the site at root reached as kind.
@@ -36,9 +24,7 @@ func testEntry(t testing.TB, kind, root string) catalog.Site {
 	if kind == "local" {
 		return catalog.Site{Name: "test", Kind: catalog.Local, Path: root}
 	}
-	if sshd == nil {
-		testsrv.Missing(t, "OpenSSH server (sshd)", "apt-get install openssh-server")
-	}
+	testsrv.NeedSSHD(t, sshd)
 	return catalog.Site{Name: "test", Kind: catalog.SSH, Path: root, SSH: catalog.SSHSettings{
 		User: sshd.User, Host: sshd.Host, Port: sshd.Port, IdentityFile: sshd.ClientKeyFile,
 		HostKey: ssh.AuthorizedKey(sshd.HostKey), HostKeyFingerprint: sshd.HostKeyFingerprint(),

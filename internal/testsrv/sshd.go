@@ -277,3 +277,30 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// RunWithSSHD is a package's TestMain body for tests sharing one sshd: it
+// starts the server, hands it to set, runs the tests and stops the server.
+// Where sshd is not installed, set gets nil and the tests that need the
+// server call NeedSSHD, which fails them in CI and skips them otherwise.
+func RunWithSSHD(m *testing.M, set func(*SSHD)) int {
+	s, err := StartSSHDMain()
+	if err != nil && (!errors.Is(err, ErrNotInstalled) || Required()) {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if s != nil {
+		defer s.Stop()
+	}
+	set(s)
+	return m.Run()
+}
+
+// NeedSSHD returns s, a package's shared sshd, or fails or skips tb when
+// sshd is not installed (see Missing).
+func NeedSSHD(tb testing.TB, s *SSHD) *SSHD {
+	tb.Helper()
+	if s == nil {
+		Missing(tb, "OpenSSH server (sshd)", "apt-get install openssh-server")
+	}
+	return s
+}

@@ -21,7 +21,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -593,4 +595,24 @@ func testCleanTemp(t *testing.T, be backend.Backend, tc backend.TempCleaner) {
 			t.Errorf("stat %v after cleaning temporary files: %v", h, err)
 		}
 	}
+}
+
+// TempFiles returns the backend temporary files (backend.IsTemp) under the
+// local folder dir, so that tests can assert an interrupted save left none.
+func TempFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	var tmp []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if backend.IsTemp(d.Name()) {
+			tmp = append(tmp, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("list temporary files under %s: %v", dir, err)
+	}
+	return tmp
 }

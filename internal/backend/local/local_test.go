@@ -133,27 +133,9 @@ func checkNoSpace(t *testing.T, be *Backend, h backend.Handle, data []byte) {
 	if _, err := be.Stat(context.Background(), h); !errors.Is(err, backend.ErrNotExist) {
 		t.Errorf("stat after failed save: %v, want ErrNotExist", err)
 	}
-	if tmp := tempFiles(t, be.dir); len(tmp) != 0 {
+	if tmp := backendtest.TempFiles(t, be.dir); len(tmp) != 0 {
 		t.Errorf("temporary files left after a failed save: %v", tmp)
 	}
-}
-
-func tempFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var tmp []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if backend.IsTemp(d.Name()) {
-			tmp = append(tmp, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tmp
 }
 
 // mountTmpfs mounts a small tmpfs (see testsrv.MountTmpfs: it fails in

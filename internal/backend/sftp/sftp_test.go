@@ -31,25 +31,12 @@ import (
 var server *testsrv.SSHD
 
 func TestMain(m *testing.M) {
-	s, err := testsrv.StartSSHDMain()
-	if err != nil && (!errors.Is(err, testsrv.ErrNotInstalled) || testsrv.Required()) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	if s != nil {
-		s.Stop()
-	}
-	os.Exit(code)
+	os.Exit(testsrv.RunWithSSHD(m, func(s *testsrv.SSHD) { server = s }))
 }
 
 func sshd(t *testing.T) *testsrv.SSHD {
 	t.Helper()
-	if server == nil {
-		testsrv.Missing(t, "OpenSSH server (sshd)", "apt-get install openssh-server")
-	}
-	return server
+	return testsrv.NeedSSHD(t, server)
 }
 
 var repos atomic.Int64

@@ -1,8 +1,6 @@
 package ssh
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"testing"
 
@@ -13,24 +11,11 @@ import (
 var sshd *testsrv.SSHD
 
 func TestMain(m *testing.M) {
-	var err error
-	sshd, err = testsrv.StartSSHDMain()
-	if err != nil && !errors.Is(err, testsrv.ErrNotInstalled) {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if sshd != nil {
-		sshd.Stop()
-	}
-	os.Exit(code)
+	os.Exit(testsrv.RunWithSSHD(m, func(s *testsrv.SSHD) { sshd = s }))
 }
 
 // needSSHD returns the shared sshd, or fails or skips the test.
 func needSSHD(t testing.TB) *testsrv.SSHD {
 	t.Helper()
-	if sshd == nil {
-		testsrv.Missing(t, "OpenSSH server (sshd)", "apt-get install openssh-server")
-	}
-	return sshd
+	return testsrv.NeedSSHD(t, sshd)
 }
