@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what=${1:-test}
-pkgs=(openssh-server openssh-client mariadb-server mariadb-client php-cli php-mysql wordpress ca-certificates)
+# wordpress only Recommends its default theme and language files; the demo and the tests use both.
+pkgs=(openssh-server openssh-client mariadb-server mariadb-client php-cli php-mysql wordpress wordpress-theme-twentytwentythree wordpress-l10n ca-certificates)
 case "$what" in
   test|demo) ;;
   bench) pkgs+=(restic mydumper hyperfine time) ;;
