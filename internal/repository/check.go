@@ -103,7 +103,7 @@ func (c *checker) add(p Problem) int {
 func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult, error) {
 	c := &checker{r: r, res: &CheckResult{}, copies: make(map[BlobHandle][]blobCopy), packSize: make(map[ID]int64),
 		badPack: make(map[ID]int), badBlob: make(map[tombKey]int), blobProb: make(map[BlobHandle]int), treeMemo: make(map[ID][]int)}
-	if err := r.LoadIndex(ctx); err != nil {
+	if err := r.loadIndex(ctx, true); err != nil { // damaged files are reported below
 		return nil, fmt.Errorf("check: %w", err)
 	}
 	if err := c.checkIndex(ctx); err != nil {

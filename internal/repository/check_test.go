@@ -48,7 +48,7 @@ func (f *checkFixture) affectedByFirstBlob(tb testing.TB, pack ID) []ID {
 	x.mu.RLock()
 	var first BlobHandle
 	found := false
-	for h, loc := range x.live {
+	for h, loc := range x.liveMap() {
 		if x.packs[loc.pack] == pack && loc.offset == 0 {
 			first, found = h, true
 		}
@@ -65,7 +65,7 @@ func (f *checkFixture) affectedByPack(tb testing.TB, pack ID) []ID {
 	tb.Helper()
 	x := f.r.idx.Load()
 	set := map[ID]bool{}
-	for h, loc := range x.live {
+	for h, loc := range x.liveMap() {
 		if x.packs[loc.pack] == pack {
 			for _, s := range f.snapshotsUsing(tb, h) {
 				set[s] = true
@@ -163,7 +163,7 @@ func TestCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newCheckFixture(t)
 			want := tc.damage(t, f)
-			r := TestOpen(t, f.be, Options{})
+			r := TestOpen(t, f.be, Options{NoIndex: true}) // Check loads the index itself, damaged or not
 			res, err := r.Check(ctx, CheckOptions{ReadData: tc.readData})
 			if err != nil {
 				t.Fatal(err)
@@ -212,7 +212,7 @@ func TestCheck(t *testing.T) {
 		// but loading that blob fails with ErrDamaged, never wrong data
 		id, _ := ParseID(p.Name)
 		x := f.r.idx.Load()
-		for h, loc := range x.live {
+		for h, loc := range x.liveMap() {
 			if x.packs[loc.pack] == id && loc.offset == 0 {
 				if _, err := f.r.LoadBlob(ctx, h.Type, h.ID, nil); !errors.Is(err, ErrDamaged) {
 					t.Errorf("LoadBlob of a damaged blob = %v, want ErrDamaged", err)

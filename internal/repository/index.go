@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -104,16 +105,76 @@ func parseIndexFile(b []byte) (*indexFile, error) {
 	return &f, nil
 }
 
-// location is where the in-memory index finds a blob: 17 bytes (20 with
-// padding). With its 33-byte key a blob costs about 56 bytes of map slot
-// plus control bytes and growth slack: 65–130 bytes per blob.
-type location struct {
+// indexFileBlobs bounds the blobs one index file lists: 65,536 blobs are
+// about 9 MiB of JSON (about 3 MiB sealed and compressed), far below what
+// a reader decompresses (256 MiB). A pack is never split across files, so
+// a single pack with more blobs than this makes one larger file, bounded
+// by the pack's size. A variable so that tests can lower it.
+var indexFileBlobs = 1 << 16
+
+// entry is one copy of a blob in the in-memory index: 48 bytes, no
+// pointers (the garbage collector never scans the index).
+type entry struct {
+	id     ID
 	pack   uint32 // index into index.packs
 	offset uint32
 	length uint32
-	rawLen uint32
-	flags  uint8
+	meta   uint32 // raw length (bits 0–26) | metaTree | metaCompressed | metaDead
 }
+
+const (
+	metaRawMask    = 1<<27 - 1
+	metaDead       = 1 << 29
+	metaCompressed = 1 << 30
+	metaTree       = 1 << 31
+)
+
+func makeEntry(b packBlob, pack uint32) entry {
+	m := b.RawLen & metaRawMask
+	if b.Handle.Type == TreeBlob {
+		m |= metaTree
+	}
+	if b.Flags&flagCompressed != 0 {
+		m |= metaCompressed
+	}
+	return entry{id: b.Handle.ID, pack: pack, offset: b.Offset, length: b.Length, meta: m}
+}
+
+func (e *entry) typ() BlobType {
+	if e.meta&metaTree != 0 {
+		return TreeBlob
+	}
+	return DataBlob
+}
+
+func (e *entry) handle() BlobHandle { return BlobHandle{ID: e.id, Type: e.typ()} }
+func (e *entry) dead() bool         { return e.meta&metaDead != 0 }
+
+func (e *entry) setDead(dead bool) {
+	if dead {
+		e.meta |= metaDead
+	} else {
+		e.meta &^= metaDead
+	}
+}
+
+func (e *entry) packBlob() packBlob {
+	var fl uint8
+	if e.meta&metaCompressed != 0 {
+		fl = flagCompressed
+	}
+	return packBlob{Handle: e.handle(), Offset: e.offset, Length: e.length, RawLen: e.meta & metaRawMask, Flags: fl}
+}
+
+// cmpHandle orders entries by id, then type.
+func cmpHandle(e *entry, h BlobHandle) int {
+	if c := bytes.Compare(e.id[:], h.ID[:]); c != 0 {
+		return c
+	}
+	return int(e.typ()) - int(h.Type)
+}
+
+func cmpEntry(a, b entry) int { return cmpHandle(&a, b.handle()) }
 
 type tombKey struct {
 	h    BlobHandle
@@ -124,23 +185,32 @@ type tombState struct{ deleted, revived time.Time }
 
 func (s tombState) dead() bool { return s.deleted.After(s.revived) }
 
-// index is the in-memory map blob → location. Live blobs are those backups
-// may deduplicate against; dead ones are tombstoned by prune: still
-// loadable (a concurrent backup may reference them) but never reused.
+// index is the in-memory index: for every blob its copies. Live blobs are
+// those backups may deduplicate against; dead ones are tombstoned by
+// prune: still loadable (a concurrent backup may reference them) but never
+// reused.
+//
+// Layout (see doc.go, "In memory"): main is a sorted array of 48-byte
+// entries, one per blob (its preferred copy: a live one if any), searched
+// by bisection; recent holds blobs added since main was built (this
+// session's packs, index files written by others) until it is merged into
+// main; extra holds the further copies of blobs stored more than once
+// (concurrent backups, repacks), which are few.
 type index struct {
 	mu      sync.RWMutex
 	packs   []ID
 	packNum map[ID]uint32
-	live    map[BlobHandle]location
-	dead    map[BlobHandle]location
+	main    []entry
+	recent  map[BlobHandle]entry
+	extra   map[BlobHandle][]entry
 	tomb    map[tombKey]tombState
 }
 
 func newIndex() *index {
 	return &index{
 		packNum: make(map[ID]uint32),
-		live:    make(map[BlobHandle]location),
-		dead:    make(map[BlobHandle]location),
+		recent:  make(map[BlobHandle]entry),
+		extra:   make(map[BlobHandle][]entry),
 		tomb:    make(map[tombKey]tombState),
 	}
 }
@@ -155,33 +225,147 @@ func (x *index) num(id ID) uint32 {
 	return n
 }
 
+// search returns the position of h in main, or -1.
+func (x *index) search(h BlobHandle) int {
+	lo, hi := 0, len(x.main)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if cmpHandle(&x.main[m], h) < 0 {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(x.main) && cmpHandle(&x.main[lo], h) == 0 {
+		return lo
+	}
+	return -1
+}
+
+// primary returns the preferred copy of h.
+func (x *index) primary(h BlobHandle) (entry, bool) {
+	if i := x.search(h); i >= 0 {
+		return x.main[i], true
+	}
+	e, ok := x.recent[h]
+	return e, ok
+}
+
+func (x *index) setPrimary(h BlobHandle, e entry) {
+	if i := x.search(h); i >= 0 {
+		x.main[i] = e
+		return
+	}
+	x.recent[h] = e
+}
+
 // addPack records the blobs of an uploaded pack as live.
 func (x *index) addPack(pi *packInfo) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	n := x.num(pi.ID)
 	for _, b := range pi.Blobs {
-		x.put(b, n, pi.ID)
+		x.put(makeEntry(b, n))
 	}
+	x.maybeMerge()
 }
 
-func (x *index) put(b packBlob, n uint32, pack ID) {
-	loc := location{pack: n, offset: b.Offset, length: b.Length, rawLen: b.RawLen, flags: b.Flags}
-	if x.tomb[tombKey{b.Handle, pack}].dead() {
-		if _, ok := x.live[b.Handle]; !ok {
-			x.dead[b.Handle] = loc
-		}
+// put adds one copy (its dead flag set from the tombstones known).
+func (x *index) put(e entry) {
+	h := e.handle()
+	if len(x.tomb) > 0 {
+		e.setDead(x.tomb[tombKey{h, x.packs[e.pack]}].dead())
+	}
+	p, ok := x.primary(h)
+	if !ok {
+		x.recent[h] = e
 		return
 	}
-	x.live[b.Handle] = loc
-	delete(x.dead, b.Handle)
+	if p.pack == e.pack {
+		return
+	}
+	for _, c := range x.extra[h] {
+		if c.pack == e.pack {
+			return
+		}
+	}
+	if p.dead() && !e.dead() {
+		x.setPrimary(h, e)
+		e = p
+	}
+	x.extra[h] = append(x.extra[h], e)
 }
 
-// apply merges index files: tombstones first, then entries, then the
-// tombstone changes are applied to entries already known.
-func (x *index) apply(files []*indexFile) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
+// retomb sets the dead flag of the copy of h in pack n from the
+// tombstones, then makes a live copy the preferred one if there is one.
+func (x *index) retomb(h BlobHandle, n uint32, dead bool) {
+	p, ok := x.primary(h)
+	if !ok {
+		return
+	}
+	ex := x.extra[h]
+	if p.pack == n {
+		p.setDead(dead)
+	}
+	for i := range ex {
+		if ex[i].pack == n {
+			ex[i].setDead(dead)
+		}
+	}
+	if p.dead() {
+		for i := range ex {
+			if !ex[i].dead() {
+				p, ex[i] = ex[i], p
+				break
+			}
+		}
+	}
+	x.setPrimary(h, p)
+}
+
+// maybeMerge merges recent into main once it holds more than an eighth of
+// main (so merges cost O(1) per blob, amortised): sorted, in place from
+// the back when main has the capacity.
+func (x *index) maybeMerge() {
+	if len(x.recent) < 1<<16 || len(x.recent) < len(x.main)/8 {
+		return
+	}
+	x.mergeRecent()
+}
+
+func (x *index) mergeRecent() {
+	if len(x.recent) == 0 {
+		return
+	}
+	add := make([]entry, 0, len(x.recent))
+	for _, e := range x.recent {
+		add = append(add, e)
+	}
+	slices.SortFunc(add, cmpEntry)
+	n, m := len(x.main), len(add)
+	if cap(x.main) < n+m {
+		grown := make([]entry, n, n+m+(n+m)/8)
+		copy(grown, x.main)
+		x.main = grown
+	}
+	x.main = x.main[:n+m]
+	i, j, k := n-1, m-1, n+m-1
+	for j >= 0 {
+		if i >= 0 && cmpEntry(x.main[i], add[j]) > 0 {
+			x.main[k] = x.main[i]
+			i--
+		} else {
+			x.main[k] = add[j]
+			j--
+		}
+		k--
+	}
+	x.recent = make(map[BlobHandle]entry)
+}
+
+// mergeTombs merges the tombstones of files into x.tomb and returns the
+// keys whose state changed.
+func (x *index) mergeTombs(files []*indexFile) map[tombKey]struct{} {
 	changed := make(map[tombKey]struct{})
 	for _, f := range files {
 		for _, t := range f.Tombstones {
@@ -197,65 +381,251 @@ func (x *index) apply(files []*indexFile) {
 			changed[k] = struct{}{}
 		}
 	}
+	return changed
+}
+
+// apply merges index files into x: tombstones first, then entries, then
+// the tombstone changes are applied to entries already known.
+func (x *index) apply(files []*indexFile) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	changed := x.mergeTombs(files)
 	for _, f := range files {
 		for _, p := range f.Packs {
 			n := x.num(p.ID)
 			for _, b := range p.packBlobs() {
-				x.put(b, n, p.ID)
+				x.put(makeEntry(b, n))
 			}
 		}
 	}
 	for k := range changed {
-		n, ok := x.packNum[k.pack]
-		if !ok {
-			continue
+		if n, ok := x.packNum[k.pack]; ok {
+			x.retomb(k.h, n, x.tomb[k].dead())
 		}
-		if x.tomb[k].dead() {
-			if loc, ok := x.live[k.h]; ok && loc.pack == n {
-				delete(x.live, k.h)
-				x.dead[k.h] = loc
+	}
+	x.maybeMerge()
+}
+
+// removePacks drops every copy in the given packs (deleted by a prune).
+func (x *index) removePacks(gone map[uint32]bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	keep := func(cs []entry) []entry {
+		out := cs[:0]
+		for _, c := range cs {
+			if !gone[c.pack] {
+				out = append(out, c)
 			}
-		} else if loc, ok := x.dead[k.h]; ok && loc.pack == n {
-			delete(x.dead, k.h)
-			x.live[k.h] = loc
+		}
+		return out
+	}
+	for h, cs := range x.extra {
+		if cs = keep(cs); len(cs) == 0 {
+			delete(x.extra, h)
+		} else {
+			x.extra[h] = cs
+		}
+	}
+	// promote drops p's copy and returns a further copy (live first) in its place.
+	promote := func(h BlobHandle) (entry, bool) {
+		cs := x.extra[h]
+		if len(cs) == 0 {
+			return entry{}, false
+		}
+		best := 0
+		for i := range cs {
+			if !cs[i].dead() {
+				best = i
+				break
+			}
+		}
+		e := cs[best]
+		cs = append(cs[:best], cs[best+1:]...)
+		if len(cs) == 0 {
+			delete(x.extra, h)
+		} else {
+			x.extra[h] = cs
+		}
+		return e, true
+	}
+	w := 0
+	for _, e := range x.main {
+		if gone[e.pack] {
+			var ok bool
+			if e, ok = promote(e.handle()); !ok {
+				continue
+			}
+		}
+		x.main[w] = e
+		w++
+	}
+	x.main = x.main[:w]
+	for h, e := range x.recent {
+		if gone[e.pack] {
+			if e, ok := promote(h); ok {
+				x.recent[h] = e
+			} else {
+				delete(x.recent, h)
+			}
 		}
 	}
 }
 
-// lookup returns where h is stored, live copies first.
-func (x *index) lookup(h BlobHandle) (location, ID, bool) {
+// lookup returns the preferred copy of h (a live one if any).
+func (x *index) lookup(h BlobHandle) (entry, ID, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	loc, ok := x.live[h]
+	e, ok := x.primary(h)
 	if !ok {
-		loc, ok = x.dead[h]
+		return entry{}, ID{}, false
 	}
+	return e, x.packs[e.pack], true
+}
+
+// copies returns every copy of h, live ones first.
+func (x *index) copies(h BlobHandle) []entry {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	p, ok := x.primary(h)
 	if !ok {
-		return location{}, ID{}, false
+		return nil
 	}
-	return loc, x.packs[loc.pack], true
+	out := append([]entry{p}, x.extra[h]...)
+	slices.SortStableFunc(out, func(a, b entry) int {
+		switch {
+		case a.dead() == b.dead():
+			return 0
+		case b.dead():
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+func (x *index) packID(n uint32) ID {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.packs[n]
 }
 
 func (x *index) has(h BlobHandle) bool {
 	x.mu.RLock()
-	_, ok := x.live[h]
-	x.mu.RUnlock()
-	return ok
+	defer x.mu.RUnlock()
+	e, ok := x.primary(h)
+	return ok && !e.dead()
 }
 
 func (x *index) isDead(h BlobHandle) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	_, live := x.live[h]
-	_, dead := x.dead[h]
-	return dead && !live
+	e, ok := x.primary(h)
+	return ok && e.dead()
 }
 
-// Len returns the number of live and dead blobs.
-func (x *index) len() (live, dead int) {
+// len returns the number of blobs and of copies beyond one per blob.
+func (x *index) len() (blobs, extra int) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.live), len(x.dead)
+	for _, cs := range x.extra {
+		extra += len(cs)
+	}
+	return len(x.main) + len(x.recent), extra
+}
+
+// indexChunk is one index file converted for the bulk load.
+type indexChunk struct {
+	id         ID
+	supersedes []ID
+	packs      []ID
+	entries    []entry
+	tombs      []tombRecord
+}
+
+// build makes x's main array from chunks of entries in one counting sort
+// on the ids' first two bytes (ids are uniformly distributed keyed hashes)
+// and a sort of each of the 65,536 buckets, then keeps one copy per blob
+// in main and the others in extra. Chunks are released as they are
+// copied, so the peak is the final array plus one chunk.
+func (x *index) build(chunks []*indexChunk) {
+	var counts [1 << 16]int
+	total := 0
+	for _, c := range chunks {
+		for i := range c.entries {
+			counts[int(c.entries[i].id[0])<<8|int(c.entries[i].id[1])]++
+		}
+		total += len(c.entries)
+	}
+	var starts [1<<16 + 1]int
+	for b := range counts {
+		starts[b+1] = starts[b] + counts[b]
+	}
+	main := make([]entry, total, total+total/8)
+	next := starts
+	for _, c := range chunks {
+		for _, e := range c.entries {
+			b := int(e.id[0])<<8 | int(e.id[1])
+			main[next[b]] = e
+			next[b]++
+		}
+		c.entries = nil
+	}
+	var wg sync.WaitGroup
+	const workers = 2
+	for w := range workers {
+		wg.Go(func() {
+			for b := w; b < 1<<16; b += workers {
+				if starts[b+1]-starts[b] > 1 {
+					slices.SortFunc(main[starts[b]:starts[b+1]], cmpEntry)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// tombstones: mark the dead copies (copies of one blob are adjacent)
+	for k, s := range x.tomb {
+		if !s.dead() {
+			continue
+		}
+		n, ok := x.packNum[k.pack]
+		if !ok {
+			continue
+		}
+		i, _ := slices.BinarySearchFunc(main, k.h, func(e entry, h BlobHandle) int { return cmpHandle(&e, h) })
+		for ; i < len(main) && cmpHandle(&main[i], k.h) == 0; i++ {
+			if main[i].pack == n {
+				main[i].setDead(true)
+			}
+		}
+	}
+	// one copy per blob in main (a live one if any), the others in extra
+	w := 0
+	for i := 0; i < len(main); {
+		j := i + 1
+		for j < len(main) && main[j].id == main[i].id && main[j].meta&metaTree == main[i].meta&metaTree {
+			j++
+		}
+		best := i
+		for k := i; k < j; k++ {
+			if !main[k].dead() {
+				best = k
+				break
+			}
+		}
+		if j-i > 1 {
+			h := main[i].handle()
+			for k := i; k < j; k++ {
+				if k == best || slices.ContainsFunc(x.extra[h], func(c entry) bool { return c.pack == main[k].pack }) || main[k].pack == main[best].pack {
+					continue
+				}
+				x.extra[h] = append(x.extra[h], main[k])
+			}
+		}
+		main[w] = main[best]
+		w++
+		i = j
+	}
+	x.main = main[:w]
 }
 
 // listIndexNames lists index/.
@@ -275,6 +645,26 @@ func (r *Repository) listIndexNames(ctx context.Context) ([]ID, error) {
 	}
 	return ids, nil
 }
+
+// ErrIndexDamaged: an index file cannot be read (it fails authentication
+// or does not parse). Open refuses to work with a partial index (restores
+// would miss blobs, backups would upload everything again): rebuild it
+// from the packs with RepairIndex (`sitevault repair index`).
+var ErrIndexDamaged = errors.New("an index file is damaged: rebuild the index from the packs (sitevault repair index)")
+
+// IndexError is the failure to read one index file; it matches
+// ErrIndexDamaged and the cause (ErrDamaged, ErrNewerFormat).
+type IndexError struct {
+	File string // the index file's name (its id)
+	Err  error
+}
+
+func (e *IndexError) Error() string {
+	return fmt.Sprintf("index file %s: %v", e.File, e.Err)
+}
+
+// Unwrap returns ErrIndexDamaged and the cause.
+func (e *IndexError) Unwrap() []error { return []error{ErrIndexDamaged, e.Err} }
 
 // loadIndexFile loads, authenticates and parses one index file.
 func (r *Repository) loadIndexFile(ctx context.Context, id ID) (*indexFile, error) {
@@ -297,11 +687,11 @@ func (r *Repository) loadIndexFile(ctx context.Context, id ID) (*indexFile, erro
 	return f, nil
 }
 
-// loadIndexFiles loads the given index files in parallel. Missing files
-// (removed by a concurrent prune) are skipped; a damaged one is an error
+// forEachIndexFile loads the given index files in parallel and hands each
+// to fn (called concurrently). Files that vanished (a concurrent prune
+// removed them) are counted in missing; a damaged file is an *IndexError
 // unless skipDamaged, in which case it is logged and skipped.
-func (r *Repository) loadIndexFiles(ctx context.Context, ids []ID, skipDamaged bool) (map[ID]*indexFile, error) {
-	out := make(map[ID]*indexFile, len(ids))
+func (r *Repository) forEachIndexFile(ctx context.Context, ids []ID, skipDamaged bool, fn func(ID, *indexFile)) (missing int, err error) {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2 * r.opts.Connections)
@@ -309,22 +699,41 @@ func (r *Repository) loadIndexFiles(ctx context.Context, ids []ID, skipDamaged b
 		g.Go(func() error {
 			f, err := r.loadIndexFile(gctx, id)
 			if errors.Is(err, backend.ErrNotExist) {
+				mu.Lock()
+				missing++
+				mu.Unlock()
 				return nil
 			}
-			if err != nil && skipDamaged && errors.Is(err, ErrDamaged) {
-				r.log.Warn("skipping damaged index file", "index", id.String(), "err", err)
-				return nil
+			if err != nil && (errors.Is(err, ErrDamaged) || errors.Is(err, ErrNewerFormat)) {
+				if skipDamaged {
+					r.log.Warn("skipping damaged index file", "index", id.String(), "err", err)
+					return nil
+				}
+				return &IndexError{File: id.String(), Err: err}
 			}
 			if err != nil {
 				return err
 			}
-			mu.Lock()
-			out[id] = f
-			mu.Unlock()
+			fn(id, f)
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	return missing, err
+}
+
+// loadIndexFiles loads the given index files in parallel (see
+// forEachIndexFile), all in memory at once: for prune and check, which
+// need every file; LoadIndex streams them instead.
+func (r *Repository) loadIndexFiles(ctx context.Context, ids []ID, skipDamaged bool) (map[ID]*indexFile, error) {
+	out := make(map[ID]*indexFile, len(ids))
+	var mu sync.Mutex
+	_, err := r.forEachIndexFile(ctx, ids, skipDamaged, func(id ID, f *indexFile) {
+		mu.Lock()
+		out[id] = f
+		mu.Unlock()
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -348,49 +757,94 @@ func liveFiles(files map[ID]*indexFile) map[ID]*indexFile {
 }
 
 // LoadIndex (re)loads every index file from the backend, in parallel,
-// replacing the in-memory index. Damaged index files are logged and
-// skipped (Check reports them). Packs this session uploaded that are not
-// yet in an index file are kept.
+// replacing the in-memory index. An index file that cannot be read is an
+// error (*IndexError, ErrIndexDamaged): a partial index would make
+// restores miss blobs and backups store everything again. Packs this
+// session uploaded that are not yet in an index file are kept.
+//
+// Files are converted to 48-byte entries as they arrive and the decoded
+// file dropped, so memory peaks at about the final index plus a few
+// files; the previous index is released first.
 func (r *Repository) LoadIndex(ctx context.Context) error {
-	var files map[ID]*indexFile
+	return r.loadIndex(ctx, false)
+}
+
+// loadIndex is LoadIndex; skipDamaged logs and skips damaged index files
+// instead (Check, which reports them).
+func (r *Repository) loadIndex(ctx context.Context, skipDamaged bool) error {
+	var chunks []*indexChunk
+	x := newIndex()
 	for try := 0; ; try++ {
 		ids, err := r.listIndexNames(ctx)
 		if err != nil {
 			return err
 		}
-		files, err = r.loadIndexFiles(ctx, ids, true)
+		chunks = chunks[:0]
+		x = newIndex()
+		var mu sync.Mutex
+		missing, err := r.forEachIndexFile(ctx, ids, skipDamaged, func(id ID, f *indexFile) {
+			c := &indexChunk{id: id, supersedes: f.Supersedes, tombs: f.Tombstones}
+			n := 0
+			for _, p := range f.Packs {
+				n += len(p.Blobs)
+			}
+			c.entries = make([]entry, 0, n)
+			mu.Lock()
+			for _, p := range f.Packs {
+				num := x.num(p.ID)
+				c.packs = append(c.packs, p.ID)
+				for _, b := range p.packBlobs() {
+					c.entries = append(c.entries, makeEntry(b, num))
+				}
+			}
+			chunks = append(chunks, c)
+			mu.Unlock()
+		})
 		if err != nil {
 			return err
 		}
-		if len(files) == len(ids) || try == 4 {
+		if missing == 0 || try == 4 {
 			break
 		}
 		// files vanished while loading: a prune compacted the index; its
-		// new file is in the next listing
+		// new files are in the next listing
 		r.log.Debug("index changed while loading, reloading")
 	}
-	x := newIndex()
-	var list []*indexFile
-	for _, f := range liveFiles(files) {
-		list = append(list, f)
+	sup := make(map[ID]bool)
+	for _, c := range chunks {
+		for _, s := range c.supersedes {
+			sup[s] = true
+		}
 	}
-	x.apply(list)
+	live := chunks[:0]
+	var tombFiles []*indexFile
+	for _, c := range chunks {
+		if !sup[c.id] {
+			live = append(live, c)
+			tombFiles = append(tombFiles, &indexFile{Tombstones: c.tombs})
+		}
+	}
+	x.mergeTombs(tombFiles)
+	applied := make(map[ID][]ID, len(chunks))
+	for _, c := range chunks {
+		applied[c.id] = c.packs
+	}
+	x.build(live)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, pi := range r.pending {
 		x.addPack(pi)
 	}
 	r.idx.Store(x)
-	r.idxFiles = make(map[ID]struct{}, len(files))
-	for id := range files {
-		r.idxFiles[id] = struct{}{}
-	}
+	r.idxFiles = applied
 	return nil
 }
 
-// refreshIndex applies index files written since the last load. When a
-// file it had applied has gone or a new one supersedes others (a prune
-// compacted the index), it reloads everything.
+// refreshIndex applies index files written since the last load. When new
+// files supersede files it had applied (a prune compacted the index), it
+// drops the packs that are in none of the remaining files instead of
+// loading everything again; it reloads only when a file it had applied
+// vanished without a visible successor.
 func (r *Repository) refreshIndex(ctx context.Context) error {
 	ids, err := r.listIndexNames(ctx)
 	if err != nil {
@@ -405,33 +859,84 @@ func (r *Repository) refreshIndex(ctx context.Context) error {
 			fresh = append(fresh, id)
 		}
 	}
-	vanished := false
+	var vanished []ID
 	for id := range r.idxFiles {
 		if !present[id] {
-			vanished = true
+			vanished = append(vanished, id)
 		}
 	}
 	r.mu.Unlock()
-	if vanished {
-		return r.LoadIndex(ctx)
+	if len(fresh) == 0 && len(vanished) == 0 {
+		return nil
 	}
-	files, err := r.loadIndexFiles(ctx, fresh, true)
+	files, err := r.loadIndexFiles(ctx, fresh, false)
 	if err != nil {
 		return err
 	}
-	var list []*indexFile
+	sup := make(map[ID]bool)
 	for _, f := range files {
-		if len(f.Supersedes) > 0 {
+		for _, s := range f.Supersedes {
+			sup[s] = true
+		}
+	}
+	for _, id := range vanished {
+		if !sup[id] {
 			return r.LoadIndex(ctx)
 		}
-		list = append(list, f)
 	}
-	r.idx.Load().apply(list)
+	x := r.idx.Load()
+	var list []*indexFile
 	r.mu.Lock()
-	for id := range files {
-		r.idxFiles[id] = struct{}{}
+	if len(sup) > 0 {
+		before := make(map[ID]bool)
+		after := make(map[ID]bool)
+		for id, packs := range r.idxFiles {
+			for _, p := range packs {
+				if sup[id] {
+					before[p] = true
+				} else {
+					after[p] = true
+				}
+			}
+		}
+		for id, f := range files {
+			if sup[id] {
+				continue
+			}
+			for _, p := range f.Packs {
+				after[p.ID] = true
+			}
+		}
+		for _, pi := range r.pending {
+			after[pi.ID] = true
+		}
+		gone := make(map[uint32]bool)
+		x.mu.RLock()
+		for p := range before {
+			if n, ok := x.packNum[p]; ok && !after[p] {
+				gone[n] = true
+			}
+		}
+		x.mu.RUnlock()
+		if len(gone) > 0 {
+			x.removePacks(gone)
+		}
+		for id := range sup {
+			delete(r.idxFiles, id)
+		}
+	}
+	for id, f := range files {
+		var packs []ID
+		for _, p := range f.Packs {
+			packs = append(packs, p.ID)
+		}
+		r.idxFiles[id] = packs
+		if !sup[id] {
+			list = append(list, f)
+		}
 	}
 	r.mu.Unlock()
+	x.apply(list)
 	return nil
 }
 
@@ -454,14 +959,69 @@ func (r *Repository) saveIndexFile(ctx context.Context, f *indexFile) (ID, error
 	if err := r.be.Save(ctx, h, bytes.NewReader(b), int64(len(b))); err != nil && !errors.Is(err, backend.ErrExist) {
 		return ID{}, fmt.Errorf("save %v: %w", h, err)
 	}
+	packs := make([]ID, len(f.Packs))
+	for i, p := range f.Packs {
+		packs[i] = p.ID
+	}
 	r.mu.Lock()
-	r.idxFiles[id] = struct{}{}
+	r.idxFiles[id] = packs
 	r.mu.Unlock()
 	return id, nil
 }
 
-// writePendingIndex writes an index file for the uploaded packs not yet
-// in one.
+// writeIndex stores packs and tombstones as index files of at most
+// indexFileBlobs blobs each (a pack is never split: one pack with more
+// blobs makes one larger file). When supersedes is not empty, the files
+// written replace those: only the last file written lists them, so a
+// writer killed half-way leaves the old files in force (the new ones
+// repeat what they say, which readers merge). It returns the ids of the
+// files written, the superseding one last. Prune (compaction) and
+// RepairIndex call it; backups write their index through Flush, which
+// splits the same way.
+func (r *Repository) writeIndex(ctx context.Context, supersedes []ID, packs []indexPack, tombs []tombRecord) ([]ID, error) {
+	var out []ID
+	cur := &indexFile{}
+	n := 0
+	flush := func(last bool) error {
+		if last {
+			cur.Supersedes = supersedes
+		}
+		id, err := r.saveIndexFile(ctx, cur)
+		if err != nil {
+			return fmt.Errorf("write index: %w", err)
+		}
+		out = append(out, id)
+		cur, n = &indexFile{}, 0
+		return nil
+	}
+	for _, p := range packs {
+		if n > 0 && n+len(p.Blobs) > indexFileBlobs {
+			if err := flush(false); err != nil {
+				return out, err
+			}
+		}
+		cur.Packs = append(cur.Packs, p)
+		n += len(p.Blobs)
+	}
+	for _, t := range tombs {
+		if n >= indexFileBlobs {
+			if err := flush(false); err != nil {
+				return out, err
+			}
+		}
+		cur.Tombstones = append(cur.Tombstones, t)
+		n++
+	}
+	if n > 0 || len(supersedes) > 0 {
+		if err := flush(true); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// writePendingIndex writes index files for the uploaded packs not yet in
+// one.
 func (r *Repository) writePendingIndex(ctx context.Context) error {
 	r.indexMu.Lock()
 	defer r.indexMu.Unlock()
@@ -472,25 +1032,85 @@ func (r *Repository) writePendingIndex(ctx context.Context) error {
 	if len(pending) == 0 {
 		return nil
 	}
-	f := &indexFile{}
-	for _, pi := range pending {
-		f.Packs = append(f.Packs, indexPackOf(pi))
+	packs := make([]indexPack, len(pending))
+	for i, pi := range pending {
+		packs[i] = indexPackOf(pi)
 	}
-	if _, err := r.saveIndexFile(ctx, f); err != nil {
+	written, err := r.writeIndex(ctx, nil, packs, nil)
+	if err != nil {
+		// the files written name their packs; the others stay pending
+		done := make(map[ID]bool)
 		r.mu.Lock()
-		r.pending = append(pending, r.pending...)
+		for _, id := range written {
+			for _, p := range r.idxFiles[id] {
+				done[p] = true
+			}
+		}
+		var again []*packInfo
+		for _, pi := range pending {
+			if !done[pi.ID] {
+				again = append(again, pi)
+			}
+		}
+		r.pending = append(again, r.pending...)
 		r.mu.Unlock()
-		return fmt.Errorf("write index: %w", err)
+		return err
 	}
 	return nil
 }
 
 // IndexedBlobs returns how many blobs the in-memory index holds (each
-// costs tens of bytes, about 65–130 with the map's overhead); callers size
-// memory budgets from it.
+// costs about 48 bytes, see doc.go "In memory"); callers size memory
+// budgets from it.
 func (r *Repository) IndexedBlobs() int {
+	n, extra := r.idx.Load().len()
+	return n + extra
+}
+
+// IndexBytesPerBlob is what the in-memory index costs per blob, rounded
+// up: the 48-byte entry, the 1/8 spare capacity kept for merges, and the
+// overflow of duplicate copies.
+const IndexBytesPerBlob = 56
+
+// BlobCopy is one stored copy of a blob.
+type BlobCopy struct {
+	Pack       ID
+	Offset     uint32 // from the pack's start
+	Length     uint32 // stored (sealed) bytes
+	RawLength  uint32 // plaintext bytes
+	Compressed bool
+	// Tombstoned: prune marked this copy unused; it can still be read.
+	Tombstoned bool
+}
+
+// BlobCopies lists every copy of a blob that the index knows, live copies
+// first (nil if none). LoadBlob tries them in this order.
+func (r *Repository) BlobCopies(t BlobType, id ID) []BlobCopy {
 	x := r.idx.Load()
+	cs := x.copies(BlobHandle{ID: id, Type: t})
+	out := make([]BlobCopy, len(cs))
+	for i, c := range cs {
+		out[i] = BlobCopy{Pack: x.packID(c.pack), Offset: c.offset, Length: c.length, RawLength: c.meta & metaRawMask,
+			Compressed: c.meta&metaCompressed != 0, Tombstoned: c.dead()}
+	}
+	return out
+}
+
+// liveMap returns the preferred copy of every live blob (for tests and
+// diagnostics: it costs a map of the whole index).
+func (x *index) liveMap() map[BlobHandle]entry {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.live) + len(x.dead)
+	out := make(map[BlobHandle]entry, len(x.main)+len(x.recent))
+	for _, e := range x.main {
+		if !e.dead() {
+			out[e.handle()] = e
+		}
+	}
+	for h, e := range x.recent {
+		if !e.dead() {
+			out[h] = e
+		}
+	}
+	return out
 }

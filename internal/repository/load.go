@@ -23,20 +23,37 @@ func (r *Repository) HasBlob(t BlobType, id ID) bool {
 }
 
 // LoadBlob reads, authenticates and decompresses a blob into buf (grown as
-// needed) and checks that its content hashes to id. A damaged blob is an
+// needed) and checks that its content hashes to id. When a blob has copies
+// in several packs, a copy that is missing or damaged is skipped for the
+// next (live copies first). A blob whose every copy is damaged is an
 // error wrapping ErrDamaged; an unknown one wraps ErrBlobNotFound.
 func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte) ([]byte, error) {
 	h := BlobHandle{ID: id, Type: t}
-	loc, pack, ok := r.idx.Load().lookup(h)
+	x := r.idx.Load()
+	e, pack, ok := x.lookup(h)
 	if !ok {
 		return nil, fmt.Errorf("load blob %v: %w", h, ErrBlobNotFound)
 	}
-	pb := packBlob{Handle: h, Offset: loc.offset, Length: loc.length, RawLen: loc.rawLen, Flags: loc.flags}
-	out, err := r.loadCopy(ctx, pack, pb, buf)
-	if err != nil {
-		return nil, fmt.Errorf("load blob %v: %w", h, err)
+	out, err := r.loadCopy(ctx, pack, e.packBlob(), buf)
+	if err == nil {
+		return out, nil
 	}
-	return out, nil
+	first := err
+	for _, c := range x.copies(h) {
+		if ctx.Err() != nil {
+			break
+		}
+		p := x.packID(c.pack)
+		if p == pack {
+			continue
+		}
+		r.log.Warn("blob copy unreadable, trying another", "blob", h.String(), "pack", pack.String(), "err", err)
+		if out, err = r.loadCopy(ctx, p, c.packBlob(), buf); err == nil {
+			return out, nil
+		}
+		pack = p
+	}
+	return nil, fmt.Errorf("load blob %v: %w", h, first)
 }
 
 // loadCopy reads the copy pb of a blob from pack.

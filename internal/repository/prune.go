@@ -281,7 +281,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		out.Packs = append(out.Packs, ip)
 	}
 	out.Packs = append(out.Packs, missing...)
-	if _, err := r.saveIndexFile(ctx, out); err != nil {
+	if _, err := r.writeIndex(ctx, out.Supersedes, out.Packs, out.Tombstones); err != nil {
 		return nil, fmt.Errorf("prune: write compacted index: %w", err)
 	}
 

@@ -37,6 +37,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives debug and warning logs; nil discards them.
 	Logger *slog.Logger
+	// NoIndex opens without loading the index: for RepairIndex, which
+	// rebuilds it, when Open fails with ErrIndexDamaged. Nothing else
+	// works on such a session.
+	NoIndex bool
 }
 
 // InitOptions choose a new repository's parameters.
@@ -71,7 +75,8 @@ type Repository struct {
 	used     map[BlobHandle]int64    // blob → last time (unix ns) SaveBlob or MarkUsed saw it
 	pending  []*packInfo             // uploaded packs not yet in an index file
 	saveErr  error
-	idxFiles map[ID]struct{} // index files applied to idx
+	idxFiles map[ID][]ID // index files applied to idx → the packs they name
+	saved    SaveStats   // what this process stored
 
 	packers   chan *packer
 	uploadSem chan struct{}
@@ -178,7 +183,7 @@ func Open(ctx context.Context, be backend.Backend, password string, opts Options
 		params: *params, table: chunker.NewTable(mk.ChunkerSeed[:]), keyName: keyName,
 		inflight:  make(map[BlobHandle]struct{}),
 		used:      make(map[BlobHandle]int64),
-		idxFiles:  make(map[ID]struct{}),
+		idxFiles:  make(map[ID][]ID),
 		packers:   make(chan *packer, o.Packers),
 		uploadSem: make(chan struct{}, o.Connections),
 	}
@@ -186,6 +191,9 @@ func Open(ctx context.Context, be backend.Backend, password string, opts Options
 	r.idx.Store(newIndex())
 	for range o.Packers {
 		r.packers <- nil
+	}
+	if o.NoIndex {
+		return r, nil
 	}
 	if err := r.LoadIndex(ctx); err != nil {
 		return nil, fmt.Errorf("open: %w", err)

@@ -293,7 +293,7 @@ func TestCompressionChoice(t *testing.T) {
 			if !ok {
 				t.Fatal("not indexed")
 			}
-			if got := loc.flags&flagCompressed != 0; got != tc.compressed {
+			if got := loc.meta&metaCompressed != 0; got != tc.compressed {
 				t.Errorf("compressed = %v, want %v", got, tc.compressed)
 			}
 			if !tc.compressed && int(loc.length) != len(tc.data)+sealOverhead {

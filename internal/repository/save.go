@@ -176,6 +176,12 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 	r.log.Debug("pack uploaded", "pack", pi.ID.String(), "size", pi.Size, "blobs", len(pi.Blobs))
 	r.idx.Load().addPack(pi)
 	r.mu.Lock()
+	r.saved.Packs++
+	r.saved.PackBytes += pi.Size
+	r.saved.Blobs += int64(len(pi.Blobs))
+	for _, b := range pi.Blobs {
+		r.saved.RawBytes += int64(b.RawLen)
+	}
 	for _, b := range pi.Blobs {
 		delete(r.inflight, b.Handle)
 	}
@@ -186,6 +192,30 @@ func (r *Repository) upload(ctx context.Context, p *packer) error {
 		return r.writePendingIndex(ctx)
 	}
 	return nil
+}
+
+// SaveStats counts what this Repository (this process) stored: the packs
+// it uploaded and the blobs in them. Backups take the difference before
+// and after (Sub) for their "added" figures: no listing of data/, and
+// other writers of the repository do not count.
+type SaveStats struct {
+	Packs     int64
+	PackBytes int64 // bytes of pack files uploaded (after compression and encryption)
+	Blobs     int64
+	RawBytes  int64 // plaintext bytes of the blobs stored
+}
+
+// Sub returns s minus o.
+func (s SaveStats) Sub(o SaveStats) SaveStats {
+	return SaveStats{Packs: s.Packs - o.Packs, PackBytes: s.PackBytes - o.PackBytes, Blobs: s.Blobs - o.Blobs, RawBytes: s.RawBytes - o.RawBytes}
+}
+
+// Saved returns what this Repository has uploaded so far (packs whose
+// upload finished; call Flush first for a backup's total).
+func (r *Repository) Saved() SaveStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.saved
 }
 
 // Flush uploads every unfinished pack, waits for all uploads and writes

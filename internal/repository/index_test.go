@@ -1,0 +1,486 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sitevault/sitevault/internal/backend"
+	"github.com/sitevault/sitevault/internal/backend/local"
+	"github.com/sitevault/sitevault/internal/backend/mem"
+)
+
+const format1Password = "compat-v1-password"
+
+// openFormat1 copies testdata/format1/repo (written by the format 1 code)
+// to a temporary directory and returns a local backend on the copy.
+func openFormat1(t *testing.T) backend.Backend {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	if err := os.CopyFS(dir, os.DirFS("testdata/format1/repo")); err != nil {
+		t.Fatal(err)
+	}
+	be, err := local.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return be
+}
+
+// restoreTree writes tree id into dir (files, directories, symlinks).
+func restoreTree(t *testing.T, r *Repository, id ID, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	tree, err := r.LoadTree(ctx, id)
+	if err != nil {
+		t.Fatalf("load tree: %v", err)
+	}
+	for _, n := range tree.Nodes {
+		p := filepath.Join(dir, n.Name)
+		switch n.Type {
+		case NodeDir:
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			restoreTree(t, r, *n.Subtree, p)
+		case NodeSymlink:
+			if err := os.Symlink(n.LinkTarget, p); err != nil {
+				t.Fatal(err)
+			}
+		case NodeFile:
+			var buf bytes.Buffer
+			if err := r.WriteContent(ctx, n.Content, &buf); err != nil {
+				t.Fatalf("restore %s: %v", p, err)
+			}
+			if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// sameTree fails the test unless a and b hold the same names, file
+// contents and symlink targets.
+func sameTree(t *testing.T, a, b string) {
+	t.Helper()
+	list := func(root string) map[string]string {
+		out := map[string]string{}
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			switch {
+			case d.Type()&fs.ModeSymlink != 0:
+				target, err := os.Readlink(p)
+				out[rel] = "link:" + target
+				return err
+			case d.IsDir():
+				out[rel] = "dir"
+			default:
+				data, err := os.ReadFile(p)
+				out[rel] = "file:" + string(data)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	la, lb := list(a), list(b)
+	if len(la) != len(lb) {
+		t.Fatalf("%s has %d entries, %s has %d", a, len(la), b, len(lb))
+	}
+	for k, v := range la {
+		if lb[k] != v {
+			t.Fatalf("%s differs between %s and %s", k, a, b)
+		}
+	}
+}
+
+// newestSnapshot returns the newest snapshot of site.
+func newestSnapshot(t *testing.T, r *Repository, site string) *Snapshot {
+	t.Helper()
+	all, err := r.Snapshots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out *Snapshot
+	for _, sn := range all {
+		if sn.Site == site && (out == nil || sn.Time.After(out.Time)) {
+			out = sn
+		}
+	}
+	if out == nil {
+		t.Fatalf("no snapshot of %s", site)
+	}
+	return out
+}
+
+// TestFormat1Compat: a repository written by the format 1 code opens,
+// restores exactly, takes new backups, and survives repair index.
+func TestFormat1Compat(t *testing.T) {
+	ctx := context.Background()
+	be := openFormat1(t)
+	r, err := Open(ctx, be, format1Password, Options{})
+	if err != nil {
+		t.Fatalf("open format 1 repository: %v", err)
+	}
+	sn := newestSnapshot(t, r, "compat")
+	verify := func(r *Repository, what string) {
+		t.Helper()
+		dir := filepath.Join(t.TempDir(), "restore")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		restoreTree(t, r, sn.Tree, dir)
+		sameTree(t, "testdata/format1/src", dir)
+		t.Logf("%s: restore is exact", what)
+	}
+	verify(r, "opened")
+	if _, err := SaveTestSnapshot(ctx, r, "new", time.Now(), map[string][]byte{"x": randBytes(1, 100<<10)}); err != nil {
+		t.Fatalf("backup into format 1 repository: %v", err)
+	}
+	r2, err := Open(ctx, be, format1Password, Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	verify(r2, "after a backup")
+	if _, err := r2.RepairIndex(ctx); err != nil {
+		t.Fatalf("repair index: %v", err)
+	}
+	r3, err := Open(ctx, be, format1Password, Options{})
+	if err != nil {
+		t.Fatalf("open after repair: %v", err)
+	}
+	verify(r3, "after repair index")
+	checkClean(t, r3)
+}
+
+// checkClean runs Check with ReadData and fails on any problem.
+func checkClean(t *testing.T, r *Repository) {
+	t.Helper()
+	res, err := r.Check(context.Background(), CheckOptions{ReadData: true})
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	for _, p := range res.Problems {
+		t.Errorf("check: %v", p)
+	}
+	if !res.OK() {
+		t.FailNow()
+	}
+}
+
+// indexFileSizes returns the number of blobs in each index file.
+func indexFileBlobCounts(t *testing.T, r *Repository) map[ID]int {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := r.listIndexNames(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[ID]int{}
+	for _, id := range ids {
+		f, err := r.loadIndexFile(ctx, id)
+		if err != nil {
+			t.Fatalf("index file %v: %v", id.Short(), err)
+		}
+		for _, p := range f.Packs {
+			out[id] += len(p.Blobs)
+		}
+	}
+	return out
+}
+
+// manyBlobs saves n small distinct blobs as one snapshot.
+func manyBlobs(t *testing.T, r *Repository, seed uint64, n int) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	for i := range n {
+		files[fmt.Sprintf("f%d-%d", seed, i)] = randBytes(seed<<32|uint64(i), 100)
+	}
+	TestSnapshot(t, r, "many", time.Now(), files)
+	return files
+}
+
+// TestIndexFilesBounded: whatever the repository's size, no index file
+// holds more than indexFileBlobs blobs: neither those written by backups
+// nor the ones prune compacts into.
+func TestIndexFilesBounded(t *testing.T) {
+	defer func(n int) { indexFileBlobs = n }(indexFileBlobs)
+	indexFileBlobs = 500
+	ctx := context.Background()
+	clock := NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	be := mem.New()
+	be.Now = clock.Now
+	r := TestRepositoryWith(t, be, Options{Now: clock.Now, IndexEvery: 1000, PackSize: 32 << 10})
+	files := manyBlobs(t, r, 1, 1800)
+	for id, n := range indexFileBlobCounts(t, r) {
+		if n > indexFileBlobs {
+			t.Errorf("backup wrote index file %v with %d blobs, limit %d", id.Short(), n, indexFileBlobs)
+		}
+	}
+	more := manyBlobs(t, r, 2, 700)
+	clock.Advance(48 * time.Hour)
+	if _, err := r.Prune(ctx, PruneOptions{Grace: time.Hour}); err != nil {
+		t.Fatalf("prune: %v", err)
+	}
+	counts := indexFileBlobCounts(t, r)
+	total := 0
+	for id, n := range counts {
+		total += n
+		if n > indexFileBlobs {
+			t.Errorf("prune wrote index file %v with %d blobs, limit %d", id.Short(), n, indexFileBlobs)
+		}
+	}
+	if total < 2500 {
+		t.Errorf("index files hold %d blobs, want at least 2500", total)
+	}
+	r2 := TestOpen(t, be, Options{Now: clock.Now})
+	for name, data := range more {
+		files[name] = data
+	}
+	all, err := r2.Snapshots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sn := range all {
+		got, err := TestRestore(t, r2, sn.ID)
+		if err != nil {
+			t.Fatalf("restore: %v", err)
+		}
+		for name, data := range got {
+			if !bytes.Equal(files[name], data) {
+				t.Fatalf("restore %s differs", name)
+			}
+		}
+	}
+}
+
+// damageFile flips a byte of every file of type ft that pick selects.
+func indexNames(t *testing.T, be backend.Backend) []string {
+	t.Helper()
+	var out []string
+	if err := be.List(context.Background(), backend.IndexFile, func(fi backend.FileInfo) error {
+		out = append(out, fi.Name)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestOpenFailsOnDamagedIndex: an index file that cannot be read makes
+// Open fail with ErrIndexDamaged (not a quiet warning and missing blobs).
+func TestOpenFailsOnDamagedIndex(t *testing.T) {
+	be := mem.New()
+	r := TestRepositoryWith(t, be, Options{})
+	TestSnapshot(t, r, "s", time.Now(), map[string][]byte{"a": randBytes(3, 50<<10)})
+	names := indexNames(t, be)
+	be.Corrupt(backend.Handle{Type: backend.IndexFile, Name: names[0]}, 40)
+	_, err := Open(context.Background(), be, TestPassword, Options{})
+	if !errors.Is(err, ErrIndexDamaged) {
+		t.Fatalf("open with a damaged index file: %v, want ErrIndexDamaged", err)
+	}
+	var ie *IndexError
+	if !errors.As(err, &ie) || ie.File != names[0] {
+		t.Fatalf("open: error %v does not name index file %s", err, names[0])
+	}
+}
+
+// TestRepairIndex: with index files deleted and damaged, repair index
+// rebuilds the index from the pack headers; check --read-data passes and
+// every snapshot restores exactly.
+func TestRepairIndex(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New()
+	r := TestRepositoryWith(t, be, Options{IndexEvery: 1})
+	want := map[ID]map[string][]byte{}
+	for i := range 4 {
+		files := map[string][]byte{
+			"media": randBytes(uint64(10+i), 300<<10),
+			"text":  compressible(uint64(20+i), 200<<10),
+			"small": randBytes(uint64(30+i), 10),
+		}
+		sn := TestSnapshot(t, r, "s", time.Now(), files)
+		want[sn.ID] = files
+	}
+	names := indexNames(t, be)
+	if len(names) < 3 {
+		t.Fatalf("only %d index files", len(names))
+	}
+	if err := be.Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: names[0]}); err != nil {
+		t.Fatal(err)
+	}
+	be.Corrupt(backend.Handle{Type: backend.IndexFile, Name: names[1]}, 50)
+	if _, err := Open(ctx, be, TestPassword, Options{}); !errors.Is(err, ErrIndexDamaged) {
+		t.Fatalf("open with a damaged index: %v, want ErrIndexDamaged", err)
+	}
+	rr, err := Open(ctx, be, TestPassword, Options{NoIndex: true})
+	if err != nil {
+		t.Fatalf("open for repair: %v", err)
+	}
+	res, err := rr.RepairIndex(ctx)
+	if err != nil {
+		t.Fatalf("repair index: %v", err)
+	}
+	if res.Packs == 0 || res.Blobs == 0 || len(res.DamagedPacks) != 0 {
+		t.Fatalf("repair result %+v", res)
+	}
+	r2 := TestOpen(t, be, Options{})
+	checkClean(t, r2)
+	for id, files := range want {
+		got, err := TestRestore(t, r2, id)
+		if err != nil {
+			t.Fatalf("restore %v: %v", id.Short(), err)
+		}
+		for name, data := range files {
+			if !bytes.Equal(got[name], data) {
+				t.Fatalf("restore %v: %s differs", id.Short(), name)
+			}
+		}
+	}
+}
+
+// twoCopies stores the same file through two sessions on be, as two
+// concurrent backups do, so its blob has a copy in two packs.
+type testCopy struct {
+	Pack   ID
+	Offset uint32
+	blob   ID
+}
+
+func twoCopies(t *testing.T, be backend.Backend, data []byte) (ID, []testCopy) {
+	t.Helper()
+	r1 := TestOpen(t, be, Options{})
+	r2 := TestOpen(t, be, Options{})
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC) // same tree in both
+	TestSnapshot(t, r1, "a", at, map[string][]byte{"f": data})
+	sn := TestSnapshot(t, r2, "b", at, map[string][]byte{"f": data})
+	r := TestOpen(t, be, Options{})
+	tree, err := r.LoadTree(context.Background(), sn.Tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := tree.Nodes[0].Content[0]
+	// the copies as the index files name them (BlobCopies must agree)
+	var copies []testCopy
+	ids, err := r.listIndexNames(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range ids {
+		f, err := r.loadIndexFile(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range f.Packs {
+			for _, b := range p.Blobs {
+				if b.ID == id && b.Type == DataBlob {
+					copies = append(copies, testCopy{Pack: p.ID, Offset: b.Offset, blob: id})
+				}
+			}
+		}
+	}
+	if len(copies) != 2 || copies[0].Pack == copies[1].Pack {
+		t.Fatalf("blob has copies %+v, want two in different packs", copies)
+	}
+	return sn.ID, copies
+}
+
+// TestLoadBlobFallsBack: when the copy of a blob the index prefers is
+// damaged or its pack is gone, LoadBlob reads another copy.
+func TestLoadBlobFallsBack(t *testing.T) {
+	data := randBytes(77, 40<<10)
+	for _, damage := range []string{"corrupt", "delete"} {
+		for which := range 2 {
+			t.Run(fmt.Sprintf("%s copy %d", damage, which), func(t *testing.T) {
+				be := mem.New()
+				TestRepositoryWith(t, be, Options{})
+				snap, copies := twoCopies(t, be, data)
+				h := backend.Handle{Type: backend.PackFile, Name: copies[which].Pack.String()}
+				if damage == "corrupt" {
+					be.Corrupt(h, int(copies[which].Offset)+20)
+				} else if err := be.Remove(context.Background(), h); err != nil {
+					t.Fatal(err)
+				}
+				r := TestOpen(t, be, Options{})
+				if n := len(r.BlobCopies(DataBlob, copies[0].blob)); n != 2 {
+					t.Errorf("BlobCopies lists %d copies, want 2", n)
+				}
+				got, err := TestRestore(t, r, snap)
+				if err != nil {
+					t.Fatalf("restore with copy %d damaged: %v", which, err)
+				}
+				if !bytes.Equal(got["f"], data) {
+					t.Fatal("restored content differs")
+				}
+			})
+		}
+	}
+}
+
+// TestSaveCounters: the repository counts what this process stored, so a
+// backup knows what it added without listing data/.
+func TestSaveCounters(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New()
+	r := TestRepositoryWith(t, be, Options{})
+	other := TestOpen(t, be, Options{})
+	before := r.Saved()
+	TestSnapshot(t, r, "s", time.Now(), map[string][]byte{"a": randBytes(5, 200<<10), "b": compressible(6, 100<<10)})
+	// another writer at the same time does not count
+	TestSnapshot(t, other, "o", time.Now(), map[string][]byte{"c": randBytes(7, 300<<10)})
+	// known blobs do not count
+	TestSnapshot(t, r, "s", time.Now(), map[string][]byte{"a": randBytes(5, 200<<10)})
+	d := r.Saved().Sub(before)
+	var packBytes int64
+	seen := map[ID]bool{}
+	for _, sn := range []string{"s"} {
+		_ = sn
+	}
+	all, err := r.Snapshots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sn := range all {
+		if sn.Site != "s" {
+			continue
+		}
+		tree, err := r.LoadTree(ctx, sn.Tree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range tree.Nodes {
+			for _, id := range n.Content {
+				seen[id] = true
+			}
+		}
+	}
+	if d.Blobs < int64(len(seen)) || d.Blobs > int64(len(seen))+4 { // + tree blobs
+		t.Errorf("counted %d blobs saved, want %d data blobs plus trees", d.Blobs, len(seen))
+	}
+	if err := be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
+		packBytes += fi.Size
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if d.PackBytes <= 0 || d.PackBytes >= packBytes {
+		t.Errorf("counted %d pack bytes; all packs (both writers) are %d", d.PackBytes, packBytes)
+	}
+	if d.RawBytes < 300<<10 {
+		t.Errorf("counted %d plaintext bytes, want at least %d", d.RawBytes, 300<<10)
+	}
+	_ = io.EOF
+}
