@@ -39,7 +39,8 @@ the command exit with code 12.`,
 }
 
 func runCheck(ctx context.Context, opts checkOptions, g *globalOptions, stdout io.Writer) error {
-	s, err := openRepository(ctx, g)
+	// Check loads the index itself and reports damaged index files
+	s, err := openRepositoryWith(ctx, g, func(o *repository.Options) { o.NoIndex = true })
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,12 @@ func (s *session) Close() error {
 // the repository. Errors say what to do and wrap the sentinels exit codes
 // are chosen by.
 func openRepository(ctx context.Context, g *globalOptions) (*session, error) {
+	return openRepositoryWith(ctx, g, nil)
+}
+
+// openRepositoryWith is openRepository with the options edited by tune
+// (nil: the defaults).
+func openRepositoryWith(ctx context.Context, g *globalOptions, tune func(*repository.Options)) (*session, error) {
 	cfg, err := g.config()
 	if err != nil {
 		return nil, err
@@ -46,13 +52,19 @@ func openRepository(ctx context.Context, g *globalOptions) (*session, error) {
 		be.Close()
 		return nil, err
 	}
-	repo, err := repository.Open(ctx, be, password, g.repoOptions())
+	opts := g.repoOptions()
+	if tune != nil {
+		tune(&opts)
+	}
+	repo, err := repository.Open(ctx, be, password, opts)
 	if err != nil {
 		be.Close()
 		return nil, openError(err, cfg, where, source)
 	}
 	g.logger().Debug("repository opened", "location", where, "id", repo.ID(), "password_from", source)
-	setMemoryLimit(repo)
+	if !opts.NoIndex { // the index is not loaded yet: its size is unknown
+		setMemoryLimit(repo)
+	}
 	return &session{cfg: cfg, repo: repo, where: where}, nil
 }
 
@@ -66,7 +78,7 @@ func openRepository(ctx context.Context, g *globalOptions) (*session, error) {
 // continuously. GOMEMLIMIT, when set, wins.
 const (
 	workMemory     = 100 << 20
-	memoryPerBlob  = 256 // the index's cost per blob, with room to spare
+	memoryPerBlob  = 2 * repository.IndexBytesPerBlob // the index's cost per blob, with room for a reload's peak
 	memoryLimitEnv = "GOMEMLIMIT"
 )
 
@@ -91,6 +103,8 @@ func openError(err error, cfg *config.Config, where, source string) error {
 		return notRepositoryError(err, cfg, where)
 	case errors.Is(err, repository.ErrNewerFormat):
 		return fmt.Errorf("open repository %s: %w", where, err)
+	case errors.Is(err, repository.ErrIndexDamaged):
+		return userErrorf(err, "open repository %s: %v; run `sitevault repair index` to rebuild the index from the packs (no data is lost), then `sitevault check`", where, err)
 	case errors.Is(err, repository.ErrDamaged):
 		return userErrorf(err, "open repository %s: its config or key files are damaged (%v); restore them from a copy of the repository, or run `sitevault check` to see what else is affected", where, err)
 	}

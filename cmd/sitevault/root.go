@@ -68,6 +68,7 @@ var commandConstructors = []func(g *globalOptions) *cobra.Command{
 	newCheckCommand,
 	newForgetCommand,
 	newPruneCommand,
+	newRepairCommand,
 	newDirCommand,
 	newSiteCommand,
 	newDownloadCommand,

@@ -764,7 +764,8 @@ func liveFiles(files map[ID]*indexFile) map[ID]*indexFile {
 //
 // Files are converted to 48-byte entries as they arrive and the decoded
 // file dropped, so memory peaks at about the final index plus a few
-// files; the previous index is released first.
+// files (plus the previous index, which serves readers until the new one
+// replaces it).
 func (r *Repository) LoadIndex(ctx context.Context) error {
 	return r.loadIndex(ctx, false)
 }
