@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitevault/sitevault/internal/archiver"
-	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/fsys"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restorer"
@@ -119,10 +118,7 @@ func runDirBackup(ctx context.Context, opts dirBackupOptions, g *globalOptions, 
 	}
 	defer src.Close()
 
-	packsBefore, err := packBytes(ctx, s.repo.Backend())
-	if err != nil {
-		return err
-	}
+	savedBefore := s.repo.Saved()
 
 	progress := new(archiver.Progress)
 	bar := startProgress(g.progressTTY(), g.errOut(), func(el time.Duration) string {
@@ -141,10 +137,7 @@ func runDirBackup(ctx context.Context, opts dirBackupOptions, g *globalOptions, 
 		return fmt.Errorf("back up %s into %s: %w", dir, s.where, err)
 	}
 
-	packsAfter, err := packBytes(ctx, s.repo.Backend())
-	if err != nil {
-		return err
-	}
+	added := s.repo.Saved().Sub(savedBefore)
 	host, _ := os.Hostname()
 	sn := &repository.Snapshot{
 		Time:     rep.Started,
@@ -159,9 +152,9 @@ func runDirBackup(ctx context.Context, opts dirBackupOptions, g *globalOptions, 
 		sn.Parent = &parent.ID
 	}
 	if sn.Summary.BytesAddedSaved == 0 {
-		// What the packs grew by (a concurrent backup's packs count too;
-		// a concurrent prune may shrink them).
-		sn.Summary.BytesAddedSaved = max(0, packsAfter-packsBefore)
+		// What this backup uploaded (counted by the repository: no listing
+		// of data/, and other writers do not count).
+		sn.Summary.BytesAddedSaved = added.PackBytes
 	}
 	id, err := s.repo.SaveSnapshot(ctx, sn)
 	if err != nil {
@@ -221,20 +214,6 @@ func latestSnapshot(ctx context.Context, repo *repository.Repository, site strin
 		}
 	}
 	return latest, nil
-}
-
-// packBytes sums the size of the repository's pack files: the difference
-// before and after a backup is what it added.
-func packBytes(ctx context.Context, be backend.Backend) (int64, error) {
-	var n int64
-	err := be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
-		n += fi.Size
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("list packs in %s: %w", be.Location(), err)
-	}
-	return n, nil
 }
 
 func runDirRestore(ctx context.Context, opts dirRestoreOptions, g *globalOptions, stdout io.Writer) error {

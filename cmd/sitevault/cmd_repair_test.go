@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/sitevault/sitevault/internal/fsys"
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
@@ -67,5 +70,67 @@ func TestDamagedIndexRepair(t *testing.T) {
 		if err != nil || string(got) != want {
 			t.Errorf("restored %s: %q, %v", name, got, err)
 		}
+	}
+}
+
+// writerFS runs write once, when the backup opens name: another writer of
+// the repository storing data in the middle of the backup.
+type writerFS struct {
+	fsys.FS
+	name  string
+	write func()
+	once  sync.Once
+}
+
+func (w *writerFS) Open(ctx context.Context, name string) (fsys.File, error) {
+	if name == w.name {
+		w.once.Do(w.write)
+	}
+	return w.FS.Open(ctx, name)
+}
+
+// TestBackupCountsOnlyItsOwnData: "added" is what this backup stored, not
+// what the repository's packs grew by while it ran (another backup into
+// the same repository stored 2 MiB meanwhile).
+func TestBackupCountsOnlyItsOwnData(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustRun("", initCmd)
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"a.txt": strings.Repeat("a", 1000), "b.txt": "b"})
+	g := e.global("")
+	g.openDir = func(dir string) (fsys.FS, error) {
+		l, err := fsys.NewLocal(dir)
+		return &writerFS{FS: l, name: "b.txt", write: func() {
+			s, err := openRepository(context.Background(), e.global(""))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer s.Close()
+			data := make([]byte, 2<<20)
+			rand.Read(data)
+			if _, _, err := s.repo.SaveBlob(context.Background(), repository.DataBlob, data); err != nil {
+				t.Error(err)
+			}
+			if err := s.repo.Flush(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}}, err
+	}
+	var out bytes.Buffer
+	if err := runDirBackup(context.Background(), dirBackupOptions{Dir: src, Site: "c", Trigger: "manual"}, g, &out); err != nil {
+		t.Fatal(err)
+	}
+	s, err := openRepository(context.Background(), e.global(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sn, err := s.repo.FindSnapshot(context.Background(), "latest", "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sn.Summary.BytesAddedSaved; got <= 0 || got >= 1<<20 {
+		t.Errorf("backup of 1 KB says it added %d bytes (another writer stored 2 MiB meanwhile)", got)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/sitevault/sitevault/internal/archiver"
-	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/fsys"
@@ -216,7 +215,7 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 	} else if n > 0 {
 		log.Info("indexed packs of an interrupted backup", "packs", n)
 	}
-	packsBefore, perr := packBytes(ctx, repo.Backend())
+	savedBefore := repo.Saved()
 
 	conn := opts.Conn
 	if conn == nil {
@@ -351,11 +350,9 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 		sn.Meta[k] = v
 	}
 	sn.Summary.Warnings = append(sn.Summary.Warnings, res.Warnings...)
-	if perr == nil {
-		if after, err := packBytes(ctx, repo.Backend()); err == nil {
-			sn.Summary.BytesAddedSaved = max(0, after-packsBefore)
-		}
-	}
+	// what this process uploaded since the start (no listing of data/;
+	// other processes' backups do not count)
+	sn.Summary.BytesAddedSaved = repo.Saved().Sub(savedBefore).PackBytes
 	sn.Summary.Finished = deps.now()
 	if _, err := repo.SaveSnapshot(ctx, sn); err != nil {
 		return nil, fmt.Errorf("back up %s: save the restore point: %w", entry.Name, err)
@@ -564,16 +561,4 @@ func (s *markingStore) SaveTree(ctx context.Context, t *repository.Tree) (reposi
 		s.tables.Add(1)
 	}
 	return s.Repository.SaveTree(ctx, t)
-}
-
-// packBytes sums the size of the repository's packs; the difference before
-// and after a backup is what it added (other writers at the same time
-// count too).
-func packBytes(ctx context.Context, be backend.Backend) (int64, error) {
-	var n int64
-	err := be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
-		n += fi.Size
-		return nil
-	})
-	return n, err
 }
