@@ -3,7 +3,6 @@ package repository
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -76,33 +75,6 @@ func indexPackOf(pi *packInfo) indexPack {
 		ip.Blobs[i] = indexBlob{Type: b.Handle.Type, ID: b.Handle.ID, Offset: b.Offset, Length: b.Length, RawLength: b.RawLen, Compressed: b.Flags&flagCompressed != 0}
 	}
 	return ip
-}
-
-// parseIndexFile decodes and validates an index file's plaintext.
-func parseIndexFile(b []byte) (*indexFile, error) {
-	var f indexFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("parse index: %v: %w", err, ErrDamaged)
-	}
-	if f.Version > 1 {
-		return nil, fmt.Errorf("index version %d: %w", f.Version, ErrNewerFormat)
-	}
-	if f.Version != 1 {
-		return nil, fmt.Errorf("index version %d: %w", f.Version, ErrDamaged)
-	}
-	for _, p := range f.Packs {
-		for _, b := range p.packBlobs() {
-			if err := b.valid(p.Size); err != nil {
-				return nil, fmt.Errorf("index pack %v: %w", p.ID.Short(), err)
-			}
-		}
-	}
-	for _, t := range f.Tombstones {
-		if t.Type != DataBlob && t.Type != TreeBlob {
-			return nil, fmt.Errorf("index tombstone type %d: %w", t.Type, ErrDamaged)
-		}
-	}
-	return &f, nil
 }
 
 // indexFileBlobs bounds the blobs one index file lists: 65,536 blobs are
@@ -943,18 +915,11 @@ func (r *Repository) refreshIndex(ctx context.Context) error {
 
 // saveIndexFile seals and stores f, returning its id.
 func (r *Repository) saveIndexFile(ctx context.Context, f *indexFile) (ID, error) {
-	f.Version = 1
+	f.Version = indexVersion
 	if f.Created.IsZero() {
 		f.Created = r.now().UTC()
 	}
-	if f.Packs == nil {
-		f.Packs = []indexPack{}
-	}
-	plain, err := json.Marshal(f)
-	if err != nil {
-		return ID{}, err
-	}
-	b := r.crypt.sealFile(plain)
+	b := r.crypt.sealFile(encodeIndexFile(f))
 	id := fileID(b)
 	h := backend.Handle{Type: backend.IndexFile, Name: id.String()}
 	if err := r.be.Save(ctx, h, bytes.NewReader(b), int64(len(b))); err != nil && !errors.Is(err, backend.ErrExist) {

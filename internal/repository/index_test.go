@@ -3,6 +3,7 @@ package repository
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -483,4 +484,33 @@ func TestSaveCounters(t *testing.T) {
 		t.Errorf("counted %d plaintext bytes, want at least %d", d.RawBytes, 300<<10)
 	}
 	_ = io.EOF
+}
+
+// TestIndexFormat2: version 2 files round-trip, and what a version 1 reader
+// sees of one is a JSON object of version 2 (so it fails with
+// ErrNewerFormat, not "damaged").
+func TestIndexFormat2(t *testing.T) {
+	f := &indexFile{Version: 2, Created: time.Unix(5, 6).UTC(), Supersedes: []ID{{7}, {8}},
+		Packs: []indexPack{
+			{ID: ID{1}, Size: 1000, Blobs: []indexBlob{{Type: DataBlob, ID: ID{2}, Offset: 0, Length: 100, RawLength: 72}, {Type: TreeBlob, ID: ID{3}, Offset: 100, Length: 50, RawLength: 900, Compressed: true}}},
+			{ID: ID{4}, Size: 10, Blobs: []indexBlob{}},
+		},
+		Tombstones: []tombRecord{{Type: DataBlob, ID: ID{2}, Pack: ID{1}, Deleted: time.Unix(9, 1).UTC()}, {Type: TreeBlob, ID: ID{3}, Pack: ID{1}, Revived: time.Unix(10, 0).UTC()}}}
+	b := encodeIndexFile(f)
+	got, err := parseIndexFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(f) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, f)
+	}
+	var old indexFile // what the version 1 code unmarshals
+	if err := json.Unmarshal(b, &old); err != nil || old.Version != 2 {
+		t.Fatalf("a version 1 reader sees version %d, err %v", old.Version, err)
+	}
+	for _, bad := range [][]byte{b[:len(b)-6], append(append([]byte{}, b[:len(b)-2]...), 'A', 'A', '"', '}')} {
+		if _, err := parseIndexFile(bad); !errors.Is(err, ErrDamaged) {
+			t.Errorf("truncated or extended file: %v, want ErrDamaged", err)
+		}
+	}
 }
