@@ -19,14 +19,15 @@
 //   - pack: an immutable file of about 16 MiB holding many encrypted blobs
 //     and, at its end, an encrypted header listing them.
 //   - index: index/ files saying which pack holds which blob; loaded into
-//     memory at Open.
+//     memory at Open. Bounded in size; rebuilt from the packs by
+//     RepairIndex.
 //   - tombstone: an index record by which prune marks a blob copy unused
 //     at a time; after the grace period the copy may be deleted.
 //   - snapshot: a restore point: a root tree id plus metadata.
 //   - orphan pack: a pack no index lists (its writer died before writing
 //     the index); RecoverOrphans or prune indexes it.
 //
-// # On-disk format (version 1)
+// # On-disk format (version 1; index files version 2)
 //
 // All multi-byte integers are little endian. "Sealed" means
 // nonce(12 random bytes) || AES-256-GCM ciphertext || tag(16), under the
@@ -81,17 +82,44 @@
 // raw_length(u32, plaintext bytes) id(32). Packs are self-describing:
 // RecoverOrphans and a rebuild read only the trailer and header.
 //
-// Index file JSON: {"version":1, "created":RFC 3339,
+// Index files. Each lists at most 65,536 blobs (a pack is never split
+// across files, so a pack of more blobs makes one larger file, bounded by
+// the pack): no file grows with the repository, and none comes near the
+// 256 MiB a reader decompresses. Version 2 (written since issue 9) is a
+// JSON envelope {"version":2,"data":"<base64>"} around a binary body; the
+// envelope makes readers that know only version 1 fail with
+// ErrNewerFormat ("upgrade sitevault") rather than skip the file. Body:
+//
+//	version u8 (2) | created i64 (unix ns)
+//	n u32 | n × superseded index file id (32)
+//	n u32 | n × pack: id(32) size(u64) m(u32) m × 46-byte entry (as in a pack header)
+//	n u32 | n × tombstone: type(1) blob id(32) pack id(32) deleted(i64 unix ns, 0 = none) revived(i64, 0 = none)
+//
+// Counts are checked against the bytes left before anything is allocated;
+// trailing bytes are an error. Version 1 (JSON, still read):
+// {"version":1, "created":RFC 3339,
 // "supersedes":[ids of index files this one replaces],
 // "packs":[{"id", "size", "blobs":[{"type", "id", "offset", "length",
 // "raw_length", "compressed" (omitted when false)}]}],
 // "tombstones":[{"type", "id", "pack", "deleted":RFC 3339, "revived":RFC 3339}]}.
+// A repository written before issue 9 (version 1 files only) opens as it
+// is; new index files are version 2, and `sitevault repair index`
+// rewrites all of them in version 2 at once.
+//
 // Reading all index files: drop every file another lists in
 // "supersedes"; for each (blob, pack) take the latest "deleted" and the
 // latest "revived" over all files; the copy is tombstoned when deleted >
-// revived. A blob with a live copy is live (backups deduplicate against
-// it); a blob with only tombstoned copies can still be read but is never
-// deduplicated against (a backup stores it again).
+// revived. A pack may appear in several files (merge by pack id). A blob
+// with a live copy is live (backups deduplicate against it); a blob with
+// only tombstoned copies can still be read but is never deduplicated
+// against (a backup stores it again). A writer that replaces files
+// (prune's compaction, repair) writes its files one by one and lists the
+// superseded files only in the last, so a writer killed half-way leaves
+// the old files in force. An index file that cannot be read makes Open
+// fail (ErrIndexDamaged, an *IndexError naming the file): a partial index
+// would make restores miss blobs and backups upload everything again.
+// RepairIndex rebuilds the index from the pack headers (packs are
+// self-describing) and supersedes every index file.
 //
 // Tree blob: JSON {"nodes":[…]} with nodes sorted by name (byte order),
 // names unique, never "", ".", "..", containing '/' or NUL. Node fields:
@@ -109,8 +137,24 @@
 //
 // # In memory
 //
-// The index costs about 65–130 bytes per blob (a 33-byte key and a 20-byte
-// location in a Go map, plus slack). Unfinished packs are buffered in
+// The index costs about 54 bytes per blob (IndexBytesPerBlob rounds up to
+// 56): one 48-byte entry per blob — id(32) pack number(4) offset(4)
+// length(4) and raw length with the type, compressed and tombstoned bits
+// (4) — in one array sorted by id and type and searched by bisection, plus
+// 1/8 spare capacity. Blobs added after the load (this session's packs,
+// other writers' new index files) wait in a small map that is merged into
+// the array, in place from its end, whenever it exceeds an eighth of it.
+// Further copies of a blob (stored twice by concurrent backups, or by a
+// repack) sit in an overflow map; LoadBlob falls back to them, live
+// copies first, when a copy is missing or damaged. LoadIndex converts each
+// index file to entries as it arrives and builds the array with one
+// counting sort on the ids' first two bytes (ids are uniform keyed hashes)
+// and a sort of each bucket; its peak is the new array plus the entries
+// waiting for it and a few decoded files, while the previous index keeps
+// serving readers. A refresh after a prune drops the packs the prune
+// deleted instead of loading everything again.
+//
+// Unfinished packs are buffered in
 // memory: at most (Packers + Connections) × (PackSize + largest blob),
 // 6 × ~24 MiB ≈ 150 MiB with the defaults on 2 cores. SaveStream holds
 // about three chunks plus the chunker's 2 × Max buffer (16 MiB).
@@ -150,8 +194,9 @@
 //     deleted; a pack where such copies exceed MaxUnused of its bytes (and
 //     none are tombstoned more recently) is repacked: its needed blobs are
 //     copied into new packs, indexed as usual;
-//  5. one compacted index file is written, superseding every index file
-//     read in step 2, with the kept packs and their tombstone state;
+//  5. the compacted index is written (bounded files, the last one
+//     superseding every index file read in step 2), with the kept packs
+//     and their tombstone state;
 //  6. only then the superseded index files and the deleted/repacked packs
 //     are removed.
 //

@@ -112,6 +112,17 @@ func makeEntry(b packBlob, pack uint32) entry {
 	return entry{id: b.Handle.ID, pack: pack, offset: b.Offset, length: b.Length, meta: m}
 }
 
+func makeIndexEntry(b *indexBlob, pack uint32) entry {
+	m := b.RawLength & metaRawMask
+	if b.Type == TreeBlob {
+		m |= metaTree
+	}
+	if b.Compressed {
+		m |= metaCompressed
+	}
+	return entry{id: b.ID, pack: pack, offset: b.Offset, length: b.Length, meta: m}
+}
+
 func (e *entry) typ() BlobType {
 	if e.meta&metaTree != 0 {
 		return TreeBlob
@@ -766,8 +777,8 @@ func (r *Repository) loadIndex(ctx context.Context, skipDamaged bool) error {
 			for _, p := range f.Packs {
 				num := x.num(p.ID)
 				c.packs = append(c.packs, p.ID)
-				for _, b := range p.packBlobs() {
-					c.entries = append(c.entries, makeEntry(b, num))
+				for _, b := range p.Blobs {
+					c.entries = append(c.entries, makeIndexEntry(&b, num))
 				}
 			}
 			chunks = append(chunks, c)
