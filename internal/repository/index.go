@@ -1091,3 +1091,24 @@ func (x *index) liveMap() map[BlobHandle]entry {
 	}
 	return out
 }
+
+// eachCopy calls fn for every copy of every blob in the in-memory index,
+// under its read lock (fn must not call into the index). Check and prune
+// can walk the loaded index with it instead of building maps of their
+// own (a map of every blob costs several times the index).
+func (x *index) eachCopy(fn func(h BlobHandle, pack ID, pb packBlob, tombstoned bool)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	one := func(e *entry) { fn(e.handle(), x.packs[e.pack], e.packBlob(), e.dead()) }
+	for i := range x.main {
+		one(&x.main[i])
+	}
+	for _, e := range x.recent {
+		one(&e)
+	}
+	for _, cs := range x.extra {
+		for i := range cs {
+			one(&cs[i])
+		}
+	}
+}

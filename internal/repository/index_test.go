@@ -514,3 +514,60 @@ func TestIndexFormat2(t *testing.T) {
 		}
 	}
 }
+
+// indexView is what an index holds: every copy and whether it is live.
+func indexView(r *Repository) map[string]bool {
+	out := map[string]bool{}
+	r.idx.Load().eachCopy(func(h BlobHandle, pack ID, pb packBlob, dead bool) {
+		out[h.String()+"@"+pack.String()] = !dead
+	})
+	return out
+}
+
+// TestRefreshAfterPrune: a session that refreshes its index after another
+// process pruned (packs deleted and repacked, index compacted) holds the
+// same index as a fresh Open, without loading every file again.
+func TestRefreshAfterPrune(t *testing.T) {
+	ctx := context.Background()
+	clock := NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	be := mem.New()
+	be.Now = clock.Now
+	r := TestRepositoryWith(t, be, Options{Now: clock.Now, PackSize: 64 << 10})
+	var old []*Snapshot
+	for i := range 3 {
+		old = append(old, TestSnapshot(t, r, "s", clock.Now(), map[string][]byte{"a": randBytes(uint64(40+i), 150<<10), "b": randBytes(7, 30<<10)}))
+	}
+	keep := TestSnapshot(t, r, "s", clock.Now(), map[string][]byte{"c": randBytes(50, 100<<10), "b": randBytes(7, 30<<10)})
+	session := TestOpen(t, be, Options{Now: clock.Now})
+	pruner := TestOpen(t, be, Options{Now: clock.Now})
+	for _, sn := range old {
+		if err := pruner.RemoveSnapshot(ctx, sn.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		clock.Advance(48 * time.Hour)
+		res, err := pruner.Prune(ctx, PruneOptions{Grace: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("prune: %+v", *res)
+	}
+	filesBefore := len(session.idxFiles)
+	if err := session.refreshIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := TestOpen(t, be, Options{Now: clock.Now})
+	got, want := indexView(session), indexView(fresh)
+	if len(got) != len(want) {
+		t.Fatalf("refreshed index has %d copies, a fresh Open %d (had %d files)", len(got), len(want), filesBefore)
+	}
+	for k, live := range want {
+		if l, ok := got[k]; !ok || l != live {
+			t.Errorf("copy %s: refreshed %v/%v, fresh %v", k, ok, l, live)
+		}
+	}
+	if _, err := TestRestore(t, session, keep.ID); err != nil {
+		t.Fatalf("restore after refresh: %v", err)
+	}
+}
