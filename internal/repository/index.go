@@ -59,14 +59,18 @@ type tombRecord struct {
 
 func (ip indexPack) packBlobs() []packBlob {
 	out := make([]packBlob, len(ip.Blobs))
-	for i, b := range ip.Blobs {
-		var fl uint8
-		if b.Compressed {
-			fl = flagCompressed
-		}
-		out[i] = packBlob{Handle: BlobHandle{ID: b.ID, Type: b.Type}, Offset: b.Offset, Length: b.Length, RawLen: b.RawLength, Flags: fl}
+	for i := range ip.Blobs {
+		out[i] = ip.Blobs[i].packBlob()
 	}
 	return out
+}
+
+func (b *indexBlob) packBlob() packBlob {
+	var fl uint8
+	if b.Compressed {
+		fl = flagCompressed
+	}
+	return packBlob{Handle: BlobHandle{ID: b.ID, Type: b.Type}, Offset: b.Offset, Length: b.Length, RawLen: b.RawLength, Flags: fl}
 }
 
 func indexPackOf(pi *packInfo) indexPack {
@@ -516,6 +520,40 @@ func (x *index) len() (blobs, extra int) {
 	return len(x.main) + len(x.recent), extra
 }
 
+// sortBucket sorts entries that share their first id byte: an in-place
+// counting sort (American flag sort) on the second byte, then a
+// comparison sort of each of the 256 sub-buckets (a few hundred entries
+// at 10 million blobs).
+func sortBucket(a []entry) {
+	var start, end [256]int
+	for i := range a {
+		end[a[i].id[1]]++
+	}
+	n := 0
+	for b := range 256 {
+		c := end[b]
+		start[b], end[b] = n, n+c
+		n += c
+	}
+	next := start
+	for b := range 256 {
+		for next[b] < end[b] {
+			e := a[next[b]]
+			for d := int(e.id[1]); d != b; d = int(e.id[1]) {
+				e, a[next[d]] = a[next[d]], e
+				next[d]++
+			}
+			a[next[b]] = e
+			next[b]++
+		}
+	}
+	for b := range 256 {
+		if end[b]-start[b] > 1 {
+			slices.SortFunc(a[start[b]:end[b]], cmpEntry)
+		}
+	}
+}
+
 // indexChunk is one index file converted for the bulk load.
 type indexChunk struct {
 	id         ID
@@ -531,41 +569,61 @@ type indexChunk struct {
 // in main and the others in extra. Chunks are released as they are
 // copied, so the peak is the final array plus one chunk.
 func (x *index) build(chunks []*indexChunk) {
-	var counts [1 << 16]int
-	total := 0
-	for _, c := range chunks {
-		for i := range c.entries {
-			counts[int(c.entries[i].id[0])<<8|int(c.entries[i].id[1])]++
-		}
-		total += len(c.entries)
-	}
-	var starts [1<<16 + 1]int
-	for b := range counts {
-		starts[b+1] = starts[b] + counts[b]
-	}
-	main := make([]entry, total, total+total/8)
-	next := starts
-	for _, c := range chunks {
-		for _, e := range c.entries {
-			b := int(e.id[0])<<8 | int(e.id[1])
-			main[next[b]] = e
-			next[b]++
-		}
-		c.entries = nil
-	}
-	var wg sync.WaitGroup
 	const workers = 2
+	var wg sync.WaitGroup
+	// 1. counting sort on the first byte (256 write streams: kind to
+	// caches and TLBs); each worker owns half the buckets and scans every
+	// chunk (sequential reads)
+	var counts [workers][256]int
 	for w := range workers {
 		wg.Go(func() {
-			for b := w; b < 1<<16; b += workers {
-				if starts[b+1]-starts[b] > 1 {
-					slices.SortFunc(main[starts[b]:starts[b+1]], cmpEntry)
+			for k := w; k < len(chunks); k += workers {
+				for i := range chunks[k].entries {
+					counts[w][chunks[k].entries[i].id[0]]++
 				}
 			}
 		})
 	}
 	wg.Wait()
-	// tombstones: mark the dead copies (copies of one blob are adjacent)
+	var starts [257]int
+	for b := range 256 {
+		starts[b+1] = starts[b]
+		for w := range workers {
+			starts[b+1] += counts[w][b]
+		}
+	}
+	total := starts[256]
+	main := make([]entry, total, total+total/8)
+	for w := range workers {
+		lo, hi := w*256/workers, (w+1)*256/workers
+		wg.Go(func() {
+			next := starts
+			for _, c := range chunks {
+				for i := range c.entries {
+					if b := int(c.entries[i].id[0]); b >= lo && b < hi {
+						main[next[b]] = c.entries[i]
+						next[b]++
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, c := range chunks {
+		c.entries = nil
+	}
+	// 2. in each first-byte bucket (about 1/256 of the index: it fits in
+	// cache), an in-place counting sort on the second byte, then a sort of
+	// each small bucket
+	for w := range workers {
+		wg.Go(func() {
+			for b := w; b < 256; b += workers {
+				sortBucket(main[starts[b]:starts[b+1]])
+			}
+		})
+	}
+	wg.Wait()
+	// 3. tombstones: mark the dead copies (copies of one blob are adjacent)
 	for k, s := range x.tomb {
 		if !s.dead() {
 			continue
@@ -581,7 +639,7 @@ func (x *index) build(chunks []*indexChunk) {
 			}
 		}
 	}
-	// one copy per blob in main (a live one if any), the others in extra
+	// 4. one copy per blob in main (a live one if any), the others in extra
 	w := 0
 	for i := 0; i < len(main); {
 		j := i + 1
@@ -773,14 +831,19 @@ func (r *Repository) loadIndex(ctx context.Context, skipDamaged bool) error {
 				n += len(p.Blobs)
 			}
 			c.entries = make([]entry, 0, n)
+			nums := make([]uint32, len(f.Packs))
 			mu.Lock()
-			for _, p := range f.Packs {
-				num := x.num(p.ID)
+			for i, p := range f.Packs {
+				nums[i] = x.num(p.ID)
+			}
+			mu.Unlock()
+			for i, p := range f.Packs {
 				c.packs = append(c.packs, p.ID)
-				for _, b := range p.Blobs {
-					c.entries = append(c.entries, makeIndexEntry(&b, num))
+				for j := range p.Blobs {
+					c.entries = append(c.entries, makeIndexEntry(&p.Blobs[j], nums[i]))
 				}
 			}
+			mu.Lock()
 			chunks = append(chunks, c)
 			mu.Unlock()
 		})

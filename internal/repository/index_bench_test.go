@@ -13,7 +13,7 @@ import (
 // benchIndexRepo returns a repository on a mem backend whose index files
 // list n blobs in packs of 2,000 (written directly, no packs: the index
 // is what is measured) and the blob handles.
-func benchIndexRepo(b *testing.B, n int) (*Repository, *mem.Backend, []BlobHandle) {
+func benchIndexRepo(b testing.TB, n int) (*Repository, *mem.Backend, []BlobHandle) {
 	b.Helper()
 	ctx := context.Background()
 	be := mem.New()

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -569,5 +570,60 @@ func TestRefreshAfterPrune(t *testing.T) {
 	}
 	if _, err := TestRestore(t, session, keep.ID); err != nil {
 		t.Fatalf("restore after refresh: %v", err)
+	}
+}
+
+// TestIndexBuild: the bulk load sorts and finds every blob of many index
+// files, keeps one copy per blob in the array and the others as extra
+// copies, and prefers a live copy.
+func TestIndexBuild(t *testing.T) {
+	ctx := context.Background()
+	r, _, hs := benchIndexRepo(t, 300_000)
+	// a second copy of every 1000th blob, in another pack, tombstoned in
+	// the first pack
+	var dup indexPack
+	dup.ID = ID{0xee}
+	dup.Size = 16 << 20
+	var tombs []tombRecord
+	firstPack := map[ID]ID{}
+	f, err := r.listIndexNames(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range f {
+		idx, err := r.loadIndexFile(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range idx.Packs {
+			for _, b := range p.Blobs {
+				firstPack[b.ID] = p.ID
+			}
+		}
+	}
+	for i := 0; i < len(hs); i += 1000 {
+		dup.Blobs = append(dup.Blobs, indexBlob{Type: DataBlob, ID: hs[i].ID, Offset: uint32(len(dup.Blobs)) * 300, Length: 300, RawLength: 272})
+		tombs = append(tombs, tombRecord{Type: DataBlob, ID: hs[i].ID, Pack: firstPack[hs[i].ID], Deleted: time.Unix(100, 0).UTC()})
+	}
+	if _, err := r.writeIndex(ctx, nil, []indexPack{dup}, tombs); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x := r.idx.Load()
+	if !slices.IsSortedFunc(x.main, cmpEntry) || len(x.main) != len(hs) {
+		t.Fatalf("main: %d entries, sorted %v", len(x.main), slices.IsSortedFunc(x.main, cmpEntry))
+	}
+	for i, h := range hs {
+		if !x.has(h) {
+			t.Fatalf("blob %d not found", i)
+		}
+		if i%1000 == 0 {
+			cs := r.BlobCopies(DataBlob, h.ID)
+			if len(cs) != 2 || cs[0].Pack != dup.ID || cs[0].Tombstoned || !cs[1].Tombstoned {
+				t.Fatalf("blob %d: copies %+v, want the live one in the second pack first", i, cs)
+			}
+		}
 	}
 }

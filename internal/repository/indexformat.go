@@ -110,8 +110,8 @@ func parseIndexFile(b []byte) (*indexFile, error) {
 		return nil, err
 	}
 	for _, p := range f.Packs {
-		for _, b := range p.packBlobs() {
-			if err := b.valid(p.Size); err != nil {
+		for i := range p.Blobs {
+			if err := p.Blobs[i].packBlob().valid(p.Size); err != nil {
 				return nil, fmt.Errorf("index pack %v: %w", p.ID.Short(), err)
 			}
 		}
