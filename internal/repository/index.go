@@ -188,6 +188,7 @@ type index struct {
 	packs   []ID
 	packNum map[ID]uint32
 	main    []entry
+	starts  []uint32 // starts[p]: first entry of main whose id begins with the 2 bytes p (65,537: 256 KiB)
 	recent  map[BlobHandle]entry
 	extra   map[BlobHandle][]entry
 	tomb    map[tombKey]tombState
@@ -212,9 +213,29 @@ func (x *index) num(id ID) uint32 {
 	return n
 }
 
+// reindex recomputes starts after main changed.
+func (x *index) reindex() {
+	if len(x.starts) != 1<<16+1 {
+		x.starts = make([]uint32, 1<<16+1)
+	}
+	p := 0
+	for i := range x.main {
+		for q := int(x.main[i].id[0])<<8 | int(x.main[i].id[1]); p <= q; p++ {
+			x.starts[p] = uint32(i)
+		}
+	}
+	for ; p <= 1<<16; p++ {
+		x.starts[p] = uint32(len(x.main))
+	}
+}
+
 // search returns the position of h in main, or -1.
 func (x *index) search(h BlobHandle) int {
 	lo, hi := 0, len(x.main)
+	if len(x.starts) == 1<<16+1 {
+		p := int(h.ID[0])<<8 | int(h.ID[1])
+		lo, hi = int(x.starts[p]), int(x.starts[p+1])
+	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if cmpHandle(&x.main[m], h) < 0 {
@@ -348,6 +369,7 @@ func (x *index) mergeRecent() {
 		k--
 	}
 	x.recent = make(map[BlobHandle]entry)
+	x.reindex()
 }
 
 // mergeTombs merges the tombstones of files into x.tomb and returns the
@@ -447,6 +469,7 @@ func (x *index) removePacks(gone map[uint32]bool) {
 		w++
 	}
 	x.main = x.main[:w]
+	x.reindex()
 	for h, e := range x.recent {
 		if gone[e.pack] {
 			if e, ok := promote(h); ok {
@@ -667,6 +690,7 @@ func (x *index) build(chunks []*indexChunk) {
 		i = j
 	}
 	x.main = main[:w]
+	x.reindex()
 }
 
 // listIndexNames lists index/.
