@@ -897,8 +897,13 @@ func (r *Repository) loadIndex(ctx context.Context, skipDamaged bool) error {
 	}
 	x.mergeTombs(tombFiles)
 	applied := make(map[ID][]ID, len(chunks))
+	gone := make(map[ID]struct{})
 	for _, c := range chunks {
-		applied[c.id] = c.packs
+		if sup[c.id] {
+			gone[c.id] = struct{}{}
+		} else {
+			applied[c.id] = c.packs
+		}
 	}
 	x.build(live)
 	r.mu.Lock()
@@ -908,14 +913,16 @@ func (r *Repository) loadIndex(ctx context.Context, skipDamaged bool) error {
 	}
 	r.idx.Store(x)
 	r.idxFiles = applied
+	r.idxGone = gone
+	r.reloads++
 	return nil
 }
 
-// refreshIndex applies index files written since the last load. When new
-// files supersede files it had applied (a prune compacted the index), it
-// drops the packs that are in none of the remaining files instead of
-// loading everything again; it reloads only when a file it had applied
-// vanished without a visible successor.
+// refreshIndex applies index files written since the last load. When
+// files it had applied are superseded or gone (a prune compacted the
+// index), it drops the packs that no remaining file names (the prune
+// deleted them) instead of loading everything again: a refresh never
+// holds two indexes.
 func (r *Repository) refreshIndex(ctx context.Context) error {
 	ids, err := r.listIndexNames(ctx)
 	if err != nil {
@@ -926,8 +933,15 @@ func (r *Repository) refreshIndex(ctx context.Context) error {
 	var fresh []ID
 	for _, id := range ids {
 		present[id] = true
-		if _, ok := r.idxFiles[id]; !ok {
+		_, applied := r.idxFiles[id]
+		_, gone := r.idxGone[id]
+		if !applied && !gone {
 			fresh = append(fresh, id)
+		}
+	}
+	for id := range r.idxGone {
+		if !present[id] {
+			delete(r.idxGone, id)
 		}
 	}
 	var vanished []ID
@@ -951,14 +965,14 @@ func (r *Repository) refreshIndex(ctx context.Context) error {
 		}
 	}
 	for _, id := range vanished {
-		if !sup[id] {
-			return r.LoadIndex(ctx)
-		}
+		sup[id] = true // its content is in the files that replaced it
 	}
 	x := r.idx.Load()
 	var list []*indexFile
 	r.mu.Lock()
 	if len(sup) > 0 {
+		// the packs of replaced files that no remaining file names were
+		// deleted (what a fresh load would not see)
 		before := make(map[ID]bool)
 		after := make(map[ID]bool)
 		for id, packs := range r.idxFiles {
@@ -993,18 +1007,26 @@ func (r *Repository) refreshIndex(ctx context.Context) error {
 			x.removePacks(gone)
 		}
 		for id := range sup {
-			delete(r.idxFiles, id)
+			if _, ok := r.idxFiles[id]; ok {
+				delete(r.idxFiles, id)
+				if present[id] {
+					r.idxGone[id] = struct{}{}
+				}
+			} else if present[id] {
+				r.idxGone[id] = struct{}{}
+			}
 		}
 	}
 	for id, f := range files {
+		if sup[id] {
+			continue
+		}
 		var packs []ID
 		for _, p := range f.Packs {
 			packs = append(packs, p.ID)
 		}
 		r.idxFiles[id] = packs
-		if !sup[id] {
-			list = append(list, f)
-		}
+		list = append(list, f)
 	}
 	r.mu.Unlock()
 	x.apply(list)

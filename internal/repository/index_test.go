@@ -554,23 +554,56 @@ func TestRefreshAfterPrune(t *testing.T) {
 		}
 		t.Logf("prune: %+v", *res)
 	}
-	filesBefore := len(session.idxFiles)
-	if err := session.refreshIndex(ctx); err != nil {
-		t.Fatal(err)
-	}
-	fresh := TestOpen(t, be, Options{Now: clock.Now})
-	got, want := indexView(session), indexView(fresh)
-	if len(got) != len(want) {
-		t.Fatalf("refreshed index has %d copies, a fresh Open %d (had %d files)", len(got), len(want), filesBefore)
-	}
-	for k, live := range want {
-		if l, ok := got[k]; !ok || l != live {
-			t.Errorf("copy %s: refreshed %v/%v, fresh %v", k, ok, l, live)
+	sameAsFresh := func(what string) {
+		t.Helper()
+		reloads := session.reloads
+		if err := session.refreshIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if session.reloads != reloads {
+			t.Errorf("%s: the refresh loaded the whole index again", what)
+		}
+		fresh := TestOpen(t, be, Options{Now: clock.Now})
+		got, want := indexView(session), indexView(fresh)
+		if len(got) != len(want) {
+			t.Fatalf("%s: refreshed index has %d copies, a fresh Open %d", what, len(got), len(want))
+		}
+		for k, live := range want {
+			if l, ok := got[k]; !ok || l != live {
+				t.Errorf("%s: copy %s: refreshed %v/%v, fresh %v", what, k, ok, l, live)
+			}
+		}
+		if _, err := TestRestore(t, session, keep.ID); err != nil {
+			t.Fatalf("%s: restore after refresh: %v", what, err)
 		}
 	}
-	if _, err := TestRestore(t, session, keep.ID); err != nil {
-		t.Fatalf("restore after refresh: %v", err)
+	sameAsFresh("after prune")
+	// a compaction seen half-way: the new files are written, the old ones
+	// not yet removed; then they are
+	oldFiles, err := session.listIndexNames(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
+	files, err := session.loadIndexFiles(ctx, oldFiles, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var packs []indexPack
+	var tombs []tombRecord
+	for _, f := range liveFiles(files) {
+		packs = append(packs, f.Packs...)
+		tombs = append(tombs, f.Tombstones...)
+	}
+	if _, err := pruner.writeIndex(ctx, oldFiles, packs, tombs); err != nil {
+		t.Fatal(err)
+	}
+	sameAsFresh("compaction written")
+	for _, id := range oldFiles {
+		if err := be.Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: id.String()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameAsFresh("superseded files removed")
 }
 
 // TestIndexBuild: the bulk load sorts and finds every blob of many index

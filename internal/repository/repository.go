@@ -75,8 +75,10 @@ type Repository struct {
 	used     map[BlobHandle]int64    // blob → last time (unix ns) SaveBlob or MarkUsed saw it
 	pending  []*packInfo             // uploaded packs not yet in an index file
 	saveErr  error
-	idxFiles map[ID][]ID // index files applied to idx → the packs they name
-	saved    SaveStats   // what this process stored
+	idxFiles map[ID][]ID     // index files applied to idx → the packs they name
+	idxGone  map[ID]struct{} // index files known to be superseded (not applied)
+	reloads  int             // full index loads (tests: refreshes should not need them)
+	saved    SaveStats       // what this process stored
 
 	packers   chan *packer
 	uploadSem chan struct{}
@@ -184,6 +186,7 @@ func Open(ctx context.Context, be backend.Backend, password string, opts Options
 		inflight:  make(map[BlobHandle]struct{}),
 		used:      make(map[BlobHandle]int64),
 		idxFiles:  make(map[ID][]ID),
+		idxGone:   make(map[ID]struct{}),
 		packers:   make(chan *packer, o.Packers),
 		uploadSem: make(chan struct{}, o.Connections),
 	}
