@@ -408,7 +408,7 @@ func (r *Repository) recoverOrphans(ctx context.Context, minAge, maxAge time.Dur
 	if len(f.Packs) == 0 {
 		return 0, nil
 	}
-	if _, err := r.saveIndexFile(ctx, f); err != nil {
+	if _, err := r.writeIndex(ctx, nil, f.Packs, nil); err != nil {
 		return 0, fmt.Errorf("recover orphans: %w", err)
 	}
 	for _, pi := range infos {
