@@ -757,12 +757,30 @@ func (r *Repository) loadIndexFile(ctx context.Context, id ID) (*indexFile, erro
 // removed them) are counted in missing; a damaged file is an *IndexError
 // unless skipDamaged, in which case it is logged and skipped.
 func (r *Repository) forEachIndexFile(ctx context.Context, ids []ID, skipDamaged bool, fn func(ID, *indexFile)) (missing int, err error) {
+	return r.forEachIndex(ctx, ids, skipDamaged, func(ctx context.Context, id ID) (func(), error) {
+		f, err := r.loadIndexFile(ctx, id)
+		return func() { fn(id, f) }, err
+	})
+}
+
+// forEachIndexChunk is forEachIndexFile for the bulk load: each file comes
+// as entries (loadIndexChunk).
+func (r *Repository) forEachIndexChunk(ctx context.Context, ids []ID, skipDamaged bool, num func([]ID) []uint32, fn func(*indexChunk)) (missing int, err error) {
+	return r.forEachIndex(ctx, ids, skipDamaged, func(ctx context.Context, id ID) (func(), error) {
+		c, err := r.loadIndexChunk(ctx, id, num)
+		return func() { fn(c) }, err
+	})
+}
+
+// forEachIndex runs load for every id, in parallel, and the function it
+// returns when it succeeds (see forEachIndexFile for the errors).
+func (r *Repository) forEachIndex(ctx context.Context, ids []ID, skipDamaged bool, load func(context.Context, ID) (func(), error)) (missing int, err error) {
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2 * r.opts.Connections)
 	for _, id := range ids {
 		g.Go(func() error {
-			f, err := r.loadIndexFile(gctx, id)
+			done, err := load(gctx, id)
 			if errors.Is(err, backend.ErrNotExist) {
 				mu.Lock()
 				missing++
@@ -779,7 +797,7 @@ func (r *Repository) forEachIndexFile(ctx context.Context, ids []ID, skipDamaged
 			if err != nil {
 				return err
 			}
-			fn(id, f)
+			done()
 			return nil
 		})
 	}
@@ -848,25 +866,16 @@ func (r *Repository) loadIndex(ctx context.Context, skipDamaged bool) error {
 		chunks = chunks[:0]
 		x = newIndex()
 		var mu sync.Mutex
-		missing, err := r.forEachIndexFile(ctx, ids, skipDamaged, func(id ID, f *indexFile) {
-			c := &indexChunk{id: id, supersedes: f.Supersedes, tombs: f.Tombstones}
-			n := 0
-			for _, p := range f.Packs {
-				n += len(p.Blobs)
-			}
-			c.entries = make([]entry, 0, n)
-			nums := make([]uint32, len(f.Packs))
+		num := func(packs []ID) []uint32 {
+			out := make([]uint32, len(packs))
 			mu.Lock()
-			for i, p := range f.Packs {
-				nums[i] = x.num(p.ID)
+			defer mu.Unlock()
+			for i, p := range packs {
+				out[i] = x.num(p)
 			}
-			mu.Unlock()
-			for i, p := range f.Packs {
-				c.packs = append(c.packs, p.ID)
-				for j := range p.Blobs {
-					c.entries = append(c.entries, makeIndexEntry(&p.Blobs[j], nums[i]))
-				}
-			}
+			return out
+		}
+		missing, err := r.forEachIndexChunk(ctx, ids, skipDamaged, num, func(c *indexChunk) {
 			mu.Lock()
 			chunks = append(chunks, c)
 			mu.Unlock()

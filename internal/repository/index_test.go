@@ -3,6 +3,7 @@ package repository
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -656,6 +657,44 @@ func TestIndexBuild(t *testing.T) {
 			cs := r.BlobCopies(DataBlob, h.ID)
 			if len(cs) != 2 || cs[0].Pack != dup.ID || cs[0].Tombstoned || !cs[1].Tombstoned {
 				t.Fatalf("blob %d: copies %+v, want the live one in the second pack first", i, cs)
+			}
+		}
+	}
+}
+
+// TestIndexChunkHostile: every truncation and every single flipped byte
+// of a version 2 body either fails with ErrDamaged or decodes to what
+// parseIndexFile accepts; never a panic.
+func TestIndexChunkHostile(t *testing.T) {
+	f := &indexFile{Version: 2, Created: time.Unix(5, 6).UTC(), Supersedes: []ID{{7}},
+		Packs:      []indexPack{{ID: ID{1}, Size: 1000, Blobs: []indexBlob{{Type: DataBlob, ID: ID{2}, Offset: 0, Length: 100, RawLength: 72}, {Type: TreeBlob, ID: ID{3}, Offset: 100, Length: 50, RawLength: 900, Compressed: true}}}},
+		Tombstones: []tombRecord{{Type: DataBlob, ID: ID{2}, Pack: ID{1}, Deleted: time.Unix(9, 1).UTC()}}}
+	env := encodeIndexFile(f)
+	body, err := base64.StdEncoding.DecodeString(string(env[len(indexEnvelopeStart) : len(env)-len(indexEnvelopeEnd)]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	num := func(ids []ID) []uint32 { return make([]uint32, len(ids)) }
+	c, err := decodeIndexChunk(body, num)
+	if err != nil || len(c.entries) != 2 || len(c.tombs) != 1 || len(c.supersedes) != 1 {
+		t.Fatalf("decode: %+v, %v", c, err)
+	}
+	for n := range len(body) {
+		if _, err := decodeIndexChunk(body[:n], num); !errors.Is(err, ErrDamaged) {
+			t.Fatalf("truncated to %d bytes: %v, want ErrDamaged", n, err)
+		}
+	}
+	for i := range body {
+		for _, bit := range []byte{1, 0x80} {
+			b := bytes.Clone(body)
+			b[i] ^= bit
+			_, err1 := decodeIndexChunk(b, num)
+			_, err2 := parseIndexFile([]byte(indexEnvelopeStart + base64.StdEncoding.EncodeToString(b) + indexEnvelopeEnd))
+			if (err1 == nil) != (err2 == nil) {
+				t.Fatalf("byte %d: chunk decode %v, file decode %v", i, err1, err2)
+			}
+			if err1 != nil && !errors.Is(err1, ErrDamaged) {
+				t.Fatalf("byte %d: %v, want ErrDamaged", i, err1)
 			}
 		}
 	}

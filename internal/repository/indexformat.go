@@ -2,11 +2,14 @@ package repository
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/sitevault/sitevault/internal/backend"
 )
 
 // Index file formats (see doc.go, "Index files"). Version 2, written since
@@ -236,4 +239,141 @@ func decodeIndexV2(b []byte) (*indexFile, error) {
 		return nil, fmt.Errorf("parse index: %d bytes after the end: %w", len(r.b), ErrDamaged)
 	}
 	return f, nil
+}
+
+// rawPack is one pack of a version 2 file, its entries not yet decoded.
+type rawPack struct {
+	id      ID
+	size    int64
+	entries []byte // n × headerEntrySize
+}
+
+// loadIndexChunk loads one index file straight into entries for the bulk
+// load (LoadIndex), without the per-blob structs of indexFile: version 2
+// records become 48-byte entries in one pass, validated as parseIndexFile
+// validates them. num gives the pack numbers of ids (the caller
+// serialises it). Errors are those of loadIndexFile.
+func (r *Repository) loadIndexChunk(ctx context.Context, id ID, num func([]ID) []uint32) (*indexChunk, error) {
+	h := backend.Handle{Type: backend.IndexFile, Name: id.String()}
+	b, err := loadFile(ctx, r.be, h)
+	if err != nil {
+		return nil, fmt.Errorf("load %v: %w", h, err)
+	}
+	if fileID(b) != id {
+		return nil, fmt.Errorf("index %v: content does not match its name: %w", h, ErrDamaged)
+	}
+	plain, err := r.crypt.openFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("index %v: %w", h, err)
+	}
+	b = nil
+	var c *indexChunk
+	if bytes.HasPrefix(plain, []byte(indexEnvelopeStart)) && bytes.HasSuffix(plain, []byte(indexEnvelopeEnd)) {
+		data := plain[len(indexEnvelopeStart) : len(plain)-len(indexEnvelopeEnd)]
+		bin := make([]byte, base64.StdEncoding.DecodedLen(len(data)))
+		n, derr := base64.StdEncoding.Decode(bin, data)
+		if derr != nil {
+			return nil, fmt.Errorf("index %v: parse: %v: %w", h, derr, ErrDamaged)
+		}
+		plain = nil
+		c, err = decodeIndexChunk(bin[:n], num)
+	} else {
+		var f *indexFile
+		if f, err = parseIndexFile(plain); err == nil {
+			c = chunkOf(f, num)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("index %v: %w", h, err)
+	}
+	c.id = id
+	return c, nil
+}
+
+// chunkOf converts a parsed index file.
+func chunkOf(f *indexFile, num func([]ID) []uint32) *indexChunk {
+	c := &indexChunk{supersedes: f.Supersedes, tombs: f.Tombstones, packs: make([]ID, len(f.Packs))}
+	n := 0
+	for i, p := range f.Packs {
+		c.packs[i] = p.ID
+		n += len(p.Blobs)
+	}
+	nums := num(c.packs)
+	c.entries = make([]entry, 0, n)
+	for i, p := range f.Packs {
+		for j := range p.Blobs {
+			c.entries = append(c.entries, makeIndexEntry(&p.Blobs[j], nums[i]))
+		}
+	}
+	return c
+}
+
+// decodeIndexChunk is decodeIndexV2 straight into entries.
+func decodeIndexChunk(b []byte, num func([]ID) []uint32) (*indexChunk, error) {
+	if len(b) < 1 || b[0] != indexVersion {
+		return nil, fmt.Errorf("parse index: not version %d: %w", indexVersion, ErrDamaged)
+	}
+	r := &indexReader{b: b[1:]}
+	c := &indexChunk{}
+	r.u64() // created
+	if n := r.count(32); n > 0 {
+		c.supersedes = make([]ID, n)
+		for i := range c.supersedes {
+			c.supersedes[i] = r.id()
+		}
+	}
+	np := r.count(indexPackHead)
+	packs := make([]rawPack, 0, np)
+	total := 0
+	for range np {
+		p := rawPack{id: r.id(), size: int64(r.u64())}
+		nb := r.count(headerEntrySize)
+		p.entries = r.take(nb * headerEntrySize)
+		if r.err != nil {
+			return nil, r.err
+		}
+		if p.size < 0 {
+			return nil, fmt.Errorf("parse index: pack size %d: %w", p.size, ErrDamaged)
+		}
+		packs = append(packs, p)
+		total += nb
+	}
+	if nt := r.count(indexTombSize); nt > 0 {
+		c.tombs = make([]tombRecord, nt)
+		for i := range c.tombs {
+			t := tombRecord{Type: BlobType(r.u8())}
+			t.ID, t.Pack = r.id(), r.id()
+			t.Deleted = fromUnixNano(int64(r.u64()))
+			t.Revived = fromUnixNano(int64(r.u64()))
+			if t.Type != DataBlob && t.Type != TreeBlob {
+				return nil, fmt.Errorf("index tombstone type %d: %w", t.Type, ErrDamaged)
+			}
+			c.tombs[i] = t
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("parse index: %d bytes after the end: %w", len(r.b), ErrDamaged)
+	}
+	c.packs = make([]ID, len(packs))
+	for i := range packs {
+		c.packs[i] = packs[i].id
+	}
+	nums := num(c.packs)
+	c.entries = make([]entry, 0, total)
+	for i, p := range packs {
+		for off := 0; off < len(p.entries); off += headerEntrySize {
+			e := p.entries[off : off+headerEntrySize]
+			pb := packBlob{Handle: BlobHandle{Type: BlobType(e[0])}, Flags: e[1],
+				Offset: binary.LittleEndian.Uint32(e[2:]), Length: binary.LittleEndian.Uint32(e[6:]), RawLen: binary.LittleEndian.Uint32(e[10:])}
+			copy(pb.Handle.ID[:], e[14:46])
+			if err := pb.valid(p.size); err != nil {
+				return nil, fmt.Errorf("index pack %v: %w", p.id.Short(), err)
+			}
+			c.entries = append(c.entries, makeEntry(pb, nums[i]))
+		}
+	}
+	return c, nil
 }
