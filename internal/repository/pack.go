@@ -111,7 +111,7 @@ func parsePackTail(c *crypter, tail []byte, size int64) (blobs []packBlob, needM
 		return nil, int(hl + 4), nil
 	}
 	sealed := tail[int64(len(tail))-4-hl : len(tail)-4]
-	plain, err := c.open(nil, sealed)
+	plain, err := c.openKind(kindPackHeader, nil, sealed)
 	if err != nil {
 		return nil, 0, fmt.Errorf("pack header: %w", err)
 	}
@@ -165,7 +165,7 @@ func (p *packer) add(c *crypter, h BlobHandle, payload []byte, rawLen int, compr
 
 // finish appends the sealed header and trailer and names the pack.
 func (p *packer) finish(c *crypter) *packInfo {
-	hdr := c.seal(nil, encodePackHeader(p.blobs))
+	hdr := c.sealKind(kindPackHeader, nil, encodePackHeader(p.blobs))
 	p.buf = append(p.buf, hdr...)
 	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(hdr)))
 	return &packInfo{ID: fileID(p.buf), Size: int64(len(p.buf)), Blobs: p.blobs}
