@@ -39,9 +39,9 @@ const (
 	maxScryptN     = 1 << 20
 	maxScryptR     = 32
 	maxScryptP     = 16
-	maxScryptMem   = 256 << 20                                         // bytes: 128·N·r
+	maxScryptMem   = 256 << 20                                            // bytes: 128·N·r
 	maxScryptWork  = 8 * defaultScryptN * defaultScryptR * defaultScryptP // N·r·p
-	keyFileVersion = 2                                                  // written in format 2 repositories
+	keyFileVersion = 2                                                    // written in format 2 repositories
 )
 
 // keyFile is the JSON stored as keys/<id>.
