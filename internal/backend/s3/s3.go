@@ -163,6 +163,8 @@ func (b *Backend) key(h backend.Handle) string {
 func mapError(err, cause error) error {
 	resp := minio.ToErrorResponse(cause)
 	switch resp.Code {
+	case "PreconditionFailed", "ConditionalRequestConflict":
+		return fmt.Errorf("%w: %w", err, backend.ErrExist)
 	case "NoSuchKey", "NoSuchBucket", "NotFound":
 		return fmt.Errorf("%w: %w", err, backend.ErrNotExist)
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled", "AccountProblem", "InvalidSecurity", "ExpiredToken", "InvalidToken",
@@ -195,10 +197,16 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd io.ReadSeeker, 
 	// Stop sending as soon as ctx is done: an upload whose body reached
 	// the server whole could still be stored after Save returned.
 	src := &sourceReader{rd: io.LimitReader(backend.ContextReader(ctx, rd), size), size: size}
-	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(h), src, size, minio.PutObjectOptions{
+	opts := minio.PutObjectOptions{
 		ContentType:      "application/octet-stream",
 		DisableMultipart: size <= maxSinglePut,
-	})
+	}
+	if h.Type == backend.ConfigFile {
+		// A conditional PUT: the server refuses it (412) if a config is
+		// stored, so of two inits one fails.
+		opts.SetMatchETagExcept("*")
+	}
+	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(h), src, size, opts)
 	switch {
 	case src.err != nil:
 		// The caller's reader failed: report its error, not the transport's.
