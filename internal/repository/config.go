@@ -97,8 +97,14 @@ func saveConfig(ctx context.Context, be backend.Backend, cf *configFile) error {
 	if err != nil {
 		return err
 	}
-	err = be.Save(ctx, backend.Handle{Type: backend.ConfigFile}, bytes.NewReader(b), int64(len(b)))
+	h := backend.Handle{Type: backend.ConfigFile}
+	err = be.Save(ctx, h, bytes.NewReader(b), int64(len(b)))
 	if errors.Is(err, backend.ErrExist) {
+		// A retried save whose first attempt was stored finds its own
+		// config: the repository id is random, so equal bytes are ours.
+		if got, lerr := loadFile(ctx, be, h); lerr == nil && bytes.Equal(got, b) {
+			return nil
+		}
 		return fmt.Errorf("save config: %w: %w", ErrRepositoryExists, err)
 	}
 	if err != nil {
