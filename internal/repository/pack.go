@@ -1,7 +1,6 @@
 package repository
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -171,10 +170,25 @@ func (p *packer) finish(c *crypter) *packInfo {
 	return &packInfo{ID: fileID(p.buf), Size: int64(len(p.buf)), Blobs: p.blobs}
 }
 
-func savePack(ctx context.Context, be backend.Backend, pi *packInfo, data []byte) error {
+// savePack verifies and uploads a finished pack; see verifyPack.
+func (r *Repository) savePack(ctx context.Context, pi *packInfo, data []byte) error {
 	h := backend.Handle{Type: backend.PackFile, Name: pi.ID.String()}
-	if err := be.Save(ctx, h, bytes.NewReader(data), int64(len(data))); err != nil && !errors.Is(err, backend.ErrExist) {
+	if packSealedHook != nil {
+		packSealedHook(data)
+	}
+	if err := r.verifyPack(pi, data); err != nil {
+		return fmt.Errorf("save pack %v: refused before upload: %w", h, err)
+	}
+	src := newHashingReader(data)
+	if err := r.be.Save(ctx, h, src, int64(len(data))); err != nil && !errors.Is(err, backend.ErrExist) {
 		return fmt.Errorf("save pack %v: %w", h, err)
+	}
+	if sum := src.sum(); sum != pi.ID {
+		// What the backend read is not the pack that was verified: memory
+		// changed under the upload. The stored file does not match its
+		// name; remove it so that nothing (orphan recovery) indexes it.
+		_ = r.be.Remove(ctx, h)
+		return fmt.Errorf("save pack %v: the bytes sent hash to %v, not to the pack's name (memory changed during the upload): %w", h, sum.Short(), ErrPackCorrupted)
 	}
 	return nil
 }
