@@ -39,6 +39,12 @@ type Config struct {
 	Region    string // "" lets the client discover it
 	// Transport replaces the HTTP transport (tests, proxies); nil for the default.
 	Transport http.RoundTripper
+	// PartSize, if not zero, sends files larger than it as multipart
+	// uploads in parts of that size (at least 5 MiB); zero sends every file
+	// in one PUT (up to 5 GiB), which a cut-off upload never leaves behind.
+	// A multipart upload cut off leaves an incomplete upload on the server
+	// until a lifecycle rule or an abort removes it. Tests use it.
+	PartSize int64
 }
 
 // Backend is a repository in an S3 bucket.
@@ -200,6 +206,10 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd io.ReadSeeker, 
 	opts := minio.PutObjectOptions{
 		ContentType:      "application/octet-stream",
 		DisableMultipart: size <= maxSinglePut,
+	}
+	if b.cfg.PartSize > 0 && size > b.cfg.PartSize {
+		opts.DisableMultipart = false
+		opts.PartSize = uint64(b.cfg.PartSize)
 	}
 	if h.Type == backend.ConfigFile {
 		// A conditional PUT: the server refuses it (412) if a config is
