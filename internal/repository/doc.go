@@ -153,7 +153,12 @@
 //
 // Every file is written once, atomically, under a content-derived name:
 // packs, then the index files naming them (every IndexEvery packs and at
-// Flush), then the snapshot. A process killed at any moment leaves only
+// Flush), then the snapshot. Before a pack is uploaded it is verified as a
+// reader would (its bytes hash to its name, the header opens, every blob
+// authenticates and hashes to its id), and the SHA-256 of the bytes the
+// backend read must equal the name: a bit flipped in memory between
+// hashing and upload fails the backup with ErrPackCorrupted, and the pack
+// is removed, never indexed. A process killed at any moment leaves only
 // complete files; packs it uploaded without an index are orphans, which
 // the next backup indexes with RecoverOrphans (orphans younger than
 // DefaultGrace) so it does not upload them again. Backups take no lock:
