@@ -19,14 +19,13 @@ var ErrPackCorrupted = errors.New("pack corrupted in memory before upload: not s
 var packSealedHook func(data []byte)
 
 // verifyPack checks a finished pack before upload, as a reader will: the
-// bytes hash to the pack's name, the header opens and lists the blobs
-// packed, and every blob authenticates, decompresses to its length and
-// hashes to its id. A bit flipped in memory anywhere between a blob's
+// header opens and lists the blobs packed, and every blob authenticates,
+// decompresses to its length and hashes to its id. A bit flipped in memory anywhere between a blob's
 // hashing and now fails here, before an index can name the pack.
+//
+// That the bytes hash to the pack's name is checked on the bytes the
+// backend reads (hashingReader), one SHA-256 pass for both.
 func (r *Repository) verifyPack(pi *packInfo, data []byte) error {
-	if fileID(data) != pi.ID {
-		return fmt.Errorf("pack bytes do not hash to its name: %w", ErrPackCorrupted)
-	}
 	tail := data[max(0, len(data)-(1<<20)):]
 	blobs, need, err := parsePackTail(r.crypt, tail, int64(len(data)))
 	if err == nil && need > 0 {
