@@ -92,9 +92,11 @@ type Backend interface {
 	// sees the whole file or no file, never a part, including after a crash
 	// at any moment. If h already exists, Save either fails with an error
 	// wrapping ErrExist or replaces it: the repository reuses a name only for
-	// identical bytes (names are content-derived) and checks with Stat where
-	// it must not overwrite (config, keys). Save may read rd more than once,
-	// after seeking it back to the start (retries do).
+	// identical bytes (names are content-derived). The config is the
+	// exception: Save of ConfigFile never replaces one, atomically (of two
+	// concurrent saves exactly one succeeds, the other fails with ErrExist),
+	// so that two inits cannot both write a config. Save may read rd more
+	// than once, after seeking it back to the start (retries do).
 	Save(ctx context.Context, h Handle, rd io.ReadSeeker, size int64) error
 
 	// Load calls fn with a reader of length bytes of h starting at offset;

@@ -7,14 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/repository/chunker"
 )
 
-// FormatVersion is the repository format this code writes and the newest
-// it reads.
-const FormatVersion = 1
+// FormatVersion is the repository format this code writes for a new
+// repository and the newest it reads. Format 1 repositories (no associated
+// data on sealed files, key slots of version 1) are still read and written,
+// in format 1: one repository never mixes formats, so an older sitevault
+// keeps reading a format 1 repository a newer one wrote to.
+const FormatVersion = 2
 
 // configFile is the plaintext JSON stored as "config". Version and ID are
 // readable without a key so that a newer format is recognised before any
@@ -49,9 +53,15 @@ func parseConfigHeader(b []byte) (*configFile, error) {
 	return &cf, nil
 }
 
-// parseConfigParams decrypts and validates the sealed parameters.
-func parseConfigParams(c *crypter, sealed []byte) (*configParams, error) {
-	plain, err := c.openFile(sealed)
+// configAD binds the sealed params to the plaintext header: a header
+// whose version or id was changed fails to open the params.
+func configAD(cf *configFile) []string {
+	return []string{"version " + strconv.Itoa(cf.Version), "id " + cf.ID}
+}
+
+// parseConfigParams decrypts and validates the sealed parameters of cf.
+func parseConfigParams(c *crypter, cf *configFile) (*configParams, error) {
+	plain, err := c.openFile(kindConfig, cf.Params, configAD(cf)...)
 	if err != nil {
 		return nil, fmt.Errorf("config params: %w", err)
 	}
@@ -79,19 +89,33 @@ func loadConfigHeader(ctx context.Context, be backend.Backend) (*configFile, err
 	return parseConfigHeader(b)
 }
 
+// saveConfig stores the config. Backends never replace a config (see
+// backend.Backend.Save): of two concurrent inits, one gets
+// ErrRepositoryExists.
 func saveConfig(ctx context.Context, be backend.Backend, cf *configFile) error {
 	b, err := json.Marshal(cf)
 	if err != nil {
 		return err
 	}
-	if err := be.Save(ctx, backend.Handle{Type: backend.ConfigFile}, bytes.NewReader(b), int64(len(b))); err != nil {
+	h := backend.Handle{Type: backend.ConfigFile}
+	err = be.Save(ctx, h, bytes.NewReader(b), int64(len(b)))
+	if errors.Is(err, backend.ErrExist) {
+		// A retried save whose first attempt was stored finds its own
+		// config: the repository id is random, so equal bytes are ours.
+		if got, lerr := loadFile(ctx, be, h); lerr == nil && bytes.Equal(got, b) {
+			return nil
+		}
+		return fmt.Errorf("save config: %w: %w", ErrRepositoryExists, err)
+	}
+	if err != nil {
 		return fmt.Errorf("save config: %w", err)
 	}
 	return nil
 }
 
-// File encoding for metadata files (config params, index, snapshots):
-// seal(flag || payload), flag 0 = raw, 1 = zstd.
+// File encoding for metadata files (config params, index, snapshots,
+// locks): seal(flag || payload), flag 0 = raw, 1 = zstd, with the file's
+// kind (and extra, for the config) as associated data from format 2 on.
 const (
 	fileRaw  = 0
 	fileZstd = 1
@@ -100,7 +124,7 @@ const (
 // maxFileSize bounds what a metadata file may decompress to.
 const maxFileSize = 1 << 30
 
-func (c *crypter) sealFile(plain []byte) []byte {
+func (c *crypter) sealFile(kind fileKind, plain []byte, extra ...string) []byte {
 	buf := make([]byte, 1, len(plain)/2+16)
 	var ok bool
 	buf, ok = compress(buf, plain)
@@ -110,12 +134,15 @@ func (c *crypter) sealFile(plain []byte) []byte {
 		buf = append(buf[:1], plain...)
 		buf[0] = fileRaw
 	}
-	return c.seal(make([]byte, 0, len(buf)+sealOverhead), buf)
+	return sealAppend(c.aead, make([]byte, 0, len(buf)+sealOverhead), buf, c.ad(kind, extra...))
 }
 
-func (c *crypter) openFile(sealed []byte) ([]byte, error) {
-	b, err := c.open(nil, sealed)
+func (c *crypter) openFile(kind fileKind, sealed []byte, extra ...string) ([]byte, error) {
+	b, err := openAppend(c.aead, nil, sealed, c.ad(kind, extra...))
 	if err != nil {
+		if c.bound {
+			return nil, fmt.Errorf("%w (or it is not %s file)", err, kind.article())
+		}
 		return nil, err
 	}
 	if len(b) == 0 {

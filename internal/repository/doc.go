@@ -27,38 +27,61 @@
 //   - orphan pack: a pack no index lists (its writer died before writing
 //     the index); RecoverOrphans or prune indexes it.
 //
-// # On-disk format (version 1; index files version 2)
+// # On-disk format (version 2, index files version 2; version 1 differences at the end)
 //
 // All multi-byte integers are little endian. "Sealed" means
 // nonce(12 random bytes) || AES-256-GCM ciphertext || tag(16), under the
-// master key's encryption key, without additional data. All ids are 32
+// master key's encryption key. Sealed files and pack headers carry their
+// kind as associated data (AD): "sitevault config", "sitevault index",
+// "sitevault snapshot", "sitevault lock", "sitevault pack header"; an index
+// file copied into snapshots/ fails authentication (ErrDamaged) instead of
+// being parsed. Blobs carry none: a blob's id is the keyed hash of its
+// plaintext, checked on every read. All ids are 32
 // bytes, written as 64 lower-case hex characters in names and JSON.
 // []byte values in JSON are standard base64 (as encoding/json writes them).
 //
 // Files (see package backend for where each lives):
 //
-//	config            plaintext JSON {"version":1,"id":"<64 hex>","params":"<base64 sealed file>"}
+//	config            plaintext JSON {"version":2,"id":"<64 hex>","params":"<base64 sealed file>"}
 //	keys/<sha256>     plaintext JSON key slot; name = SHA-256 of the file
 //	data/xx/<sha256>  packs; name = SHA-256 of the whole file
 //	index/<sha256>    sealed file (below); name = SHA-256 of the stored bytes
 //	snapshots/<sha256> sealed file; name = SHA-256 of the stored bytes
 //
-// Sealed file (config params, index, snapshot): seal(flag || payload),
-// flag 0 = payload is the JSON, 1 = payload is a zstd frame of the JSON.
+// Sealed file (config params, index, snapshot, lock): seal(flag ||
+// payload), flag 0 = payload is the JSON, 1 = payload is a zstd frame of
+// the JSON; AD = its kind. For the config params the AD is
+// "sitevault config" NUL "version 2" NUL "id <id>", so a header whose
+// version or id was changed does not open.
 //
 // config: "version" is readable without any key, so a newer format fails
-// with ErrNewerFormat before decryption. "params" decrypts to
+// with ErrNewerFormat before decryption. The config is never replaced:
+// every backend stores it only if none exists (local: link(2) of the
+// synced temporary file; SFTP: the plain SFTP rename, which refuses an
+// existing target; S3: PUT with If-None-Match: *), so of two concurrent
+// inits exactly one succeeds and the other gets ErrRepositoryExists and
+// removes its key slot. "params" decrypts to
 // {"chunker":{"min":n,"avg":n,"max":n},"compression":"zstd"|"none"}
 // (chunk sizes in bytes; avg a power of two).
 //
-// Key slot JSON: {"version":1, "kdf":"scrypt", "n":N, "r":r, "p":p,
+// Key slot JSON: {"version":2, "kdf":"scrypt", "n":N, "r":r, "p":p,
 // "salt":base64(32 bytes), "created":RFC 3339, "hostname", "username",
-// "label", "data":base64(sealed master key)}. The wrapping key is
+// "label", "data":base64(sealed master key), "meta_mac":base64(32 bytes)}.
+// The file is stored as keys/<SHA-256 of its bytes>; a file whose name is
+// not that hash is damaged. The wrapping key is
 // scrypt(password, salt, N, r, p, 32 bytes); "data" is
 // nonce || AES-256-GCM(wrapping key, enc||mac||chunker seed) || tag (96
-// bytes of plaintext). Default N=2^17, r=8, p=1; readers refuse N > 2^22,
-// r > 32, p > 16 (a hostile file must not exhaust memory). Open tries
-// every slot; none opening is ErrWrongPassword.
+// bytes of plaintext, no AD). "meta_mac" is HMAC-SHA256(wrapping key, the
+// fields "sitevault key", version, kdf, n, r, p, salt, created (RFC 3339
+// with nanoseconds, UTC), hostname, username, label, each as uint32
+// length || bytes): a slot whose metadata was changed is ErrDamaged, named
+// in the error. Default N=2^16, r=8, p=1: 64 MiB (128·N·r bytes) and a few
+// hundred milliseconds. Every slot's KDF runs at Open until one opens, so
+// readers refuse, before running it, a slot asking for N outside
+// 2^10…2^20, r > 32, p > 16, more than 256 MiB of memory or more than 8
+// times the default work (N·r·p): such a slot is ErrDamaged and named, and
+// does not stop another slot from opening. Open tries every slot; none
+// opening is ErrWrongPassword.
 //
 // Blob id: BLAKE3-256 keyed with the master key's MAC key, of the blob's
 // plaintext. Data and tree blobs are distinct even with equal ids
@@ -135,6 +158,15 @@
 // ("time", "site", "hostname", "trigger", "tree", "parent", "tags",
 // "meta", "summary").
 //
+// Format 1 (config "version":1), as written before format 2: sealed files
+// and pack headers carry no AD, key slots are "version":1 without
+// "meta_mac" (their metadata is not authenticated). This sitevault reads
+// and writes a format 1 repository in format 1 (it never mixes formats, so
+// an older sitevault still reads it); a format 2 repository refuses
+// version 1 key slots. To get format 2's protections, init a new
+// repository and back up into it. testdata/format1 is such a repository,
+// opened and restored by TestFormat1KeysAndSealing.
+//
 // # In memory
 //
 // The index costs about 54 bytes per blob (IndexBytesPerBlob rounds up to
@@ -165,7 +197,12 @@
 //
 // Every file is written once, atomically, under a content-derived name:
 // packs, then the index files naming them (every IndexEvery packs and at
-// Flush), then the snapshot. A process killed at any moment leaves only
+// Flush), then the snapshot. Before a pack is uploaded it is verified as a
+// reader would (its bytes hash to its name, the header opens, every blob
+// authenticates and hashes to its id), and the SHA-256 of the bytes the
+// backend read must equal the name: a bit flipped in memory between
+// hashing and upload fails the backup with ErrPackCorrupted, and the pack
+// is removed, never indexed. A process killed at any moment leaves only
 // complete files; packs it uploaded without an index are orphans, which
 // the next backup indexes with RecoverOrphans (orphans younger than
 // DefaultGrace) so it does not upload them again. Backups take no lock:

@@ -741,7 +741,7 @@ func (r *Repository) loadIndexFile(ctx context.Context, id ID) (*indexFile, erro
 	if fileID(b) != id {
 		return nil, fmt.Errorf("index %v: content does not match its name: %w", h, ErrDamaged)
 	}
-	plain, err := r.crypt.openFile(b)
+	plain, err := r.crypt.openFile(kindIndex, b)
 	if err != nil {
 		return nil, fmt.Errorf("index %v: %w", h, err)
 	}
@@ -1048,7 +1048,7 @@ func (r *Repository) saveIndexFile(ctx context.Context, f *indexFile) (ID, error
 	if f.Created.IsZero() {
 		f.Created = r.now().UTC()
 	}
-	b := r.crypt.sealFile(encodeIndexFile(f))
+	b := r.crypt.sealFile(kindIndex, encodeIndexFile(f))
 	id := fileID(b)
 	h := backend.Handle{Type: backend.IndexFile, Name: id.String()}
 	if err := r.be.Save(ctx, h, bytes.NewReader(b), int64(len(b))); err != nil && !errors.Is(err, backend.ErrExist) {

@@ -20,11 +20,9 @@ import (
 	"github.com/sitevault/sitevault/internal/backend/mem"
 )
 
-const format1Password = "compat-v1-password"
-
-// openFormat1 copies testdata/format1/repo (written by the format 1 code)
+// copyFormat1 copies testdata/format1/repo (written by the format 1 code)
 // to a temporary directory and returns a local backend on the copy.
-func openFormat1(t *testing.T) backend.Backend {
+func copyFormat1(t *testing.T) backend.Backend {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
 	if err := os.CopyFS(dir, os.DirFS("testdata/format1/repo")); err != nil {
@@ -133,7 +131,7 @@ func newestSnapshot(t *testing.T, r *Repository, site string) *Snapshot {
 // restores exactly, takes new backups, and survives repair index.
 func TestFormat1Compat(t *testing.T) {
 	ctx := context.Background()
-	be := openFormat1(t)
+	be := copyFormat1(t)
 	r, err := Open(ctx, be, format1Password, Options{})
 	if err != nil {
 		t.Fatalf("open format 1 repository: %v", err)

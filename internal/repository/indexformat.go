@@ -262,7 +262,7 @@ func (r *Repository) loadIndexChunk(ctx context.Context, id ID, num func([]ID) [
 	if fileID(b) != id {
 		return nil, fmt.Errorf("index %v: content does not match its name: %w", h, ErrDamaged)
 	}
-	plain, err := r.crypt.openFile(b)
+	plain, err := r.crypt.openFile(kindIndex, b)
 	if err != nil {
 		return nil, fmt.Errorf("index %v: %w", h, err)
 	}

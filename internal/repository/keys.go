@@ -3,7 +3,10 @@ package repository
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +15,7 @@ import (
 	"os/user"
 	"runtime"
 	"sort"
+	"strconv"
 	"time"
 
 	"golang.org/x/crypto/scrypt"
@@ -19,12 +23,25 @@ import (
 	"github.com/sitevault/sitevault/internal/backend"
 )
 
-// Default KDF parameters: scrypt N=2^17, r=8, p=1 costs about 128 MiB and
-// a few hundred milliseconds per attempt.
+// Default KDF parameters: scrypt N=2^16, r=8, p=1 costs 64 MiB
+// (128·N·r bytes) and a few hundred milliseconds per attempt.
 const (
 	defaultScryptN = 1 << 16
 	defaultScryptR = 8
 	defaultScryptP = 1
+)
+
+// Bounds on what a key file may ask for: Open runs the KDF of every slot
+// until one opens, so a hostile slot must cost little more than ours. Up
+// to 4 times the default memory (256 MiB) and 8 times its work (N·r·p).
+const (
+	minScryptN     = 1 << 10 // tests' cost; weaker slots are refused
+	maxScryptN     = 1 << 20
+	maxScryptR     = 32
+	maxScryptP     = 16
+	maxScryptMem   = 256 << 20                                            // bytes: 128·N·r
+	maxScryptWork  = 8 * defaultScryptN * defaultScryptR * defaultScryptP // N·r·p
+	keyFileVersion = 2                                                    // written in format 2 repositories
 )
 
 // keyFile is the JSON stored as keys/<id>.
@@ -42,6 +59,37 @@ type keyFile struct {
 	// Data is the master key (96 bytes: enc || mac || chunker seed) sealed
 	// with AES-256-GCM under the scrypt-derived key.
 	Data []byte `json:"data"`
+	// MetaMAC (version 2) is HMAC-SHA256 under the scrypt-derived key of
+	// every other field (metaBytes), so that a slot's hostname, label or
+	// dates cannot be changed without the password.
+	MetaMAC []byte `json:"meta_mac,omitempty"`
+}
+
+// metaBytes encodes the fields MetaMAC authenticates, each length-prefixed.
+func (kf *keyFile) metaBytes() []byte {
+	var b []byte
+	add := func(s string) {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
+	}
+	add("sitevault key")
+	add(strconv.Itoa(kf.Version))
+	add(kf.KDF)
+	add(strconv.Itoa(kf.N))
+	add(strconv.Itoa(kf.R))
+	add(strconv.Itoa(kf.P))
+	add(string(kf.Salt))
+	add(kf.Created.UTC().Format(time.RFC3339Nano))
+	add(kf.Hostname)
+	add(kf.Username)
+	add(kf.Label)
+	return b
+}
+
+func (kf *keyFile) metaMAC(wk []byte) []byte {
+	m := hmac.New(sha256.New, wk)
+	m.Write(kf.metaBytes())
+	return m.Sum(nil)
 }
 
 // parseKeyFile decodes and validates a key file; errors wrap ErrDamaged.
@@ -50,8 +98,8 @@ func parseKeyFile(b []byte) (*keyFile, error) {
 	if err := json.Unmarshal(b, &kf); err != nil {
 		return nil, fmt.Errorf("parse: %v: %w", err, ErrDamaged)
 	}
-	if kf.Version != 1 {
-		if kf.Version > 1 {
+	if kf.Version != 1 && kf.Version != keyFileVersion {
+		if kf.Version > keyFileVersion {
 			return nil, fmt.Errorf("key version %d: %w", kf.Version, ErrNewerFormat)
 		}
 		return nil, fmt.Errorf("key version %d: %w", kf.Version, ErrDamaged)
@@ -59,10 +107,22 @@ func parseKeyFile(b []byte) (*keyFile, error) {
 	if err := validKDF(kf.KDF, kf.N, kf.R, kf.P); err != nil {
 		return nil, err
 	}
-	if len(kf.Salt) < 16 || len(kf.Data) != 96+sealOverhead {
+	if len(kf.Salt) < 16 || len(kf.Salt) > 1024 || len(kf.Data) != 96+sealOverhead {
 		return nil, fmt.Errorf("salt of %d or key of %d bytes: %w", len(kf.Salt), len(kf.Data), ErrDamaged)
 	}
+	if (kf.Version >= 2) != (len(kf.MetaMAC) == sha256.Size) {
+		return nil, fmt.Errorf("key version %d with a metadata MAC of %d bytes: %w", kf.Version, len(kf.MetaMAC), ErrDamaged)
+	}
 	return &kf, nil
+}
+
+// parseKeyFileNamed parses the key file stored as keys/name: the name must
+// be the SHA-256 of its bytes, as saveKeyFile names it.
+func parseKeyFileNamed(name string, b []byte) (*keyFile, error) {
+	if sum := fileID(b).String(); sum != name {
+		return nil, fmt.Errorf("name is not the SHA-256 of the file's bytes (%s): %w", sum, ErrDamaged)
+	}
+	return parseKeyFile(b)
 }
 
 // validKDF bounds the parameters a (possibly hostile) key file may ask for.
@@ -70,8 +130,18 @@ func validKDF(kdf string, n, r, p int) error {
 	if kdf != "scrypt" {
 		return fmt.Errorf("unknown kdf %q: %w", kdf, ErrDamaged)
 	}
-	if n < 2 || n&(n-1) != 0 || n > 1<<22 || r < 1 || r > 32 || p < 1 || p > 16 || n*r > 1<<25 {
-		return fmt.Errorf("scrypt parameters N=%d r=%d p=%d out of range: %w", n, r, p, ErrDamaged)
+	if n < minScryptN || n&(n-1) != 0 || n > maxScryptN || r < 1 || r > maxScryptR || p < 1 || p > maxScryptP {
+		return fmt.Errorf("scrypt parameters N=%d r=%d p=%d out of range (N a power of two in 2^10…2^20, r ≤ %d, p ≤ %d): %w",
+			n, r, p, maxScryptR, maxScryptP, ErrDamaged)
+	}
+	// n ≤ 2^20, r ≤ 32, p ≤ 16: the products fit in an int.
+	if mem := 128 * n * r; mem > maxScryptMem {
+		return fmt.Errorf("scrypt parameters N=%d r=%d p=%d out of range: they need %d MiB of memory, the limit is %d MiB: %w",
+			n, r, p, mem>>20, maxScryptMem>>20, ErrDamaged)
+	}
+	if work := n * r * p; work > maxScryptWork {
+		return fmt.Errorf("scrypt parameters N=%d r=%d p=%d out of range: %d times the default work, the limit is 8: %w",
+			n, r, p, work/(defaultScryptN*defaultScryptR*defaultScryptP), ErrDamaged)
 	}
 	return nil
 }
@@ -88,7 +158,8 @@ func (kf *keyFile) wrappingKey(password string) ([]byte, error) {
 	return k, nil
 }
 
-// unwrap returns the master key, or ErrWrongPassword.
+// unwrap returns the master key, or ErrWrongPassword. A version 2 slot
+// whose metadata was changed is ErrDamaged.
 func (kf *keyFile) unwrap(password string) (*masterKey, error) {
 	wk, err := kf.wrappingKey(password)
 	if err != nil {
@@ -98,15 +169,20 @@ func (kf *keyFile) unwrap(password string) (*masterKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := openAppend(aead, nil, kf.Data)
+	raw, err := openAppend(aead, nil, kf.Data, nil)
 	if err != nil {
 		return nil, ErrWrongPassword
+	}
+	if kf.Version >= 2 && !hmac.Equal(kf.metaMAC(wk), kf.MetaMAC) {
+		return nil, fmt.Errorf("metadata (created, hostname, username, label or KDF) was changed after the slot was made: %w", ErrDamaged)
 	}
 	return masterKeyFrom(raw)
 }
 
-func newKeyFile(mk *masterKey, password, label string, n, r, p int, now time.Time) ([]byte, *keyFile, error) {
-	kf := &keyFile{Version: 1, KDF: "scrypt", N: n, R: r, P: p, Created: now.UTC(), Label: label, Salt: make([]byte, 32)}
+// newKeyFile makes a key slot of version (1 in format 1 repositories,
+// keyFileVersion otherwise).
+func newKeyFile(mk *masterKey, password, label string, version, n, r, p int, now time.Time) ([]byte, *keyFile, error) {
+	kf := &keyFile{Version: version, KDF: "scrypt", N: n, R: r, P: p, Created: now.UTC(), Label: label, Salt: make([]byte, 32)}
 	if err := validKDF(kf.KDF, n, r, p); err != nil {
 		return nil, nil, fmt.Errorf("key parameters: %w", err)
 	}
@@ -125,7 +201,10 @@ func newKeyFile(mk *masterKey, password, label string, n, r, p int, now time.Tim
 	if err != nil {
 		return nil, nil, err
 	}
-	kf.Data = sealAppend(aead, nil, mk.bytes())
+	kf.Data = sealAppend(aead, nil, mk.bytes(), nil)
+	if version >= 2 {
+		kf.MetaMAC = kf.metaMAC(wk)
+	}
 	b, err := json.Marshal(kf)
 	if err != nil {
 		return nil, nil, err
@@ -153,8 +232,9 @@ func loadFile(ctx context.Context, be backend.Backend, h backend.Handle) ([]byte
 	return b, err
 }
 
-// unlock tries every key slot with password.
-func unlock(ctx context.Context, be backend.Backend, password string) (*masterKey, string, *keyFile, error) {
+// unlock tries every key slot with password. In a repository of format 2
+// or later, version 1 slots (unauthenticated metadata) are refused.
+func unlock(ctx context.Context, be backend.Backend, password string, format int) (*masterKey, string, *keyFile, error) {
 	var names []string
 	err := be.List(ctx, backend.KeyFile, func(fi backend.FileInfo) error {
 		names = append(names, fi.Name)
@@ -175,7 +255,10 @@ func unlock(ctx context.Context, be backend.Backend, password string) (*masterKe
 			damaged = append(damaged, fmt.Errorf("load key %v: %w", h, err))
 			continue
 		}
-		kf, err := parseKeyFile(b)
+		kf, err := parseKeyFileNamed(name, b)
+		if err == nil && format >= 2 && kf.Version < 2 {
+			err = fmt.Errorf("key version %d in a format %d repository: %w", kf.Version, format, ErrDamaged)
+		}
 		if err != nil {
 			damaged = append(damaged, fmt.Errorf("key file %v: %w", h, err))
 			continue
@@ -199,7 +282,11 @@ func unlock(ctx context.Context, be backend.Backend, password string) (*masterKe
 // AddKey adds a key slot for password, with the KDF cost of the slot this
 // session opened with.
 func (r *Repository) AddKey(ctx context.Context, password, label string) (KeyInfo, error) {
-	b, kf, err := newKeyFile(r.mk, password, label, r.kdf.N, r.kdf.R, r.kdf.P, r.now())
+	version := 1
+	if r.crypt.bound {
+		version = keyFileVersion
+	}
+	b, kf, err := newKeyFile(r.mk, password, label, version, r.kdf.N, r.kdf.R, r.kdf.P, r.now())
 	if err != nil {
 		return KeyInfo{}, fmt.Errorf("add key: %w", err)
 	}
@@ -230,7 +317,7 @@ func (r *Repository) Keys(ctx context.Context) ([]KeyInfo, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load key %v: %w", h, err)
 		}
-		kf, err := parseKeyFile(b)
+		kf, err := parseKeyFileNamed(name, b)
 		if err != nil {
 			return nil, fmt.Errorf("key file %v: %w", h, err)
 		}

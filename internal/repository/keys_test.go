@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/backend/mem"
@@ -21,9 +22,46 @@ func keyNames(tb testing.TB, be backend.Backend) []string {
 
 func replaceFile(tb testing.TB, be backend.Backend, h backend.Handle, b []byte) {
 	tb.Helper()
+	if h.Type == backend.ConfigFile {
+		_ = be.Remove(context.Background(), h) // backends never replace a config
+	}
 	if err := be.Save(context.Background(), h, bytes.NewReader(b), int64(len(b))); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// renameKeyFile replaces key slot name by b, stored under its own SHA-256
+// as a writer of the repository could.
+func renameKeyFile(tb testing.TB, be backend.Backend, name string, b []byte) string {
+	tb.Helper()
+	if err := be.Remove(context.Background(), backend.Handle{Type: backend.KeyFile, Name: name}); err != nil {
+		tb.Fatal(err)
+	}
+	n, err := saveKeyFile(context.Background(), be, b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// editKeyFile rewrites the JSON fields of key slot name (stored under its
+// new SHA-256) and returns the new name.
+func editKeyFile(tb testing.TB, be backend.Backend, name string, edit func(map[string]any)) string {
+	tb.Helper()
+	b, err := loadFile(context.Background(), be, backend.Handle{Type: backend.KeyFile, Name: name})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var kf map[string]any
+	if err := json.Unmarshal(b, &kf); err != nil {
+		tb.Fatal(err)
+	}
+	edit(kf)
+	nb, err := json.Marshal(kf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return renameKeyFile(tb, be, name, nb)
 }
 
 func TestOpenErrors(t *testing.T) {
@@ -41,7 +79,7 @@ func TestOpenErrors(t *testing.T) {
 			_ = be.Remove(ctx, backend.Handle{Type: backend.ConfigFile})
 		}, TestPassword, ErrNotRepository, ""},
 		{"newer format", func(tb testing.TB, be *mem.Backend) {
-			replaceFile(tb, be, backend.Handle{Type: backend.ConfigFile}, []byte(`{"version":2,"id":"`+strings.Repeat("ab", 32)+`","params":"AAAA"}`))
+			replaceFile(tb, be, backend.Handle{Type: backend.ConfigFile}, []byte(`{"version":3,"id":"`+strings.Repeat("ab", 32)+`","params":"AAAA"}`))
 		}, TestPassword, ErrNewerFormat, ""},
 		{"config not json", func(tb testing.TB, be *mem.Backend) {
 			replaceFile(tb, be, backend.Handle{Type: backend.ConfigFile}, []byte("garbage"))
@@ -64,7 +102,7 @@ func TestOpenErrors(t *testing.T) {
 			_ = json.Unmarshal(b, &kf)
 			kf["n"] = 1 << 30
 			nb, _ := json.Marshal(kf)
-			replaceFile(tb, be, h, nb)
+			renameKeyFile(tb, be, h.Name, nb)
 		}, TestPassword, ErrDamaged, "out of range"},
 	}
 	for _, tc := range cases {
@@ -147,5 +185,105 @@ func TestKeys(t *testing.T) {
 	_, err = Open(ctx, be, "third", Options{})
 	if !errors.Is(err, ErrWrongPassword) || !errors.Is(err, ErrDamaged) {
 		t.Errorf("wrong password with a damaged slot: %v", err)
+	}
+}
+
+// TestKeyFileKDFBounds: a key slot may not ask for more than 256 MiB of
+// scrypt memory or 8 times the default work; parameters the old bounds let
+// through (4 GiB, 16 times the work) are refused before any scrypt runs,
+// with an error naming the key file.
+func TestKeyFileKDFBounds(t *testing.T) {
+	mk := &masterKey{}
+	for _, c := range []struct{ n, r, p int }{
+		{1 << 20, 32, 1}, // 4 GiB
+		{1 << 22, 8, 1},  // 4 GiB
+		{1 << 16, 8, 16}, // 16 times the work
+		{1 << 20, 8, 1},  // 1 GiB
+		{1 << 4, 8, 1},   // too weak
+	} {
+		kf := &keyFile{Version: keyFileVersion, KDF: "scrypt", N: c.n, R: c.r, P: c.p, Salt: make([]byte, 32), Data: make([]byte, 96+sealOverhead), MetaMAC: make([]byte, 32)}
+		b, err := json.Marshal(kf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parseKeyFile(b); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("N=%d r=%d p=%d: parse = %v, want out of range", c.n, c.r, c.p, err)
+		}
+	}
+	if err := validKDF("scrypt", 1<<18, 8, 1); err != nil {
+		t.Errorf("256 MiB, 4 times the work: %v", err)
+	}
+	if _, _, err := newKeyFile(mk, "pw", "", keyFileVersion, 1<<21, 8, 1, time.Now()); err == nil {
+		t.Error("newKeyFile made a slot over the bounds")
+	}
+
+	// At Open: the hostile slot is named in the error, and does not stop
+	// the good slot from opening.
+	ctx := context.Background()
+	be := mem.New()
+	TestRepositoryWith(t, be, Options{})
+	good := keyNames(t, be)[0]
+	b, _ := loadFile(ctx, be, backend.Handle{Type: backend.KeyFile, Name: good})
+	var kf map[string]any
+	_ = json.Unmarshal(b, &kf)
+	kf["n"], kf["r"] = 1<<20, 32
+	nb, _ := json.Marshal(kf)
+	bad, err := saveKeyFile(ctx, be, nb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, be, TestPassword, Options{}); err != nil {
+		t.Fatalf("a hostile extra slot prevents opening: %v", err)
+	}
+	_, err = Open(ctx, be, "other", Options{})
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "keys/"+bad) || !strings.Contains(err.Error(), "4096 MiB") {
+		t.Errorf("Open with a hostile slot = %v, want it named with its cost", err)
+	}
+}
+
+// TestKeySlotMetadataAuthenticated: changing a slot's label, hostname,
+// creation time or KDF parameters without the password makes the slot
+// damaged, not silently different.
+func TestKeySlotMetadataAuthenticated(t *testing.T) {
+	ctx := context.Background()
+	for field, v := range map[string]any{"label": "evil", "hostname": "evil-host", "created": "2001-01-01T00:00:00Z", "username": "mallory"} {
+		t.Run(field, func(t *testing.T) {
+			be := mem.New()
+			TestRepositoryWith(t, be, Options{})
+			name := editKeyFile(t, be, keyNames(t, be)[0], func(m map[string]any) { m[field] = v })
+			_, err := Open(ctx, be, TestPassword, Options{})
+			if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "keys/"+name) || !strings.Contains(err.Error(), "metadata") {
+				t.Fatalf("Open after changing %s = %v, want a damaged slot named", field, err)
+			}
+		})
+	}
+	// a version 1 slot (no MAC) is refused in a format 2 repository
+	be := mem.New()
+	TestRepositoryWith(t, be, Options{})
+	editKeyFile(t, be, keyNames(t, be)[0], func(m map[string]any) { m["version"] = 1; delete(m, "meta_mac") })
+	if _, err := Open(ctx, be, TestPassword, Options{}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("downgraded slot: Open = %v, want ErrDamaged", err)
+	}
+}
+
+// TestKeyFileNameChecked: a key file must be stored under the SHA-256 of
+// its bytes.
+func TestKeyFileNameChecked(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New()
+	r := TestRepositoryWith(t, be, Options{})
+	name := keyNames(t, be)[0]
+	b, _ := loadFile(ctx, be, backend.Handle{Type: backend.KeyFile, Name: name})
+	wrong := strings.Repeat("ab", 32)
+	replaceFile(t, be, backend.Handle{Type: backend.KeyFile, Name: wrong}, b)
+	if err := be.Remove(ctx, backend.Handle{Type: backend.KeyFile, Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(ctx, be, TestPassword, Options{})
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "keys/"+wrong) || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("Open with a misnamed key file = %v, want ErrDamaged naming it", err)
+	}
+	if _, err := r.Keys(ctx); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Keys with a misnamed key file = %v, want ErrDamaged", err)
 	}
 }

@@ -1,7 +1,6 @@
 package repository
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -111,7 +110,7 @@ func parsePackTail(c *crypter, tail []byte, size int64) (blobs []packBlob, needM
 		return nil, int(hl + 4), nil
 	}
 	sealed := tail[int64(len(tail))-4-hl : len(tail)-4]
-	plain, err := c.open(nil, sealed)
+	plain, err := c.openKind(kindPackHeader, nil, sealed)
 	if err != nil {
 		return nil, 0, fmt.Errorf("pack header: %w", err)
 	}
@@ -165,16 +164,31 @@ func (p *packer) add(c *crypter, h BlobHandle, payload []byte, rawLen int, compr
 
 // finish appends the sealed header and trailer and names the pack.
 func (p *packer) finish(c *crypter) *packInfo {
-	hdr := c.seal(nil, encodePackHeader(p.blobs))
+	hdr := c.sealKind(kindPackHeader, nil, encodePackHeader(p.blobs))
 	p.buf = append(p.buf, hdr...)
 	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(hdr)))
 	return &packInfo{ID: fileID(p.buf), Size: int64(len(p.buf)), Blobs: p.blobs}
 }
 
-func savePack(ctx context.Context, be backend.Backend, pi *packInfo, data []byte) error {
+// savePack verifies and uploads a finished pack; see verifyPack.
+func (r *Repository) savePack(ctx context.Context, pi *packInfo, data []byte) error {
 	h := backend.Handle{Type: backend.PackFile, Name: pi.ID.String()}
-	if err := be.Save(ctx, h, bytes.NewReader(data), int64(len(data))); err != nil && !errors.Is(err, backend.ErrExist) {
+	if packSealedHook != nil {
+		packSealedHook(data)
+	}
+	if err := r.verifyPack(pi, data); err != nil {
+		return fmt.Errorf("save pack %v: refused before upload: %w", h, err)
+	}
+	src := newHashingReader(data)
+	if err := r.be.Save(ctx, h, src, int64(len(data))); err != nil && !errors.Is(err, backend.ErrExist) {
 		return fmt.Errorf("save pack %v: %w", h, err)
+	}
+	if sum := src.sum(); sum != pi.ID {
+		// What the backend read is not the pack that was verified: memory
+		// changed under the upload. The stored file does not match its
+		// name; remove it so that nothing (orphan recovery) indexes it.
+		_ = r.be.Remove(ctx, h)
+		return fmt.Errorf("save pack %v: the bytes sent hash to %v, not to the pack's name (memory changed during the upload): %w", h, sum.Short(), ErrPackCorrupted)
 	}
 	return nil
 }

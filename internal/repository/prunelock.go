@@ -51,7 +51,7 @@ func (r *Repository) lockPrune(ctx context.Context) (release func(), err error) 
 		var rnd [8]byte
 		rand.Read(rnd[:])
 		h := backend.Handle{Type: backend.LockFile, Name: pruneLockPrefix + hex.EncodeToString(rnd[:])}
-		b := r.crypt.sealFile(plain)
+		b := r.crypt.sealFile(kindLock, plain)
 		return h, r.be.Save(ctx, h, bytes.NewReader(b), int64(len(b)))
 	}
 	own, err := write(ctx)
@@ -125,7 +125,7 @@ func (r *Repository) otherPrune(ctx context.Context, own backend.Handle) error {
 	who := fmt.Sprintf("lock %s written %s", live[0].Name, live[0].ModTime.Format(time.RFC3339))
 	h := backend.Handle{Type: backend.LockFile, Name: live[0].Name}
 	if b, err := loadFile(ctx, r.be, h); err == nil {
-		if plain, err := r.crypt.openFile(b); err == nil {
+		if plain, err := r.crypt.openFile(kindLock, b); err == nil {
 			var info pruneLockInfo
 			if json.Unmarshal(plain, &info) == nil {
 				who = fmt.Sprintf("host %s, pid %d, started %s", info.Host, info.PID, info.Started.Format(time.RFC3339))

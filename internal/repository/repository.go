@@ -46,7 +46,7 @@ type Options struct {
 // InitOptions choose a new repository's parameters.
 type InitOptions struct {
 	Options
-	// KDF cost override for tests (0 = default, strong: 2^17).
+	// KDF cost override for tests (0 = default, strong: 2^16).
 	ScryptN int
 	Label   string // label of the first key slot
 	// Chunker overrides the chunk sizes (zero = 512 KiB / 1 MiB / 8 MiB).
@@ -127,7 +127,7 @@ func Init(ctx context.Context, be backend.Backend, password string, opts InitOpt
 	if n == 0 {
 		n = defaultScryptN
 	}
-	kb, _, err := newKeyFile(mk, password, opts.Label, n, defaultScryptR, defaultScryptP, o.Now())
+	kb, _, err := newKeyFile(mk, password, opts.Label, keyFileVersion, n, defaultScryptR, defaultScryptP, o.Now())
 	if err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
@@ -138,7 +138,7 @@ func Init(ctx context.Context, be backend.Backend, password string, opts InitOpt
 	if err := cp.Chunker.Validate(); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
-	crypt, err := newCrypter(mk)
+	crypt, err := newCrypter(mk, FormatVersion)
 	if err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
@@ -150,13 +150,20 @@ func Init(ctx context.Context, be backend.Backend, password string, opts InitOpt
 	if _, err := rand.Read(rid); err != nil {
 		return nil, err
 	}
-	cf := &configFile{Version: FormatVersion, ID: hex.EncodeToString(rid), Params: crypt.sealFile(pj)}
+	cf := &configFile{Version: FormatVersion, ID: hex.EncodeToString(rid)}
+	cf.Params = crypt.sealFile(kindConfig, pj, configAD(cf)...)
 	// key first: a config without a key would be a repository nobody opens
-	if _, err := saveKeyFile(ctx, be, kb); err != nil {
+	keyName, err := saveKeyFile(ctx, be, kb)
+	if err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
 	if err := saveConfig(ctx, be, cf); err != nil {
-		return nil, fmt.Errorf("init: %w", err)
+		if errors.Is(err, ErrRepositoryExists) {
+			// Another init won the race: our slot wraps a master key
+			// that config does not belong to.
+			_ = be.Remove(ctx, backend.Handle{Type: backend.KeyFile, Name: keyName})
+		}
+		return nil, fmt.Errorf("init %s: %w", be.Location(), err)
 	}
 	return Open(ctx, be, password, opts.Options)
 }
@@ -167,15 +174,15 @@ func Open(ctx context.Context, be backend.Backend, password string, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
-	mk, keyName, kf, err := unlock(ctx, be, password)
+	mk, keyName, kf, err := unlock(ctx, be, password, cf.Version)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
-	crypt, err := newCrypter(mk)
+	crypt, err := newCrypter(mk, cf.Version)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
-	params, err := parseConfigParams(crypt, cf.Params)
+	params, err := parseConfigParams(crypt, cf)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}

@@ -165,7 +165,7 @@ func (r *Repository) failPacker(p *packer, err error) {
 
 func (r *Repository) upload(ctx context.Context, p *packer) error {
 	pi := p.finish(r.crypt)
-	err := savePack(ctx, r.be, pi, p.buf)
+	err := r.savePack(ctx, pi, p.buf)
 	buf := p.buf
 	p.buf = nil
 	packBufs.Put(&buf)

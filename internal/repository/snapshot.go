@@ -55,7 +55,7 @@ func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) (ID, error)
 	if err != nil {
 		return ID{}, fmt.Errorf("save snapshot: %w", err)
 	}
-	b := r.crypt.sealFile(plain)
+	b := r.crypt.sealFile(kindSnapshot, plain)
 	id := fileID(b)
 	h := backend.Handle{Type: backend.SnapshotFile, Name: id.String()}
 	if err := r.be.Save(ctx, h, bytes.NewReader(b), int64(len(b))); err != nil {
@@ -124,7 +124,7 @@ func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error)
 	if fileID(b) != id {
 		return nil, fmt.Errorf("snapshot %v: content does not match its name: %w", h, ErrDamaged)
 	}
-	plain, err := r.crypt.openFile(b)
+	plain, err := r.crypt.openFile(kindSnapshot, b)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %v: %w", h, err)
 	}

@@ -54,6 +54,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 		{"InterruptedSave", testInterruptedSave},
 		{"ListDuringSave", testListDuringSave},
 		{"Large", testLarge},
+		{"ConfigNotReplaced", testConfigNotReplaced},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -288,6 +289,52 @@ func testSaveTwice(t *testing.T, be backend.Backend) {
 	}
 	if got := mustLoad(t, be, h, 0, 0); !bytes.Equal(got, data) {
 		t.Fatal("file changed after a second save of the same bytes")
+	}
+}
+
+// testConfigNotReplaced: of concurrent saves of the config, exactly one
+// succeeds, the others fail with ErrExist, and the stored config is the
+// winner's; a later save fails the same way.
+func testConfigNotReplaced(t *testing.T, be backend.Backend) {
+	const n = 4
+	h := backend.Handle{Type: backend.ConfigFile}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data := Data(uint64(700+i), 300)
+			<-start
+			errs[i] = be.Save(context.Background(), h, bytes.NewReader(data), int64(len(data)))
+		}()
+	}
+	close(start)
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("saves %d and %d of the config both succeeded", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, backend.ErrExist):
+			t.Errorf("save %d of the config: %v, want ErrExist", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no save of the config succeeded")
+	}
+	if got := mustLoad(t, be, h, 0, 0); !bytes.Equal(got, Data(uint64(700+winner), 300)) {
+		t.Fatal("the stored config is not the one whose save succeeded")
+	}
+	data := Data(1, 10)
+	if err := be.Save(context.Background(), h, bytes.NewReader(data), int64(len(data))); !errors.Is(err, backend.ErrExist) {
+		t.Fatalf("saving over the config: %v, want ErrExist", err)
+	}
+	if got := mustLoad(t, be, h, 0, 0); !bytes.Equal(got, Data(uint64(700+winner), 300)) {
+		t.Fatal("the config was replaced")
 	}
 }
 

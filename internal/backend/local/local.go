@@ -6,7 +6,8 @@
 // (".tmp-…") in the target folder, syncs it, makes it read-only, renames it
 // into place and syncs the folder, so that after a crash at any moment a
 // file is either whole or absent; List skips temporary files and CleanTemp
-// removes those a killed process left behind.
+// removes those a killed process left behind. The config is linked into
+// place instead (link(2) fails if it exists), so it is never replaced.
 package local
 
 import (
@@ -140,7 +141,17 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd io.ReadSeeker, 
 	if err := f.Close(); err != nil {
 		return mapError(fmt.Errorf("save %v: close: %w", h, err), err)
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	if h.Type == backend.ConfigFile {
+		// link(2) never replaces: of two inits, one gets EEXIST.
+		err := os.Link(tmp, final)
+		os.Remove(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("save %v: %w", h, backend.ErrExist)
+		}
+		if err != nil {
+			return mapError(fmt.Errorf("save %v: %w", h, err), err)
+		}
+	} else if err := os.Rename(tmp, final); err != nil {
 		return mapError(fmt.Errorf("save %v: %w", h, err), err)
 	}
 	// The rename is durable only once the folder is synced.

@@ -62,6 +62,9 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd io.ReadSeeker, 
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if _, ok := b.files[h]; ok && h.Type == backend.ConfigFile {
+		return fmt.Errorf("save %v: %w", h, backend.ErrExist)
+	}
 	b.files[h] = file{data: data, modTime: b.now()}
 	return nil
 }

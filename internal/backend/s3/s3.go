@@ -39,6 +39,12 @@ type Config struct {
 	Region    string // "" lets the client discover it
 	// Transport replaces the HTTP transport (tests, proxies); nil for the default.
 	Transport http.RoundTripper
+	// PartSize, if not zero, sends files larger than it as multipart
+	// uploads in parts of that size (at least 5 MiB); zero sends every file
+	// in one PUT (up to 5 GiB), which a cut-off upload never leaves behind.
+	// A multipart upload cut off leaves an incomplete upload on the server
+	// until a lifecycle rule or an abort removes it. Tests use it.
+	PartSize int64
 }
 
 // Backend is a repository in an S3 bucket.
@@ -163,6 +169,8 @@ func (b *Backend) key(h backend.Handle) string {
 func mapError(err, cause error) error {
 	resp := minio.ToErrorResponse(cause)
 	switch resp.Code {
+	case "PreconditionFailed", "ConditionalRequestConflict":
+		return fmt.Errorf("%w: %w", err, backend.ErrExist)
 	case "NoSuchKey", "NoSuchBucket", "NotFound":
 		return fmt.Errorf("%w: %w", err, backend.ErrNotExist)
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled", "AccountProblem", "InvalidSecurity", "ExpiredToken", "InvalidToken",
@@ -195,10 +203,20 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd io.ReadSeeker, 
 	// Stop sending as soon as ctx is done: an upload whose body reached
 	// the server whole could still be stored after Save returned.
 	src := &sourceReader{rd: io.LimitReader(backend.ContextReader(ctx, rd), size), size: size}
-	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(h), src, size, minio.PutObjectOptions{
+	opts := minio.PutObjectOptions{
 		ContentType:      "application/octet-stream",
 		DisableMultipart: size <= maxSinglePut,
-	})
+	}
+	if b.cfg.PartSize > 0 && size > b.cfg.PartSize {
+		opts.DisableMultipart = false
+		opts.PartSize = uint64(b.cfg.PartSize)
+	}
+	if h.Type == backend.ConfigFile {
+		// A conditional PUT: the server refuses it (412) if a config is
+		// stored, so of two inits one fails.
+		opts.SetMatchETagExcept("*")
+	}
+	_, err := b.client.PutObject(ctx, b.cfg.Bucket, b.key(h), src, size, opts)
 	switch {
 	case src.err != nil:
 		// The caller's reader failed: report its error, not the transport's.

@@ -5,8 +5,11 @@
 // a configured SHA256 fingerprint; an unknown or changed key is a
 // HostKeyError that says how to accept it. A Save writes a temporary file
 // (".tmp-…") with pipelined, concurrent writes, syncs it where the server
-// offers fsync@openssh.com and renames it into place with
-// posix-rename@openssh.com, so a reader sees the whole file or none. A
+// offers fsync@openssh.com (a server without it gets one warning per
+// backend: files are then only as durable as the server's page cache) and
+// renames it into place with posix-rename@openssh.com, so a reader sees
+// the whole file or none. The config is renamed with plain SFTP rename,
+// which never replaces a file, so two inits cannot both write one. A
 // connection that dropped fails the operation in flight; the next
 // operation reconnects, so the retry decorator cures drops.
 //
@@ -23,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path"
@@ -70,6 +74,10 @@ type Config struct {
 	// Concurrency is the number of requests in flight per file transfer
 	// (default 64).
 	Concurrency int
+
+	// Logger receives the warning about a server that cannot sync files;
+	// nil means slog.Default().
+	Logger *slog.Logger
 }
 
 func (c *Config) addr() string {
@@ -96,6 +104,14 @@ type Backend struct {
 	// onReadDir, if set, is called as each folder listing starts and
 	// returns a function called as it ends; tests count round trips.
 	onReadDir func(dir string) (done func())
+	// hideExtensions, if set, makes the backend act as if the server did
+	// not offer these SFTP extensions; tests use it for servers that lack
+	// fsync@openssh.com or posix-rename@openssh.com.
+	hideExtensions []string
+
+	// noFsyncWarned makes the warning about a server without fsync appear
+	// once per backend (a run), not once per file.
+	noFsyncWarned sync.Once
 }
 
 // conn is one SSH connection with its SFTP session.
@@ -175,6 +191,9 @@ func newBackend(cfg Config) (*Backend, error) {
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	b := &Backend{cfg: cfg, addr: cfg.addr(), verified: new(atomic.Bool)}
 	check, algos, err := hostKeyCheck(&cfg, b.addr)
@@ -301,6 +320,14 @@ func (b *Backend) dial(ctx context.Context) (*conn, error) {
 	c := &conn{ssh: client, sftp: sc2}
 	_, c.posixRename = sc2.HasExtension("posix-rename@openssh.com")
 	_, c.fsync = sc2.HasExtension("fsync@openssh.com")
+	for _, e := range b.hideExtensions {
+		switch e {
+		case "posix-rename@openssh.com":
+			c.posixRename = false
+		case "fsync@openssh.com":
+			c.fsync = false
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		sc2.Wait()
@@ -406,15 +433,21 @@ func (b *Backend) Save(ctx context.Context, h backend.Handle, rd io.ReadSeeker, 
 		}
 		return b.mapError(c, fmt.Errorf("save %v: %w", h, err), err)
 	}
-	if c.posixRename {
+	if c.posixRename && h.Type != backend.ConfigFile {
 		err = c.sftp.PosixRename(tmp, final)
 	} else {
+		// SFTP v3 rename does not replace (OpenSSH links the new name):
+		// the config is never replaced, so of two inits one fails here.
 		err = c.sftp.Rename(tmp, final)
 		if err != nil {
-			// SFTP v3 rename does not replace; the file that is there
-			// holds the same bytes (names are content-derived).
 			if _, serr := c.sftp.Stat(final); serr == nil {
-				err = nil
+				c.sftp.Remove(tmp)
+				if h.Type == backend.ConfigFile {
+					return fmt.Errorf("save %v: %w", h, backend.ErrExist)
+				}
+				// The file that is there holds the same bytes (names are
+				// content-derived).
+				return nil
 			}
 		}
 	}
@@ -442,6 +475,11 @@ func (b *Backend) write(ctx context.Context, c *conn, f *sftp.File, rd io.Reader
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("sync: %w", err)
 		}
+	} else {
+		b.noFsyncWarned.Do(func() {
+			b.cfg.Logger.Warn("SFTP server cannot sync files (no fsync@openssh.com): a crash of the server may lose files this backup wrote; use an OpenSSH server",
+				"location", b.Location())
+		})
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("close: %w", err)

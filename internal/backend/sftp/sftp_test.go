@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -474,5 +475,80 @@ func TestCleanTemp(t *testing.T) {
 			}
 		}
 		gone = nil // the second cleaner finds nothing left
+	}
+}
+
+// warnLog counts warnings.
+type warnLog struct {
+	mu    sync.Mutex
+	warns []string
+}
+
+func (l *warnLog) Enabled(_ context.Context, lvl slog.Level) bool { return lvl >= slog.LevelWarn }
+func (l *warnLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.warns = append(l.warns, r.Message)
+	l.mu.Unlock()
+	return nil
+}
+func (l *warnLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *warnLog) WithGroup(string) slog.Handler      { return l }
+
+// TestNoFsyncWarnsOnce: a server without fsync@openssh.com gets one
+// warning per backend, at the first save, however many files are saved and
+// however often the backend reconnects.
+func TestNoFsyncWarnsOnce(t *testing.T) {
+	log := &warnLog{}
+	cfg := config(t)
+	cfg.Logger = slog.New(log)
+	be := create(t, cfg)
+	be.hideExtensions = []string{"fsync@openssh.com"}
+	be.mu.Lock()
+	be.conn.close() // reconnect with the extension hidden
+	be.mu.Unlock()
+	for i := range 3 {
+		backendtest.Save(t, be, backend.Handle{Type: backend.SnapshotFile, Name: fmt.Sprint("s", i)}, []byte("x"))
+		if i == 1 {
+			be.mu.Lock()
+			be.conn.close()
+			be.mu.Unlock()
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.warns) != 1 || !strings.Contains(log.warns[0], "fsync") {
+		t.Fatalf("warnings = %q, want one about fsync", log.warns)
+	}
+
+	// a server with fsync: no warning
+	log2 := &warnLog{}
+	cfg2 := config(t)
+	cfg2.Logger = slog.New(log2)
+	be2 := create(t, cfg2)
+	backendtest.Save(t, be2, backend.Handle{Type: backend.SnapshotFile, Name: "s"}, []byte("x"))
+	if len(log2.warns) != 0 {
+		t.Fatalf("warnings with fsync = %q", log2.warns)
+	}
+}
+
+// TestRenameFallbackRemovesTemp: without posix-rename@openssh.com, saving
+// a file that exists (same bytes, as content-derived names are) succeeds
+// and leaves no temporary file on the server.
+func TestRenameFallbackRemovesTemp(t *testing.T) {
+	cfg := config(t)
+	be := create(t, cfg)
+	be.hideExtensions = []string{"posix-rename@openssh.com"}
+	be.mu.Lock()
+	be.conn.close()
+	be.mu.Unlock()
+	h := backend.Handle{Type: backend.PackFile, Name: "ab12"}
+	for range 2 {
+		backendtest.Save(t, be, h, []byte("pack bytes"))
+	}
+	if tmp := backendtest.TempFiles(t, cfg.Path); len(tmp) != 0 {
+		t.Fatalf("temporary files left by the rename fallback: %v", tmp)
+	}
+	if got, err := backendtest.Load(context.Background(), be, h, 0, 0); err != nil || string(got) != "pack bytes" {
+		t.Fatalf("load = %q, %v", got, err)
 	}
 }
