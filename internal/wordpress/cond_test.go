@@ -92,6 +92,8 @@ func TestConditionalDefineUndecidable(t *testing.T) {
 		{"file outside the site", "// config\nif (file_exists('/etc/wp/local.php')) {\n  define('DB_NAME', 'wrongdb');\n} else {\n  define('DB_NAME', 'wp');\n}", "line 4"},
 		{"unknown function", "if (is_multisite_env()) {\n define('DB_NAME', 'a');\n}\ndefine('DB_NAME', 'wp');", "line 3"},
 		{"ternary on unknown", "define('DB_NAME', $x ? 'a' : 'b');", ""},
+		{"getenv without a recorded environment", "if (getenv('WP_ENV') === 'staging') {\n define('DB_NAME', 'staging');\n}\ndefine('DB_NAME', 'wp');", "line 3"},
+		{"getenv ternary without a recorded environment", "define('DB_NAME', getenv('WP_ENV') ? 'a' : 'b');", ""},
 		{"alternative syntax", "if (some_fn()):\n define('DB_NAME', 'a');\nendif;\ndefine('DB_NAME', 'wp');", "line 3"},
 	}
 	for _, tt := range tests {

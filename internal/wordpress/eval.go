@@ -108,6 +108,7 @@ func and(a, b Value) Value {
 
 // ternary: coalesce ( "?:" coalesce | "?" ternary ":" coalesce )*
 func (e *evaluator) ternary() (Value, bool) {
+	guesses := e.p.envGuesses
 	v, ok := e.coalesce()
 	for ok {
 		switch {
@@ -135,7 +136,7 @@ func (e *evaluator) ternary() (Value, bool) {
 				return Value{}, false
 			}
 			switch {
-			case !v.Known():
+			case !v.Known() || e.p.envGuesses != guesses:
 				v = unknown
 			case v.Truthy():
 				v = a
@@ -497,6 +498,9 @@ func (e *evaluator) defined(name string) Value {
 
 func (e *evaluator) lookup(name string) (string, bool) {
 	if e.p.env == nil {
+		// No environment was recorded: "unset" is an assumption, good for
+		// a default (getenv('X') ?: 'd') but not for choosing a branch.
+		e.p.envGuesses++
 		return "", false
 	}
 	return e.p.env(name)

@@ -20,6 +20,20 @@ type parser struct {
 	env  func(string) (string, bool)
 	stat func(base, name string) (fs.FileMode, error)
 	cfg  *Config
+	// envGuesses counts environment lookups answered "unset" for want of
+	// a recorded environment; a condition that made one is undecided.
+	envGuesses int
+}
+
+// evalCond evaluates a condition; one that depends on an environment
+// that was not recorded is unknown.
+func (p *parser) evalCond(toks []token) Value {
+	before := p.envGuesses
+	v := p.eval(toks)
+	if p.envGuesses != before {
+		return Value{Kind: KindUnknown, Text: v.Text}
+	}
+	return v
 }
 
 // undecided says why the code being walked may or may not run.
@@ -176,7 +190,7 @@ func (p *parser) run(from, to int, u *undecided, depth int) {
 			if i > stmt && p.guardOp(prev) {
 				// `defined('X') || define('X', …)`: the define runs as
 				// the operator and the guard before it say.
-				guard := p.eval(p.toks[stmt : i-1])
+				guard := p.evalCond(p.toks[stmt : i-1])
 				and := isPunct(prev, "&&") || isKeyword(prev, "and")
 				switch {
 				case !guard.Known():
@@ -327,7 +341,7 @@ func (p *parser) runIf(i, limit int, u *undecided, depth int) int {
 		case isKeyword(t, "if") || isKeyword(t, "elseif"):
 			cend := min(p.matching(next+1), limit)
 			condToks := p.toks[min(next+2, cend):cend]
-			cond, condSrc = p.eval(condToks), shorten(source(condToks))
+			cond, condSrc = p.evalCond(condToks), shorten(source(condToks))
 			bodyAt = cend + 1
 			if isKeyword(t, "if") {
 				alt = isPunct(p.at(bodyAt), ":")
