@@ -22,7 +22,6 @@ import (
 	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
-	"github.com/sitevault/sitevault/internal/mysql"
 	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/wordpress"
 )
@@ -762,16 +761,12 @@ func runSiteTables(ctx context.Context, opts siteFilesOptions, g *globalOptions,
 		return err
 	}
 	defer conn.Close()
-	db, warns, err := backup.ResolveDatabase(ctx, conn, entry, in, nil, nil)
+	sel, err := backup.SelectTables(ctx, conn, entry, in)
 	if err != nil {
 		return jobError(fmt.Errorf("site %s: %w", opts.Name, err))
 	}
-	for _, w := range warns {
+	for _, w := range sel.Warnings {
 		fmt.Fprintf(g.errOut(), "warning: %s\n", w)
-	}
-	sel, err := mysql.Select(ctx, db.Config, db.Prefix)
-	if err != nil {
-		return jobError(fmt.Errorf("site %s: list the tables of database %s: %w", opts.Name, db.Login.Name, err))
 	}
 	line := func(format string, args ...any) error {
 		_, err := fmt.Fprintf(stdout, format, args...)
@@ -789,14 +784,14 @@ func runSiteTables(ctx context.Context, opts siteFilesOptions, g *globalOptions,
 	}
 	if opts.Explain {
 		for _, s := range sel.Skipped {
-			if err := line("skip  %s  (%s)\n", quoteName(s.Name), s.Reason); err != nil {
+			if err := line("skip  %s  (%s)\n", quoteName(s.Table), s.Reason); err != nil {
 				return err
 			}
 		}
 	}
 	if !g.Quiet {
 		fmt.Fprintf(g.errOut(), "%d tables and %d views of database %s (prefix %q) would be backed up; %d tables left out%s\n",
-			len(sel.Tables), len(sel.Views), db.Login.Name, db.Prefix, len(sel.Skipped),
+			len(sel.Tables), len(sel.Views), sel.Database, sel.Prefix, len(sel.Skipped),
 			map[bool]string{true: "", false: " (see --explain)"}[opts.Explain || len(sel.Skipped) == 0])
 	}
 	return nil

@@ -661,3 +661,36 @@ func packBytes(ctx context.Context, be backend.Backend) (int64, error) {
 	})
 	return n, err
 }
+
+// TableSelection is what a backup of a site would do with its database:
+// the tables and views it takes and the tables it leaves out, with why.
+type TableSelection struct {
+	Database string // the database name
+	Prefix   string
+	Tables   []string
+	Views    []string
+	Skipped  []SkippedTable
+	// Warnings says how the database was reached when that was not
+	// wp-config.php's login (the fallback on the last login that worked).
+	Warnings []string
+}
+
+// SelectTables reaches the site's database as Run does (wp-config.php's
+// login with the catalog's overrides, else the last login that worked)
+// and reports which tables a backup would take. in is the site's
+// inspection (site.Inspect).
+func SelectTables(ctx context.Context, conn connection.Connection, entry catalog.Site, in *site.Inspection) (*TableSelection, error) {
+	db, warns, err := ResolveDatabase(ctx, conn, entry, in, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("the database of %s: %w", entry.Name, err)
+	}
+	sel, err := mysql.Select(ctx, db.Config, db.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list the tables of database %s: %w", db.Login.Name, err)
+	}
+	ts := &TableSelection{Database: db.Login.Name, Prefix: db.Prefix, Tables: sel.Tables, Views: sel.Views, Warnings: warns}
+	for _, s := range sel.Skipped {
+		ts.Skipped = append(ts.Skipped, SkippedTable{Table: s.Name, Rule: slug(s.Reason), Reason: s.Reason})
+	}
+	return ts, nil
+}
