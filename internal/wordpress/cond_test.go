@@ -44,6 +44,8 @@ func TestConditionalDefines(t *testing.T) {
 		{"false and undecidable is decided", `if (file_exists(__DIR__ . '/nope') && some_fn()) { define('DB_NAME', 'x'); } else { define('DB_NAME', 'wp'); }`, local, nil, "wp"},
 		{"true or undecidable is decided", `if (file_exists(__DIR__ . '/local-config.php') or some_fn()) { define('DB_NAME', 'wp'); } else { define('DB_NAME', 'x'); }`, local, nil, "wp"},
 		{"alternative syntax", "if (file_exists(__DIR__ . '/nope')):\n define('DB_NAME', 'x');\nelseif (file_exists(__DIR__ . '/local-config.php')):\n define('DB_NAME', 'wp');\nelse:\n define('DB_NAME', 'y');\nendif;", local, nil, "wp"},
+		{"alternative syntax around a brace if/else", "if (file_exists(__DIR__ . '/nope')):\n if (some_fn()) { $x = 1; } else { $x = 2; }\n define('DB_NAME', 'x');\nelse:\n define('DB_NAME', 'wp');\nendif;", local, nil, "wp"},
+		{"alternative syntax nested", "if (file_exists(__DIR__ . '/nope')):\n define('DB_NAME', 'x');\nelse:\n if (is_dir(ABSPATH . 'wp-content')):\n  define('DB_NAME', 'wp');\n else:\n  define('DB_NAME', 'y');\n endif;\nendif;", local, nil, "wp"},
 		{"single statements", `if (file_exists(__DIR__ . '/nope')) define('DB_NAME', 'x'); else define('DB_NAME', 'wp');`, local, nil, "wp"},
 		{"ternary value", `define('DB_NAME', file_exists(__DIR__ . '/nope') ? 'x' : 'wp');`, local, nil, "wp"},
 		{"ternary value true", `define('DB_NAME', is_file(__DIR__ . '/local-config.php') ? 'wp' : 'x');`, local, nil, "wp"},

@@ -308,10 +308,16 @@ func (p *parser) altEnd(i, limit int, endword string) int {
 			j = p.matching(j)
 		case isKeywordIn(t, "if", "while", "for", "foreach", "switch") && isPunct(p.at(j+1), "("):
 			cend := p.matching(j + 1)
-			if isPunct(p.at(cend+1), ":") {
+			switch {
+			case isPunct(p.at(cend+1), ":"):
 				depth++
+				j = cend
+			case isKeyword(t, "if"):
+				// A brace-style if: its own else is not this body's end.
+				j = p.skipIf(j, limit, 0) - 1
+			default:
+				j = cend
 			}
-			j = cend
 		case isKeywordIn(t, "endif", "endwhile", "endfor", "endforeach", "endswitch"):
 			if depth == 0 {
 				return j
