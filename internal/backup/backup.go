@@ -519,7 +519,7 @@ func ResolveDatabase(ctx context.Context, conn connection.Connection, entry cata
 		// wp-config.php may mean another database than the last one that
 		// worked (which may itself come from a wrong guess): only the user
 		// can say which.
-		return nil, nil, fmt.Errorf("wp-config.php does not say which database the site uses: %w; or set it with `sitevault site edit %s --db-…`", in.DatabaseErr, entry.Name)
+		return nil, nil, fmt.Errorf("wp-config.php does not say which database the site uses: %w (with `sitevault site edit %s`)", in.DatabaseErr, entry.Name)
 	case in != nil:
 		first = fmt.Errorf("wp-config.php does not give every database setting: %w", in.DatabaseErr)
 		if prefix == "" {
