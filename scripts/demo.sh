@@ -64,6 +64,8 @@ php=$(lookpath php)
 [[ -n $mariadbd && -n $install_db && -n $mariadb ]] || die "MariaDB is not installed; run scripts/deps.sh demo"
 [[ -n $php ]] || die "PHP is not installed; run scripts/deps.sh demo"
 [[ -f $wp_src/wp-includes/version.php ]] || die "Debian's wordpress package is not installed; run scripts/deps.sh demo"
+[[ -d $wp_src/wp-content/themes/twentytwentythree ]] || die "WordPress's default theme is missing ($wp_src/wp-content/themes/twentytwentythree): apt-get install wordpress-theme-twentytwentythree (or run scripts/deps.sh demo)"
+[[ -d $wp_src/wp-content/languages ]] || die "WordPress's translations are missing ($wp_src/wp-content/languages): apt-get install wordpress-l10n (or run scripts/deps.sh demo)"
 "$php" -r 'exit(extension_loaded("mysqli") ? 0 : 1);' || die "PHP's MySQL extension is missing; run scripts/deps.sh demo"
 
 free_port() { "$php" -r '$s = stream_socket_server("tcp://127.0.0.1:0"); $n = stream_socket_get_name($s, false); echo substr($n, strrpos($n, ":") + 1);'; }

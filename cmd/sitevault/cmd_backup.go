@@ -127,6 +127,10 @@ type backupJSON struct {
 	Skipped       []string  `json:"skipped"`
 	Warnings      []string  `json:"warnings"`
 	Errors        []string  `json:"errors"`
+	// SkippedTables names every table left out with its rule and reason;
+	// WarningDetails holds every warning of Warnings as data (rule …).
+	SkippedTables  []backup.SkippedTable `json:"skipped_tables"`
+	WarningDetails []backup.Warning      `json:"warning_details"`
 }
 
 func newBackupJSON(res *backup.Result) backupJSON {
@@ -136,6 +140,7 @@ func newBackupJSON(res *backup.Result) backupJSON {
 		FilesNew: res.Files.FilesNew, FilesChanged: res.Files.FilesChanged, FilesSame: res.Files.FilesUnchanged,
 		BytesRead: sn.Summary.BytesRead, BytesTotal: sn.Summary.BytesTotal, BytesAdded: sn.Summary.BytesAddedSaved,
 		Duration: res.Duration.Seconds(), Skipped: sn.Summary.Skipped, Warnings: res.Warnings, Errors: []string{},
+		SkippedTables: emptyIfNil(res.SkippedTables), WarningDetails: emptyIfNil(res.Details),
 	}
 	if sn.Parent != nil {
 		out.Parent = sn.Parent.String()
@@ -235,14 +240,22 @@ func printSiteBackup(w io.Writer, res *backup.Result) {
 	fmt.Fprintf(w, "  read:      %s of %s\n", humanize.IBytes(uint64(sn.Summary.BytesRead)), humanize.IBytes(uint64(sn.Summary.BytesTotal)))
 	fmt.Fprintf(w, "  added:     %s to the repository\n", humanize.IBytes(uint64(sn.Summary.BytesAddedSaved)))
 	fmt.Fprintf(w, "  duration:  %s\n", formatDuration(res.Duration))
-	if n := len(sn.Summary.Skipped); n > 0 {
-		fmt.Fprintf(w, "  skipped:   %d (by the backup rules)\n", n)
-		for i, sk := range sn.Summary.Skipped {
+	// Paths may be many and are folded; tables never are: a table left
+	// out is data missing from the restore point.
+	if n := len(r.Skipped); n > 0 {
+		fmt.Fprintf(w, "  skipped:   %d paths (by the backup rules)\n", n)
+		for i, sk := range r.Skipped {
 			if i == 20 {
 				fmt.Fprintf(w, "    … and %d more (`sitevault site files %s --explain` lists every rule)\n", n-i, sn.Site)
 				break
 			}
-			fmt.Fprintf(w, "    %s\n", sk)
+			fmt.Fprintf(w, "    %s\n", sk.String())
+		}
+	}
+	if n := len(res.SkippedTables); n > 0 {
+		fmt.Fprintf(w, "  skipped:   %d tables, NOT in this restore point (`sitevault site tables %s --explain`)\n", n, sn.Site)
+		for _, t := range res.SkippedTables {
+			fmt.Fprintf(w, "    table %s: %s\n", quoteName(t.Table), t.Reason)
 		}
 	}
 	for _, warn := range res.Warnings {
@@ -260,4 +273,12 @@ func shortID(id *repository.ID) string {
 		return "-"
 	}
 	return id.Short()
+}
+
+// emptyIfNil makes a JSON list print as [] rather than null.
+func emptyIfNil[T any](l []T) []T {
+	if l == nil {
+		return []T{}
+	}
+	return l
 }

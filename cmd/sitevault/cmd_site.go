@@ -17,6 +17,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/connection"
@@ -144,7 +145,23 @@ func newSiteCommand(g *globalOptions) *cobra.Command {
 	}
 	filesCmd.Flags().BoolVar(&files.Explain, "explain", false, "also list excluded paths with the rule that excluded each")
 
-	cmd.AddCommand(addCmd, editCmd, listCmd, showCmd, removeCmd, filesCmd)
+	var tables siteFilesOptions
+	tablesCmd := &cobra.Command{
+		Use:   "tables NAME [--explain]",
+		Short: "List the tables a backup of the site takes; --explain adds every table left out and why",
+		Long: `List the database tables a backup of the site takes, found with the same
+login and table prefix as a backup (wp-config.php, the site's --db-* settings,
+else the last login that worked). --explain marks each "take" or "skip" and
+gives the reason a table is left out.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			tables.Name = args[0]
+			return runSiteTables(cmd.Context(), tables, g, cmd.OutOrStdout())
+		},
+	}
+	tablesCmd.Flags().BoolVar(&tables.Explain, "explain", false, "also list tables left out with the reason for each")
+
+	cmd.AddCommand(addCmd, editCmd, listCmd, showCmd, removeCmd, filesCmd, tablesCmd)
 	return cmd
 }
 
@@ -732,6 +749,50 @@ func runSiteFiles(ctx context.Context, opts siteFilesOptions, g *globalOptions, 
 	if !g.Quiet {
 		fmt.Fprintf(g.errOut(), "%d files (%s) would be backed up; %d paths excluded%s\n", files, humanize.IBytes(uint64(bytes)), excluded,
 			map[bool]string{true: "", false: " (see --explain)"}[opts.Explain])
+	}
+	return nil
+}
+
+// runSiteTables lists the tables a backup would take (and, with --explain,
+// those it would leave out and why), reaching the database as backup does.
+func runSiteTables(ctx context.Context, opts siteFilesOptions, g *globalOptions, stdout io.Writer) error {
+	entry, conn, in, err := openSite(ctx, g, opts.Name)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sel, err := backup.SelectTables(ctx, conn, entry, in)
+	if err != nil {
+		return jobError(fmt.Errorf("site %s: %w", opts.Name, err))
+	}
+	for _, w := range sel.Warnings {
+		fmt.Fprintf(g.errOut(), "warning: %s\n", w)
+	}
+	line := func(format string, args ...any) error {
+		_, err := fmt.Fprintf(stdout, format, args...)
+		return err
+	}
+	for _, t := range sel.Tables {
+		if err := line(map[bool]string{true: "take  %s\n", false: "%s\n"}[opts.Explain], quoteName(t)); err != nil {
+			return err
+		}
+	}
+	for _, v := range sel.Views {
+		if err := line(map[bool]string{true: "take  %s  (view)\n", false: "%s\n"}[opts.Explain], quoteName(v)); err != nil {
+			return err
+		}
+	}
+	if opts.Explain {
+		for _, s := range sel.Skipped {
+			if err := line("skip  %s  (%s)\n", quoteName(s.Table), s.Reason); err != nil {
+				return err
+			}
+		}
+	}
+	if !g.Quiet {
+		fmt.Fprintf(g.errOut(), "%d tables and %d views of database %s (prefix %q) would be backed up; %d tables left out%s\n",
+			len(sel.Tables), len(sel.Views), sel.Database, sel.Prefix, len(sel.Skipped),
+			map[bool]string{true: "", false: " (see --explain)"}[opts.Explain || len(sel.Skipped) == 0])
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -171,6 +172,41 @@ type Database struct {
 	Fallback bool
 }
 
+// Warning rules (Warning.Rule): which check raised a warning, for grouping.
+const (
+	WarnConfigUnusable  = "config_unusable"    // wp-config.php could not be used
+	WarnLoginFallback   = "db_login_fallback"  // the last login that worked was used
+	WarnDatabaseMissing = "database_missing"   // the point holds no database
+	WarnDatabase        = "database"           // a warning of the database dump
+	WarnCatalog         = "catalog_not_update" // the login that worked was not recorded
+	WarnTableCountDrop  = "table_count_drop"   // far fewer tables than the previous point
+)
+
+// Warning is one thing a backup wants its user to know, as data that a
+// dashboard can group by Rule; Message says it in English.
+type Warning struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+	// For WarnTableCountDrop: the tables now, in the previous point, and that point.
+	Tables         int    `json:"tables,omitempty"`
+	PreviousTables int    `json:"previous_tables,omitempty"`
+	PreviousPoint  string `json:"previous_point,omitempty"`
+}
+
+// SkippedTable is a table with the site's prefix (or in its database) that
+// a backup left out, and why.
+type SkippedTable struct {
+	Table  string `json:"table"`
+	Rule   string `json:"rule"`   // Reason as a slug ("no-prefix" …), for grouping
+	Reason string `json:"reason"` // as the database layer says it
+}
+
+// TableDropWarns reports whether a point holding now tables, after one
+// holding prev, gets a WarnTableCountDrop: when more than half of the
+// tables are gone (to zero included). A site rarely loses half its tables;
+// a wrong DB_NAME or table prefix does exactly that.
+func TableDropWarns(prev, now int) bool { return prev > 0 && now*2 < prev }
+
 // Result says what a backup did.
 type Result struct {
 	Snapshot *repository.Snapshot // the saved point (ID set)
@@ -182,8 +218,12 @@ type Result struct {
 	// DB is the database login that worked (nil with DatabaseErr).
 	DB       *Database `json:"-"`
 	Warnings []string
-	Partial  bool // some files could not be read (see Files.Errors)
-	Duration time.Duration
+	// Details holds every warning of Warnings, in order, as data.
+	Details []Warning
+	// SkippedTables lists every table left out, each with its reason.
+	SkippedTables []SkippedTable
+	Partial       bool // some files could not be read (see Files.Errors)
+	Duration      time.Duration
 }
 
 // Run backs up site into deps.Repo as one restore point (see the package
@@ -248,19 +288,21 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 		if errors.Is(cfgErr, wordpress.ErrNotWordPress) || ctx.Err() != nil {
 			return nil, fmt.Errorf("back up %s: %w", entry.Name, cfgErr)
 		}
-		res.Warnings = append(res.Warnings, fmt.Sprintf("wp-config.php could not be used (%v); files are selected with the content folder %q", cfgErr, wp.ContentDir))
+		res.warn(Warning{Rule: WarnConfigUnusable, Message: fmt.Sprintf("wp-config.php could not be used (%v); files are selected with the content folder %q", cfgErr, wp.ContentDir)})
 	}
 
 	// The database login first: a manual backup of a site whose database
 	// is unreachable fails before it reads any file.
 	db, dbWarn, dbErr := ResolveDatabase(ctx, conn, entry, in, cfgErr, prevMeta)
-	res.Warnings = append(res.Warnings, dbWarn...)
+	for _, w := range dbWarn {
+		res.warn(Warning{Rule: WarnLoginFallback, Message: w})
+	}
 	if dbErr != nil {
 		if !opts.AllowNoDatabase || ctx.Err() != nil {
 			return nil, fmt.Errorf("back up the database of %s: %w", entry.Name, dbErr)
 		}
 		res.DatabaseErr = dbErr
-		res.Warnings = append(res.Warnings, fmt.Sprintf("the database was not backed up: %v", dbErr))
+		res.warn(Warning{Rule: WarnDatabaseMissing, Message: fmt.Sprintf("the database was not backed up: %v", dbErr)})
 	}
 	res.DB = db
 
@@ -335,10 +377,18 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 		sn.Meta[MetaTables] = strconv.Itoa(len(res.Database.Tables))
 		sn.Meta[MetaTablesChanged] = strconv.Itoa(changed)
 		for _, s := range res.Database.Skipped {
+			res.SkippedTables = append(res.SkippedTables, SkippedTable{Table: s.Name, Rule: slug(s.Reason), Reason: s.Reason})
 			sn.Summary.Skipped = append(sn.Summary.Skipped, fmt.Sprintf("table %s: %s", s.Name, s.Reason))
 		}
 		for _, w := range res.Database.Warnings {
-			res.Warnings = append(res.Warnings, "database: "+w)
+			res.warn(Warning{Rule: WarnDatabase, Message: "database: " + w})
+		}
+		if prev, prevN, ok := previousTableCount(points); ok && TableDropWarns(prevN, len(res.Database.Tables)) {
+			res.warn(Warning{
+				Rule: WarnTableCountDrop, Tables: len(res.Database.Tables), PreviousTables: prevN, PreviousPoint: prev.ID.String(),
+				Message: fmt.Sprintf("the database holds %d tables with prefix %q, down from %d in restore point %s: check DB_NAME and the table prefix (`sitevault site tables %s --explain`)",
+					len(res.Database.Tables), db.Prefix, prevN, prev.ID.Short(), entry.Name),
+			})
 		}
 	} else {
 		sn.Meta[MetaDatabase] = "missing"
@@ -364,11 +414,40 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 	if db != nil && deps.Catalog != nil {
 		if err := deps.Catalog.SetLastDB(ctx, entry.Name, db.Login); err != nil {
 			log.Warn("cannot record the database login that worked", "err", err)
-			res.Warnings = append(res.Warnings, fmt.Sprintf("the database login that worked was not recorded in the catalog: %v", err))
+			res.warn(Warning{Rule: WarnCatalog, Message: fmt.Sprintf("the database login that worked was not recorded in the catalog: %v", err)})
 		}
 	}
 	log.Info("restore point saved", "point", sn.ID.Short(), "trigger", sn.Trigger, "partial", res.Partial)
 	return res, nil
+}
+
+// warn records a warning as text and as data.
+func (r *Result) warn(w Warning) {
+	r.Warnings = append(r.Warnings, w.Message)
+	r.Details = append(r.Details, w)
+}
+
+// previousTableCount returns the newest point with a database part and
+// the number of tables it holds.
+func previousTableCount(points []*repository.Snapshot) (*repository.Snapshot, int, bool) {
+	for _, sn := range points {
+		if sn.Meta[MetaDatabase] == "missing" {
+			continue
+		}
+		if n, err := strconv.Atoi(sn.Meta[MetaTables]); err == nil {
+			return sn, n, true
+		}
+	}
+	return nil, 0, false
+}
+
+// slug turns a reason into a rule name: lower-case words joined by "-",
+// up to the first parenthesis or colon.
+func slug(reason string) string {
+	if i := strings.IndexAny(reason, "(:"); i >= 0 {
+		reason = reason[:i]
+	}
+	return strings.Join(strings.Fields(strings.ToLower(reason)), "-")
 }
 
 func multisite(wp *wordpress.Site, in *site.Inspection, prevMeta map[string]string) bool {
@@ -433,6 +512,11 @@ func ResolveDatabase(ctx context.Context, conn connection.Connection, entry cata
 		}
 		first = err
 		prefix = in.Database.TablePrefix
+	case in != nil && errors.Is(in.DatabaseErr, wordpress.ErrConditional):
+		// wp-config.php may mean another database than the last one that
+		// worked (which may itself come from a wrong guess): only the user
+		// can say which.
+		return nil, nil, fmt.Errorf("wp-config.php does not say which database the site uses: %w (with `sitevault site edit %s`)", in.DatabaseErr, entry.Name)
 	case in != nil:
 		first = fmt.Errorf("wp-config.php does not give every database setting: %w", in.DatabaseErr)
 		if prefix == "" {
@@ -561,4 +645,37 @@ func (s *markingStore) SaveTree(ctx context.Context, t *repository.Tree) (reposi
 		s.tables.Add(1)
 	}
 	return s.Repository.SaveTree(ctx, t)
+}
+
+// TableSelection is what a backup of a site would do with its database:
+// the tables and views it takes and the tables it leaves out, with why.
+type TableSelection struct {
+	Database string // the database name
+	Prefix   string
+	Tables   []string
+	Views    []string
+	Skipped  []SkippedTable
+	// Warnings says how the database was reached when that was not
+	// wp-config.php's login (the fallback on the last login that worked).
+	Warnings []string
+}
+
+// SelectTables reaches the site's database as Run does (wp-config.php's
+// login with the catalog's overrides, else the last login that worked)
+// and reports which tables a backup would take. in is the site's
+// inspection (site.Inspect).
+func SelectTables(ctx context.Context, conn connection.Connection, entry catalog.Site, in *site.Inspection) (*TableSelection, error) {
+	db, warns, err := ResolveDatabase(ctx, conn, entry, in, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("the database of %s: %w", entry.Name, err)
+	}
+	sel, err := mysql.Select(ctx, db.Config, db.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list the tables of database %s: %w", db.Login.Name, err)
+	}
+	ts := &TableSelection{Database: db.Login.Name, Prefix: db.Prefix, Tables: sel.Tables, Views: sel.Views, Warnings: warns}
+	for _, s := range sel.Skipped {
+		ts.Skipped = append(ts.Skipped, SkippedTable{Table: s.Name, Rule: slug(s.Reason), Reason: s.Reason})
+	}
+	return ts, nil
 }

@@ -53,5 +53,17 @@
 // fails, the backup falls back to the last login that worked (recorded in
 // the catalog by the previous backup) and warns. The catalog's overrides
 // win over both. After the point is saved the login that worked is
-// recorded with catalog.SetLastDB.
+// recorded with catalog.SetLastDB. There is one exception: when
+// wp-config.php defines a setting inside a condition that cannot be
+// decided (wordpress.ErrConditional), the backup fails naming the line and
+// the override to set, since the last login may be the wrong guess.
+//
+// # Report
+//
+// Result.Warnings says in English what Result.Details holds as data (a
+// Warning with a Rule such as WarnTableCountDrop, for grouping), and
+// Result.SkippedTables names every table left out with its reason. A
+// backup warns (WarnTableCountDrop) when it holds fewer than half the
+// tables of the newest earlier point with a database (TableDropWarns):
+// a wrong DB_NAME or table prefix looks like that.
 package backup

@@ -19,6 +19,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -75,11 +76,31 @@ func Open(ctx context.Context, home string) (*Catalog, error) {
 func OpenFile(ctx context.Context, path string, sealer *seal.Sealer) (*Catalog, error) {
 	// Create the file ourselves so that it (and the -wal and -shm files,
 	// which SQLite gives the database file's mode) is private.
+	// One that other users may read is refused, as the key files are.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
+	fi, err := f.Stat()
 	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	if err := seal.CheckMode(path, fi, "catalog"); err != nil {
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	for _, side := range []string{path + "-wal", path + "-shm"} {
+		fi, err := os.Lstat(side)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open catalog: %w", err)
+		}
+		if err := seal.CheckMode(side, fi, "catalog journal"); err != nil {
+			return nil, fmt.Errorf("open catalog: %w", err)
+		}
+	}
 
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))

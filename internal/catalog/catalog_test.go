@@ -301,3 +301,43 @@ func TestSecretNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+// TestLooseModesRefused: issue 8 finding 12, a catalog.db (or its -wal and
+// -shm) that other users may read was used silently.
+func TestLooseModesRefused(t *testing.T) {
+	for _, name := range []string{FileName, FileName + "-wal", FileName + "-shm"} {
+		t.Run(name, func(t *testing.T) {
+			home := t.TempDir()
+			openTest(t, home).Close()
+			path := filepath.Join(home, name)
+			if err := os.WriteFile(path, nil, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(context.Background(), home)
+			var me *seal.ModeError
+			if !errors.As(err, &me) || !strings.Contains(err.Error(), "chmod 600 "+path) {
+				t.Fatalf("Open = %v, want a ModeError with chmod 600 %s", err, path)
+			}
+		})
+	}
+	t.Run("new files are 0600", func(t *testing.T) {
+		home := t.TempDir()
+		c := openTest(t, home)
+		defer c.Close()
+		if _, err := c.DB().ExecContext(context.Background(), "CREATE TABLE t (x INTEGER)"); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{FileName, FileName + "-wal", FileName + "-shm", "secret.key"} {
+			fi, err := os.Stat(filepath.Join(home, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s mode %04o, want 0600", name, fi.Mode().Perm())
+			}
+		}
+	})
+}

@@ -125,13 +125,23 @@ func homeDir(flag string, env func(string) (string, bool)) (string, error) {
 	return abs, nil
 }
 
-// ensureHome creates the data home with mode 0700. An existing home is left
-// as it is: the key file's own mode protects the password.
+// ensureHome creates the data home with mode 0700. An existing home that
+// group or others may write is refused with the chmod that fixes it (they
+// may have swapped a key file or the catalog already); one they may only
+// read or enter is tightened to 0700, which loses nothing.
 func ensureHome(home string) error {
 	fi, err := os.Stat(home)
 	if err == nil {
 		if !fi.IsDir() {
 			return fmt.Errorf("data home %s is not a directory; set %s or --home to a directory", home, EnvHome)
+		}
+		switch perm := fi.Mode().Perm(); {
+		case perm&0o022 != 0:
+			return &PermissionError{Path: home, Mode: fi.Mode(), What: "data home"}
+		case perm&0o077 != 0:
+			if err := os.Chmod(home, perm&0o700|0o700); err != nil {
+				return fmt.Errorf("data home %s: %w: %w", home, &PermissionError{Path: home, Mode: fi.Mode(), What: "data home"}, err)
+			}
 		}
 		return nil
 	}

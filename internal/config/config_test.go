@@ -289,3 +289,38 @@ func TestNewPassword(t *testing.T) {
 		t.Errorf("none: %v", err)
 	}
 }
+
+// TestResolveHomeLooseModeRefused: issue 8 finding 12, a data home others
+// could write or read was used silently. Writable by others is refused;
+// readable only is tightened to 0700.
+func TestResolveHomeLooseModeRefused(t *testing.T) {
+	for _, mode := range []os.FileMode{0o755, 0o750, 0o701} {
+		home := filepath.Join(t.TempDir(), "home")
+		if err := os.Mkdir(home, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(home, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Resolve(Flags{Home: home}, envMap()); err != nil {
+			t.Fatalf("mode %04o: Resolve: %v", mode, err)
+		}
+		if fi, err := os.Stat(home); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("mode %04o: home now %v (%v), want 0700", mode, fi.Mode().Perm(), err)
+		}
+	}
+	for _, mode := range []os.FileMode{0o777, 0o770, 0o722, 0o702} {
+		home := filepath.Join(t.TempDir(), "home")
+		if err := os.Mkdir(home, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(home, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Resolve(Flags{Home: home}, envMap())
+		var pe *PermissionError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "chmod 700 "+home) {
+			t.Errorf("mode %04o: Resolve = %v, want a PermissionError with chmod 700", mode, err)
+		}
+	}
+}

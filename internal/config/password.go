@@ -29,10 +29,14 @@ var ErrPasswordMismatch = errors.New("the passwords do not match")
 type PermissionError struct {
 	Path string
 	Mode fs.FileMode
-	What string // "key file", "password file"
+	What string // "key file", "password file", "data home" (a folder: chmod 700)
 }
 
 func (e *PermissionError) Error() string {
+	if e.Mode.IsDir() {
+		return fmt.Sprintf("%s %s has mode %04o, so other users may reach the keys and the catalog in it; run: chmod 700 %s",
+			e.What, e.Path, uint32(e.Mode.Perm()), e.Path)
+	}
 	return fmt.Sprintf("%s %s has mode %04o, so other users may read the password; run: chmod 600 %s",
 		e.What, e.Path, uint32(e.Mode.Perm()), e.Path)
 }

@@ -87,3 +87,22 @@ func TestDamagedKeyFile(t *testing.T) {
 		t.Fatal("damaged key file accepted")
 	}
 }
+
+// TestKeyFileLooseModeRefused: issue 8 finding 12, a secret.key that other
+// users may read was used silently.
+func TestKeyFileLooseModeRefused(t *testing.T) {
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
+		path := filepath.Join(t.TempDir(), KeyFileName)
+		if _, err := OpenKeyFile(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := OpenKeyFile(path)
+		var me *ModeError
+		if !errors.As(err, &me) || !errors.Is(err, ErrLooseMode) || !strings.Contains(err.Error(), "chmod 600 "+path) {
+			t.Errorf("mode %04o: OpenKeyFile = %v, want a ModeError with chmod 600", mode, err)
+		}
+	}
+}

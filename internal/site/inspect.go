@@ -53,7 +53,7 @@ func Inspect(ctx context.Context, conn connection.Connection, entry catalog.Site
 		return nil, fmt.Errorf("open the site folder %s: %w", entry.Location(), err)
 	}
 	defer root.Close()
-	opts := wordpress.DiscoverOptions{}
+	opts := wordpress.DiscoverOptions{RootPath: entry.Path}
 	if parentDir := path.Dir(entry.Path); parentDir != entry.Path {
 		// The folder above may be unreadable; then only the root counts.
 		if parent, err := conn.FSAt(ctx, parentDir); err == nil {

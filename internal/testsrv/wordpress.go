@@ -32,6 +32,37 @@ const DebianWordPress = "/usr/share/wordpress"
 // WordPress is not installed; a TestMain decides whether that skips or fails.
 var ErrWordPressMissing = errors.New("PHP or WordPress is not installed (apt-get install php-cli php-mysql wordpress)")
 
+// MissingPackageError names the Debian package that would supply what is
+// missing; it wraps ErrWordPressMissing.
+type MissingPackageError struct {
+	What    string // "WordPress's default theme" …
+	Path    string // what was looked for
+	Package string // the Debian package: wordpress-l10n …
+}
+
+func (e *MissingPackageError) Error() string {
+	return fmt.Sprintf("%s is missing (%s): apt-get install %s", e.What, e.Path, e.Package)
+}
+
+func (e *MissingPackageError) Unwrap() error { return ErrWordPressMissing }
+
+// checkDebianWordPress checks that dir holds Debian's WordPress with the
+// theme and translations its recommended packages add (a fresh machine
+// installing wordpress without recommends lacks them).
+func checkDebianWordPress(dir string) error {
+	for _, c := range []struct{ what, rel, pkg string }{
+		{"Debian's WordPress", "wp-includes/version.php", "wordpress"},
+		{"WordPress's default theme", "wp-content/themes/twentytwentythree", "wordpress-theme-twentytwentythree"},
+		{"WordPress's translations", "wp-content/languages", "wordpress-l10n"},
+	} {
+		p := filepath.Join(dir, c.rel)
+		if _, err := os.Stat(p); err != nil {
+			return &MissingPackageError{What: c.what, Path: p, Package: c.pkg}
+		}
+	}
+	return nil
+}
+
 // WordPressOptions configures StartWordPress.
 type WordPressOptions struct {
 	// Prefix is the table prefix; "" means "wp_".
@@ -104,7 +135,11 @@ var wpSeq atomic.Int64
 func StartWordPress(tb testing.TB, db *MariaDB, opts WordPressOptions) *WordPress {
 	tb.Helper()
 	w, err := NewWordPress(db, tb.TempDir(), opts)
-	if errors.Is(err, ErrWordPressMissing) {
+	var me *MissingPackageError
+	switch {
+	case errors.As(err, &me):
+		Missing(tb, me.What+" ("+me.Path+")", "apt-get install "+me.Package)
+	case errors.Is(err, ErrWordPressMissing):
 		Missing(tb, "PHP or WordPress", "apt-get install php-cli php-mysql wordpress")
 	}
 	if err != nil {
@@ -121,8 +156,8 @@ func NewWordPress(db *MariaDB, dir string, opts WordPressOptions) (*WordPress, e
 	if php == "" {
 		return nil, ErrWordPressMissing
 	}
-	if _, err := os.Stat(filepath.Join(DebianWordPress, "wp-includes", "version.php")); err != nil {
-		return nil, ErrWordPressMissing
+	if err := checkDebianWordPress(DebianWordPress); err != nil {
+		return nil, err
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = "wp_"

@@ -3,6 +3,7 @@ package wordpress
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"regexp"
 	"strconv"
@@ -24,6 +25,10 @@ var (
 	// ErrBadTablePrefix means the table prefix holds characters WordPress
 	// itself refuses (anything but letters, digits and underscores).
 	ErrBadTablePrefix = errors.New("invalid table prefix")
+	// ErrConditional means a setting is defined inside a condition that
+	// sitevault cannot decide from the site's files and environment; a
+	// ValueError names the line and the flag that supplies it.
+	ErrConditional = errors.New("defined inside a condition sitevault cannot decide")
 )
 
 // ValueError reports a database setting that could not be determined.
@@ -31,10 +36,17 @@ type ValueError struct {
 	Name string // DB_HOST, $table_prefix …
 	Flag string // the command-line flag that supplies it: --db-host …
 	Expr string // the expression as written, "" when not defined
-	Err  error  // ErrNotDefined or ErrUnresolved
+	Err  error  // ErrNotDefined, ErrUnresolved or ErrConditional
+	// Line and Cond, for ErrConditional: the line of the define and the
+	// condition sitevault could not decide.
+	Line int
+	Cond string
 }
 
 func (e *ValueError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("wp-config.php line %d: %s is %s (%s); pass it with %s", e.Line, e.Name, e.Err, e.Cond, e.Flag)
+	}
 	if e.Expr != "" {
 		return fmt.Sprintf("wp-config.php: %s is %s (%s); pass it with %s", e.Name, e.Err, e.Expr, e.Flag)
 	}
@@ -70,6 +82,11 @@ type Value struct {
 	// Base, when set, says the string is Text appended to a path sitevault
 	// knows only relative to the site: ABSPATH . 'x' or __DIR__ . '/x'.
 	Base string
+	// Line and Cond are set on a KindUnknown value defined or assigned in a
+	// branch sitevault could not decide: the line of the define and the
+	// condition's source (shortened).
+	Line int
+	Cond string
 }
 
 // Known reports whether the value was evaluated.
@@ -119,6 +136,14 @@ type ParseOptions struct {
 	// getenv(), getenv_docker(), $_ENV and $_SERVER. When nil, every
 	// variable is unset and their defaults apply.
 	Env func(name string) (string, bool)
+	// Stat answers file_exists(), is_file() and is_dir() in conditions:
+	// the mode of name, or an error wrapping fs.ErrNotExist when it is
+	// missing. base is BaseABSPATH or BaseConfDir for a path relative to
+	// the site root or wp-config.php's folder (name is then cleaned and
+	// may start with "../"), or "" for an absolute name. Any other error
+	// leaves the condition undecided. When nil, no such condition can be
+	// decided.
+	Stat func(base, name string) (fs.FileMode, error)
 }
 
 // Config is what ParseConfig read from wp-config.php.
@@ -225,6 +250,8 @@ func (c *Config) Database(o Overrides) (Database, error) {
 			return *over
 		case !defined:
 			errs = append(errs, &ValueError{Name: name, Flag: flag, Err: ErrNotDefined})
+		case v.Line > 0:
+			errs = append(errs, &ValueError{Name: name, Flag: flag, Expr: v.Text, Err: ErrConditional, Line: v.Line, Cond: v.Cond})
 		case v.Kind == KindUnknown || v.Base != "":
 			expr := v.Text
 			if v.Base != "" {
@@ -260,420 +287,23 @@ func (c *Config) Database(o Overrides) (Database, error) {
 }
 
 // ParseConfig reads wp-config.php source without running it. It records
-// every define('NAME', value), const NAME = value and top-level $var = value.
-// Values it cannot evaluate are kept as KindUnknown with their source text.
-// Code is never followed: files the config includes are not read, and
-// conditions are not evaluated (the first define of a name wins, as PHP
-// keeps the first). The error wraps ErrSyntax when the source cannot be
-// tokenized.
+// every define('NAME', value), const NAME = value and top-level $var = value
+// that runs when the file is loaded. Values it cannot evaluate are kept as
+// KindUnknown with their source text. Files the config includes are not
+// read. Conditions (if/elseif/else in both syntaxes, ternaries, `a || define(…)`)
+// are decided as PHP would where the files and environment tell:
+// file_exists, is_file, is_dir (through opts.Stat), defined, getenv and
+// $_ENV/$_SERVER (through opts.Env), with !, &&, ||, and, or and
+// comparisons. A setting defined in a branch that cannot be decided is
+// KindUnknown with Line and Cond set, and Database reports it with
+// ErrConditional. The first define of a name wins, as in PHP. The error
+// wraps ErrSyntax when the source cannot be tokenized.
 func ParseConfig(src []byte, opts ParseOptions) (*Config, error) {
 	toks, err := tokenize(string(src))
 	if err != nil {
 		return nil, fmt.Errorf("parse wp-config.php: %w", err)
 	}
-	p := &parser{toks: toks, env: opts.Env, cfg: &Config{Constants: map[string]Value{}, Vars: map[string]Value{}}}
-	p.run()
+	p := &parser{toks: toks, env: opts.Env, stat: opts.Stat, cfg: &Config{Constants: map[string]Value{}, Vars: map[string]Value{}}}
+	p.run(0, len(toks), nil, 0)
 	return p.cfg, nil
-}
-
-type parser struct {
-	toks []token
-	env  func(string) (string, bool)
-	cfg  *Config
-}
-
-func (p *parser) at(i int) token {
-	if i < 0 || i >= len(p.toks) {
-		return token{kind: tEOF}
-	}
-	return p.toks[i]
-}
-
-func isPunct(t token, s string) bool { return t.kind == tPunct && t.text == s }
-
-func isKeyword(t token, s string) bool { return t.kind == tIdent && strings.EqualFold(t.text, s) }
-
-// matching returns the index of the bracket closing the one at i, or len(toks).
-func (p *parser) matching(i int) int {
-	depth := 0
-	for j := i; j < len(p.toks); j++ {
-		switch {
-		case isPunct(p.toks[j], "(") || isPunct(p.toks[j], "[") || isPunct(p.toks[j], "{"):
-			depth++
-		case isPunct(p.toks[j], ")") || isPunct(p.toks[j], "]") || isPunct(p.toks[j], "}"):
-			depth--
-			if depth == 0 {
-				return j
-			}
-		}
-	}
-	return len(p.toks)
-}
-
-// until returns the index of the first top-level token in [i, len) that is
-// one of stops, or len(toks).
-func (p *parser) until(i int, stops ...string) int {
-	for j := i; j < len(p.toks); j++ {
-		t := p.toks[j]
-		if t.kind == tPunct {
-			for _, s := range stops {
-				if t.text == s {
-					return j
-				}
-			}
-			if t.text == "(" || t.text == "[" || t.text == "{" {
-				j = p.matching(j)
-			}
-		}
-	}
-	return len(p.toks)
-}
-
-func (p *parser) run() {
-	for i := 0; i < len(p.toks); i++ {
-		t := p.toks[i]
-		prev := p.at(i - 1)
-		member := isPunct(prev, "->") || isPunct(prev, "?->") || isPunct(prev, "::") || isKeyword(prev, "function") || isKeyword(prev, "new")
-		switch {
-		case t.kind == tIdent && !member && (isKeyword(t, "class") || isKeyword(t, "interface") || isKeyword(t, "trait") || isKeyword(t, "enum")) && p.at(i+1).kind == tIdent,
-			isKeyword(t, "function") && !member:
-			// Code in class and function bodies does not run when the
-			// config is loaded; skip to the end of the body.
-			j := i + 1
-			for j < len(p.toks) && !isPunct(p.toks[j], "{") && !isPunct(p.toks[j], ";") {
-				if isPunct(p.toks[j], "(") {
-					j = p.matching(j)
-				}
-				j++
-			}
-			if j < len(p.toks) && isPunct(p.toks[j], "{") {
-				j = p.matching(j)
-			}
-			i = j
-		case !member && (isKeyword(t, "require") || isKeyword(t, "require_once") || isKeyword(t, "include") || isKeyword(t, "include_once")):
-			end := p.until(i+1, ";")
-			expr := p.toks[i+1 : end]
-			if v := p.eval(expr); !(v.Kind == KindString && v.Base == BaseABSPATH && v.Text == "wp-settings.php") {
-				p.cfg.Includes = append(p.cfg.Includes, source(expr))
-			}
-			i = end
-		case isKeyword(t, "define") && !member && isPunct(p.at(i+1), "("):
-			end := p.matching(i + 1)
-			args := p.split(i+2, end)
-			if len(args) >= 2 {
-				name := p.eval(args[0])
-				if name.Kind == KindString && name.Base == "" {
-					if _, dup := p.cfg.Constants[name.Text]; !dup {
-						p.cfg.Constants[name.Text] = p.eval(args[1])
-					}
-				}
-			}
-			i = end
-		case isKeyword(t, "const") && !member:
-			// const A = 1, B = 2;
-			j := i + 1
-			for p.at(j).kind == tIdent && isPunct(p.at(j+1), "=") {
-				end := p.until(j+2, ",", ";")
-				if _, dup := p.cfg.Constants[p.toks[j].text]; !dup {
-					p.cfg.Constants[p.toks[j].text] = p.eval(p.toks[j+2 : end])
-				}
-				j = end + 1
-				if !isPunct(p.at(end), ",") {
-					break
-				}
-			}
-			i = j - 1
-		case t.kind == tVar && isPunct(p.at(i+1), "=") && !isPunct(prev, "->") && !isPunct(prev, "::") && !isPunct(prev, "$"):
-			end := p.until(i+2, ";", ")", "]", "}", ",")
-			p.cfg.Vars[t.text] = p.eval(p.toks[i+2 : end])
-			i = end - 1
-		}
-	}
-}
-
-// split divides toks[from:to] at top-level commas.
-func (p *parser) split(from, to int) [][]token {
-	if to > len(p.toks) {
-		to = len(p.toks)
-	}
-	var args [][]token
-	for from < to {
-		end := p.until(from, ",")
-		if end > to {
-			end = to
-		}
-		args = append(args, p.toks[from:end])
-		from = end + 1
-	}
-	return args
-}
-
-func source(toks []token) string {
-	parts := make([]string, len(toks))
-	for i, t := range toks {
-		parts[i] = t.raw
-	}
-	return strings.Join(parts, " ")
-}
-
-// eval evaluates an expression, or returns KindUnknown with its source.
-func (p *parser) eval(toks []token) Value {
-	e := &evaluator{p: p, toks: toks}
-	v, ok := e.ternary()
-	if !ok || e.i != len(toks) {
-		return Value{Kind: KindUnknown, Text: source(toks)}
-	}
-	return v
-}
-
-// evaluator is a recursive-descent evaluator over one expression's tokens
-// for: literals, constants already defined, ".", "?:", "??", parentheses,
-// unary minus, getenv, getenv_docker, $_ENV/$_SERVER, ABSPATH, __DIR__ and
-// dirname(__FILE__).
-type evaluator struct {
-	p     *parser
-	toks  []token
-	i     int
-	depth int // nesting of parentheses and calls, bounded by maxDepth
-}
-
-// maxDepth bounds expression nesting so that a hostile file cannot
-// exhaust the stack; real configs nest two or three levels.
-const maxDepth = 64
-
-func (e *evaluator) peek() token {
-	if e.i >= len(e.toks) {
-		return token{kind: tEOF}
-	}
-	return e.toks[e.i]
-}
-
-func (e *evaluator) take(s string) bool {
-	if isPunct(e.peek(), s) {
-		e.i++
-		return true
-	}
-	return false
-}
-
-// ternary: coalesce ( "?:" coalesce )*
-func (e *evaluator) ternary() (Value, bool) {
-	v, ok := e.coalesce()
-	for ok && e.take("?:") {
-		r, rok := e.coalesce()
-		if !rok {
-			return Value{}, false
-		}
-		if !v.Truthy() {
-			v = r
-		}
-	}
-	return v, ok
-}
-
-// coalesce: concat ( "??" concat )*, the first operand that is not null
-// (a missing $_ENV or $_SERVER entry is null here). ?? is right-associative
-// in PHP, but with side-effect-free operands a loop gives the same value
-// without recursion.
-func (e *evaluator) coalesce() (Value, bool) {
-	v, ok := e.concat()
-	for ok && e.take("??") {
-		r, rok := e.concat()
-		if !rok {
-			return Value{}, false
-		}
-		if v.Kind == KindNull {
-			v = r
-		}
-	}
-	return v, ok
-}
-
-// concat: unary ( "." unary )*
-func (e *evaluator) concat() (Value, bool) {
-	v, ok := e.unary()
-	for ok && e.take(".") {
-		r, rok := e.unary()
-		if !rok || r.Base != "" {
-			return Value{}, false
-		}
-		v = Value{Kind: KindString, Text: v.textForConcat() + r.String(), Base: v.Base}
-	}
-	return v, ok
-}
-
-// textForConcat is the string a value contributes to a concatenation,
-// keeping a path base aside.
-func (v Value) textForConcat() string {
-	if v.Base != "" {
-		return v.Text
-	}
-	return v.String()
-}
-
-func (e *evaluator) unary() (Value, bool) {
-	t := e.peek()
-	switch {
-	case isPunct(t, "("):
-		e.i++
-		if e.depth++; e.depth > maxDepth {
-			return Value{}, false
-		}
-		defer func() { e.depth-- }()
-		// A cast such as (string) is not supported; it fails below.
-		v, ok := e.ternary()
-		if !ok || !e.take(")") {
-			return Value{}, false
-		}
-		return v, true
-	case isPunct(t, "-") || isPunct(t, "+"):
-		e.i++
-		n := e.peek()
-		if n.kind != tNumber {
-			return Value{}, false
-		}
-		e.i++
-		if t.text == "-" {
-			return Value{Kind: KindNumber, Text: "-" + n.text}, true
-		}
-		return Value{Kind: KindNumber, Text: n.text}, true
-	}
-	return e.primary()
-}
-
-func (e *evaluator) primary() (Value, bool) {
-	t := e.peek()
-	e.i++
-	for isPunct(t, `\`) && e.peek().kind == tIdent { // \getenv(…), \PHP_EOL
-		t = e.peek()
-		e.i++
-	}
-	switch t.kind {
-	case tString:
-		return Value{Kind: KindString, Text: t.text}, true
-	case tNumber:
-		return Value{Kind: KindNumber, Text: t.text}, true
-	case tVar:
-		if (t.text == "_ENV" || t.text == "_SERVER") && isPunct(e.peek(), "[") {
-			e.i++
-			k := e.peek()
-			if k.kind != tString {
-				return Value{}, false
-			}
-			e.i++
-			if !e.take("]") {
-				return Value{}, false
-			}
-			if v, ok := e.lookup(k.text); ok {
-				return Value{Kind: KindString, Text: v}, true
-			}
-			return Value{Kind: KindNull, Text: "null"}, true
-		}
-		return Value{}, false
-	case tIdent:
-	default:
-		return Value{}, false
-	}
-	name := t.text
-	if isPunct(e.peek(), "(") {
-		return e.call(name)
-	}
-	switch strings.ToLower(name) {
-	case "true":
-		return Value{Kind: KindBool, Text: "true"}, true
-	case "false":
-		return Value{Kind: KindBool, Text: "false"}, true
-	case "null":
-		return Value{Kind: KindNull, Text: "null"}, true
-	}
-	switch name {
-	case "ABSPATH":
-		// wp-load.php defines ABSPATH as the site root before it loads
-		// wp-config.php, so the config's own define never takes effect.
-		return Value{Kind: KindString, Base: BaseABSPATH}, true
-	case "__DIR__":
-		return Value{Kind: KindString, Base: BaseConfDir, Text: ""}, true
-	case "PHP_EOL":
-		return Value{Kind: KindString, Text: "\n"}, true
-	case "DIRECTORY_SEPARATOR":
-		return Value{Kind: KindString, Text: "/"}, true
-	}
-	if v, ok := e.p.cfg.Constants[name]; ok && v.Known() {
-		return v, true
-	}
-	return Value{}, false
-}
-
-// call evaluates the few functions wp-config.php files use for values.
-func (e *evaluator) call(name string) (Value, bool) {
-	open := e.i
-	end := open
-	depth := 0
-	for ; end < len(e.toks); end++ {
-		if isPunct(e.toks[end], "(") {
-			depth++
-		} else if isPunct(e.toks[end], ")") {
-			depth--
-			if depth == 0 {
-				break
-			}
-		}
-	}
-	if end >= len(e.toks) || e.depth >= maxDepth {
-		return Value{}, false
-	}
-	if strings.EqualFold(name, "dirname") && end == open+2 && isKeyword(e.toks[open+1], "__FILE__") {
-		e.i = end + 1
-		return Value{Kind: KindString, Base: BaseConfDir}, true
-	}
-	var args []Value
-	inner := e.toks[open+1 : end]
-	for len(inner) > 0 {
-		sub := &evaluator{p: e.p, toks: inner, depth: e.depth + 1}
-		v, ok := sub.ternary()
-		if !ok {
-			return Value{}, false
-		}
-		args = append(args, v)
-		inner = inner[sub.i:]
-		if len(inner) > 0 {
-			if !isPunct(inner[0], ",") {
-				return Value{}, false
-			}
-			inner = inner[1:]
-		}
-	}
-	e.i = end + 1
-	str := func(v Value) bool { return v.Kind == KindString && v.Base == "" }
-	switch strings.ToLower(name) {
-	case "getenv":
-		if len(args) < 1 || !str(args[0]) {
-			return Value{}, false
-		}
-		if v, ok := e.lookup(args[0].Text); ok {
-			return Value{Kind: KindString, Text: v}, true
-		}
-		return Value{Kind: KindBool, Text: "false"}, true
-	case "getenv_docker":
-		// The official image's helper: NAME_FILE names a file holding the
-		// value (unreadable from here), else NAME, else the default.
-		if len(args) != 2 || !str(args[0]) {
-			return Value{}, false
-		}
-		if _, ok := e.lookup(args[0].Text + "_FILE"); ok {
-			return Value{}, false
-		}
-		if v, ok := e.lookup(args[0].Text); ok {
-			return Value{Kind: KindString, Text: v}, true
-		}
-		return args[1], true
-	}
-	return Value{}, false
-}
-
-func (e *evaluator) lookup(name string) (string, bool) {
-	if e.p.env == nil {
-		return "", false
-	}
-	return e.p.env(name)
 }

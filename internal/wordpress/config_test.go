@@ -373,6 +373,10 @@ func FuzzParseConfig(f *testing.F) {
 		"<?php define('X', getenv('A') ?: getenv_docker('B', 'c') ?? $_ENV['D']);",
 		"<?php <<<'EOT'\nx\nEOT;", "<?php #[", "<?php /*", "<?php \"\\", "<?php '\\",
 		"<?php class { function define(", "<?php define('X', ((((", "<?php define('X', -);",
+		"<?php if (file_exists(__DIR__ . '/a')): define('X', 1); elseif (!defined('Y') && is_dir(ABSPATH)): else: endif;",
+		"<?php if (a) if (b) define('X', 1); else { define('X', 2); } else if (c) {} while (x): endwhile;",
+		"<?php defined('X') || define('X', $a ? 'b' : (c ?: 'd')); if (isset($x) or empty($y)) {",
+		"<?php if (", "<?php if (a):", "<?php if (a) else", "<?php else if (", "<?php ? : ? :",
 	} {
 		f.Add([]byte(s))
 	}

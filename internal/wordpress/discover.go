@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/sitevault/sitevault/internal/fsys"
 )
@@ -49,6 +51,11 @@ type DiscoverOptions struct {
 	Parent Reader
 	// Env is the site's environment for getenv() in wp-config.php.
 	Env func(name string) (string, bool)
+	// RootPath is the root's absolute path on the site's host, so that
+	// conditions on absolute paths (file_exists('/srv/site/local.php'))
+	// can be decided when they point inside the root or the folder above.
+	// "" leaves them undecided.
+	RootPath string
 }
 
 // Site is what Discover learned about a WordPress install.
@@ -125,7 +132,7 @@ func Discover(ctx context.Context, site Reader, opts DiscoverOptions) (*Site, er
 	if err != nil {
 		return nil, fmt.Errorf("discover site: %w", err)
 	}
-	s.Config, err = ParseConfig(src, ParseOptions{Env: opts.Env})
+	s.Config, err = ParseConfig(src, ParseOptions{Env: opts.Env, Stat: statFunc(ctx, site, opts, s.ConfigAbove)})
 	if err != nil {
 		return nil, fmt.Errorf("discover site: %w", err)
 	}
@@ -136,6 +143,98 @@ func Discover(ctx context.Context, site Reader, opts DiscoverOptions) (*Site, er
 		s.ExternalContentDir = dir
 	}
 	return s, nil
+}
+
+// errOutside means a path in a condition lies where the connection
+// cannot look; the condition stays undecided.
+var errOutside = errors.New("outside the site root and the folder above it")
+
+// statFunc answers ParseOptions.Stat through the site's readers: paths
+// relative to ABSPATH, to wp-config.php's folder, or absolute under
+// opts.RootPath, reaching into the folder above when one is readable.
+func statFunc(ctx context.Context, site Reader, opts DiscoverOptions, configAbove bool) func(base, name string) (fs.FileMode, error) {
+	return func(base, name string) (fs.FileMode, error) {
+		name = path.Clean(name)
+		inParent := false
+		switch base {
+		case BaseConfDir:
+			inParent = configAbove
+		case BaseABSPATH:
+		default:
+			if !path.IsAbs(opts.RootPath) || !path.IsAbs(name) {
+				return 0, errOutside
+			}
+			root := path.Clean(opts.RootPath)
+			if rel, ok := under(root, name); ok {
+				name = rel
+				break
+			}
+			rel, ok := under(path.Dir(root), name)
+			if !ok || root == "/" {
+				return 0, errOutside
+			}
+			name, inParent = rel, true
+		}
+		if !inParent && (name == ".." || strings.HasPrefix(name, "../")) {
+			name, inParent = path.Clean(strings.TrimPrefix(strings.TrimPrefix(name, ".."), "/")), true
+			if name == "" {
+				name = "."
+			}
+		}
+		if name == ".." || strings.HasPrefix(name, "../") {
+			return 0, errOutside
+		}
+		r := site
+		if inParent {
+			if opts.Parent == nil {
+				return 0, errOutside
+			}
+			r = opts.Parent
+		}
+		if name == "." {
+			return fs.ModeDir, nil
+		}
+		return statThrough(ctx, r, name)
+	}
+}
+
+// under returns name relative to dir ("." for dir itself), both clean and absolute.
+func under(dir, name string) (string, bool) {
+	switch {
+	case name == dir:
+		return ".", true
+	case dir == "/":
+		return name[1:], true
+	case strings.HasPrefix(name, dir+"/"):
+		return name[len(dir)+1:], true
+	}
+	return "", false
+}
+
+// statThrough returns name's mode, following a final symbolic link as
+// PHP's file_exists does; a missing parent or a file used as a folder is
+// fs.ErrNotExist, as PHP answers false.
+func statThrough(ctx context.Context, r Reader, name string) (fs.FileMode, error) {
+	fi, err := r.Lstat(ctx, name)
+	if errors.Is(err, syscall.ENOTDIR) {
+		return 0, fs.ErrNotExist
+	}
+	if err != nil {
+		return 0, err
+	}
+	if fi.Mode&fs.ModeSymlink == 0 {
+		return fi.Mode, nil
+	}
+	f, err := r.Open(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err = f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Mode, nil
 }
 
 // readFile reads a small file through r.

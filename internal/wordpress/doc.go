@@ -28,5 +28,9 @@
 // string literals with PHP's escapes, concatenation, getenv and the official
 // Docker image's getenv_docker). It never executes code: a value built from
 // anything else is reported as unknown, and the caller is told which flag
-// supplies it.
+// supplies it. Conditions are decided as PHP would where the site's files
+// and environment tell (file_exists, is_file, is_dir through the site's
+// connection, defined, isset, and getenv when ParseOptions.Env records the
+// environment); a setting defined in a branch that
+// cannot be decided is an ErrConditional naming the line, never a guess.
 package wordpress
