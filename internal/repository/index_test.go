@@ -165,6 +165,25 @@ func TestFormat1Compat(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open after repair: %v", err)
 	}
+	// repair index is the one command that migrates: every index file is
+	// now version 2
+	names, err := r3.listIndexNames(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range names {
+		b, err := loadFile(ctx, be, backend.Handle{Type: backend.IndexFile, Name: id.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := r3.crypt.openFile(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(plain, []byte(indexEnvelopeStart)) {
+			t.Errorf("index file %v after repair is not version 2: %.40q", id.Short(), plain)
+		}
+	}
 	verify(r3, "after repair index")
 	checkClean(t, r3)
 }
