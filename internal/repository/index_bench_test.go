@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sitevault/sitevault/internal/backend/mem"
 )
@@ -59,6 +62,25 @@ func BenchmarkIndexLoad(b *testing.B) {
 			before := heapInUse()
 			var ms0, ms1 runtime.MemStats
 			runtime.ReadMemStats(&ms0)
+			// sample the live heap while loading, for the peak
+			var peak atomic.Uint64
+			stop := make(chan struct{})
+			sampled := make(chan struct{})
+			go func() {
+				defer close(sampled)
+				s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+				for {
+					metrics.Read(s)
+					if v := s[0].Value.Uint64(); v > peak.Load() {
+						peak.Store(v)
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			}()
 			b.ResetTimer()
 			for range b.N {
 				r.idx.Store(newIndex())
@@ -67,12 +89,15 @@ func BenchmarkIndexLoad(b *testing.B) {
 				}
 			}
 			b.StopTimer()
+			close(stop)
+			<-sampled
 			runtime.ReadMemStats(&ms1)
 			after := heapInUse()
 			if got := r.IndexedBlobs(); got != n {
 				b.Fatalf("indexed %d blobs, want %d", got, n)
 			}
 			b.ReportMetric(float64(after-before)/float64(n), "B/blob-resident")
+			b.ReportMetric(float64(peak.Load()-min(peak.Load(), before))/float64(n), "B/blob-peak")
 			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(b.N)/float64(n), "B/blob-allocated")
 		})
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,6 +164,25 @@ func TestFormat1Compat(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open after repair: %v", err)
 	}
+	// repair index is the one command that migrates: every index file is
+	// now version 2
+	names, err := r3.listIndexNames(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range names {
+		b, err := loadFile(ctx, be, backend.Handle{Type: backend.IndexFile, Name: id.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := r3.crypt.openFile(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(plain, []byte(indexEnvelopeStart)) {
+			t.Errorf("index file %v after repair is not version 2: %.40q", id.Short(), plain)
+		}
+	}
 	verify(r3, "after repair index")
 	checkClean(t, r3)
 }
@@ -182,7 +202,7 @@ func checkClean(t *testing.T, r *Repository) {
 	}
 }
 
-// indexFileSizes returns the number of blobs in each index file.
+// indexFileBlobCounts returns the number of blobs in each index file.
 func indexFileBlobCounts(t *testing.T, r *Repository) map[ID]int {
 	t.Helper()
 	ctx := context.Background()
@@ -268,7 +288,7 @@ func TestIndexFilesBounded(t *testing.T) {
 	}
 }
 
-// damageFile flips a byte of every file of type ft that pick selects.
+// indexNames lists the index files on be.
 func indexNames(t *testing.T, be backend.Backend) []string {
 	t.Helper()
 	var out []string
@@ -281,6 +301,19 @@ func indexNames(t *testing.T, be backend.Backend) []string {
 	return out
 }
 
+// loadCounter counts the loads of index files.
+type loadCounter struct {
+	backend.Backend
+	n atomic.Int64
+}
+
+func (c *loadCounter) Load(ctx context.Context, h backend.Handle, length int, offset int64, fn func(io.Reader) error) error {
+	if h.Type == backend.IndexFile {
+		c.n.Add(1)
+	}
+	return c.Backend.Load(ctx, h, length, offset, fn)
+}
+
 // TestOpenFailsOnDamagedIndex: an index file that cannot be read makes
 // Open fail with ErrIndexDamaged (not a quiet warning and missing blobs).
 func TestOpenFailsOnDamagedIndex(t *testing.T) {
@@ -289,7 +322,11 @@ func TestOpenFailsOnDamagedIndex(t *testing.T) {
 	TestSnapshot(t, r, "s", time.Now(), map[string][]byte{"a": randBytes(3, 50<<10)})
 	names := indexNames(t, be)
 	be.Corrupt(backend.Handle{Type: backend.IndexFile, Name: names[0]}, 40)
-	_, err := Open(context.Background(), be, TestPassword, Options{})
+	counted := &loadCounter{Backend: be}
+	_, err := Open(context.Background(), counted, TestPassword, Options{})
+	if n := counted.n.Load(); n > int64(len(names)) {
+		t.Errorf("open read index files %d times; there are %d", n, len(names))
+	}
 	if !errors.Is(err, ErrIndexDamaged) {
 		t.Fatalf("open with a damaged index file: %v, want ErrIndexDamaged", err)
 	}
@@ -447,9 +484,6 @@ func TestSaveCounters(t *testing.T) {
 	d := r.Saved().Sub(before)
 	var packBytes int64
 	seen := map[ID]bool{}
-	for _, sn := range []string{"s"} {
-		_ = sn
-	}
 	all, err := r.Snapshots(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -483,7 +517,6 @@ func TestSaveCounters(t *testing.T) {
 	if d.RawBytes < 300<<10 {
 		t.Errorf("counted %d plaintext bytes, want at least %d", d.RawBytes, 300<<10)
 	}
-	_ = io.EOF
 }
 
 // TestIndexFormat2: version 2 files round-trip, and what a version 1 reader
