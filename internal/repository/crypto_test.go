@@ -49,7 +49,10 @@ func TestSealedFilesBoundToKind(t *testing.T) {
 	t.Run("snapshot as index", func(t *testing.T) {
 		be2 := cloneMem(t, be)
 		copyFile(t, be2, backend.Handle{Type: backend.SnapshotFile, Name: snaps[0]}, backend.Handle{Type: backend.IndexFile, Name: snaps[0]})
-		r2 := TestOpen(t, be2, Options{}) // Open skips (and logs) a damaged index file
+		if _, err := Open(ctx, be2, TestPassword, Options{}); !errors.Is(err, ErrIndexDamaged) || !strings.Contains(err.Error(), "not an index file") {
+			t.Fatalf("Open with a snapshot in index/ = %v, want ErrIndexDamaged", err)
+		}
+		r2 := TestOpen(t, be2, Options{NoIndex: true})
 		id, _ := ParseID(snaps[0])
 		_, err := r2.loadIndexFile(ctx, id)
 		if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), "not an index file") {

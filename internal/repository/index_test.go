@@ -175,7 +175,7 @@ func TestFormat1Compat(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		plain, err := r3.crypt.openFile(b)
+		plain, err := r3.crypt.openFile(kindIndex, b)
 		if err != nil {
 			t.Fatal(err)
 		}
