@@ -56,10 +56,12 @@
 // config: "version" is readable without any key, so a newer format fails
 // with ErrNewerFormat before decryption. The config is never replaced:
 // every backend stores it only if none exists (local: link(2) of the
-// synced temporary file; SFTP: the plain SFTP rename, which refuses an
-// existing target; S3: PUT with If-None-Match: *), so of two concurrent
-// inits exactly one succeeds and the other gets ErrRepositoryExists and
-// removes its key slot. "params" decrypts to
+// synced temporary file; SFTP: the plain SFTP rename, which OpenSSH
+// performs with link(2) and so refuses an existing target; S3: PUT with
+// If-None-Match: *, which AWS S3 and VersityGW honour — an S3 server that
+// ignores it lets both inits write), so of two concurrent inits exactly
+// one succeeds and the other gets ErrRepositoryExists and removes its key
+// slot. "params" decrypts to
 // {"chunker":{"min":n,"avg":n,"max":n},"compression":"zstd"|"none"}
 // (chunk sizes in bytes; avg a power of two).
 //
