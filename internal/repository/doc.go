@@ -79,8 +79,8 @@
 // in the error. Default N=2^16, r=8, p=1: 64 MiB (128·N·r bytes) and a few
 // hundred milliseconds. Every slot's KDF runs at Open until one opens, so
 // readers refuse, before running it, a slot asking for N outside
-// 2^10…2^20, r > 32, p > 16, more than 256 MiB of memory or more than 8
-// times the default work (N·r·p): such a slot is ErrDamaged and named, and
+// 2^10…2^20, r > 32, p > 16, more than 256 MiB of memory or more than 4
+// times the default work (N·r·p; about 4 s on a loaded 2-core machine): such a slot is ErrDamaged and named, and
 // does not stop another slot from opening. Open tries every slot; none
 // opening is ErrWrongPassword.
 //

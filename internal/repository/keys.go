@@ -33,14 +33,14 @@ const (
 
 // Bounds on what a key file may ask for: Open runs the KDF of every slot
 // until one opens, so a hostile slot must cost little more than ours. Up
-// to 4 times the default memory (256 MiB) and 8 times its work (N·r·p).
+// to 4 times the default memory (256 MiB) and 4 times its work (N·r·p).
 const (
 	minScryptN     = 1 << 10 // tests' cost; weaker slots are refused
 	maxScryptN     = 1 << 20
 	maxScryptR     = 32
 	maxScryptP     = 16
 	maxScryptMem   = 256 << 20                                            // bytes: 128·N·r
-	maxScryptWork  = 8 * defaultScryptN * defaultScryptR * defaultScryptP // N·r·p
+	maxScryptWork  = 4 * defaultScryptN * defaultScryptR * defaultScryptP // N·r·p
 	keyFileVersion = 2                                                    // written in format 2 repositories
 )
 
@@ -140,7 +140,7 @@ func validKDF(kdf string, n, r, p int) error {
 			n, r, p, mem>>20, maxScryptMem>>20, ErrDamaged)
 	}
 	if work := n * r * p; work > maxScryptWork {
-		return fmt.Errorf("scrypt parameters N=%d r=%d p=%d out of range: %d times the default work, the limit is 8: %w",
+		return fmt.Errorf("scrypt parameters N=%d r=%d p=%d out of range: %d times the default work, the limit is 4: %w",
 			n, r, p, work/(defaultScryptN*defaultScryptR*defaultScryptP), ErrDamaged)
 	}
 	return nil
