@@ -57,10 +57,12 @@
 // config: "version" is readable without any key, so a newer format fails
 // with ErrNewerFormat before decryption. The config is never replaced:
 // every backend stores it only if none exists (local: link(2) of the
-// synced temporary file; SFTP: the plain SFTP rename, which refuses an
-// existing target; S3: PUT with If-None-Match: *), so of two concurrent
-// inits exactly one succeeds and the other gets ErrRepositoryExists and
-// removes its key slot. "params" decrypts to
+// synced temporary file; SFTP: the plain SFTP rename, which OpenSSH
+// performs with link(2) and so refuses an existing target; S3: PUT with
+// If-None-Match: *, which AWS S3 and VersityGW honour — an S3 server that
+// ignores it lets both inits write), so of two concurrent inits exactly
+// one succeeds and the other gets ErrRepositoryExists and removes its key
+// slot. "params" decrypts to
 // {"chunker":{"min":n,"avg":n,"max":n},"compression":"zstd"|"none"}
 // (chunk sizes in bytes; avg a power of two).
 //
@@ -78,8 +80,8 @@
 // in the error. Default N=2^16, r=8, p=1: 64 MiB (128·N·r bytes) and a few
 // hundred milliseconds. Every slot's KDF runs at Open until one opens, so
 // readers refuse, before running it, a slot asking for N outside
-// 2^10…2^20, r > 32, p > 16, more than 256 MiB of memory or more than 8
-// times the default work (N·r·p): such a slot is ErrDamaged and named, and
+// 2^10…2^20, r > 32, p > 16, more than 256 MiB of memory or more than 4
+// times the default work (N·r·p; about 4 s on a loaded 2-core machine): such a slot is ErrDamaged and named, and
 // does not stop another slot from opening. Open tries every slot; none
 // opening is ErrWrongPassword.
 //

@@ -139,3 +139,52 @@ func keysOf(m map[string]string) []string {
 	}
 	return s
 }
+
+// TestFormat1StaysFormat1: this sitevault writes into a format 1
+// repository in format 1 (no associated data, version 1 key slots), so an
+// older sitevault still reads everything in it.
+func TestFormat1StaysFormat1(t *testing.T) {
+	ctx := context.Background()
+	r, be := openFormat1(t)
+	files := map[string][]byte{"new": compressible(3, 100<<10)}
+	sn := TestSnapshot(t, r, "compat", r.now(), files)
+	k, err := r.AddKey(ctx, "another", "laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := loadConfigHeader(ctx, be)
+	if err != nil || cf.Version != 1 {
+		t.Fatalf("config version %v, %v; want 1", cf, err)
+	}
+	b, err := loadFile(ctx, be, backend.Handle{Type: backend.KeyFile, Name: k.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf, err := parseKeyFile(b)
+	if err != nil || kf.Version != 1 || kf.MetaMAC != nil {
+		t.Fatalf("new key slot: %+v, %v; want version 1", kf, err)
+	}
+	// every index and snapshot file opens without associated data, as
+	// format 1 readers open them
+	old, err := newCrypter(r.mk, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ft := range []backend.FileType{backend.IndexFile, backend.SnapshotFile} {
+		for _, name := range listNames(t, be, ft) {
+			b, err := loadFile(ctx, be, backend.Handle{Type: ft, Name: name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := old.open(nil, b); err != nil {
+				t.Errorf("%s/%s does not open as format 1: %v", ft, name, err)
+			}
+		}
+	}
+	r2, err := Open(ctx, be, "another", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	mustRestore(t, r2, sn, files)
+}

@@ -33,14 +33,14 @@ const (
 
 // Bounds on what a key file may ask for: Open runs the KDF of every slot
 // until one opens, so a hostile slot must cost little more than ours. Up
-// to 4 times the default memory (256 MiB) and 8 times its work (N·r·p).
+// to 4 times the default memory (256 MiB) and 4 times its work (N·r·p).
 const (
 	minScryptN     = 1 << 10 // tests' cost; weaker slots are refused
 	maxScryptN     = 1 << 20
 	maxScryptR     = 32
 	maxScryptP     = 16
 	maxScryptMem   = 256 << 20                                            // bytes: 128·N·r
-	maxScryptWork  = 8 * defaultScryptN * defaultScryptR * defaultScryptP // N·r·p
+	maxScryptWork  = 4 * defaultScryptN * defaultScryptR * defaultScryptP // N·r·p
 	keyFileVersion = 2                                                    // written in format 2 repositories
 )
 
@@ -140,7 +140,7 @@ func validKDF(kdf string, n, r, p int) error {
 			n, r, p, mem>>20, maxScryptMem>>20, ErrDamaged)
 	}
 	if work := n * r * p; work > maxScryptWork {
-		return fmt.Errorf("scrypt parameters N=%d r=%d p=%d out of range: %d times the default work, the limit is 8: %w",
+		return fmt.Errorf("scrypt parameters N=%d r=%d p=%d out of range: %d times the default work, the limit is 4: %w",
 			n, r, p, work/(defaultScryptN*defaultScryptR*defaultScryptP), ErrDamaged)
 	}
 	return nil
@@ -260,7 +260,7 @@ func unlock(ctx context.Context, be backend.Backend, password string, format int
 			err = fmt.Errorf("key version %d in a format %d repository: %w", kf.Version, format, ErrDamaged)
 		}
 		if err != nil {
-			damaged = append(damaged, fmt.Errorf("key file %v: %w", h, err))
+			damaged = append(damaged, fmt.Errorf("key file %v: %w (if you did not make this slot, remove it: sitevault key remove %s)", h, err, name))
 			continue
 		}
 		mk, err := kf.unwrap(password)
@@ -332,17 +332,29 @@ func (r *Repository) Keys(ctx context.Context) ([]KeyInfo, error) {
 	return out, nil
 }
 
-// RemoveKey removes a key slot by id (or unique prefix). Removing the
-// last slot fails with ErrLastKey.
+// RemoveKey removes a key slot by id (or unique prefix), a damaged or
+// hostile one included (Open names those). Removing the last working slot
+// fails with ErrLastKey.
 func (r *Repository) RemoveKey(ctx context.Context, id string) error {
-	keys, err := r.Keys(ctx)
-	if err != nil {
-		return fmt.Errorf("remove key: %w", err)
+	var names []string
+	if err := r.be.List(ctx, backend.KeyFile, func(fi backend.FileInfo) error {
+		names = append(names, fi.Name)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("remove key %q: list keys: %w", id, err)
 	}
-	var match []KeyInfo
-	for _, k := range keys {
-		if len(id) >= 4 && len(k.ID) >= len(id) && k.ID[:len(id)] == id {
-			match = append(match, k)
+	var match []string
+	working := 0 // slots that parse; the one this session opened is one
+	for _, name := range names {
+		if len(id) >= 4 && len(name) >= len(id) && name[:len(id)] == id {
+			match = append(match, name)
+		}
+		b, err := loadFile(ctx, r.be, backend.Handle{Type: backend.KeyFile, Name: name})
+		if err != nil {
+			return fmt.Errorf("remove key %q: load key %s: %w", id, name, err)
+		}
+		if kf, err := parseKeyFileNamed(name, b); err == nil && (!r.crypt.bound || kf.Version >= 2) {
+			working++
 		}
 	}
 	switch {
@@ -350,10 +362,10 @@ func (r *Repository) RemoveKey(ctx context.Context, id string) error {
 		return fmt.Errorf("remove key %q: %w", id, backend.ErrNotExist)
 	case len(match) > 1:
 		return fmt.Errorf("remove key %q: prefix matches %d keys", id, len(match))
-	case len(keys) == 1:
+	case match[0] == r.keyName && working <= 1:
 		return fmt.Errorf("remove key %q: %w", id, ErrLastKey)
 	}
-	if err := r.be.Remove(ctx, backend.Handle{Type: backend.KeyFile, Name: match[0].ID}); err != nil {
+	if err := r.be.Remove(ctx, backend.Handle{Type: backend.KeyFile, Name: match[0]}); err != nil {
 		return fmt.Errorf("remove key %q: %w", id, err)
 	}
 	return nil

@@ -287,3 +287,35 @@ func TestKeyFileNameChecked(t *testing.T) {
 		t.Fatalf("Keys with a misnamed key file = %v, want ErrDamaged", err)
 	}
 }
+
+// TestRemoveHostileKey: a slot Open refuses (and names) can be removed by
+// its id, so the user can act on the error; the last working slot cannot.
+func TestRemoveHostileKey(t *testing.T) {
+	ctx := context.Background()
+	be := mem.New()
+	r := TestRepositoryWith(t, be, Options{})
+	good := keyNames(t, be)[0]
+	b, _ := loadFile(ctx, be, backend.Handle{Type: backend.KeyFile, Name: good})
+	var kf map[string]any
+	_ = json.Unmarshal(b, &kf)
+	kf["n"], kf["r"] = 1<<20, 32
+	nb, _ := json.Marshal(kf)
+	bad, err := saveKeyFile(ctx, be, nb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, be, "other", Options{}); !strings.Contains(err.Error(), "sitevault key remove "+bad) {
+		t.Errorf("Open error does not say how to remove the slot: %v", err)
+	}
+	if err := r.RemoveKey(ctx, bad[:8]); err != nil {
+		t.Fatalf("removing the hostile slot: %v", err)
+	}
+	if _, err := Open(ctx, be, "other", Options{}); !errors.Is(err, ErrWrongPassword) || errors.Is(err, ErrDamaged) {
+		t.Errorf("after removing it, Open = %v, want only ErrWrongPassword", err)
+	}
+	// a damaged slot does not count as a working one
+	replaceFile(t, be, backend.Handle{Type: backend.KeyFile, Name: strings.Repeat("0", 64)}, []byte("junk"))
+	if err := r.RemoveKey(ctx, good); !errors.Is(err, ErrLastKey) {
+		t.Fatalf("removing the last working slot: %v, want ErrLastKey", err)
+	}
+}

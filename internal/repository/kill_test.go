@@ -125,7 +125,7 @@ func TestKillWriterHelper(t *testing.T) {
 type killTarget struct {
 	job      killJob
 	be       backend.Backend
-	stallAt  func(rnd *rand.Rand) (pack int, at int64)
+	stallAt  func(rnd *rand.Rand, round int) (pack int, at int64)
 	midWrite func(t *testing.T, pack string, sent int64) error // nil once the partial upload is on the server
 }
 
@@ -183,11 +183,11 @@ func TestKill(t *testing.T) {
 				job: killJob{Kind: "s3", S3: cfg, PackSize: 12 << 20},
 				be:  be,
 				// 12 MiB packs in 5 MiB parts: stall in the second or
-				// third part, so at least one part is stored. Always the
-				// first pack this writer uploads: a later round adopts the
-				// packs an earlier one finished, so it may upload only one
-				// full pack.
-				stallAt: func(rnd *rand.Rand) (int, int64) { return 1, 6<<20 + rnd.Int64N(5<<20) },
+				// third part, so at least one part is stored. The first
+				// round stalls in its second pack (the first is stored and
+				// the last backup reuses it), the second in its first: what
+				// is left to store then fills one pack, not two.
+				stallAt: func(rnd *rand.Rand, round int) (int, int64) { return 2 - round, 6<<20 + rnd.Int64N(5<<20) },
 				midWrite: func(t *testing.T, pack string, sent int64) error {
 					return incompleteUpload(mc, cfg.Bucket, backend.Filename(backend.Handle{Type: backend.PackFile, Name: pack}))
 				},
@@ -201,8 +201,9 @@ func TestKill(t *testing.T) {
 	}
 }
 
-// smallPacks stalls one of packs 3 to 12 (1 MiB each), somewhere inside it.
-func smallPacks(rnd *rand.Rand) (int, int64) {
+// smallPacks stalls one of packs 3 to 12 (1 MiB each), somewhere inside
+// it; more than 12 MiB are left to store in every round.
+func smallPacks(rnd *rand.Rand, _ int) (int, int64) {
 	return 3 + rnd.IntN(10), 64<<10 + rnd.Int64N(900<<10)
 }
 
@@ -267,7 +268,7 @@ func testKill(t *testing.T, tg killTarget) {
 	const rounds = 2
 	for round := range rounds {
 		job := tg.job
-		job.StallPack, job.StallAt = tg.stallAt(rnd)
+		job.StallPack, job.StallAt = tg.stallAt(rnd, round)
 		env, err := json.Marshal(&job)
 		if err != nil {
 			t.Fatal(err)
