@@ -83,7 +83,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for the report's times; nil means time.Now.
 	Now func() time.Time
+	// RemoveTemps removes the temporary files an interrupted restore left
+	// (fsys.IsTemp names) as the walk meets them. They are never backed up
+	// either way; set it only where no restore into the same folder can be
+	// running (the site's lock is held).
+	RemoveTemps bool
 }
+
+// ReasonTemp is the skip reason of a restore's leftover temporary file.
+const ReasonTemp = "temporary file of an interrupted sitevault restore"
 
 // Archiver backs up directories of one FS into one repository.
 type Archiver struct {
@@ -252,6 +260,10 @@ func (r *run) tree(ctx context.Context, dir string, entries []fsys.FileInfo, pre
 		}
 		if fi.Name == "" || strings.ContainsAny(fi.Name, "/\x00") {
 			r.rep.skip(p, "invalid file name")
+			continue
+		}
+		if !fi.Mode.IsDir() && fsys.IsTemp(fi.Name) {
+			r.temp(ctx, p)
 			continue
 		}
 		if take, reason := r.a.opts.Selector.Entry(p, fi); !take {

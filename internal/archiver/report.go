@@ -1,6 +1,7 @@
 package archiver
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,9 @@ type Report struct {
 	// Skipped lists entries left out: excluded by the Selector, or of a
 	// kind a backup does not store (sockets, FIFOs, devices).
 	Skipped []Skip
+	// TempsRemoved names the restore leftovers (fsys.IsTemp) the walk
+	// removed (Options.RemoveTemps); they are in Skipped too.
+	TempsRemoved []string
 	// Changed names files that changed while they were read twice in a
 	// row; they are stored as last read.
 	Changed []string
@@ -98,6 +102,23 @@ func (r *reporter) skip(path, reason string) {
 	r.mu.Lock()
 	r.rep.Skipped = append(r.rep.Skipped, Skip{Path: path, Reason: reason})
 	r.mu.Unlock()
+}
+
+// temp skips the restore leftover at p and, with Options.RemoveTemps,
+// removes it.
+func (r *run) temp(ctx context.Context, p string) {
+	if !r.a.opts.RemoveTemps {
+		r.rep.skip(p, ReasonTemp)
+		return
+	}
+	if err := r.a.fs.Remove(ctx, p); err != nil {
+		r.rep.skip(p, fmt.Sprintf("%s (could not remove it: %v)", ReasonTemp, err))
+		return
+	}
+	r.rep.skip(p, ReasonTemp+" (removed)")
+	r.rep.mu.Lock()
+	r.rep.rep.TempsRemoved = append(r.rep.rep.TempsRemoved, p)
+	r.rep.mu.Unlock()
 }
 
 func (r *reporter) fail(path string, err error) {

@@ -314,7 +314,7 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 			parentFiles = &id
 		}
 	}
-	aopts := archiver.Options{Progress: &p.Files, Logger: log}
+	aopts := archiver.Options{Progress: &p.Files, Logger: log, RemoveTemps: true}
 	filesID, frep, err := site.BackupFiles(ctx, repo, root, wp, parentFiles, aopts)
 	if err != nil {
 		return nil, fmt.Errorf("back up the files of %s: %w", entry.Name, err)

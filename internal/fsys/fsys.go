@@ -15,6 +15,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"strings"
 	"time"
 )
 
@@ -117,4 +118,27 @@ type Dir interface {
 // of walking every path from the root.
 type DirOpener interface {
 	OpenDir(ctx context.Context, dir string) (Dir, error)
+}
+
+// TempPrefix begins the name of every temporary file sitevault writes into a
+// site (CreateTemp's default pattern, restore's files and links); the rest
+// of the name is 16 lower-case hex digits.
+const TempPrefix = ".sitevault-tmp-"
+
+// IsTemp reports whether name (a base name) is exactly one of sitevault's
+// temporary names: TempPrefix and 16 lower-case hex digits. A restore or
+// upload killed mid-write leaves such a file; backups skip them and the
+// next restore, undo or backup of the site removes them. Nothing else is
+// ever taken for one.
+func IsTemp(name string) bool {
+	hexPart, ok := strings.CutPrefix(name, TempPrefix)
+	if !ok || len(hexPart) != 16 {
+		return false
+	}
+	for _, c := range []byte(hexPart) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -33,7 +33,7 @@ var (
 
 // tempPrefix starts every temporary file name Local creates, so stray
 // temporaries of an interrupted restore are recognisable.
-const tempPrefix = ".sitevault-tmp-"
+const tempPrefix = TempPrefix
 
 // NewLocal opens the directory root as an FS.
 func NewLocal(root string) (*Local, error) {

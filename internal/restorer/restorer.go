@@ -27,6 +27,7 @@
 package restorer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -43,6 +44,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/fsys"
 	"github.com/sitevault/sitevault/internal/repository"
 )
@@ -81,8 +83,10 @@ func Paths(paths ...string) Filter {
 	}
 }
 
-// TempPattern is the name pattern of the temporary files a restore writes.
-const TempPattern = ".sitevault-tmp-*"
+// TempPattern is the name pattern of the temporary files a restore writes
+// (fsys.IsTemp recognises them; a backup of the site removes those an
+// interrupted restore left, see archiver.Options.RemoveTemps).
+const TempPattern = fsys.TempPrefix + "*"
 
 // Options tune a Restorer. The zero value is usable.
 type Options struct {
@@ -94,6 +98,12 @@ type Options struct {
 	Progress *Progress
 	// Logger receives refused paths and errors; nil discards them.
 	Logger *slog.Logger
+	// Root is the absolute path, on the file system's host, of the folder
+	// the tree is restored into (the site root). A symbolic link whose
+	// target leaves the restored tree is refused: a relative target that
+	// climbs above it, or an absolute target not under Root ("" refuses
+	// every absolute target).
+	Root string
 }
 
 // Progress holds counters a caller may poll while a restore runs.
@@ -126,6 +136,9 @@ type Report struct {
 	BytesWritten int64
 	DirsCreated  int
 	Symlinks     int
+	// SymlinksKept counts links pointing out of the restored tree that a
+	// restore never places, found already on disk with the same target.
+	SymlinksKept int
 	// Skipped lists refused nodes: unsafe names, parents that are links,
 	// directories where the restore point has a file and the reverse.
 	Skipped []Skip
@@ -198,7 +211,7 @@ func (r *Restorer) Restore(ctx context.Context, tree repository.ID, targetDir st
 			run.fail(d.path, fmt.Errorf("chmod: %w", err))
 			continue
 		}
-		if err := r.fs.Chtimes(ctx, d.fsPath, d.n.ModTime); err != nil {
+		if err := run.chtimes(ctx, d.fsPath, d.n.ModTime); err != nil {
 			run.fail(d.path, fmt.Errorf("chtimes: %w", err))
 		}
 	}
@@ -373,7 +386,13 @@ func validName(name string) string {
 func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string, fi *fsys.FileInfo) error {
 	t, err := u.r.repo.LoadTree(ctx, id)
 	if err != nil {
-		return fmt.Errorf("load tree %v (%q): %w", id.Short(), p, err)
+		err = fmt.Errorf("load tree %v (%q): %w", id.Short(), p, err)
+		if p != "" && damaged(err) {
+			// The rest of the restore point may be sound: restore it.
+			u.fail(p, err)
+			return nil
+		}
+		return err
 	}
 	var h *dirHandle // opened at the first file
 	defer func() {
@@ -499,15 +518,7 @@ func (u *run) file(ctx context.Context, n *repository.Node, np, fsDir, fsPath st
 		}
 	}()
 	cw := &countingWriter{w: w, p: u.p}
-	if err := u.r.repo.WriteContent(ctx, n.Content, cw); err != nil {
-		if !errors.Is(err, errWrite) && ctx.Err() == nil {
-			// The repository failed: every other file would too.
-			u.cancel(fmt.Errorf("restore %q: %w", np, err))
-			return
-		}
-		if ctx.Err() == nil {
-			u.fail(np, err)
-		}
+	if err := u.content(ctx, n, np, w, cw); err != nil {
 		return
 	}
 	if err := w.Close(); err != nil {
@@ -522,7 +533,7 @@ func (u *run) file(ctx context.Context, n *repository.Node, np, fsDir, fsPath st
 		u.fail(np, fmt.Errorf("chmod: %w", err))
 		return
 	}
-	if err := u.r.fs.Chtimes(ctx, tmp, n.ModTime); err != nil {
+	if err := u.chtimes(ctx, tmp, n.ModTime); err != nil {
 		u.fail(np, fmt.Errorf("chtimes: %w", err))
 		return
 	}
@@ -560,15 +571,7 @@ func (u *run) fileIn(ctx context.Context, n *repository.Node, np string, d fsys.
 		}
 	}()
 	cw := &countingWriter{w: w, p: u.p}
-	if err := u.r.repo.WriteContent(ctx, n.Content, cw); err != nil {
-		if !errors.Is(err, errWrite) && ctx.Err() == nil {
-			// The repository failed: every other file would too.
-			u.cancel(fmt.Errorf("restore %q: %w", np, err))
-			return
-		}
-		if ctx.Err() == nil {
-			u.fail(np, err)
-		}
+	if err := u.content(ctx, n, np, w, cw); err != nil {
 		return
 	}
 	if cw.n != n.Size {
@@ -582,7 +585,9 @@ func (u *run) fileIn(ctx context.Context, n *repository.Node, np string, d fsys.
 			u.fail(np, fmt.Errorf("chmod: %w", err))
 			return
 		}
-		if err := af.SetModTime(n.ModTime); err != nil {
+		if n.ModTime.IsZero() {
+			// no time recorded (database dumps): keep the file's own
+		} else if err := af.SetModTime(n.ModTime); err != nil {
 			u.fail(np, fmt.Errorf("chtimes: %w", err))
 			return
 		}
@@ -596,7 +601,7 @@ func (u *run) fileIn(ctx context.Context, n *repository.Node, np string, d fsys.
 			u.fail(np, fmt.Errorf("chmod: %w", err))
 			return
 		}
-		if err := u.r.fs.Chtimes(ctx, w.Name(), n.ModTime); err != nil {
+		if err := u.chtimes(ctx, w.Name(), n.ModTime); err != nil {
 			u.fail(np, fmt.Errorf("chtimes: %w", err))
 			return
 		}
@@ -624,6 +629,20 @@ func (u *run) symlink(ctx context.Context, n *repository.Node, np, fsDir, fsPath
 	}
 	if strings.ContainsRune(n.LinkTarget, 0) || n.LinkTarget == "" {
 		u.skip(np, "invalid link target")
+		return
+	}
+	if !u.inside(np, n.LinkTarget) {
+		// Never placed; a link already there with the same target (Debian's
+		// .htaccess → /etc/wordpress/htaccess) is left as it is.
+		if fi, err := u.r.fs.Lstat(ctx, fsPath); err == nil && fi.Mode&fs.ModeSymlink != 0 {
+			if t, err := u.r.fs.Readlink(ctx, fsPath); err == nil && t == n.LinkTarget {
+				u.mu.Lock()
+				u.rep.SymlinksKept++
+				u.mu.Unlock()
+				return
+			}
+		}
+		u.skip(np, fmt.Sprintf("link target %q is outside the site root: refused", n.LinkTarget))
 		return
 	}
 	var tmp string
@@ -669,4 +688,133 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 		return n, fmt.Errorf("%w: %w", errWrite, err)
 	}
 	return n, nil
+}
+
+// content writes n's content to w through cw. A damaged or missing blob
+// fails this file only (the rest of the restore point may be sound); any
+// other repository error stops the restore, since every file would fail
+// the same way. A non-nil error means the caller gives the file up.
+func (u *run) content(ctx context.Context, n *repository.Node, np string, w fsys.WFile, cw *countingWriter) error {
+	var dst io.Writer = cw
+	sw := newSparseWriter(w, cw)
+	if sw != nil {
+		dst = sw
+	}
+	err := u.r.repo.WriteContent(ctx, n.Content, dst)
+	if err == nil && sw != nil {
+		err = sw.finish(n.Size)
+	}
+	if err == nil {
+		return nil
+	}
+	switch {
+	case ctx.Err() != nil:
+	case errors.Is(err, errWrite), damaged(err):
+		u.fail(np, err)
+	default:
+		u.cancel(fmt.Errorf("restore %q: %w", np, err))
+	}
+	return err
+}
+
+// damaged reports whether err is the repository's data being damaged or
+// missing (as opposed to the repository being unreachable).
+func damaged(err error) bool {
+	return errors.Is(err, repository.ErrDamaged) || errors.Is(err, repository.ErrBlobNotFound) ||
+		errors.Is(err, backend.ErrNotExist)
+}
+
+// chtimes sets fsPath's modification time, unless the restore point holds
+// none (database dump files of a site's point): then the file keeps the
+// time it was written, not a date of 1901.
+func (u *run) chtimes(ctx context.Context, fsPath string, mtime time.Time) error {
+	if mtime.IsZero() {
+		return nil
+	}
+	return u.r.fs.Chtimes(ctx, fsPath, mtime)
+}
+
+// inside reports whether a link at np (relative to the restored tree)
+// with target stays inside the restored tree, judged on the names alone: a
+// link placed by a restore never points out of the site, whatever the
+// restore point (or an archive) holds.
+func (u *run) inside(np, target string) bool {
+	if path.IsAbs(target) {
+		root := path.Clean(u.r.opts.Root)
+		if u.r.opts.Root == "" || !path.IsAbs(root) {
+			return false
+		}
+		t := path.Clean(target)
+		return t == root || strings.HasPrefix(t, strings.TrimSuffix(root, "/")+"/")
+	}
+	t := path.Join(path.Dir(np), target)
+	return t != ".." && !strings.HasPrefix(t, "../")
+}
+
+// sparseBlock is the unit of hole detection: an aligned block of this many
+// zero bytes is skipped (seeked over) instead of written.
+const sparseBlock = 4096
+
+// sparseWriter writes a restored file keeping its holes: aligned runs of
+// zero blocks are seeked over, and finish sets the final size, so a sparse
+// file (a database image, a VM disk in uploads) is not fully allocated.
+type sparseWriter struct {
+	f   sparseFile
+	cw  *countingWriter
+	off int64
+	// holeAtEnd: the last bytes were skipped, so the size must be set.
+	holeAtEnd bool
+}
+
+type sparseFile interface {
+	io.Seeker
+	Truncate(size int64) error
+}
+
+// newSparseWriter returns nil when w cannot seek and truncate.
+func newSparseWriter(w fsys.WFile, cw *countingWriter) *sparseWriter {
+	f, ok := w.(sparseFile)
+	if !ok {
+		return nil
+	}
+	return &sparseWriter{f: f, cw: cw}
+}
+
+var zeroBlock [sparseBlock]byte
+
+func (s *sparseWriter) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		// up to the next block boundary
+		l := min(len(b), sparseBlock-int(s.off%sparseBlock))
+		chunk := b[:l]
+		if l == sparseBlock && chunk[0] == 0 && bytes.Equal(chunk, zeroBlock[:]) {
+			if _, err := s.f.Seek(sparseBlock, io.SeekCurrent); err != nil {
+				return n, fmt.Errorf("%w: seek: %w", errWrite, err)
+			}
+			s.cw.n += sparseBlock
+			s.cw.p.BytesDone.Add(sparseBlock)
+			s.holeAtEnd = true
+		} else {
+			if _, err := s.cw.Write(chunk); err != nil {
+				return n, err
+			}
+			s.holeAtEnd = false
+		}
+		s.off += int64(l)
+		n += l
+		b = b[l:]
+	}
+	return n, nil
+}
+
+// finish gives the file its size when it ends in a hole.
+func (s *sparseWriter) finish(size int64) error {
+	if !s.holeAtEnd || s.off != size {
+		return nil
+	}
+	if err := s.f.Truncate(size); err != nil {
+		return fmt.Errorf("%w: truncate: %w", errWrite, err)
+	}
+	return nil
 }

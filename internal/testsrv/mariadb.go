@@ -76,8 +76,15 @@ func StartMariaDBMain() (*MariaDB, func(), error) {
 		return nil, nil, err
 	}
 	datadir := filepath.Join(dir, "data")
-	args := []string{"--no-defaults", "--datadir=" + datadir, "--auth-root-authentication-method=normal",
-		"--skip-test-db"}
+	// A private tmpdir: in the shared /tmp, concurrent bootstraps removed
+	// each other's "#sql-temptable-…" files ("Unknown table
+	// 'mysql.tmp_user_sys'").
+	tmpdir := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmpdir, 0o700); err != nil {
+		return fail(err)
+	}
+	args := []string{"--no-defaults", "--datadir=" + datadir, "--tmpdir=" + tmpdir,
+		"--auth-root-authentication-method=normal", "--skip-test-db"}
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
@@ -96,7 +103,7 @@ func StartMariaDBMain() (*MariaDB, func(), error) {
 		dir:          dir,
 		done:         make(chan struct{}),
 	}
-	sargs := []string{"--no-defaults", "--datadir=" + datadir, "--socket=" + m.Socket,
+	sargs := []string{"--no-defaults", "--datadir=" + datadir, "--tmpdir=" + tmpdir, "--socket=" + m.Socket,
 		"--port=" + strconv.Itoa(port), "--bind-address=127.0.0.1",
 		"--pid-file=" + filepath.Join(dir, "mariadbd.pid"),
 		"--skip-log-bin", "--innodb-buffer-pool-size=256M", "--max-allowed-packet=64M",

@@ -62,7 +62,7 @@ var _ fsys.FS = (*FS)(nil)
 
 // tempPrefix matches fsys.Local's, so stray temporaries look the same on
 // every FS.
-const tempPrefix = ".sitevault-tmp-"
+const tempPrefix = fsys.TempPrefix
 
 // NewFS returns an FS over client rooted at root, an absolute directory on
 // the server. Closing the FS closes client.
