@@ -141,7 +141,11 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 
 	var point *repository.Snapshot
 	if opts.FromArchive != "" {
-		point, err = archive.Import(ctx, j.s.repo, opts.FromArchive, j.entry.Name, archive.ImportOptions{Now: g.now})
+		prefix, err := restore.SiteTablePrefix(ctx, j.deps, j.entry)
+		if err != nil {
+			return fmt.Errorf("%w; nothing was changed on the site", err)
+		}
+		point, err = archive.Import(ctx, j.s.repo, opts.FromArchive, j.entry.Name, archive.ImportOptions{Now: g.now, TablePrefix: prefix})
 		if err != nil {
 			return fmt.Errorf("%w; nothing was changed on the site", err)
 		}

@@ -1,10 +1,13 @@
 package archive
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -46,7 +49,22 @@ type ImportOptions struct {
 	Now func() time.Time
 	// Hostname is recorded in the point.
 	Hostname string
+	// TablePrefix is the table prefix of the site the download is imported
+	// into, as its wp-config.php (or the catalog's override) says. Every
+	// table, view and trigger of the download must carry the download's
+	// own prefix (manifest.json's table_prefix), which is replaced by this
+	// one: the point restores into this site's tables only. Required when
+	// the download holds tables or views (ErrNoPrefix).
+	TablePrefix string
 }
+
+// MetaArchivePrefix is the metadata key of the download's own table
+// prefix, when Import translated it to the site's.
+const MetaArchivePrefix = "archive_table_prefix"
+
+// ErrNoPrefix: Import was not told the site's table prefix, or the
+// download names none, and the download holds tables.
+var ErrNoPrefix = errors.New("no table prefix to confine the download's tables to")
 
 // maxManifest bounds manifest.json (tens of bytes per entry).
 const maxManifest = 512 << 20
@@ -104,6 +122,7 @@ type importer struct {
 	files    *treeBuilder
 	hasFiles bool
 	tables   map[string]*mysql.TableManifest // by file
+	links    map[string]string               // symbolic links: path under files/ → target
 	views    []mysql.View
 	hasViews bool
 	sum      repository.Summary
@@ -111,6 +130,7 @@ type importer struct {
 
 func (im *importer) run(ctx context.Context, src source, siteName string, start time.Time, opts ImportOptions) (*repository.Snapshot, error) {
 	im.tables = map[string]*mysql.TableManifest{}
+	im.links = map[string]string{}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -155,6 +175,12 @@ func (im *importer) entry(ctx context.Context, e *entry) error {
 		}
 		rec.size, rec.sha = cr.n, hex.EncodeToString(im.hash.Sum(nil))
 	} else if parts[0] == FilesDir {
+		if e.kind == kindSymlink {
+			if err := linkTargetSafe(e.name, e.target); err != nil {
+				return err
+			}
+			im.links[strings.Join(parts[1:], "/")] = e.target
+		}
 		if err := im.files.add(ctx, e, parts[1:]); err != nil {
 			return err
 		}
@@ -297,6 +323,15 @@ func (im *importer) verify() (*Manifest, error) {
 	if m.Files != im.hasFiles && im.hasFiles {
 		return nil, mismatch("it holds files/ but the manifest says the point has no files")
 	}
+	// Symbolic links stay inside the site root.
+	for _, l := range slices.Sorted(maps.Keys(im.links)) {
+		if err := linkInside(im.links, l); err != nil {
+			return nil, err
+		}
+	}
+	if (len(im.tables) > 0 || im.hasViews) && m.TablePrefix == "" {
+		return nil, fmt.Errorf("%w: %s names no table_prefix, so its tables cannot be told from other sites' (downloads of sitevault always name it)", ErrNoPrefix, ManifestName)
+	}
 	// Tables: every table file is listed with its table and rows.
 	byFile := map[string]Table{}
 	for _, t := range m.Tables {
@@ -321,8 +356,8 @@ func (im *importer) verify() (*Manifest, error) {
 		if t.Rows() != want.Rows {
 			return nil, mismatch("%s holds %d rows, the manifest says %d", file, t.Rows(), want.Rows)
 		}
-		if m.TablePrefix != "" && !strings.HasPrefix(t.Name, m.TablePrefix) {
-			return nil, fmt.Errorf("%s: %w: table %q does not start with the site's table prefix %q", file, ErrBadSQL, t.Name, m.TablePrefix)
+		if !strings.HasPrefix(t.Name, m.TablePrefix) {
+			return nil, fmt.Errorf("%s: %w: table %q does not start with the download's table prefix %q", file, ErrBadSQL, t.Name, m.TablePrefix)
 		}
 	}
 	var views []string
@@ -332,8 +367,8 @@ func (im *importer) verify() (*Manifest, error) {
 		}
 		names[v.Name] = true
 		views = append(views, v.Name)
-		if m.TablePrefix != "" && !strings.HasPrefix(v.Name, m.TablePrefix) {
-			return nil, fmt.Errorf("%s: %w: view %q does not start with the site's table prefix %q", ViewsFile, ErrBadSQL, v.Name, m.TablePrefix)
+		if !strings.HasPrefix(v.Name, m.TablePrefix) {
+			return nil, fmt.Errorf("%s: %w: view %q does not start with the download's table prefix %q", ViewsFile, ErrBadSQL, v.Name, m.TablePrefix)
 		}
 	}
 	if !slices.Equal(views, m.Views) {
@@ -356,6 +391,9 @@ func (im *importer) save(ctx context.Context, m *Manifest, siteName string, star
 		filesID = &id
 	}
 	if m.Database {
+		if err := im.translate(ctx, m.TablePrefix, opts.TablePrefix); err != nil {
+			return nil, err
+		}
 		dm := &mysql.Manifest{Views: im.views}
 		for _, file := range slices.Sorted(maps.Keys(im.tables)) {
 			t := im.tables[file]
@@ -392,8 +430,12 @@ func (im *importer) save(ctx context.Context, m *Manifest, siteName string, star
 	if meta == nil {
 		meta = map[string]string{}
 	}
-	if m.TablePrefix != "" && meta[MetaTablePrefix] == "" {
-		meta[MetaTablePrefix] = m.TablePrefix
+	delete(meta, MetaTablePrefix)
+	if m.Database && opts.TablePrefix != "" {
+		meta[MetaTablePrefix] = opts.TablePrefix
+		if m.TablePrefix != opts.TablePrefix {
+			meta[MetaArchivePrefix] = m.TablePrefix
+		}
 	}
 	meta[MetaArchivePoint] = m.Point
 	meta[MetaArchiveSite] = m.Site
@@ -534,4 +576,176 @@ func (b *treeBuilder) finish(ctx context.Context) (repository.ID, error) {
 		}
 	}
 	return b.save(ctx, b.stack[0])
+}
+
+// linkTargetSafe refuses a symbolic link whose target is absolute or
+// empty: a site's links that point outside the site root are not
+// restored from a download (the restore would plant a path to anywhere
+// on the machine, /etc/shadow or sitevault's own files, inside the site).
+func linkTargetSafe(name, target string) error {
+	switch {
+	case target == "":
+		return fmt.Errorf("entry %q: %w: symbolic link with an empty target", name, ErrUnsafeEntry)
+	case strings.HasPrefix(target, "/"):
+		return fmt.Errorf("entry %q: %w: symbolic link to %q, outside the site root (a download's links may only point inside the site)", name, ErrUnsafeEntry, target)
+	case strings.Contains(target, "\x00"):
+		return fmt.Errorf("entry %q: %w: symbolic link target holds NUL", name, ErrUnsafeEntry)
+	}
+	return nil
+}
+
+// maxLinkDepth bounds the links followed resolving one link (as the
+// kernel's ELOOP does).
+const maxLinkDepth = 40
+
+// linkInside resolves the symbolic link at path (under files/) through
+// the download's own tree, following its other links, and refuses it if
+// it leads above the site root.
+func linkInside(links map[string]string, path string) error {
+	comps := strings.Split(path, "/")
+	_, err := followLink(links, comps[:len(comps)-1], links[path], 0)
+	if err != nil {
+		return fmt.Errorf("entry %q: %w: symbolic link to %q %v (a download's links may only point inside the site)", FilesDir+"/"+path, ErrUnsafeEntry, links[path], err)
+	}
+	return nil
+}
+
+// followLink resolves target from the folder dir (components under
+// files/) and returns where it leads.
+func followLink(links map[string]string, dir []string, target string, depth int) ([]string, error) {
+	if depth > maxLinkDepth {
+		return nil, errors.New("goes through too many links")
+	}
+	if strings.HasPrefix(target, "/") {
+		return nil, errors.New("leads outside the site root")
+	}
+	comps := slices.Clone(dir)
+	for _, c := range strings.Split(target, "/") {
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(comps) == 0 {
+				return nil, errors.New("leads outside the site root")
+			}
+			comps = comps[:len(comps)-1]
+			continue
+		}
+		comps = append(comps, c)
+		if t, ok := links[strings.Join(comps, "/")]; ok {
+			var err error
+			if comps, err = followLink(links, comps[:len(comps)-1], t, depth+1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return comps, nil
+}
+
+// translate confines the download's tables, triggers and views to the
+// site: each name loses the download's prefix src for the site's dst,
+// and every definition is checked and rendered again under the new
+// names (checkCreate, checkTrigger, checkView); a reference to a table
+// without src (another site's, or none's) fails the import.
+func (im *importer) translate(ctx context.Context, src, dst string) error {
+	if len(im.tables) == 0 && len(im.views) == 0 {
+		return nil
+	}
+	if dst == "" {
+		return fmt.Errorf("%w: the site's table prefix is not known", ErrNoPrefix)
+	}
+	rename := func(n string) (string, error) {
+		if src == "" || !strings.HasPrefix(n, src) {
+			return "", fmt.Errorf("%s is not the site's: its name does not start with the download's table prefix %q", quoteIdent(n), src)
+		}
+		return dst + n[len(src):], nil
+	}
+	for _, file := range slices.Sorted(maps.Keys(im.tables)) {
+		t := im.tables[file]
+		to, err := rename(t.Name)
+		if err != nil {
+			return fmt.Errorf("%s: %w: %v", file, ErrBadSQL, err)
+		}
+		create, err := checkCreate(t.Create, t.Name, to, rename)
+		if err != nil {
+			return fmt.Errorf("%s: %w: CREATE TABLE %s: %v", file, ErrBadSQL, quoteIdent(t.Name), err)
+		}
+		for i, tr := range t.Triggers {
+			if t.Triggers[i], err = checkTrigger(tr, t.Name, to, rename); err != nil {
+				return fmt.Errorf("%s: %w: %v", file, ErrBadSQL, err)
+			}
+		}
+		if to != t.Name {
+			for _, seg := range t.Segments {
+				if err := im.renameSegment(ctx, seg, t.Name, to); err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
+			}
+		}
+		t.Name, t.Create = to, create
+	}
+	for i, v := range im.views {
+		name, create, err := checkView(v.Create, rename)
+		if err != nil {
+			return fmt.Errorf("%s: %w: %v", ViewsFile, ErrBadSQL, err)
+		}
+		im.views[i] = mysql.View{Name: name, Create: create}
+	}
+	return nil
+}
+
+// renameSegment stores seg again with its INSERTs into table from
+// pointed at table to (the rest of each line was checked when read).
+func (im *importer) renameSegment(ctx context.Context, seg *mysql.Segment, from, to string) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := im.repo.WriteContent(ctx, seg.Content, pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	rr, rw := io.Pipe()
+	go func() {
+		oldHead, newHead := []byte("INSERT INTO "+quoteIdent(from)+" "), []byte("INSERT INTO "+quoteIdent(to)+" ")
+		br := bufio.NewReaderSize(pr, 1<<20)
+		bw := bufio.NewWriterSize(rw, 256<<10)
+		lineStart := true
+		var err error
+		for err == nil {
+			frag, rerr := br.ReadSlice('\n')
+			if lineStart && bytes.HasPrefix(frag, oldHead) {
+				bw.Write(newHead)
+				frag = frag[len(oldHead):]
+			}
+			if _, werr := bw.Write(frag); werr != nil {
+				err = werr
+				break
+			}
+			lineStart = rerr != bufio.ErrBufferFull
+			if rerr != nil && rerr != bufio.ErrBufferFull {
+				if rerr != io.EOF {
+					err = rerr
+				}
+				break
+			}
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		rw.CloseWithError(err)
+		pr.CloseWithError(err)
+	}()
+	ids, size, err := im.repo.SaveStream(ctx, rr)
+	rr.CloseWithError(errors.New("rename abandoned"))
+	if werr := <-done; err == nil && werr != nil {
+		err = werr
+	}
+	if err != nil {
+		return fmt.Errorf("rename the rows of %s to %s: %w", from, to, err)
+	}
+	if ids == nil {
+		ids = []repository.ID{}
+	}
+	seg.Content, seg.Size = ids, size
+	return nil
 }
