@@ -37,6 +37,9 @@ const (
 type ImportRepo interface {
 	mysql.Store
 	SaveSnapshot(ctx context.Context, sn *repository.Snapshot) (repository.ID, error)
+	// Flush writes pending blobs out, so that they can be read back (a
+	// table renamed to the site's prefix is stored again from its rows).
+	Flush(ctx context.Context) error
 }
 
 var _ ImportRepo = (*repository.Repository)(nil)
@@ -659,6 +662,11 @@ func (im *importer) translate(ctx context.Context, src, dst string) error {
 			return "", fmt.Errorf("%s is not the site's: its name does not start with the download's table prefix %q", quoteIdent(n), src)
 		}
 		return dst + n[len(src):], nil
+	}
+	if src != dst {
+		if err := im.repo.Flush(ctx); err != nil {
+			return err
+		}
 	}
 	for _, file := range slices.Sorted(maps.Keys(im.tables)) {
 		t := im.tables[file]
