@@ -293,7 +293,9 @@ func TestImportRefusesSQL(t *testing.T) {
 }
 
 // TestImportRefusesLinksOutside plants symbolic links whose targets lead
-// outside the site root and expects each refused, naming the entry.
+// outside the site root: each is left out of the imported point and
+// named in its summary, or, when it leads outside only through a link
+// later in the archive (a crafted chain), fails the import naming it.
 func TestImportRefusesLinksOutside(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -307,35 +309,51 @@ func TestImportRefusesLinksOutside(t *testing.T) {
 	}
 	secret := filepath.Join(t.TempDir(), "secret.key")
 	cases := []struct {
-		name  string
-		edit  func([]rawMember) []rawMember
-		entry string
+		name    string
+		edit    func([]rawMember) []rawMember
+		entry   string
+		refused bool // the whole import fails
 	}{
-		{"absolute /etc/shadow", after("files/wp-config.php", rawMember{name: "files/robots.txt", typ: 'l', target: "/etc/shadow"}), "files/robots.txt"},
+		{"absolute /etc/shadow", after("files/wp-config.php", rawMember{name: "files/robots.txt", typ: 'l', target: "/etc/shadow"}), "files/robots.txt", false},
 		{"absolute outside the root", after("files/wp-content/uploads/2024/01/photo.jpg",
-			rawMember{name: "files/wp-content/uploads/leak.txt", typ: 'l', target: secret}), "files/wp-content/uploads/leak.txt"},
+			rawMember{name: "files/wp-content/uploads/leak.txt", typ: 'l', target: secret}), "files/wp-content/uploads/leak.txt", false},
 		{"relative above the root", after("files/wp-content/uploads/2024/01/photo.jpg",
-			rawMember{name: "files/wp-content/uploads/leak.txt", typ: 'l', target: "../../../secret.key"}), "files/wp-content/uploads/leak.txt"},
+			rawMember{name: "files/wp-content/uploads/leak.txt", typ: 'l', target: "../../../secret.key"}), "files/wp-content/uploads/leak.txt", false},
 		{"through another link", func(ms []rawMember) []rawMember {
 			ms = after("files/wp-config.php", rawMember{name: "files/x-up", typ: 'l', target: "wp-content/.."})(ms)
 			return after("files/x-up", rawMember{name: "files/x-esc", typ: 'l', target: "x-up/../etc/shadow"})(ms)
-		}, "files/x-esc"},
-		{"through a link to a folder", func(ms []rawMember) []rawMember {
+		}, "files/x-esc", false},
+		{"through a later link to a folder", func(ms []rawMember) []rawMember {
 			ms = after("files/wp-content/themes/t/style.css", rawMember{name: "files/wp-content/themes/t/root", typ: 'l', target: "../../.."})(ms)
 			return after("files/wp-config.php", rawMember{name: "files/x-via", typ: 'l', target: "wp-content/themes/t/root/../etc/passwd"})(ms)
-		}, "files/x-via"},
+		}, "files/x-via", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ms := reseal(t, c.edit(readRaw(t, good, TarGz)), nil)
 			bad := filepath.Join(t.TempDir(), "bad.tar.gz")
 			writeRaw(t, bad, TarGz, ms)
-			_, err := Import(ctx, f.repo, bad, "copy", ImportOptions{TablePrefix: "wp_"})
-			if err == nil {
-				t.Fatal("import succeeded")
+			sn, err := Import(ctx, f.repo, bad, "copy", ImportOptions{TablePrefix: "wp_"})
+			if c.refused {
+				if err == nil {
+					t.Fatal("import succeeded")
+				}
+				if !errorsIs(err, ErrUnsafeEntry) || !strings.Contains(err.Error(), `"`+c.entry+`"`) || !strings.Contains(err.Error(), "outside the site root") {
+					t.Errorf("error %q, want ErrUnsafeEntry naming %q", err, c.entry)
+				}
+				return
 			}
-			if !errorsIs(err, ErrUnsafeEntry) || !strings.Contains(err.Error(), `"`+c.entry+`"`) || !strings.Contains(err.Error(), "outside the site root") {
-				t.Errorf("error %q, want ErrUnsafeEntry naming %q", err, c.entry)
+			must(t, err)
+			if !slices.ContainsFunc(sn.Summary.Skipped, func(s string) bool {
+				return strings.HasPrefix(s, c.entry+": ") && strings.Contains(s, "outside the site root")
+			}) {
+				t.Errorf("summary skipped %q, want %s named", sn.Summary.Skipped, c.entry)
+			}
+			// The point holds no such link.
+			filesID, err := site.FilesTree(ctx, f.repo, sn)
+			must(t, err)
+			if n := findNode(t, f.repo, filesID, strings.TrimPrefix(c.entry, FilesDir+"/")); n != nil {
+				t.Errorf("the imported point holds %s → %q", c.entry, n.LinkTarget)
 			}
 		})
 	}
@@ -344,8 +362,34 @@ func TestImportRefusesLinksOutside(t *testing.T) {
 		ms = reseal(t, ms, nil)
 		p := filepath.Join(t.TempDir(), "ok.tar.gz")
 		writeRaw(t, p, TarGz, ms)
-		if _, err := Import(ctx, f.repo, p, "copy", ImportOptions{TablePrefix: "wp_"}); err != nil {
-			t.Fatal(err)
+		sn, err := Import(ctx, f.repo, p, "copy", ImportOptions{TablePrefix: "wp_"})
+		must(t, err)
+		filesID, err := site.FilesTree(ctx, f.repo, sn)
+		must(t, err)
+		if n := findNode(t, f.repo, filesID, "x-up"); n == nil || n.LinkTarget != "wp-content/themes/../uploads" {
+			t.Errorf("link x-up: %+v", n)
+		}
+		if len(sn.Summary.Skipped) > 0 {
+			t.Errorf("skipped %q", sn.Summary.Skipped)
 		}
 	})
+}
+
+// findNode returns the node at path (slash-separated) under tree id, or nil.
+func findNode(tb testing.TB, repo *repository.Repository, id repository.ID, path string) *repository.Node {
+	tb.Helper()
+	comps := strings.Split(path, "/")
+	for i, c := range comps {
+		tr, err := repo.LoadTree(context.Background(), id)
+		must(tb, err)
+		n := tr.Find(c)
+		if n == nil || i == len(comps)-1 {
+			return n
+		}
+		if n.Subtree == nil {
+			return nil
+		}
+		id = *n.Subtree
+	}
+	return nil
 }
