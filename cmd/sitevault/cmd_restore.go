@@ -151,6 +151,12 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 		}
 		if !g.Quiet && !opts.JSON {
 			fmt.Fprintf(g.errOut(), "Imported %s as restore point %s (trigger %s)\n", opts.FromArchive, point.ID.Short(), point.Trigger)
+			if from := point.Meta[archive.MetaArchivePrefix]; from != "" {
+				fmt.Fprintf(g.errOut(), "Its tables were renamed from prefix %s to the site's %s\n", from, prefix)
+			}
+			for _, s := range point.Summary.Skipped {
+				fmt.Fprintf(g.errOut(), "Not imported: %s\n", s)
+			}
 		}
 	} else if point, err = restore.FindPoint(ctx, j.s.repo, j.entry.Name, opts.To, time.Local); err != nil {
 		return jobError(err)
