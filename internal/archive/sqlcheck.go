@@ -446,7 +446,10 @@ func checkView(stmt string, rename renamer) (name, out string, err error) {
 		return "", "", fmt.Errorf("view: %w", err)
 	}
 	ren := map[int]string{0: n}
-	inFrom := false
+	// fromAt marks the parenthesis depths at which a FROM list is open:
+	// there, a name after FROM, JOIN, "," or "(" is a table.
+	fromAt := map[int]bool{}
+	depth := 0
 	for i := 2; i < len(toks); i++ {
 		t := toks[i]
 		prev := toks[i-1]
@@ -454,18 +457,31 @@ func checkView(stmt string, rename renamer) (name, out string, err error) {
 		if i+1 < len(toks) {
 			next = toks[i+1]
 		}
+		afterTableWord := prev.kind == tokWord && (prev.text == "FROM" || prev.text == "JOIN" || prev.text == "STRAIGHT_JOIN")
 		switch t.kind {
 		case tokString, tokNumber:
 		case tokPunct:
-			if t.text == ";" || t.text == ":=" {
+			switch t.text {
+			case ";", ":=":
 				return "", "", fmt.Errorf("view %s: %q is not allowed", quoteIdent(name), t.text)
+			case "(":
+				if afterTableWord || fromAt[depth] && (prev.text == "," || prev.text == "(") {
+					fromAt[depth+1] = true
+				}
+				depth++
+			case ")":
+				delete(fromAt, depth)
+				depth--
+				if depth < 0 {
+					return "", "", fmt.Errorf("view %s: unbalanced parentheses", quoteIdent(name))
+				}
 			}
 		case tokWord:
-			switch {
-			case t.text == "FROM" || t.text == "JOIN" || t.text == "STRAIGHT_JOIN":
-				inFrom = true
-			case t.text == "WHERE" || t.text == "GROUP" || t.text == "ORDER" || t.text == "HAVING" || t.text == "LIMIT" || t.text == "UNION" || t.text == "SELECT" || t.text == "ON" || t.text == "USING":
-				inFrom = false
+			switch t.text {
+			case "FROM", "JOIN", "STRAIGHT_JOIN":
+				fromAt[depth] = true
+			case "WHERE", "GROUP", "ORDER", "HAVING", "LIMIT", "UNION", "SELECT":
+				delete(fromAt, depth)
 			}
 			if !(next.text == "(" && safeFuncs[t.text]) && !viewWords[t.text] {
 				return "", "", fmt.Errorf("view %s: %s is not allowed in a view of a download", quoteIdent(name), t.text)
@@ -474,7 +490,7 @@ func checkView(stmt string, rename renamer) (name, out string, err error) {
 			if next.text == "." && i+3 < len(toks) && toks[i+3].text == "." {
 				return "", "", fmt.Errorf("view %s: qualified name %s.%s.…", quoteIdent(name), quoteIdent(t.text), quoteIdent(toks[i+2].text))
 			}
-			tablePos := inFrom && (prev.text == "FROM" || prev.text == "JOIN" || prev.text == "STRAIGHT_JOIN" || prev.text == "," || prev.text == "(")
+			tablePos := afterTableWord || fromAt[depth] && (prev.text == "," || prev.text == "(")
 			switch {
 			case tablePos:
 				if next.text == "." {
@@ -493,6 +509,9 @@ func checkView(stmt string, rename renamer) (name, out string, err error) {
 				}
 			}
 		}
+	}
+	if depth != 0 {
+		return "", "", fmt.Errorf("view %s: unbalanced parentheses", quoteIdent(name))
 	}
 	return n, "CREATE ALGORITHM=" + alg + " SQL SECURITY INVOKER VIEW " + render(rest, toks, ren), nil
 }
@@ -524,7 +543,7 @@ const (
 )
 
 var numberRe = regexp.MustCompile(`^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$`)
-var hexRe = regexp.MustCompile(`^0x(?:[0-9A-Fa-f]{2})*$`)
+var hexRe = regexp.MustCompile(`^0x(?:[0-9A-Fa-f]{2})+$`)
 
 func (v *valuesChecker) fail(format string, args ...any) {
 	if v.err == nil {
