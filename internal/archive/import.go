@@ -183,7 +183,9 @@ func (im *importer) entry(ctx context.Context, e *entry) error {
 			if err := linkTargetSafe(e.name, e.target); err != nil {
 				return err
 			}
+			im.links[rel] = e.target // a link may lead through itself
 			if _, err := followLink(im.links, parts[1:len(parts)-1], e.target, 0); err != nil && !errors.Is(err, errLinkLoop) {
+				delete(im.links, rel)
 				// Left out of the point, and said so: a site may hold such a
 				// link (Debian's WordPress links .htaccess to /etc), but a
 				// restore never plants one.
@@ -192,7 +194,6 @@ func (im *importer) entry(ctx context.Context, e *entry) error {
 				im.order = append(im.order, e.name)
 				return nil
 			}
-			im.links[rel] = e.target
 		}
 		if err := im.files.add(ctx, e, parts[1:]); err != nil {
 			return err
