@@ -76,7 +76,7 @@ func TestCheckCreate(t *testing.T) {
 func TestCheckTrigger(t *testing.T) {
 	for in, want := range map[string]string{
 		"CREATE TRIGGER wp2_t BEFORE UPDATE ON wp2_x FOR EACH ROW BEGIN SET NEW.v = NEW.v + 1000; IF NEW.a IS NULL THEN SET NEW.a = NOW(); END IF; END": "CREATE TRIGGER `wp_t` BEFORE UPDATE ON `wp_x` FOR EACH ROW BEGIN SET NEW.v = NEW.v + 1000; IF NEW.a IS NULL THEN SET NEW.a = NOW(); END IF; END",
-		"CREATE DEFINER=`root`@`%` TRIGGER `wp2_t` BEFORE INSERT ON `wp2_x` FOR EACH ROW SET NEW.`v` = CONCAT(OLD.`v`, 'x')":                              "CREATE TRIGGER `wp_t` BEFORE INSERT ON `wp_x` FOR EACH ROW SET NEW.`v` = CONCAT(OLD.`v`, 'x')",
+		"CREATE DEFINER=`root`@`%` TRIGGER `wp2_t` BEFORE INSERT ON `wp2_x` FOR EACH ROW SET NEW.`v` = CONCAT(OLD.`v`, 'x')":                            "CREATE TRIGGER `wp_t` BEFORE INSERT ON `wp_x` FOR EACH ROW SET NEW.`v` = CONCAT(OLD.`v`, 'x')",
 	} {
 		got, err := checkTrigger(in, "wp2_x", "wp_x", testRename)
 		if err != nil || got != want {
