@@ -78,6 +78,7 @@ type restoreJSON struct {
 	Tables        []string `json:"tables"`
 	FilesWritten  int      `json:"files_written"`
 	BytesWritten  int64    `json:"bytes_written"`
+	LinksWritten  int      `json:"symlinks_written"`
 	FilesRemoved  []string `json:"files_removed"`
 	TablesWritten []string `json:"tables_restored"`
 	TablesDropped []string `json:"tables_removed"`
@@ -99,7 +100,7 @@ func newRestoreJSON(entry string, res *restore.Result) restoreJSON {
 		out.PreRestore = res.PreRestore.Snapshot.ID.String()
 	}
 	if f := res.Files; f != nil {
-		out.FilesWritten, out.BytesWritten = f.FilesWritten, f.BytesWritten
+		out.FilesWritten, out.BytesWritten, out.LinksWritten = f.FilesWritten, f.BytesWritten, f.Symlinks
 		for _, s := range f.Skipped {
 			out.Refused = append(out.Refused, s.String())
 		}
@@ -283,7 +284,7 @@ func printRestore(w io.Writer, siteName, job string, res *restore.Result) {
 		fmt.Fprintf(w, "  paths:       %s\n", strings.Join(res.Paths, ", "))
 	}
 	if f := res.Files; f != nil {
-		fmt.Fprintf(w, "  files:       %d written (%s), %d folders created\n", f.FilesWritten, humanize.IBytes(uint64(f.BytesWritten)), f.DirsCreated)
+		fmt.Fprintf(w, "  files:       %d written (%s), %d symbolic links, %d folders created\n", f.FilesWritten, humanize.IBytes(uint64(f.BytesWritten)), f.Symlinks, f.DirsCreated)
 	}
 	if len(res.Removed) > 0 {
 		fmt.Fprintf(w, "  removed:     %d files the undone restore had created\n", len(res.Removed))

@@ -83,9 +83,15 @@ const maxManifest = 512 << 20
 // the manifest does not list or one it lists that is missing fails the
 // import (ErrMismatch), and so do unsafe entries (ErrUnsafeEntry: absolute
 // paths, "..", NUL, anything outside files/ and sql/, hard links, devices)
-// and table files of another shape (ErrBadSQL). On any error no restore
-// point is recorded (content already stored is unreferenced; prune
-// removes it).
+// and table files of another shape (ErrBadSQL).
+//
+// The download is confined to the site (see the package documentation):
+// its tables, views and triggers are renamed from the download's prefix
+// to opts.TablePrefix, its SQL is parsed and checked (literal rows only;
+// definitions as sitevault writes them, naming only the site's tables),
+// and symbolic links that lead outside the site root are left out and
+// listed in the point's Summary.Skipped. On any error no restore point is
+// recorded (content already stored is unreferenced; prune removes it).
 func Import(ctx context.Context, repo ImportRepo, path, siteName string, opts ImportOptions) (*repository.Snapshot, error) {
 	if opts.Progress == nil {
 		opts.Progress = new(Progress)

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -193,4 +194,25 @@ func TestImportRestoreUndo(t *testing.T) {
 	if got := e.triggers(); !slices.Equal(got, trigBefore) {
 		t.Errorf("triggers after undo: %q, want %q", got, trigBefore)
 	}
+}
+
+// TestImportedPointOtherPrefix: the site's prefix is what an import is
+// confined to, and a point imported for another prefix is not restored.
+func TestImportedPointOtherPrefix(t *testing.T) {
+	e := newEnv(t)
+	if p, err := restore.SiteTablePrefix(e.ctx, e.deps, e.entry()); err != nil || p != "wp_" {
+		t.Fatalf("SiteTablePrefix = %q, %v; want wp_", p, err)
+	}
+	first := e.backup(backup.Options{})
+	path := craftDownload(t, e, first.Snapshot)
+	point, err := archive.Import(e.ctx, e.repo, path, e.name, archive.ImportOptions{TablePrefix: "wpx_"})
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	before := e.checksums()
+	_, err = restore.Run(e.ctx, e.deps, e.entry(), point, restore.Options{})
+	if !errors.Is(err, restore.ErrUsage) || !strings.Contains(err.Error(), `"wpx_"`) {
+		t.Errorf("restore of a point imported for wpx_: %v, want ErrUsage naming the prefix", err)
+	}
+	diffMaps(t, "tables after the refused restore", e.checksums(), before)
 }
