@@ -708,8 +708,15 @@ func (im *importer) translate(ctx context.Context, src, dst string) error {
 			}
 		}
 		if to != t.Name {
+			keys := prefixedKeys{src: src, dst: dst, col: -1}
+			switch t.Name {
+			case src + "options": // <prefix>user_roles
+				keys.col = slices.Index(t.Columns, "option_name")
+			case src + "usermeta": // <prefix>capabilities, <prefix>user_level, …
+				keys.col = slices.Index(t.Columns, "meta_key")
+			}
 			for _, seg := range t.Segments {
-				if err := im.renameSegment(ctx, seg, t.Name, to); err != nil {
+				if err := im.renameSegment(ctx, seg, t.Name, to, keys); err != nil {
 					return fmt.Errorf("%s: %w", file, err)
 				}
 			}
@@ -728,7 +735,7 @@ func (im *importer) translate(ctx context.Context, src, dst string) error {
 
 // renameSegment stores seg again with its INSERTs into table from
 // pointed at table to (the rest of each line was checked when read).
-func (im *importer) renameSegment(ctx context.Context, seg *mysql.Segment, from, to string) error {
+func (im *importer) renameSegment(ctx context.Context, seg *mysql.Segment, from, to string, keys prefixedKeys) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -745,7 +752,23 @@ func (im *importer) renameSegment(ctx context.Context, seg *mysql.Segment, from,
 		var err error
 		for err == nil {
 			frag, rerr := br.ReadSlice('\n')
-			if lineStart && bytes.HasPrefix(frag, oldHead) {
+			if lineStart && keys.col >= 0 && bytes.HasPrefix(frag, oldHead) {
+				// The whole line, to rename WordPress's prefixed keys in it.
+				line := append([]byte(nil), frag...)
+				for rerr == bufio.ErrBufferFull {
+					if len(line) > maxStatement {
+						err = fmt.Errorf("a row of %s is longer than %d MiB", from, maxStatement>>20)
+						break
+					}
+					frag, rerr = br.ReadSlice('\n')
+					line = append(line, frag...)
+				}
+				if err != nil {
+					break
+				}
+				frag = keys.rewrite(line[len(oldHead):])
+				bw.Write(newHead)
+			} else if lineStart && bytes.HasPrefix(frag, oldHead) {
 				bw.Write(newHead)
 				frag = frag[len(oldHead):]
 			}
@@ -780,4 +803,73 @@ func (im *importer) renameSegment(ctx context.Context, seg *mysql.Segment, from,
 	}
 	seg.Content, seg.Size = ids, size
 	return nil
+}
+
+// prefixedKeys renames WordPress's own keys that embed the table prefix
+// — the option <prefix>user_roles, the user meta <prefix>capabilities,
+// <prefix>user_level and the like — in column col of a table's rows, so
+// the site works under its new prefix (users keep their roles).
+type prefixedKeys struct {
+	src, dst string
+	col      int // -1: none
+}
+
+// rewrite returns the rest of an INSERT line after its table name,
+// "(`a`,`b`) VALUES (…),(…);\n", with the string values of column col
+// that start with src starting with dst instead. The line was checked by
+// valuesChecker: only literals.
+func (k prefixedKeys) rewrite(s []byte) []byte {
+	i := bytes.Index(s, []byte(") VALUES "))
+	if i < 0 || k.col < 0 {
+		return s
+	}
+	i += len(") VALUES ")
+	out := append([]byte(nil), s[:i]...)
+	col, start := 0, false
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == '(':
+			col, start = 0, true
+			out = append(out, c)
+			i++
+			continue
+		case c == ',':
+			col++
+			start = true
+			out = append(out, c)
+			i++
+			continue
+		case c == '\'':
+			j := i + 1
+			for j < len(s) {
+				if s[j] == '\\' {
+					j += 2
+					continue
+				}
+				if s[j] == '\'' {
+					if j+1 < len(s) && s[j+1] == '\'' {
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			lit := s[i:min(j+1, len(s))]
+			if start && col == k.col && bytes.HasPrefix(lit[1:], []byte(k.src)) {
+				out = append(out, '\'')
+				out = append(out, k.dst...)
+				out = append(out, lit[1+len(k.src):]...)
+			} else {
+				out = append(out, lit...)
+			}
+			i = j + 1
+		default:
+			out = append(out, c)
+			i++
+		}
+		start = false
+	}
+	return out
 }

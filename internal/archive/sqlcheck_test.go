@@ -137,3 +137,12 @@ func TestValuesChecker(t *testing.T) {
 		}
 	}
 }
+
+func TestPrefixedKeys(t *testing.T) {
+	k := prefixedKeys{src: "wp2_", dst: "wp_", col: 1}
+	in := "(`umeta_id`,`meta_key`,`meta_value`) VALUES (1,'wp2_capabilities','wp2_x'),(2,'nickname','wp2_'),(3,'wp2_user_level','it\\'s, (x)'),(4,'a''wp2_','b');\n"
+	want := "(`umeta_id`,`meta_key`,`meta_value`) VALUES (1,'wp_capabilities','wp2_x'),(2,'nickname','wp2_'),(3,'wp_user_level','it\\'s, (x)'),(4,'a''wp2_','b');\n"
+	if got := string(k.rewrite([]byte(in))); got != want {
+		t.Errorf("rewrite:\n%s\nwant\n%s", got, want)
+	}
+}
