@@ -36,7 +36,10 @@
 //     (manifest.json's table_prefix; a download without one is refused)
 //     and are renamed to the site's (ImportOptions.TablePrefix): the
 //     manifest's prefix is translated, never trusted. Restoring site A's
-//     download into site B writes B's tables only.
+//     download into site B writes B's tables only. WordPress's own keys
+//     that embed the prefix (the option <prefix>user_roles, the user meta
+//     <prefix>capabilities, <prefix>user_level, …) are renamed with it, so
+//     users keep their roles.
 //   - SQL is parsed into data, never passed through: rows are checked to
 //     be literal values only (valuesChecker); CREATE TABLE, CREATE
 //     TRIGGER and CREATE VIEW are tokenized, held to the shapes
