@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -709,11 +710,14 @@ func (im *importer) translate(ctx context.Context, src, dst string) error {
 		}
 		if to != t.Name {
 			keys := prefixedKeys{src: src, dst: dst, col: -1}
-			switch t.Name {
-			case src + "options": // <prefix>user_roles
-				keys.col = slices.Index(t.Columns, "option_name")
-			case src + "usermeta": // <prefix>capabilities, <prefix>user_level, …
+			switch rest := t.Name[len(src):]; {
+			case rest == "usermeta": // <prefix>[N_]capabilities, <prefix>[N_]user_level, …
 				keys.col = slices.Index(t.Columns, "meta_key")
+			case optionsTable.MatchString(rest): // <prefix>[N_]user_roles
+				// Only that one: options such as wp_page_for_privacy_policy
+				// merely look prefixed.
+				keys.col = slices.Index(t.Columns, "option_name")
+				keys.only = strings.TrimSuffix(rest, "options") + "user_roles"
 			}
 			for _, seg := range t.Segments {
 				if err := im.renameSegment(ctx, seg, t.Name, to, keys); err != nil {
@@ -811,8 +815,13 @@ func (im *importer) renameSegment(ctx context.Context, seg *mysql.Segment, from,
 // the site works under its new prefix (users keep their roles).
 type prefixedKeys struct {
 	src, dst string
-	col      int // -1: none
+	col      int    // -1: none
+	only     string // if set, the one key (without src) to rename
 }
+
+// optionsTable matches the name, without the prefix, of a site's options
+// table (multisite's N_options too).
+var optionsTable = regexp.MustCompile(`^([0-9]+_)?options$`)
 
 // rewrite returns the rest of an INSERT line after its table name,
 // "(`a`,`b`) VALUES (…),(…);\n", with the string values of column col
@@ -857,7 +866,8 @@ func (k prefixedKeys) rewrite(s []byte) []byte {
 				j++
 			}
 			lit := s[i:min(j+1, len(s))]
-			if start && col == k.col && bytes.HasPrefix(lit[1:], []byte(k.src)) {
+			if start && col == k.col && bytes.HasPrefix(lit[1:], []byte(k.src)) &&
+				(k.only == "" || string(lit[1+len(k.src):]) == k.only+"'") {
 				out = append(out, '\'')
 				out = append(out, k.dst...)
 				out = append(out, lit[1+len(k.src):]...)

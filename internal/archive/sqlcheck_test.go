@@ -145,4 +145,10 @@ func TestPrefixedKeys(t *testing.T) {
 	if got := string(k.rewrite([]byte(in))); got != want {
 		t.Errorf("rewrite:\n%s\nwant\n%s", got, want)
 	}
+	o := prefixedKeys{src: "wp2_", dst: "wp_", col: 1, only: "user_roles"}
+	in = "(`option_id`,`option_name`) VALUES (1,'wp2_user_roles'),(2,'wp2_page_for_privacy_policy'),(3,'wp2_user_roles_x');\n"
+	want = "(`option_id`,`option_name`) VALUES (1,'wp_user_roles'),(2,'wp2_page_for_privacy_policy'),(3,'wp2_user_roles_x');\n"
+	if got := string(o.rewrite([]byte(in))); got != want {
+		t.Errorf("rewrite options:\n%s\nwant\n%s", got, want)
+	}
 }
