@@ -78,6 +78,7 @@ type restoreJSON struct {
 	Tables        []string `json:"tables"`
 	FilesWritten  int      `json:"files_written"`
 	BytesWritten  int64    `json:"bytes_written"`
+	LinksWritten  int      `json:"symlinks_written"`
 	FilesRemoved  []string `json:"files_removed"`
 	TablesWritten []string `json:"tables_restored"`
 	TablesDropped []string `json:"tables_removed"`
@@ -99,7 +100,7 @@ func newRestoreJSON(entry string, res *restore.Result) restoreJSON {
 		out.PreRestore = res.PreRestore.Snapshot.ID.String()
 	}
 	if f := res.Files; f != nil {
-		out.FilesWritten, out.BytesWritten = f.FilesWritten, f.BytesWritten
+		out.FilesWritten, out.BytesWritten, out.LinksWritten = f.FilesWritten, f.BytesWritten, f.Symlinks
 		for _, s := range f.Skipped {
 			out.Refused = append(out.Refused, s.String())
 		}
@@ -141,12 +142,22 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 
 	var point *repository.Snapshot
 	if opts.FromArchive != "" {
-		point, err = archive.Import(ctx, j.s.repo, opts.FromArchive, j.entry.Name, archive.ImportOptions{Now: g.now})
+		prefix, err := restore.SiteTablePrefix(ctx, j.deps, j.entry)
+		if err != nil {
+			return fmt.Errorf("%w; nothing was changed on the site", err)
+		}
+		point, err = archive.Import(ctx, j.s.repo, opts.FromArchive, j.entry.Name, archive.ImportOptions{Now: g.now, TablePrefix: prefix})
 		if err != nil {
 			return fmt.Errorf("%w; nothing was changed on the site", err)
 		}
 		if !g.Quiet && !opts.JSON {
 			fmt.Fprintf(g.errOut(), "Imported %s as restore point %s (trigger %s)\n", opts.FromArchive, point.ID.Short(), point.Trigger)
+			if from := point.Meta[archive.MetaArchivePrefix]; from != "" {
+				fmt.Fprintf(g.errOut(), "Its tables were renamed from prefix %s to the site's %s\n", from, prefix)
+			}
+			for _, s := range point.Summary.Skipped {
+				fmt.Fprintf(g.errOut(), "Not imported: %s\n", s)
+			}
 		}
 	} else if point, err = restore.FindPoint(ctx, j.s.repo, j.entry.Name, opts.To, time.Local); err != nil {
 		return jobError(err)
@@ -273,7 +284,7 @@ func printRestore(w io.Writer, siteName, job string, res *restore.Result) {
 		fmt.Fprintf(w, "  paths:       %s\n", strings.Join(res.Paths, ", "))
 	}
 	if f := res.Files; f != nil {
-		fmt.Fprintf(w, "  files:       %d written (%s), %d folders created\n", f.FilesWritten, humanize.IBytes(uint64(f.BytesWritten)), f.DirsCreated)
+		fmt.Fprintf(w, "  files:       %d written (%s), %d symbolic links, %d folders created\n", f.FilesWritten, humanize.IBytes(uint64(f.BytesWritten)), f.Symlinks, f.DirsCreated)
 	}
 	if len(res.Removed) > 0 {
 		fmt.Fprintf(w, "  removed:     %d files the undone restore had created\n", len(res.Removed))

@@ -1,15 +1,19 @@
 package archive
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"io/fs"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -34,6 +38,9 @@ const (
 type ImportRepo interface {
 	mysql.Store
 	SaveSnapshot(ctx context.Context, sn *repository.Snapshot) (repository.ID, error)
+	// Flush writes pending blobs out, so that they can be read back (a
+	// table renamed to the site's prefix is stored again from its rows).
+	Flush(ctx context.Context) error
 }
 
 var _ ImportRepo = (*repository.Repository)(nil)
@@ -46,7 +53,22 @@ type ImportOptions struct {
 	Now func() time.Time
 	// Hostname is recorded in the point.
 	Hostname string
+	// TablePrefix is the table prefix of the site the download is imported
+	// into, as its wp-config.php (or the catalog's override) says. Every
+	// table, view and trigger of the download must carry the download's
+	// own prefix (manifest.json's table_prefix), which is replaced by this
+	// one: the point restores into this site's tables only. Required when
+	// the download holds tables or views (ErrNoPrefix).
+	TablePrefix string
 }
+
+// MetaArchivePrefix is the metadata key of the download's own table
+// prefix, when Import translated it to the site's.
+const MetaArchivePrefix = "archive_table_prefix"
+
+// ErrNoPrefix: Import was not told the site's table prefix, or the
+// download names none, and the download holds tables.
+var ErrNoPrefix = errors.New("no table prefix to confine the download's tables to")
 
 // maxManifest bounds manifest.json (tens of bytes per entry).
 const maxManifest = 512 << 20
@@ -62,9 +84,15 @@ const maxManifest = 512 << 20
 // the manifest does not list or one it lists that is missing fails the
 // import (ErrMismatch), and so do unsafe entries (ErrUnsafeEntry: absolute
 // paths, "..", NUL, anything outside files/ and sql/, hard links, devices)
-// and table files of another shape (ErrBadSQL). On any error no restore
-// point is recorded (content already stored is unreferenced; prune
-// removes it).
+// and table files of another shape (ErrBadSQL).
+//
+// The download is confined to the site (see the package documentation):
+// its tables, views and triggers are renamed from the download's prefix
+// to opts.TablePrefix, its SQL is parsed and checked (literal rows only;
+// definitions as sitevault writes them, naming only the site's tables),
+// and symbolic links that lead outside the site root are left out and
+// listed in the point's Summary.Skipped. On any error no restore point is
+// recorded (content already stored is unreferenced; prune removes it).
 func Import(ctx context.Context, repo ImportRepo, path, siteName string, opts ImportOptions) (*repository.Snapshot, error) {
 	if opts.Progress == nil {
 		opts.Progress = new(Progress)
@@ -104,6 +132,7 @@ type importer struct {
 	files    *treeBuilder
 	hasFiles bool
 	tables   map[string]*mysql.TableManifest // by file
+	links    map[string]string               // symbolic links: path under files/ → target
 	views    []mysql.View
 	hasViews bool
 	sum      repository.Summary
@@ -111,6 +140,7 @@ type importer struct {
 
 func (im *importer) run(ctx context.Context, src source, siteName string, start time.Time, opts ImportOptions) (*repository.Snapshot, error) {
 	im.tables = map[string]*mysql.TableManifest{}
+	im.links = map[string]string{}
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -155,6 +185,23 @@ func (im *importer) entry(ctx context.Context, e *entry) error {
 		}
 		rec.size, rec.sha = cr.n, hex.EncodeToString(im.hash.Sum(nil))
 	} else if parts[0] == FilesDir {
+		if e.kind == kindSymlink {
+			rel := strings.Join(parts[1:], "/")
+			if err := linkTargetSafe(e.name, e.target); err != nil {
+				return err
+			}
+			im.links[rel] = e.target // a link may lead through itself
+			if _, err := followLink(im.links, parts[1:len(parts)-1], e.target, 0); err != nil && !errors.Is(err, errLinkLoop) {
+				delete(im.links, rel)
+				// Left out of the point, and said so: a site may hold such a
+				// link (Debian's WordPress links .htaccess to /etc), but a
+				// restore never plants one.
+				im.sum.Skipped = append(im.sum.Skipped, fmt.Sprintf("%s: symbolic link to %q %v: not imported", e.name, e.target, err))
+				im.seen[e.name] = seenEntry{kind: e.kind, target: e.target}
+				im.order = append(im.order, e.name)
+				return nil
+			}
+		}
 		if err := im.files.add(ctx, e, parts[1:]); err != nil {
 			return err
 		}
@@ -297,6 +344,15 @@ func (im *importer) verify() (*Manifest, error) {
 	if m.Files != im.hasFiles && im.hasFiles {
 		return nil, mismatch("it holds files/ but the manifest says the point has no files")
 	}
+	// Symbolic links stay inside the site root.
+	for _, l := range slices.Sorted(maps.Keys(im.links)) {
+		if err := linkInside(im.links, l); err != nil {
+			return nil, err
+		}
+	}
+	if (len(im.tables) > 0 || im.hasViews) && m.TablePrefix == "" {
+		return nil, fmt.Errorf("%w: %s names no table_prefix, so its tables cannot be told from other sites' (downloads of sitevault always name it)", ErrNoPrefix, ManifestName)
+	}
 	// Tables: every table file is listed with its table and rows.
 	byFile := map[string]Table{}
 	for _, t := range m.Tables {
@@ -321,8 +377,8 @@ func (im *importer) verify() (*Manifest, error) {
 		if t.Rows() != want.Rows {
 			return nil, mismatch("%s holds %d rows, the manifest says %d", file, t.Rows(), want.Rows)
 		}
-		if m.TablePrefix != "" && !strings.HasPrefix(t.Name, m.TablePrefix) {
-			return nil, fmt.Errorf("%s: %w: table %q does not start with the site's table prefix %q", file, ErrBadSQL, t.Name, m.TablePrefix)
+		if !strings.HasPrefix(t.Name, m.TablePrefix) {
+			return nil, fmt.Errorf("%s: %w: table %q does not start with the download's table prefix %q", file, ErrBadSQL, t.Name, m.TablePrefix)
 		}
 	}
 	var views []string
@@ -332,8 +388,8 @@ func (im *importer) verify() (*Manifest, error) {
 		}
 		names[v.Name] = true
 		views = append(views, v.Name)
-		if m.TablePrefix != "" && !strings.HasPrefix(v.Name, m.TablePrefix) {
-			return nil, fmt.Errorf("%s: %w: view %q does not start with the site's table prefix %q", ViewsFile, ErrBadSQL, v.Name, m.TablePrefix)
+		if !strings.HasPrefix(v.Name, m.TablePrefix) {
+			return nil, fmt.Errorf("%s: %w: view %q does not start with the download's table prefix %q", ViewsFile, ErrBadSQL, v.Name, m.TablePrefix)
 		}
 	}
 	if !slices.Equal(views, m.Views) {
@@ -356,6 +412,9 @@ func (im *importer) save(ctx context.Context, m *Manifest, siteName string, star
 		filesID = &id
 	}
 	if m.Database {
+		if err := im.translate(ctx, m.TablePrefix, opts.TablePrefix); err != nil {
+			return nil, err
+		}
 		dm := &mysql.Manifest{Views: im.views}
 		for _, file := range slices.Sorted(maps.Keys(im.tables)) {
 			t := im.tables[file]
@@ -392,8 +451,12 @@ func (im *importer) save(ctx context.Context, m *Manifest, siteName string, star
 	if meta == nil {
 		meta = map[string]string{}
 	}
-	if m.TablePrefix != "" && meta[MetaTablePrefix] == "" {
-		meta[MetaTablePrefix] = m.TablePrefix
+	delete(meta, MetaTablePrefix)
+	if m.Database && opts.TablePrefix != "" {
+		meta[MetaTablePrefix] = opts.TablePrefix
+		if m.TablePrefix != opts.TablePrefix {
+			meta[MetaArchivePrefix] = m.TablePrefix
+		}
 	}
 	meta[MetaArchivePoint] = m.Point
 	meta[MetaArchiveSite] = m.Site
@@ -534,4 +597,289 @@ func (b *treeBuilder) finish(ctx context.Context) (repository.ID, error) {
 		}
 	}
 	return b.save(ctx, b.stack[0])
+}
+
+// linkTargetSafe refuses a symbolic link whose target no file system
+// can hold (empty, NUL).
+func linkTargetSafe(name, target string) error {
+	switch {
+	case target == "":
+		return fmt.Errorf("entry %q: %w: symbolic link with an empty target", name, ErrUnsafeEntry)
+	case strings.Contains(target, "\x00"):
+		return fmt.Errorf("entry %q: %w: symbolic link target holds NUL", name, ErrUnsafeEntry)
+	}
+	return nil
+}
+
+// maxLinkDepth bounds the links followed resolving one link (as the
+// kernel's ELOOP does).
+const maxLinkDepth = 40
+
+// errLinkLoop: a link resolves through more links than the kernel follows.
+var errLinkLoop = errors.New("goes through too many links")
+
+// linkInside resolves the symbolic link at path (under files/) through
+// the download's own tree, following its other links, and refuses it if
+// it leads outside the site root. Import leaves out links that lead
+// outside through the links before them in the archive (a site may have
+// such links: restoring them would plant a path to anywhere on the
+// machine, /etc/shadow or sitevault's own files, in the site); one that
+// leads outside only through a link after it is a crafted chain, and
+// fails the import.
+func linkInside(links map[string]string, path string) error {
+	comps := strings.Split(path, "/")
+	_, err := followLink(links, comps[:len(comps)-1], links[path], 0)
+	if err != nil && !errors.Is(err, errLinkLoop) {
+		return fmt.Errorf("entry %q: %w: symbolic link to %q %v (a download's links may only point inside the site)", FilesDir+"/"+path, ErrUnsafeEntry, links[path], err)
+	}
+	return nil
+}
+
+// followLink resolves target from the folder dir (components under
+// files/) and returns where it leads.
+func followLink(links map[string]string, dir []string, target string, depth int) ([]string, error) {
+	if depth > maxLinkDepth {
+		// A loop (or a longer chain than the kernel follows, which counts
+		// every link of a lookup against the same limit): it resolves to
+		// nothing, so it leads nowhere either.
+		return nil, errLinkLoop
+	}
+	if strings.HasPrefix(target, "/") {
+		return nil, errors.New("leads outside the site root")
+	}
+	comps := slices.Clone(dir)
+	for _, c := range strings.Split(target, "/") {
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(comps) == 0 {
+				return nil, errors.New("leads outside the site root")
+			}
+			comps = comps[:len(comps)-1]
+			continue
+		}
+		comps = append(comps, c)
+		if t, ok := links[strings.Join(comps, "/")]; ok {
+			var err error
+			if comps, err = followLink(links, comps[:len(comps)-1], t, depth+1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return comps, nil
+}
+
+// translate confines the download's tables, triggers and views to the
+// site: each name loses the download's prefix src for the site's dst,
+// and every definition is checked and rendered again under the new
+// names (checkCreate, checkTrigger, checkView); a reference to a table
+// without src (another site's, or none's) fails the import.
+func (im *importer) translate(ctx context.Context, src, dst string) error {
+	if len(im.tables) == 0 && len(im.views) == 0 {
+		return nil
+	}
+	if dst == "" {
+		return fmt.Errorf("%w: the site's table prefix is not known", ErrNoPrefix)
+	}
+	rename := func(n string) (string, error) {
+		if src == "" || !strings.HasPrefix(n, src) {
+			return "", fmt.Errorf("%s is not the site's: its name does not start with the download's table prefix %q", quoteIdent(n), src)
+		}
+		return dst + n[len(src):], nil
+	}
+	if src != dst {
+		if err := im.repo.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	for _, file := range slices.Sorted(maps.Keys(im.tables)) {
+		t := im.tables[file]
+		to, err := rename(t.Name)
+		if err != nil {
+			return fmt.Errorf("%s: %w: %v", file, ErrBadSQL, err)
+		}
+		create, err := checkCreate(t.Create, t.Name, to, rename)
+		if err != nil {
+			return fmt.Errorf("%s: %w: CREATE TABLE %s: %v", file, ErrBadSQL, quoteIdent(t.Name), err)
+		}
+		for i, tr := range t.Triggers {
+			if t.Triggers[i], err = checkTrigger(tr, t.Name, to, rename); err != nil {
+				return fmt.Errorf("%s: %w: %v", file, ErrBadSQL, err)
+			}
+		}
+		if to != t.Name {
+			keys := prefixedKeys{src: src, dst: dst, col: -1}
+			switch rest := t.Name[len(src):]; {
+			case rest == "usermeta": // <prefix>[N_]capabilities, <prefix>[N_]user_level, …
+				keys.col = slices.Index(t.Columns, "meta_key")
+			case optionsTable.MatchString(rest): // <prefix>[N_]user_roles
+				// Only that one: options such as wp_page_for_privacy_policy
+				// merely look prefixed.
+				keys.col = slices.Index(t.Columns, "option_name")
+				keys.only = strings.TrimSuffix(rest, "options") + "user_roles"
+			}
+			for _, seg := range t.Segments {
+				if err := im.renameSegment(ctx, seg, t.Name, to, keys); err != nil {
+					return fmt.Errorf("%s: %w", file, err)
+				}
+			}
+		}
+		t.Name, t.Create = to, create
+	}
+	for i, v := range im.views {
+		name, create, err := checkView(v.Create, rename)
+		if err != nil {
+			return fmt.Errorf("%s: %w: %v", ViewsFile, ErrBadSQL, err)
+		}
+		im.views[i] = mysql.View{Name: name, Create: create}
+	}
+	return nil
+}
+
+// renameSegment stores seg again with its INSERTs into table from
+// pointed at table to (the rest of each line was checked when read).
+func (im *importer) renameSegment(ctx context.Context, seg *mysql.Segment, from, to string, keys prefixedKeys) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := im.repo.WriteContent(ctx, seg.Content, pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	rr, rw := io.Pipe()
+	go func() {
+		oldHead, newHead := []byte("INSERT INTO "+quoteIdent(from)+" "), []byte("INSERT INTO "+quoteIdent(to)+" ")
+		br := bufio.NewReaderSize(pr, 1<<20)
+		bw := bufio.NewWriterSize(rw, 256<<10)
+		lineStart := true
+		var err error
+		for err == nil {
+			frag, rerr := br.ReadSlice('\n')
+			if lineStart && keys.col >= 0 && bytes.HasPrefix(frag, oldHead) {
+				// The whole line, to rename WordPress's prefixed keys in it.
+				line := append([]byte(nil), frag...)
+				for rerr == bufio.ErrBufferFull {
+					if len(line) > maxStatement {
+						err = fmt.Errorf("a row of %s is longer than %d MiB", from, maxStatement>>20)
+						break
+					}
+					frag, rerr = br.ReadSlice('\n')
+					line = append(line, frag...)
+				}
+				if err != nil {
+					break
+				}
+				frag = keys.rewrite(line[len(oldHead):])
+				bw.Write(newHead)
+			} else if lineStart && bytes.HasPrefix(frag, oldHead) {
+				bw.Write(newHead)
+				frag = frag[len(oldHead):]
+			}
+			if _, werr := bw.Write(frag); werr != nil {
+				err = werr
+				break
+			}
+			lineStart = rerr != bufio.ErrBufferFull
+			if rerr != nil && rerr != bufio.ErrBufferFull {
+				if rerr != io.EOF {
+					err = rerr
+				}
+				break
+			}
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		rw.CloseWithError(err)
+		pr.CloseWithError(err)
+	}()
+	ids, size, err := im.repo.SaveStream(ctx, rr)
+	rr.CloseWithError(errors.New("rename abandoned"))
+	if werr := <-done; err == nil && werr != nil {
+		err = werr
+	}
+	if err != nil {
+		return fmt.Errorf("rename the rows of %s to %s: %w", from, to, err)
+	}
+	if ids == nil {
+		ids = []repository.ID{}
+	}
+	seg.Content, seg.Size = ids, size
+	return nil
+}
+
+// prefixedKeys renames WordPress's own keys that embed the table prefix
+// — the option <prefix>user_roles, the user meta <prefix>capabilities,
+// <prefix>user_level and the like — in column col of a table's rows, so
+// the site works under its new prefix (users keep their roles).
+type prefixedKeys struct {
+	src, dst string
+	col      int    // -1: none
+	only     string // if set, the one key (without src) to rename
+}
+
+// optionsTable matches the name, without the prefix, of a site's options
+// table (multisite's N_options too).
+var optionsTable = regexp.MustCompile(`^([0-9]+_)?options$`)
+
+// rewrite returns the rest of an INSERT line after its table name,
+// "(`a`,`b`) VALUES (…),(…);\n", with the string values of column col
+// that start with src starting with dst instead. The line was checked by
+// valuesChecker: only literals.
+func (k prefixedKeys) rewrite(s []byte) []byte {
+	i := bytes.Index(s, []byte(") VALUES "))
+	if i < 0 || k.col < 0 {
+		return s
+	}
+	i += len(") VALUES ")
+	out := append([]byte(nil), s[:i]...)
+	col, start := 0, false
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == '(':
+			col, start = 0, true
+			out = append(out, c)
+			i++
+			continue
+		case c == ',':
+			col++
+			start = true
+			out = append(out, c)
+			i++
+			continue
+		case c == '\'':
+			j := i + 1
+			for j < len(s) {
+				if s[j] == '\\' {
+					j += 2
+					continue
+				}
+				if s[j] == '\'' {
+					if j+1 < len(s) && s[j+1] == '\'' {
+						j += 2
+						continue
+					}
+					break
+				}
+				j++
+			}
+			lit := s[i:min(j+1, len(s))]
+			if start && col == k.col && bytes.HasPrefix(lit[1:], []byte(k.src)) &&
+				(k.only == "" || string(lit[1+len(k.src):]) == k.only+"'") {
+				out = append(out, '\'')
+				out = append(out, k.dst...)
+				out = append(out, lit[1+len(k.src):]...)
+			} else {
+				out = append(out, lit...)
+			}
+			i = j + 1
+		default:
+			out = append(out, c)
+			i++
+		}
+		start = false
+	}
+	return out
 }

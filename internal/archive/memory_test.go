@@ -104,7 +104,7 @@ func TestWriteMemoryBounded(t *testing.T) {
 	base := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(base)
 	stop := peakHeap()
-	imported, err := Import(ctx, repo, path, "big", ImportOptions{})
+	imported, err := Import(ctx, repo, path, "big", ImportOptions{TablePrefix: "wp_"})
 	peak := stop()
 	must(t, err)
 	before := base[0].Value.Uint64()

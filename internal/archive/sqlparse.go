@@ -155,49 +155,39 @@ func stmtEnd(s []byte, delim string) int {
 	return -1
 }
 
-// tupleCounter counts the parenthesized groups at the top level of an
-// INSERT statement fed to it in pieces.
-type tupleCounter struct {
-	st     int
-	esc    bool
-	depth  int
-	groups int64
+// insertColumnList renders "(`a`,`b`) VALUES " as insertColumns reads it.
+func insertColumnList(cols []string) string {
+	q := make([]string, len(cols))
+	for i, c := range cols {
+		q[i] = quoteIdent(c)
+	}
+	return "(" + strings.Join(q, ",") + ") VALUES "
 }
 
-func (t *tupleCounter) feed(b []byte) {
-	for _, c := range b {
-		switch t.st {
-		case inCode:
-			switch c {
-			case '\'':
-				t.st = inSingle
-			case '"':
-				t.st = inDouble
-			case '`':
-				t.st = inBacktick
-			case '(':
-				if t.depth == 0 {
-					t.groups++
-				}
-				t.depth++
-			case ')':
-				t.depth--
-			}
-		case inSingle, inDouble:
-			switch {
-			case t.esc:
-				t.esc = false
-			case c == '\\':
-				t.esc = true
-			case (c == '\'' && t.st == inSingle) || (c == '"' && t.st == inDouble):
-				t.st = inCode
-			}
-		case inBacktick:
-			if c == '`' {
-				t.st = inCode
-			}
-		}
-	}
+// segmentSession is what a segment holds besides its INSERTs: the session
+// settings that make it loadable by the mysql client (mysql's
+// segmentHeader and segmentFooter). Restore never runs them; Import keeps
+// only these exact lines among the rows, so a download of the imported
+// point holds nothing else either.
+var segmentSession = map[string]bool{
+	"/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT, @OLD_CHARACTER_SET_RESULTS=@@CHARACTER_SET_RESULTS, @OLD_COLLATION_CONNECTION=@@COLLATION_CONNECTION */;": true,
+	"/*!40101 SET NAMES binary */;":                                                       true,
+	"/*!40103 SET @OLD_TIME_ZONE=@@TIME_ZONE, TIME_ZONE='+00:00' */;":                     true,
+	"/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */;":                true,
+	"/*!40014 SET @OLD_FOREIGN_KEY_CHECKS=@@FOREIGN_KEY_CHECKS, FOREIGN_KEY_CHECKS=0 */;": true,
+	"/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;":         true,
+	"/*!40101 SET SQL_MODE=@OLD_SQL_MODE */;":                                             true,
+	"/*!40014 SET FOREIGN_KEY_CHECKS=@OLD_FOREIGN_KEY_CHECKS */;":                         true,
+	"/*!40014 SET UNIQUE_CHECKS=@OLD_UNIQUE_CHECKS */;":                                   true,
+	"/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE */;":                                           true,
+	"/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT, CHARACTER_SET_RESULTS=@OLD_CHARACTER_SET_RESULTS, COLLATION_CONNECTION=@OLD_COLLATION_CONNECTION */;": true,
+}
+
+// rowNoise tells the lines allowed among the rows besides INSERTs: blank
+// lines, "--" comments and the segments' session settings.
+func rowNoise(line []byte) bool {
+	t := bytes.TrimSpace(line)
+	return len(t) == 0 || bytes.HasPrefix(t, []byte("-- ")) || bytes.Equal(t, []byte("--")) || segmentSession[string(t)]
 }
 
 // parseIdent reads a backtick-quoted identifier at the start of s and
@@ -340,6 +330,9 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 	if drop != "" && drop != "DROP TABLE IF EXISTS "+quoteIdent(name)+";" {
 		return nil, lr.errorf("DROP TABLE names another table than CREATE TABLE %s", quoteIdent(name))
 	}
+	if _, err := checkCreate(t.Create, name, name, sameName); err != nil {
+		return nil, lr.errorf("CREATE TABLE %s: %v", quoteIdent(name), err)
+	}
 	if m := engineRe.FindStringSubmatch(t.Create); m != nil {
 		t.Engine = m[1]
 	}
@@ -348,7 +341,7 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 	insert := []byte("INSERT INTO " + quoteIdent(name) + " ")
 	var (
 		seg     *segSaver
-		counter tupleCounter
+		rows    int64
 		markers bool
 	)
 	defer func() {
@@ -365,9 +358,9 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		s.Rows = counter.groups
+		s.Rows = rows
 		t.Segments = append(t.Segments, s)
-		counter = tupleCounter{}
+		rows = 0
 		return nil
 	}
 	br := lr.br
@@ -384,7 +377,7 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 			return nil, fmt.Errorf("read %s: %w", file, rerr)
 		}
 		lr.line++
-		isInsert := false
+		var values *valuesChecker
 		switch {
 		case bytes.HasPrefix(frag, []byte(segmentPrefix)):
 			if err := endSegment(); err != nil {
@@ -404,7 +397,7 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 			if err := endSegment(); err != nil {
 				return nil, err
 			}
-			trs, err := parseTriggers(lr)
+			trs, err := parseTriggers(lr, name)
 			if err != nil {
 				return nil, err
 			}
@@ -415,7 +408,6 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 			if !bytes.HasPrefix(frag, insert) {
 				return nil, lr.errorf("INSERT into another table than %s", quoteIdent(name))
 			}
-			isInsert = true
 			if seg != nil && !markers && seg.size >= mysql.DefaultSegmentSize {
 				if err := endSegment(); err != nil {
 					return nil, err
@@ -423,9 +415,6 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 			}
 			if seg == nil {
 				seg = startSegment(ctx, st)
-			}
-			if rest := frag[len(insert):]; len(rest) > 0 && rest[0] == '(' {
-				counter.groups-- // the column list
 			}
 			// Restore loads the rows into a table of the columns the
 			// INSERTs name; every INSERT of a table names the same ones.
@@ -438,14 +427,26 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 			} else if !slices.Equal(t.Columns, cols) {
 				return nil, lr.errorf("INSERTs into %s name different columns", quoteIdent(name))
 			}
-		case isNoise(frag) && rerr != bufio.ErrBufferFull:
+			// The values are checked from after the column list on.
+			values = &valuesChecker{}
+			head := len(insert) + len(insertColumnList(cols))
+			if seg != nil {
+				if err := seg.write(frag[:head]); err != nil {
+					return nil, fmt.Errorf("%s: %w", file, err)
+				}
+			}
+			frag = frag[head:]
+		case rowNoise(frag) && rerr != bufio.ErrBufferFull:
 		default:
 			return nil, lr.errorf("unexpected statement among the rows: %.60q", frag)
 		}
 		// Copy the line, in pieces, into the open segment.
 		for {
-			if isInsert {
-				counter.feed(frag)
+			if values != nil {
+				values.feed(frag)
+				if values.err != nil {
+					return nil, lr.errorf("INSERT into %s: %v", quoteIdent(name), values.err)
+				}
 			}
 			if seg != nil {
 				if err := seg.write(frag); err != nil {
@@ -459,6 +460,12 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 			if rerr != nil && rerr != io.EOF && rerr != bufio.ErrBufferFull {
 				return nil, fmt.Errorf("read %s: %w", file, rerr)
 			}
+		}
+		if values != nil {
+			if err := values.done(); err != nil {
+				return nil, lr.errorf("INSERT into %s: %v", quoteIdent(name), err)
+			}
+			rows += values.groups
 		}
 		if rerr == io.EOF {
 			break
@@ -480,7 +487,7 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 		switch {
 		case isNoise(line):
 		case bytes.Equal(bytes.TrimSpace(line), []byte("DELIMITER ;;")):
-			trs, err := parseTriggers(lr)
+			trs, err := parseTriggers(lr, name)
 			if err != nil {
 				return nil, err
 			}
@@ -494,7 +501,7 @@ func parseTable(ctx context.Context, st mysql.Store, r io.Reader, file string) (
 
 // parseTriggers reads CREATE TRIGGER statements ended by ";;" up to
 // "DELIMITER ;".
-func parseTriggers(lr *lineReader) ([]string, error) {
+func parseTriggers(lr *lineReader, table string) ([]string, error) {
 	var out []string
 	for {
 		line, err := lr.full()
@@ -516,6 +523,9 @@ func parseTriggers(lr *lineReader) ([]string, error) {
 		}
 		if !triggerRe.MatchString(stmt) {
 			return nil, lr.errorf("a statement other than CREATE TRIGGER among the triggers: %.60q", stmt)
+		}
+		if _, err := checkTrigger(stmt, table, table, sameName); err != nil {
+			return nil, lr.errorf("%v", err)
 		}
 		out = append(out, stmt)
 	}
@@ -553,6 +563,9 @@ func parseViews(r io.Reader, file string) ([]mysql.View, error) {
 		name, _, ok := parseIdent(stmt[loc[1]:])
 		if !ok || name == "" {
 			return nil, lr.errorf("CREATE VIEW without a `quoted` view name")
+		}
+		if _, _, err := checkView(stmt, sameName); err != nil {
+			return nil, lr.errorf("%v", err)
 		}
 		views = append(views, mysql.View{Name: name, Create: stmt})
 	}

@@ -336,6 +336,12 @@ func run(ctx context.Context, deps backup.Deps, entry catalog.Site, point *repos
 	if dbItem {
 		p.Phase.Store(PhaseDatabase)
 		prefix := point.Meta[backup.MetaTablePrefix]
+		if point.Trigger == archive.TriggerArchive && prefix != pre.DB.Prefix {
+			// An imported download was confined to the prefix the site had
+			// then; restoring it under another would reach other tables.
+			return res, fmt.Errorf("%w: restore point %s was imported for table prefix %q, but site %s now uses %q (nothing was changed; import the download again)",
+				ErrUsage, point.ID.Short(), prefix, entry.Name, pre.DB.Prefix)
+		}
 		if prefix == "" {
 			prefix = pre.DB.Prefix
 		} else if prefix != pre.DB.Prefix {
@@ -400,6 +406,27 @@ func run(ctx context.Context, deps backup.Deps, entry catalog.Site, point *repos
 	}
 	res.Duration = end.Sub(start)
 	return res, nil
+}
+
+// SiteTablePrefix returns the table prefix of site entry, as its
+// wp-config.php says (or the catalog's override): the prefix a download
+// imported for it is confined to (archive.ImportOptions.TablePrefix).
+func SiteTablePrefix(ctx context.Context, deps backup.Deps, entry catalog.Site) (string, error) {
+	conn, err := deps.Connection(ctx, entry)
+	if err != nil {
+		return "", fmt.Errorf("read the table prefix of %s: connect: %w", entry.Name, err)
+	}
+	defer conn.Close()
+	in, err := site.Inspect(ctx, conn, entry)
+	switch {
+	case err == nil && in.Database.TablePrefix != "":
+		return in.Database.TablePrefix, nil
+	case entry.DB.TablePrefix != "":
+		return entry.DB.TablePrefix, nil
+	case err != nil:
+		return "", fmt.Errorf("read the table prefix of %s: %w (set it with `sitevault site edit %s --table-prefix PREFIX`)", entry.Name, err, entry.Name)
+	}
+	return "", fmt.Errorf("read the table prefix of %s: wp-config.php sets no $table_prefix (set it with `sitevault site edit %s --table-prefix PREFIX`)", entry.Name, entry.Name)
 }
 
 // emptyDatabase reports whether a database tree holds no table and no view.
