@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -12,9 +13,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitevault/sitevault/internal/archive"
+	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restore"
+	"github.com/sitevault/sitevault/internal/restorer"
 )
 
 type restoreOptions struct {
@@ -267,16 +270,36 @@ func finishRestore(g *globalOptions, asJSON bool, stdout io.Writer, siteName, jo
 		printRestore(stdout, siteName, job, res)
 	}
 	if !res.OK() {
-		return fmt.Errorf("%s of site %s finished, but %d files were refused and %d failed (listed); `sitevault undo %s` takes it back",
+		err := fmt.Errorf("%s of site %s is incomplete: %d files were refused and %d failed (listed above); `sitevault undo %s` takes it back",
 			job, siteName, len(res.Files.Skipped), len(res.Files.Errors), siteName)
+		if damagedFiles(res.Files) {
+			// exit code 12: `sitevault check --read-data` tells what else is damaged
+			err = fmt.Errorf("%w; run `sitevault check --read-data`: %w", err, repository.ErrDamaged)
+		}
+		return err
 	}
 	return nil
+}
+
+// damagedFiles reports whether a file of the restore failed because the
+// repository's data is damaged or missing.
+func damagedFiles(r *restorer.Report) bool {
+	for _, e := range r.Errors {
+		if errors.Is(e, repository.ErrDamaged) || errors.Is(e, repository.ErrBlobNotFound) || errors.Is(e, backend.ErrNotExist) {
+			return true
+		}
+	}
+	return false
 }
 
 func printRestore(w io.Writer, siteName, job string, res *restore.Result) {
 	verb := "Restored"
 	if job == "undo" {
 		verb = "Undone: restored"
+	}
+	if !res.OK() {
+		// Never the success headline when something was not restored.
+		verb = "INCOMPLETE " + job + ": restored part of"
 	}
 	fmt.Fprintf(w, "%s site %s to point %s (%s)\n", verb, siteName, res.Point.ID.Short(), res.Point.Time.Local().Format("2006-01-02 15:04:05"))
 	fmt.Fprintf(w, "  items:       %s\n", strings.Join(res.Items, ", "))
