@@ -22,11 +22,13 @@ func dirBackupTrigger(dir, site, trigger string) func(context.Context, *globalOp
 // nor a day's point; it is reached by id, and snapshots marks it.
 func TestDirRestoreLatestIsABackup(t *testing.T) {
 	e := newTestEnv(t)
-	e.now = repository.NewFakeClock(time.Date(2026, 3, 2, 12, 0, 0, 0, time.Local)).Now
+	clock := repository.NewFakeClock(time.Date(2026, 3, 2, 12, 0, 0, 0, time.Local))
+	e.now = clock.Now
 	e.mustRun("", initCmd)
 	src := t.TempDir()
 	writeTree(t, src, map[string]string{"f.txt": "backed up"})
 	e.mustRun("", dirBackupTrigger(src, "demo", "manual"))
+	clock.Advance(time.Hour)
 	writeTree(t, src, map[string]string{"f.txt": "hacked"})
 	e.mustRun("", dirBackupTrigger(src, "demo", "pre-restore"))
 	ids := snapshotIDs(t, e) // oldest first
