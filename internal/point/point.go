@@ -185,7 +185,11 @@ func Find(ctx context.Context, repo Repo, site, ref string, loc *time.Location) 
 				return sn, nil
 			}
 		}
-		return nil, noBackup(who, fmt.Sprintf(" on %s (%s time)", ref, loc), points)
+		zone := "local time"
+		if loc != time.Local {
+			zone = loc.String() + " time"
+		}
+		return nil, noBackup(who, fmt.Sprintf(" on %s (%s)", ref, zone), points)
 	case !isID(ref):
 		return nil, fmt.Errorf("%w: %q: give a restore point id (at least 4 of its characters), %s, or a day YYYY-MM-DD", ErrBadRef, ref, Latest)
 	}
