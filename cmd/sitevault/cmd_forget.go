@@ -33,8 +33,8 @@ point, day, ISO week, month); a backup point is kept if any rule keeps it.
 A pre-restore point (the state a restore replaced) is not a backup: the rules
 never count it. It is kept while it is the undo of the site's latest restore,
 and for 7 days after it was taken; then forget removes it. An imported
-archive (trigger archive) is kept while the latest restore wrote it, and for 7
-days after the import. The WHY column says what keeps or removes each point.
+archive (trigger archive), and the pre-restore point an undo restored, is
+kept while the latest restore wrote it, and for 7 days after it was taken. The WHY column says what keeps or removes each point.
 
 Forget removes only the restore points: ` + "`sitevault prune`" + ` frees the
 space their data used.`,

@@ -39,6 +39,7 @@
 // pre-restore point is kept while it is the undo of the site's latest
 // restore (the newest pre-restore point: what undo restores), and for
 // Grace (7 days) after it was taken; then it is forgotten. An imported
-// point is kept while the latest restore wrote it (undo needs it to know
-// which files that restore created) and for Grace after the import.
+// point, and the pre-restore point an undo restored, is kept while the
+// latest restore wrote it (undo needs it to know which files that restore
+// created) and for Grace after it was taken.
 package point

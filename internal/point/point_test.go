@@ -185,10 +185,17 @@ func TestPlan(t *testing.T) {
 	shopPre := mk("shop", "pre-restore", day(2, 8).Add(time.Minute), map[string]string{"restore_of": shopImp.ID.String()})
 	shopPreOld := mk("shop", "pre-restore", day(1, 9), nil)
 
-	all := []*repository.Snapshot{full, filesOnly, old, pre3, pre10, imp10, shopBackup, shopImp, shopPre, shopPreOld}
+	// An undo: "news" restored a backup (pre-restore point undone, 30
+	// days old), then undid it (its own pre-restore point, restore_of the
+	// undone one). Undo of the undo needs both.
+	newsBackup := mk("news", "daily", day(1, 1), nil)
+	undone := mk("news", "pre-restore", day(1, 2), map[string]string{"restore_of": newsBackup.ID.String()})
+	undoPre := mk("news", "pre-restore", day(1, 3), map[string]string{"restore_of": undone.ID.String()})
+
+	all := []*repository.Snapshot{full, filesOnly, old, pre3, pre10, imp10, shopBackup, shopImp, shopPre, shopPreOld, newsBackup, undone, undoPre}
 	keep, remove, why := point.Plan(all, repository.Policy{KeepDaily: 1}, now)
 
-	want := []*repository.Snapshot{shopBackup, shopImp, shopPre, pre3, full, filesOnly}
+	want := []*repository.Snapshot{shopBackup, shopImp, shopPre, pre3, full, filesOnly, newsBackup, undone, undoPre}
 	if !sameIDs(keep, want) {
 		t.Errorf("keep %v, want %v", ids(keep), ids(want))
 	}
@@ -206,6 +213,8 @@ func TestPlan(t *testing.T) {
 		pre10:      point.WhyGraceOver,
 		imp10:      point.WhyImportOver,
 		shopPreOld: point.WhyGraceOver,
+		undone:     point.WhyRestored,
+		undoPre:    point.WhyUndo,
 	} {
 		if !slices.Contains(why[sn.ID], w) {
 			t.Errorf("why %s (%s %s) = %q, want %q among them", sn.ID.Short(), sn.Trigger, sn.Time, why[sn.ID], w)

@@ -28,9 +28,9 @@ const (
 // Plan splits snaps (of any sites) into the points a retention policy
 // keeps and those it removes, as the package documentation says: the
 // policy counts backup points only; a pre-restore point is kept while it
-// is the undo of its site's latest restore or younger than Grace at now,
-// an imported point while the latest restore wrote it or younger than
-// Grace. why holds the reasons for every point, kept or removed. keep and
+// is the undo of its site's latest restore or younger than Grace at now;
+// an imported point (or the pre-restore point an undo restored) while the
+// latest restore wrote it or younger than Grace. why holds the reasons for every point, kept or removed. keep and
 // remove are oldest first. An empty policy keeps everything.
 func Plan(snaps []*repository.Snapshot, p repository.Policy, now time.Time) (keep, remove []*repository.Snapshot, why map[repository.ID][]string) {
 	why = make(map[repository.ID][]string)
@@ -74,7 +74,7 @@ func Plan(snaps []*repository.Snapshot, p repository.Policy, now time.Time) (kee
 		case k == KindPreRestore && latestPre[sn.Site] == sn:
 			kept[sn.ID] = true
 			why[sn.ID] = append(why[sn.ID], WhyUndo)
-		case k == KindImport && restored[sn.ID.String()]:
+		case restored[sn.ID.String()]: // an import, or the pre-restore point an undo restored
 			kept[sn.ID] = true
 			why[sn.ID] = append(why[sn.ID], WhyRestored)
 		case now.Sub(sn.Time) < Grace:
