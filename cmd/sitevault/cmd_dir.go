@@ -57,15 +57,20 @@ func newDirCommand(g *globalOptions) *cobra.Command {
 
 	var r dirRestoreOptions
 	restoreCmd := &cobra.Command{
-		Use:   "restore SNAPSHOT|latest TARGET",
+		Use:   "restore SNAPSHOT|latest|YYYY-MM-DD TARGET",
 		Short: "Restore a restore point into a folder (files of the same name are overwritten, others kept)",
-		Args:  usageArgs(cobra.ExactArgs(2)),
+		Long: `Restore a restore point into a folder: files of the same name are
+overwritten, others kept. SNAPSHOT is an id (or its first characters), latest
+(the newest backup point, of --site if given) or a day YYYY-MM-DD (local time:
+that day's newest backup point). Pre-restore points (trigger pre-restore) and
+imported archives are never named by latest or a day: give their id.`,
+		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r.Snapshot, r.Target = args[0], args[1]
 			return runDirRestore(cmd.Context(), r, g, cmd.OutOrStdout())
 		},
 	}
-	restoreCmd.Flags().StringVar(&r.Site, "site", "", "with latest: the latest restore point of this site")
+	restoreCmd.Flags().StringVar(&r.Site, "site", "", "with latest or a day: a backup point of this site; with an id: check that the point is this site's")
 
 	cmd.AddCommand(backupCmd, restoreCmd)
 	return cmd
@@ -227,7 +232,7 @@ func runDirRestore(ctx context.Context, opts dirRestoreOptions, g *globalOptions
 	}
 	defer s.Close()
 
-	sn, err := findSnapshot(ctx, s, opts.Snapshot, opts.Site)
+	sn, err := findPoint(ctx, s, opts.Site, opts.Snapshot)
 	if err != nil {
 		return err
 	}
@@ -274,17 +279,4 @@ func runDirRestore(ctx context.Context, opts dirRestoreOptions, g *globalOptions
 			target, len(rep.Skipped), len(rep.Errors))
 	}
 	return nil
-}
-
-// findSnapshot resolves an id prefix or "latest" (of site, if given).
-func findSnapshot(ctx context.Context, s *session, ref, site string) (*repository.Snapshot, error) {
-	sn, err := s.repo.FindSnapshot(ctx, ref, site)
-	if err != nil {
-		what := fmt.Sprintf("restore point %q", ref)
-		if ref == "latest" && site != "" {
-			what = fmt.Sprintf("a restore point of site %q", site)
-		}
-		return nil, userErrorf(err, "find %s in %s: %v; `sitevault snapshots` lists them", what, s.where, err)
-	}
-	return sn, nil
 }

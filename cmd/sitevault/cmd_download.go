@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitevault/sitevault/internal/archive"
-	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
@@ -33,7 +32,9 @@ func newDownloadCommand(g *globalOptions) *cobra.Command {
 			"The archive holds files/ (the site's files with their modes and times), sql/<table>.sql\n" +
 			"(one self-contained file per table: `mysql DATABASE < sql/wp_posts.sql` loads it), sql/views.sql\n" +
 			"and manifest.json (what the download is of, and the SHA-256 of every file in it).\n" +
-			"A day (YYYY-MM-DD, local time) means that day's latest restore point. The archive is\n" +
+			"latest means the newest backup point (manual, daily or realtime) and a day (YYYY-MM-DD,\n" +
+			"local time) that day's newest backup point; a pre-restore point (the state a restore\n" +
+			"replaced) or an imported archive is downloaded by its id only. The archive is\n" +
 			"written to FILE.partial and renamed when complete, so FILE is never half-written.\n" +
 			"FILE holds wp-config.php and the whole database: it is created readable by you only.",
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -42,7 +43,7 @@ func newDownloadCommand(g *globalOptions) *cobra.Command {
 			return runDownload(cmd.Context(), o, g, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringVar(&o.To, "to", "", "the restore point: an id (or its first characters), latest, or a day YYYY-MM-DD (required)")
+	cmd.Flags().StringVar(&o.To, "to", "", "the restore point: an id (or its first characters), latest (the newest backup point), or a day YYYY-MM-DD (its newest backup point) (required)")
 	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "the file to write: NAME.tar.gz, NAME.tgz or NAME.zip (required)")
 	return cmd
 }
@@ -67,7 +68,7 @@ func runDownload(ctx context.Context, opts downloadOptions, g *globalOptions, st
 		return err
 	}
 	defer s.Close()
-	sn, err := downloadPoint(ctx, s, opts.Site, opts.To)
+	sn, err := findPoint(ctx, s, opts.Site, opts.To)
 	if err != nil {
 		return err
 	}
@@ -136,40 +137,4 @@ func writeDownload(ctx context.Context, s *session, sn *repository.Snapshot, out
 		return 0, fmt.Errorf("download to %s: %w", out, err)
 	}
 	return fi.Size(), nil
-}
-
-// downloadPoint resolves --to for site: an id prefix, "latest", or a day
-// (YYYY-MM-DD, local time), which means that day's latest point.
-func downloadPoint(ctx context.Context, s *session, siteName, ref string) (*repository.Snapshot, error) {
-	day, dayErr := time.ParseInLocation(time.DateOnly, ref, time.Local)
-	if dayErr != nil {
-		sn, err := findSnapshot(ctx, s, ref, siteName)
-		if err != nil {
-			return nil, err
-		}
-		if sn.Site != siteName {
-			return nil, userErrorf(errUsage, "restore point %s belongs to site %q, not %q", sn.ID.Short(), sn.Site, siteName)
-		}
-		return sn, nil
-	}
-	all, err := s.repo.Snapshots(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list restore points: %w", err)
-	}
-	next := day.AddDate(0, 0, 1)
-	var best *repository.Snapshot
-	for _, sn := range all {
-		t := sn.Time.In(time.Local)
-		if sn.Site != siteName || t.Before(day) || !t.Before(next) {
-			continue
-		}
-		if best == nil || !sn.Time.Before(best.Time) {
-			best = sn
-		}
-	}
-	if best == nil {
-		return nil, userErrorf(backend.ErrNotExist, "site %q has no restore point on %s (local time) in %s; `sitevault snapshots` lists them",
-			siteName, ref, s.where)
-	}
-	return best, nil
 }

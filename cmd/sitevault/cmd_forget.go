@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
@@ -25,9 +26,17 @@ func newForgetCommand(g *globalOptions) *cobra.Command {
 		Use:   "forget --site NAME --keep-… N",
 		Short: "Remove a site's restore points that a retention policy does not keep",
 		Long: `Apply a retention policy to one site's restore points and remove the others.
-Each rule keeps the newest restore point in each of its last N periods (each
-restore point, day, ISO week, month); a restore point is kept if any rule
-keeps it. Forget removes only the restore points: ` + "`sitevault prune`" + ` frees the
+The rules count backup points only (triggers manual, daily, realtime): each
+rule keeps the newest backup point in each of its last N periods (each backup
+point, day, ISO week, month); a backup point is kept if any rule keeps it.
+
+A pre-restore point (the state a restore replaced) is not a backup: the rules
+never count it. It is kept while it is the undo of the site's latest restore,
+and for 7 days after it was taken; then forget removes it. An imported
+archive (trigger archive), and the pre-restore point an undo restored, is
+kept while the latest restore wrote it, and for 7 days after it was taken. The WHY column says what keeps or removes each point.
+
+Forget removes only the restore points: ` + "`sitevault prune`" + ` frees the
 space their data used.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -36,10 +45,10 @@ space their data used.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Site, "site", "", "the site whose restore points are thinned (required)")
-	f.IntVar(&opts.Policy.KeepLast, "keep-last", 0, "keep the N newest restore points")
-	f.IntVar(&opts.Policy.KeepDaily, "keep-daily", 0, "keep the newest restore point of each of the last N days")
-	f.IntVar(&opts.Policy.KeepWeekly, "keep-weekly", 0, "keep the newest restore point of each of the last N weeks")
-	f.IntVar(&opts.Policy.KeepMonthly, "keep-monthly", 0, "keep the newest restore point of each of the last N months")
+	f.IntVar(&opts.Policy.KeepLast, "keep-last", 0, "keep the N newest backup points")
+	f.IntVar(&opts.Policy.KeepDaily, "keep-daily", 0, "keep the newest backup point of each of the last N days (pre-restore points are not counted)")
+	f.IntVar(&opts.Policy.KeepWeekly, "keep-weekly", 0, "keep the newest backup point of each of the last N weeks")
+	f.IntVar(&opts.Policy.KeepMonthly, "keep-monthly", 0, "keep the newest backup point of each of the last N months")
 	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "only show what would be removed")
 	return cmd
 }
@@ -60,30 +69,28 @@ func runForget(ctx context.Context, opts forgetOptions, g *globalOptions, stdout
 		return err
 	}
 	defer s.Close()
-	all, err := s.repo.Snapshots(ctx)
+	site, err := point.List(ctx, s.repo, opts.Site)
 	if err != nil {
-		return fmt.Errorf("list the restore points of %s: %w", s.where, err)
-	}
-	var site []*repository.Snapshot
-	for _, sn := range all {
-		if sn.Site == opts.Site {
-			site = append(site, sn)
-		}
+		return fmt.Errorf("%w (in %s)", err, s.where)
 	}
 	if len(site) == 0 {
 		fmt.Fprintf(stdout, "Site %q has no restore points in %s; nothing to do.\n", opts.Site, s.where)
 		return nil
 	}
-	keep, remove, reasons := repository.ApplyPolicy(site, p)
+	now := time.Now
+	if g.now != nil {
+		now = g.now
+	}
+	keep, remove, reasons := point.Plan(site, p, now())
 
 	if !g.Quiet {
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTIME\t\tWHY")
+		fmt.Fprintln(tw, "ID\tTIME\tTRIGGER\t\tWHY")
 		for _, sn := range keep {
-			fmt.Fprintf(tw, "%s\t%s\tkeep\t%s\n", sn.ID.Short(), sn.Time.Local().Format(time.DateTime), strings.Join(reasons[sn.ID], ", "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\tkeep\t%s\n", sn.ID.Short(), sn.Time.Local().Format(time.DateTime), sn.Trigger, strings.Join(reasons[sn.ID], ", "))
 		}
 		for _, sn := range remove {
-			fmt.Fprintf(tw, "%s\t%s\tremove\t\n", sn.ID.Short(), sn.Time.Local().Format(time.DateTime))
+			fmt.Fprintf(tw, "%s\t%s\t%s\tremove\t%s\n", sn.ID.Short(), sn.Time.Local().Format(time.DateTime), sn.Trigger, strings.Join(reasons[sn.ID], ", "))
 		}
 		tw.Flush()
 	}

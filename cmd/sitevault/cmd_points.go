@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sitevault/sitevault/internal/backup"
+	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
@@ -27,7 +28,16 @@ func newPointsCommand(g *globalOptions) *cobra.Command {
 		Short: "List a site's restore points, newest first, grouped by day",
 		Long: `List a site's restore points, newest first and grouped by day (local time),
 each with its time, id, trigger and what changed since the point before it.
-Any id (prefix), "latest" or a day can be passed to restore --to.`,
+Any id (prefix), "latest" or a day can be passed to restore --to and
+download --to.
+
+"latest" and a day name the newest backup point (trigger manual, daily or
+realtime) of the site or of that day. A pre-restore point, marked
+"pre-restore (undo of restore to ID)", is the state a restore replaced: a
+safety net, not a backup. It is reached by its id or by ` + "`sitevault undo`" + `,
+never by "latest" or a day. So is an imported archive (trigger archive,
+marked "imported archive"): it is what a restore --from-archive restored,
+not a backup of the site.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
@@ -45,6 +55,8 @@ type pointJSON struct {
 	Time          time.Time `json:"time"`
 	Day           string    `json:"day"` // local time
 	Trigger       string    `json:"trigger"`
+	Kind          string    `json:"kind"`  // backup, pre-restore or import
+	Label         string    `json:"label"` // e.g. "pre-restore (undo of restore to 1a2b3c4d)"
 	Parent        string    `json:"parent,omitempty"`
 	Partial       bool      `json:"partial"`
 	FilesChanged  *int      `json:"files_changed"`  // null when unknown
@@ -72,16 +84,17 @@ func metaInt(sn *repository.Snapshot, key string) *int {
 
 func newPointJSON(sn *repository.Snapshot) pointJSON {
 	p := pointJSON{
-		ID: sn.ID.String(), Time: sn.Time, Day: sn.Time.Local().Format(time.DateOnly), Trigger: sn.Trigger,
-		FilesChanged: metaInt(sn, backup.MetaFilesChanged), TablesChanged: metaInt(sn, backup.MetaTablesChanged),
-		Tables: metaInt(sn, backup.MetaTables), WPVersion: sn.Meta[backup.MetaWPVersion],
-		RestoreOf: sn.Meta[backup.MetaRestoreOf],
+		ID: sn.ID.String(), Time: sn.Time, Day: point.Day(sn, time.Local), Trigger: sn.Trigger,
+		Kind: point.KindOf(sn).String(), Label: point.Label(sn),
+		FilesChanged: metaInt(sn, point.MetaFilesChanged), TablesChanged: metaInt(sn, point.MetaTablesChanged),
+		Tables: metaInt(sn, point.MetaTables), WPVersion: sn.Meta[point.MetaWPVersion],
+		RestoreOf: sn.Meta[point.MetaRestoreOf],
 	}
 	p.Database = p.Tables != nil
 	if sn.Parent != nil {
 		p.Parent = sn.Parent.String()
 	}
-	if it := sn.Meta[backup.MetaItems]; it != "" {
+	if it := sn.Meta[point.MetaItems]; it != "" {
 		p.Items = strings.Split(it, ",")
 	}
 	if sm := sn.Summary; sm != nil {
@@ -127,7 +140,7 @@ func changes(p pointJSON) string {
 func runPoints(ctx context.Context, opts pointsOptions, g *globalOptions, stdout io.Writer) error {
 	var day time.Time
 	if opts.Day != "" {
-		d, err := time.ParseInLocation(time.DateOnly, opts.Day, time.Local)
+		d, err := point.ParseDay(opts.Day, time.Local)
 		if err != nil {
 			return userErrorf(errUsage, "--day %q: give a day as YYYY-MM-DD", opts.Day)
 		}
@@ -138,15 +151,15 @@ func runPoints(ctx context.Context, opts pointsOptions, g *globalOptions, stdout
 		return err
 	}
 	defer s.Close()
-	points, err := backup.PointsOf(ctx, s.repo, opts.Name)
+	points, err := point.List(ctx, s.repo, opts.Name)
 	if err != nil {
 		return err
 	}
+	if !day.IsZero() {
+		points = point.OnDay(points, day)
+	}
 	var list []pointJSON
 	for _, sn := range points {
-		if !day.IsZero() && (sn.Time.Before(day) || !sn.Time.Before(day.AddDate(0, 0, 1))) {
-			continue
-		}
 		list = append(list, newPointJSON(sn))
 	}
 	if opts.JSON || g.JSON {
@@ -170,11 +183,39 @@ func runPoints(ctx context.Context, opts pointsOptions, g *globalOptions, stdout
 			fmt.Fprintln(stdout, p.Time.Local().Format("Monday 2006-01-02"))
 		}
 		note := ""
-		if p.RestoreOf != "" {
-			note = fmt.Sprintf("  (before restoring %.8s: %s)", p.RestoreOf, strings.Join(p.Items, ","))
+		switch p.Kind {
+		case point.KindPreRestore.String():
+			note = "  " + p.Label
+			if len(p.Items) > 0 {
+				note += ": " + strings.Join(p.Items, ",")
+			}
+			note += "; not a backup: reach it by id or undo"
+		case point.KindImport.String():
+			note = "  " + p.Label + "; not a backup: reach it by id"
 		}
 		fmt.Fprintf(stdout, "  %s  %.8s  %-11s  %s%s\n", p.Time.Local().Format("15:04:05"), p.ID, p.Trigger, p.Changes, note)
 	}
 	fmt.Fprintf(stdout, "%d restore points\n", len(list))
 	return nil
+}
+
+// findPoint resolves a reference to a restore point of site (any site if
+// empty) with point.Find, the one resolver of restore, download and dir
+// restore, and turns its errors into messages that say what to do.
+func findPoint(ctx context.Context, s *session, site, ref string) (*repository.Snapshot, error) {
+	sn, err := point.Find(ctx, s.repo, site, ref, time.Local)
+	if err == nil {
+		return sn, nil
+	}
+	list := "`sitevault snapshots` lists the restore points"
+	if site != "" {
+		list = fmt.Sprintf("`sitevault points %s` lists its restore points", site)
+	}
+	switch {
+	case errors.Is(err, point.ErrBadRef), errors.Is(err, point.ErrOtherSite), errors.Is(err, point.ErrAmbiguous):
+		return nil, userErrorf(errUsage, "%v; %s", err, list)
+	case errors.Is(err, point.ErrNoPoint):
+		return nil, userErrorf(err, "%v (in %s); %s", err, s.where, list)
+	}
+	return nil, fmt.Errorf("find restore point %q in %s: %w", ref, s.where, err)
 }

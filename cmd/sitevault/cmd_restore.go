@@ -37,8 +37,12 @@ func newRestoreCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore SITE --to POINT|latest|YYYY-MM-DD [--only ITEMS] [--path P]… [--table T]… [--yes]",
 		Short: "Restore a site (files and database) to a restore point; undo with `sitevault undo`",
-		Long: `Restore a site to a restore point: an id (prefix), latest, or a day
-(YYYY-MM-DD, local time: that day's latest point). Items: themes, plugins,
+		Long: `Restore a site to a restore point: an id (prefix) of any point, latest (the
+newest backup point: manual, daily or realtime), or a day (YYYY-MM-DD, local
+time: that day's newest backup point). latest and a day never name a
+pre-restore point (the state a restore replaced) nor an imported archive, so
+the same restore run twice restores the same state; those are reached by id,
+and the newest pre-restore point by ` + "`sitevault undo`" + `. Items: themes, plugins,
 uploads, roots (files in the WordPress root, wp-config.php included), contents
 (the rest of wp-content) and database; default all. --path restores single
 paths of the files, --table single tables of the database.
@@ -59,7 +63,7 @@ refuses.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.To, "to", "", "the restore point: an id (prefix), latest, or a day YYYY-MM-DD")
+	f.StringVar(&opts.To, "to", "", "the restore point: an id (prefix), latest (the newest backup point), or a day YYYY-MM-DD (its newest backup point)")
 	f.StringSliceVar(&opts.Only, "only", nil, "restore only these items: "+strings.Join(backup.AllItems(), ","))
 	f.StringArrayVar(&opts.Paths, "path", nil, "restore only this path of the files (relative to the site root; repeatable)")
 	f.StringArrayVar(&opts.Tables, "table", nil, "restore only this table (full name; repeatable)")
@@ -162,8 +166,8 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 				fmt.Fprintf(g.errOut(), "Not imported: %s\n", s)
 			}
 		}
-	} else if point, err = restore.FindPoint(ctx, j.s.repo, j.entry.Name, opts.To, time.Local); err != nil {
-		return jobError(err)
+	} else if point, err = findPoint(ctx, j.s, j.entry.Name, opts.To); err != nil {
+		return err
 	}
 	items, paths, err := restore.ResolveItems(opts.Only, opts.Paths, opts.Tables, point.Meta[backup.MetaContentDir])
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sitevault/sitevault/internal/archive"
 	"github.com/sitevault/sitevault/internal/backup"
-	"github.com/sitevault/sitevault/internal/restore"
 )
 
 // TestBackupPointsRestoreUndo runs the issue-5 commands on a real site:
@@ -113,7 +112,7 @@ func TestBackupPointsRestoreUndo(t *testing.T) {
 		}
 		defer s.Close()
 		first := points[len(points)-1]
-		sn, err := restore.FindPoint(context.Background(), s.repo, "blog", first.ID, nil)
+		sn, err := findPoint(context.Background(), s, "blog", first.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

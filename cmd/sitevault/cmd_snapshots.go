@@ -11,6 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
@@ -24,7 +25,12 @@ func newSnapshotsCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshots",
 		Short: "List restore points, oldest first",
-		Args:  usageArgs(cobra.NoArgs),
+		Long: `List restore points, oldest first. The TRIGGER column says what each is:
+a backup point's trigger (manual, daily, realtime), or "pre-restore (undo of
+restore to ID)" for the state a restore replaced, or "imported archive" for a
+download a restore --from-archive imported. latest and a day name backup
+points only.`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSnapshots(cmd.Context(), opts, g, cmd.OutOrStdout())
 		},
@@ -36,7 +42,9 @@ func newSnapshotsCommand(g *globalOptions) *cobra.Command {
 
 // snapshotJSON is a snapshot with its id, for --json.
 type snapshotJSON struct {
-	ID string `json:"id"`
+	ID    string `json:"id"`
+	Kind  string `json:"kind"`  // backup, pre-restore or import (see point.Kind)
+	Label string `json:"label"` // the trigger, or e.g. "pre-restore (undo of restore to 1a2b3c4d)"
 	*repository.Snapshot
 }
 
@@ -59,7 +67,7 @@ func runSnapshots(ctx context.Context, opts snapshotsOptions, g *globalOptions, 
 	if opts.JSON || g.JSON {
 		out := make([]snapshotJSON, 0, len(list))
 		for _, sn := range list {
-			out = append(out, snapshotJSON{ID: sn.ID.String(), Snapshot: sn})
+			out = append(out, snapshotJSON{ID: sn.ID.String(), Kind: point.KindOf(sn).String(), Label: point.Label(sn), Snapshot: sn})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -86,7 +94,7 @@ func runSnapshots(ctx context.Context, opts snapshotsOptions, g *globalOptions, 
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", sn.ID.Short(), sn.Time.Local().Format(time.DateTime),
-			sn.Site, sn.Trigger, files, size, added)
+			sn.Site, point.Label(sn), files, size, added)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -76,7 +76,7 @@ func TestRestoreOnly(t *testing.T) {
 	wantSums := w.ChecksumTables(t, c.tables...)
 	wantFiles := w.FileHashes(t, c.files...)
 	sv.ok("backup", "blog")
-	// After the first restore, "latest" is its pre-restore point: name the backup.
+	// Name the backup by id ("latest" would name it too: TestLatestIsABackupPoint).
 	pts := sv.points("blog")
 	if len(pts) != 1 {
 		t.Fatalf("after one backup, points lists %d points: %+v", len(pts), pts)

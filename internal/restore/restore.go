@@ -40,6 +40,7 @@ import (
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/fsys"
 	"github.com/sitevault/sitevault/internal/mysql"
+	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restorer"
 	"github.com/sitevault/sitevault/internal/site"
@@ -51,8 +52,9 @@ var (
 	// ErrUsage: the items, paths, tables or point reference are wrong; the
 	// wrapping error says which and why.
 	ErrUsage = errors.New("invalid restore request")
-	// ErrNoPoint: no restore point matches the reference.
-	ErrNoPoint = errors.New("no such restore point")
+	// ErrNoPoint: no restore point matches the reference (point.Find's
+	// error, the same value).
+	ErrNoPoint = point.ErrNoPoint
 	// ErrNothingToUndo: the site has no pre-restore point.
 	ErrNothingToUndo = errors.New("nothing to undo: the site has no pre-restore point")
 	// ErrPreRestore: the pre-restore point could not be saved, so the
@@ -163,57 +165,6 @@ func ResolveItems(items, paths, tables []string, contentDir string) ([]string, [
 		}
 	}
 	return out, clean, nil
-}
-
-// FindPoint resolves a restore point reference of site: an id (prefix),
-// "latest", or a day YYYY-MM-DD (the latest point of that day in loc).
-func FindPoint(ctx context.Context, repo *repository.Repository, siteName, ref string, loc *time.Location) (*repository.Snapshot, error) {
-	if loc == nil {
-		loc = time.Local
-	}
-	if ref == "latest" || isDay(ref) {
-		points, err := backup.PointsOf(ctx, repo, siteName)
-		if err != nil {
-			return nil, err
-		}
-		if ref == "latest" {
-			if len(points) == 0 {
-				return nil, fmt.Errorf("%w: site %s has no restore point yet", ErrNoPoint, siteName)
-			}
-			return points[0], nil
-		}
-		day, err := time.ParseInLocation(time.DateOnly, ref, loc)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %q is not a day (YYYY-MM-DD): %v", ErrUsage, ref, err)
-		}
-		next := day.AddDate(0, 0, 1)
-		for _, sn := range points { // newest first
-			if !sn.Time.Before(day) && sn.Time.Before(next) {
-				return sn, nil
-			}
-		}
-		return nil, fmt.Errorf("%w: site %s has no restore point on %s (local time)", ErrNoPoint, siteName, ref)
-	}
-	sn, err := repo.FindSnapshot(ctx, ref, "")
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoPoint, err)
-	}
-	if sn.Site != siteName {
-		return nil, fmt.Errorf("%w: restore point %s belongs to site %q, not %s", ErrUsage, sn.ID.Short(), sn.Site, siteName)
-	}
-	return sn, nil
-}
-
-func isDay(s string) bool {
-	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
-		return false
-	}
-	for i, c := range s {
-		if i != 4 && i != 7 && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // Run restores point into site (see the package documentation for the

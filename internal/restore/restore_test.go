@@ -21,6 +21,7 @@ import (
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
 	"github.com/sitevault/sitevault/internal/fsys"
+	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restore"
 	"github.com/sitevault/sitevault/internal/site"
@@ -313,9 +314,9 @@ func testBackupRestoreUndo(t *testing.T, kind string) {
 	e.wreck()
 	wreckedSums, wreckedFiles := e.checksums(), e.files()
 
-	point, err := restore.FindPoint(ctx, e.repo, e.name, "latest", nil)
+	point, err := point.Find(ctx, e.repo, e.name, "latest", nil)
 	if err != nil || point.ID != second.Snapshot.ID {
-		t.Fatalf("FindPoint latest = %v, %v", point, err)
+		t.Fatalf("point.Find latest = %v, %v", point, err)
 	}
 	res, err := restore.Run(ctx, e.deps, e.entry(), point, restore.Options{})
 	if err != nil {
@@ -457,16 +458,16 @@ func TestRestoreToDay(t *testing.T) {
 		{now.Format(time.DateOnly), latest.Snapshot, nil},
 		{"latest", latest.Snapshot, nil},
 		{old.Snapshot.ID.String()[:8], old.Snapshot, nil},
-		{now.AddDate(0, 0, -5).Format(time.DateOnly), nil, restore.ErrNoPoint},
+		{now.AddDate(0, 0, -5).Format(time.DateOnly), nil, point.ErrNoPoint},
 	} {
-		sn, err := restore.FindPoint(ctx, e.repo, e.name, tt.ref, loc)
+		sn, err := point.Find(ctx, e.repo, e.name, tt.ref, loc)
 		if !errors.Is(err, tt.err) || (tt.want != nil && (sn == nil || sn.ID != tt.want.ID)) {
-			t.Errorf("FindPoint(%s) = %v, %v; want %v, %v", tt.ref, sn, err, tt.want, tt.err)
+			t.Errorf("point.Find(%s) = %v, %v; want %v, %v", tt.ref, sn, err, tt.want, tt.err)
 		}
 	}
 
 	before := e.checksums()
-	point, err := restore.FindPoint(ctx, e.repo, e.name, yesterday.Format(time.DateOnly), loc)
+	point, err := point.Find(ctx, e.repo, e.name, yesterday.Format(time.DateOnly), loc)
 	if err != nil {
 		t.Fatal(err)
 	}
