@@ -256,7 +256,11 @@ func runDirRestore(ctx context.Context, opts dirRestoreOptions, g *globalOptions
 			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el))
 	})
 	start := time.Now()
-	rep, err := restorer.New(s.repo, dst, restorer.Options{Progress: progress, Logger: g.logger()}).Restore(ctx, sn.Tree, "")
+	absTarget, err := filepath.Abs(target)
+	if err != nil {
+		return fmt.Errorf("restore into %s: %w", target, err)
+	}
+	rep, err := restorer.New(s.repo, dst, restorer.Options{Progress: progress, Logger: g.logger(), Root: absTarget}).Restore(ctx, sn.Tree, "")
 	bar.Stop()
 	took := time.Since(start)
 	if err != nil {

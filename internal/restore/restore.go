@@ -340,7 +340,7 @@ func run(ctx context.Context, deps backup.Deps, entry catalog.Site, point *repos
 				return res, fmt.Errorf("%s %s: remove the files the undone restore created: %w", job, entry.Name, err)
 			}
 		}
-		ropts := restorer.Options{Progress: &p.Files, Logger: log}
+		ropts := restorer.Options{Progress: &p.Files, Logger: log, Root: entry.Path}
 		rep, err := site.RestoreFiles(ctx, repo, root, filesTree, filter, ropts)
 		res.Files = rep
 		if err == nil && len(paths) > 0 && rep.FilesWritten == 0 && rep.Symlinks == 0 && rep.DirsCreated == 0 {
