@@ -191,11 +191,12 @@ func filesRoundTrip(t *testing.T, kind string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rrep.OK() {
-		t.Fatalf("restore: skipped %v, errors %v", rrep.Skipped, rrep.Errors)
-	}
+	checkOutsideLinksRefused(t, rrep, sitetest.FixtureOutsideLinks)
 	checked := 0
 	for p, n := range nodes {
+		if slices.Contains(sitetest.FixtureOutsideLinks, p) {
+			continue
+		}
 		got := filepath.Join(dstDir, p)
 		fi, err := os.Lstat(got)
 		if err != nil {
@@ -298,11 +299,19 @@ func TestRestoreItems(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if rep, err := RestoreFiles(ctx, repo, dst, files, filter, restorer.Options{}); err != nil || !rep.OK() {
-						t.Fatalf("restore: %v %+v", err, rep)
+					rep, err := RestoreFiles(ctx, repo, dst, files, filter, restorer.Options{})
+					if err != nil {
+						t.Fatalf("restore: %v", err)
 					}
+					var outside []string
+					for _, p := range sitetest.FixtureOutsideLinks {
+						if filter(p, nodes[p]) {
+							outside = append(outside, p)
+						}
+					}
+					checkOutsideLinksRefused(t, rep, outside)
 					for p, n := range nodes {
-						if n.Type == repository.NodeDir {
+						if n.Type == repository.NodeDir || slices.Contains(outside, p) {
 							continue
 						}
 						want := slices.Contains(tt.items, rules.Item(p))
@@ -516,5 +525,23 @@ func TestFilterDirs(t *testing.T) {
 	}
 	if f, err := Filter(nil, nil, ""); f != nil || err != nil {
 		t.Error("empty filter should be nil (everything)")
+	}
+}
+
+// checkOutsideLinksRefused fails unless the restore refused exactly the
+// links in want, as leading out of the site root, and nothing else failed.
+func checkOutsideLinksRefused(t *testing.T, rep *restorer.Report, want []string) {
+	t.Helper()
+	var got []string
+	for _, sk := range rep.Skipped {
+		if !strings.Contains(sk.Reason, "outside the site root") {
+			t.Errorf("restore refused %s", sk)
+		}
+		got = append(got, sk.Path)
+	}
+	slices.Sort(got)
+	want = slices.Sorted(slices.Values(want))
+	if !slices.Equal(got, want) || len(rep.Errors) > 0 {
+		t.Fatalf("restore refused %q (errors %v), want the links out of the site %q", got, rep.Errors, want)
 	}
 }
