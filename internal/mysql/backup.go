@@ -65,6 +65,12 @@ type TableReport struct {
 	Written  int  // segments written by this backup
 	Full     bool // read entirely (first backup or changed definition)
 	Bytes    int64
+	// Whole: the table has no primary or unique key over NOT NULL
+	// columns; it was backed up whole, as one unordered run of rows cut
+	// into segments by size, and reused only when the whole table's
+	// checksum is unchanged. Note says so (NoteWhole).
+	Whole bool
+	Note  string
 }
 
 func (t *TableReport) addWritten(segs []*Segment) {
@@ -145,7 +151,7 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 		}
 		return prev.Table(name)
 	}
-	m := &Manifest{}
+	m := &Manifest{Whole: true}
 	var tx, nontx []*tableInfo
 	for _, t := range tables {
 		if t.transactional() {
@@ -422,7 +428,12 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 	d.rep.BytesWritten += size
 	tm.Schema = &repository.Node{Size: size, Content: ids}
 	tr := TableReport{Name: t.Name}
-	if prev != nil && prev.Definition == tm.Definition {
+	if t.whole() {
+		tr.Whole, tr.Note = true, NoteWhole
+		if err := d.wholeTable(ctx, q, t, prev, tm, &tr); err != nil {
+			return nil, err
+		}
+	} else if prev != nil && prev.Definition == tm.Definition && len(prev.Key) > 0 {
 		sums, err := checksums(ctx, qs, t, prev.Segments)
 		if err != nil {
 			return nil, err
@@ -465,6 +476,35 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 	return tm, nil
 }
 
+// wholeTable backs up a table without a key: all its rows, in the order
+// the server reads them, as segments of about SegmentSize without key
+// bounds. When the previous backup holds the table with the same
+// definition and the table's checksum equals the previous segments'
+// combined one, those segments are reused without reading rows.
+func (d *dumper) wholeTable(ctx context.Context, q querier, t *tableInfo, prev *TableManifest, tm *TableManifest, tr *TableReport) error {
+	if prev != nil && prev.Definition == tm.Definition && len(prev.Key) == 0 {
+		if want, ok := tableChecksum(prev); ok {
+			var got string
+			if err := q.QueryRowContext(ctx, checksumQuery(t, nil, nil)).Scan(&got); err != nil {
+				return fmt.Errorf("checksum table %s: %w", t.Name, err)
+			}
+			if got == want {
+				tm.Segments = prev.Segments
+				tr.Reused = len(prev.Segments)
+				return nil
+			}
+		}
+	}
+	tr.Full = true
+	segs, err := d.dump(ctx, q, t, nil, nil)
+	if err != nil {
+		return err
+	}
+	tm.Segments = segs
+	tr.addWritten(segs)
+	return nil
+}
+
 // checksums asks the server for the checksum of each previous segment's
 // key range, spreading the queries over the snapshot's connections.
 func checksums(ctx context.Context, qs []querier, t *tableInfo, segs []*Segment) ([]string, error) {
@@ -504,7 +544,10 @@ func checksums(ctx context.Context, qs []querier, t *tableInfo, segs []*Segment)
 // them as segments of about SegmentSize bytes.
 func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper [][]byte) (segs []*Segment, err error) {
 	list, cols, keyAt := selectList(t)
-	query := "SELECT " + list + " FROM " + quoteIdent(t.Name) + " WHERE " + rangeWhere(t, lower, upper) + " ORDER BY " + orderBy(t)
+	query := "SELECT " + list + " FROM " + quoteIdent(t.Name)
+	if !t.whole() {
+		query += " WHERE " + rangeWhere(t, lower, upper) + " ORDER BY " + orderBy(t)
+	}
 	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("read table %s: %w", t.Name, err)

@@ -33,16 +33,23 @@ var _ Store = (*repository.Repository)(nil)
 // Tree layout (the tree whose id Backup returns; the backup layer puts it in
 // the restore point as the "database" directory):
 //
-//	tables/                      dir; Meta format=1
+//	tables/                      dir; Meta format=1, whole=1 (tables without a key
+//	                             are included, whole; absent in older backups)
 //	  <table name>/              dir, one per table
 //	    schema.sql               CREATE TABLE + triggers as a client would load them;
 //	                             Meta: engine, key, columns, definition, create, triggers (JSON)
 //	    000001.sql …             segments in key order; Meta: first, last (JSON arrays of
-//	                             hex key values), rows, checksum
+//	                             hex key values), rows, checksum. A table without a key
+//	                             (key []) has segments of rows in no order, first and
+//	                             last [].
 //	views.sql                    CREATE VIEW statements; Meta: views (JSON [{name, create}])
 type Manifest struct {
 	Tables []*TableManifest
 	Views  []View
+	// Whole says that the backup took tables without a key too (whole;
+	// Meta whole=1 on "tables"). Backups before that left them out, so a
+	// restore of such a backup keeps the live keyless tables it never held.
+	Whole bool
 }
 
 // TableManifest is one backed-up table.
@@ -187,8 +194,12 @@ func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 	if views == nil {
 		views = []View{}
 	}
+	tmeta := map[string]string{"format": "1"}
+	if m.Whole {
+		tmeta["whole"] = "1"
+	}
 	root := &repository.Tree{Nodes: []*repository.Node{
-		{Name: "tables", Type: repository.NodeDir, Mode: 0o755 | 1<<31, Subtree: &tablesID, Meta: map[string]string{"format": "1"}},
+		{Name: "tables", Type: repository.NodeDir, Mode: 0o755 | 1<<31, Subtree: &tablesID, Meta: tmeta},
 		{Name: "views.sql", Type: repository.NodeFile, Mode: 0o644, Size: vsize, Content: vids,
 			Meta: map[string]string{"views": jsonString(views)}},
 	}}
@@ -209,7 +220,7 @@ func LoadManifest(ctx context.Context, st Store, id repository.ID) (*Manifest, e
 	if f := tn.Meta["format"]; f != "1" {
 		return nil, fmt.Errorf("load database tree: unknown format %q", f)
 	}
-	m := &Manifest{}
+	m := &Manifest{Whole: tn.Meta["whole"] == "1"}
 	if vn := root.Find("views.sql"); vn != nil && vn.Meta["views"] != "" {
 		if err := json.Unmarshal([]byte(vn.Meta["views"]), &m.Views); err != nil {
 			return nil, fmt.Errorf("load views: %w", err)

@@ -43,7 +43,14 @@ type RestoreReport struct {
 	Tables   []string // tables replaced or created
 	Rows     int64
 	Removed  []string // live tables and views not in the restore point, dropped
-	Views    []string
+	// NotInPoint are the site's live tables (prefixed, base tables) the
+	// restore point never held, sorted: those a whole-database restore
+	// dropped (also in Removed) and those left in place (Kept).
+	NotInPoint []string
+	// Kept are live tables the restore point never held that the restore
+	// left in place, with the reason.
+	Kept  []Skipped
+	Views []string
 	Warnings []string
 }
 
@@ -151,13 +158,13 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 			return nil, fmt.Errorf("create table %s (as %s): %w", t.Name, tmpNames[i], err)
 		}
 	}
-	loadData, err := canLoadData(ctx, conn, tables, tmpNames)
+	loadData, enums, err := canLoadData(ctx, conn, tables, tmpNames)
 	if err != nil {
 		dropTemps()
 		return nil, err
 	}
 	started := time.Now()
-	if err := load(ctx, db, st, tables, tmpNames, loadData, deferredKeys, opts.Parallel); err != nil {
+	if err := load(ctx, db, st, tables, tmpNames, loadData, enums, deferredKeys, opts.Parallel); err != nil {
 		dropTemps()
 		return nil, err
 	}
@@ -196,12 +203,21 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 		rep.Tables = append(rep.Tables, t.Name)
 		rep.Rows += t.Rows()
 	}
-	if full {
-		for _, t := range live {
-			if !restored[t.Name] {
-				renames = append(renames, quoteIdent(t.Name)+" TO "+quoteIdent(oldName()))
-				rep.Removed = append(rep.Removed, t.Name)
-			}
+	for _, t := range live {
+		if m.Table(t.Name) != nil {
+			continue
+		}
+		rep.NotInPoint = append(rep.NotInPoint, t.Name)
+		switch {
+		case !full:
+			rep.Kept = append(rep.Kept, Skipped{t.Name, "not in the restore point; a restore of single tables removes nothing"})
+		case t.whole() && !m.Whole:
+			// The backup left keyless tables out by the rules of its
+			// time; the table may well have existed then.
+			rep.Kept = append(rep.Kept, Skipped{t.Name, "not in the restore point, whose backup left tables without a key out"})
+		case !restored[t.Name]:
+			renames = append(renames, quoteIdent(t.Name)+" TO "+quoteIdent(oldName()))
+			rep.Removed = append(rep.Removed, t.Name)
 		}
 	}
 	if len(renames) > 0 {
@@ -253,29 +269,38 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 
 // canLoadData tells, per table, whether its rows can go in with LOAD DATA
 // LOCAL INFILE: the server allows it and the table has no BIT, YEAR or
-// geometry column.
-func canLoadData(ctx context.Context, q querier, tables []*TableManifest, tmpNames []string) ([]bool, error) {
+// geometry column. It also returns each table's ENUM columns.
+func canLoadData(ctx context.Context, q querier, tables []*TableManifest, tmpNames []string) ([]bool, []map[string]bool, error) {
 	ok := make([]bool, len(tables))
-	var local int
-	if err := q.QueryRowContext(ctx, "SELECT @@local_infile").Scan(&local); err != nil || local != 1 {
-		return ok, nil
-	}
 	cols, err := columnsOf(ctx, q)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	enums := make([]map[string]bool, len(tables))
+	for i := range tables {
+		enums[i] = map[string]bool{}
+		for _, c := range cols[tmpNames[i]] {
+			if c.DataType == "enum" {
+				enums[i][c.Name] = true
+			}
+		}
+	}
+	var local int
+	if err := q.QueryRowContext(ctx, "SELECT @@local_infile").Scan(&local); err != nil || local != 1 {
+		return ok, enums, nil
 	}
 next:
 	for i := range tables {
 		for _, c := range cols[tmpNames[i]] {
 			// YEAR: LOAD DATA reads 0 as the string '0', which is 2000.
-			if c.Kind == kindBit || c.DataType == "year" || (c.Kind == kindBinary && c.DataType != "binary" && c.DataType != "varbinary" &&
+			if c.Kind == kindBit || c.Kind == kindNative || c.Kind == kindEnum || c.DataType == "year" || (c.Kind == kindBinary && c.DataType != "binary" && c.DataType != "varbinary" &&
 				!strings.HasSuffix(c.DataType, "blob")) {
 				continue next
 			}
 		}
 		ok[i] = true
 	}
-	return ok, nil
+	return ok, enums, nil
 }
 
 // createViews creates views in passes, so a view over another view waits for it.
@@ -455,6 +480,8 @@ type loadJob struct {
 	// last one adds the table's deferred secondary indexes, keys.
 	left *atomic.Int64
 	keys []string
+	// enums are the table's ENUM columns (see checkWarnings).
+	enums map[string]bool
 }
 
 // load loads every segment into its temporary table on parallel
@@ -468,7 +495,7 @@ type loadJob struct {
 // table's deferred secondary indexes (see splitSecondaryKeys) while the
 // other workers go on loading: the biggest tables come first, so their
 // index builds overlap with the loading of the others.
-func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tmpNames []string, loadData []bool, keys [][]string, parallel int) error {
+func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tmpNames []string, loadData []bool, enums []map[string]bool, keys [][]string, parallel int) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan loadJob)
@@ -519,10 +546,9 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 				if j.first {
 					close(j.ready)
 				}
-				if j.left.Add(-1) == 0 && len(j.keys) > 0 {
-					stmt := "ALTER TABLE " + quoteIdent(j.tmp) + " " + strings.Join(j.keys, ", ")
-					if _, err := conn.ExecContext(ctx, stmt); err != nil {
-						fail(fmt.Errorf("add indexes to %s: %w", j.table.Name, err))
+				if j.left.Add(-1) == 0 {
+					if err := finishTable(ctx, conn, j); err != nil {
+						fail(err)
 						continue
 					}
 				}
@@ -532,11 +558,18 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 	// Every table's first segment first, biggest tables first.
 	var firsts, rest []loadJob
 	for i, t := range tables {
+		if len(t.Segments) == 0 {
+			// Nothing to load; still check the table is as recorded.
+			if err := verifyTable(ctx, db, t, tmpNames[i]); err != nil {
+				return err
+			}
+			continue
+		}
 		ready := make(chan struct{})
 		left := new(atomic.Int64)
 		left.Store(int64(len(t.Segments)))
 		for k, s := range t.Segments {
-			j := loadJob{t, tmpNames[i], s, k == 0, ready, loadData[i], left, keys[i]}
+			j := loadJob{t, tmpNames[i], s, k == 0, ready, loadData[i], left, keys[i], enums[i]}
 			if k == 0 {
 				firsts = append(firsts, j)
 			} else {
@@ -571,6 +604,123 @@ func cmpInt64(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+// finishTable runs after a table's last segment is in: it adds the
+// table's deferred secondary indexes and checks its rows against the
+// backup's checksums (verifyTable).
+func finishTable(ctx context.Context, conn *sql.Conn, j loadJob) error {
+	if len(j.keys) > 0 {
+		stmt := "ALTER TABLE " + quoteIdent(j.tmp) + " " + strings.Join(j.keys, ", ")
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("add indexes to %s: %w", j.table.Name, err)
+		}
+	}
+	return verifyTable(ctx, conn, j.table, j.tmp)
+}
+
+// tableChecksum is what the backup recorded of a table's rows: the row
+// count and the XOR of every row hash (rowHashExpr) over all its segments.
+// ok is false when a segment holds no checksum that can be read.
+func tableChecksum(t *TableManifest) (string, bool) {
+	var rows, xor uint64
+	for _, s := range t.Segments {
+		n, x, found := strings.Cut(s.Checksum, ":")
+		if !found {
+			return "", false
+		}
+		var nv, xv uint64
+		if _, err := fmt.Sscan(n, &nv); err != nil {
+			return "", false
+		}
+		if _, err := fmt.Sscan(x, &xv); err != nil {
+			return "", false
+		}
+		rows += nv
+		xor ^= xv
+	}
+	return fmt.Sprintf("%d:%d", rows, xor), true
+}
+
+// verifyTable compares a loaded temporary table with the checksum the
+// backup recorded for the table (tableChecksum): a value the server
+// stored differently from the backup's (a type loaded as NULL, a
+// character lost) fails the restore with ErrChecksumMismatch before
+// anything is swapped. It costs one scan of the table, on the worker that
+// loaded its last segment.
+func verifyTable(ctx context.Context, q querier, t *TableManifest, tmp string) error {
+	want, ok := tableChecksum(t)
+	if !ok {
+		return nil // no usable checksums recorded: nothing to compare with
+	}
+	cols, err := columnsOf(ctx, q, tmp)
+	if err != nil {
+		return fmt.Errorf("check restored table %s: %w", t.Name, err)
+	}
+	ti := &tableInfo{Name: tmp, Columns: cols[tmp]}
+	var got string
+	if err := q.QueryRowContext(ctx, checksumQuery(ti, nil, nil)).Scan(&got); err != nil {
+		return fmt.Errorf("check restored table %s: %w", t.Name, err)
+	}
+	if got != want {
+		return fmt.Errorf("restore table %s: rows:checksum %s loaded, %s backed up: %w", t.Name, got, want, ErrChecksumMismatch)
+	}
+	return nil
+}
+
+// checkWarnings turns the warnings of the statement just run on conn (a
+// value truncated, NULL put in a NOT NULL column, a conversion) into an
+// error naming the table and, as the server's messages do, the column.
+//
+// One warning is expected: an ENUM column's invalid value (index 0, which
+// a non-strict server stores for a value that is no member) can only be
+// loaded with warning 1265 on that column. Those are let through for the
+// ENUM columns listed in enums; verifyTable still compares every value.
+func checkWarnings(ctx context.Context, conn *sql.Conn, table string, enums map[string]bool) error {
+	var n int64
+	if err := conn.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&n); err != nil {
+		return fmt.Errorf("load table %s: read warnings: %w", table, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	rows, err := conn.QueryContext(ctx, "SHOW WARNINGS LIMIT 5")
+	if err != nil {
+		return fmt.Errorf("load table %s: %d warnings: %w", table, n, ErrLoadWarning)
+	}
+	defer rows.Close()
+	var msgs []string
+	expected := 0
+	for rows.Next() {
+		var level, msg string
+		var code int
+		if err := rows.Scan(&level, &code, &msg); err != nil {
+			break
+		}
+		if code == 1265 && enums[warningColumn(msg)] {
+			expected++
+			continue
+		}
+		msgs = append(msgs, fmt.Sprintf("%s %d: %s", level, code, msg))
+	}
+	if len(msgs) == 0 && int64(expected) == n {
+		return nil
+	}
+	return fmt.Errorf("load table %s: %w (%d warnings: %s)", table, ErrLoadWarning, n, strings.Join(msgs, "; "))
+}
+
+// warningColumn returns the column a server warning names ("… for column
+// 'x' at row 5"), or "".
+func warningColumn(msg string) string {
+	_, rest, ok := strings.Cut(msg, "for column '")
+	if !ok {
+		return ""
+	}
+	i := strings.LastIndex(rest, "' at row ")
+	if i < 0 {
+		return ""
+	}
+	return rest[:i]
 }
 
 // eachInsert calls fn with the VALUES part of every INSERT line of a
@@ -631,7 +781,7 @@ func loadSegment(ctx context.Context, conn *sql.Conn, st Store, j loadJob) error
 		if _, err := conn.ExecContext(ctx, to+string(values)); err != nil {
 			return fmt.Errorf("load table %s: %w", j.table.Name, err)
 		}
-		return nil
+		return checkWarnings(ctx, conn, j.table.Name, j.enums)
 	})
 }
 
@@ -660,5 +810,5 @@ func loadSegmentData(ctx context.Context, conn *sql.Conn, st Store, j loadJob) e
 	if err != nil {
 		return fmt.Errorf("load table %s: %w", j.table.Name, err)
 	}
-	return nil
+	return checkWarnings(ctx, conn, j.table.Name, j.enums)
 }

@@ -90,7 +90,7 @@ func fixture(e *env) {
 }
 
 var fixtureSelected = []string{"wp_2_posts", "wp_aria", "wp_big", "wp_bin", "wp_child", "wp_comp", "wp_dates", "wp_empty", "wp_fts", "wp_keys", "wp_latin1",
-	"wp_log", "wp_myisam", "wp_parent", "wp_trig", "wp_types", "wp_uniq", "wp_utf8"}
+	"wp_log", "wp_myisam", "wp_nokey", "wp_nulluniq", "wp_parent", "wp_trig", "wp_types", "wp_uniq", "wp_utf8"}
 
 func TestBackupRestoreRoundTrip(t *testing.T) { eachDial(t, testBackupRestoreRoundTrip) }
 
@@ -112,7 +112,7 @@ func testBackupRestoreRoundTrip(t *testing.T, mode dialMode) {
 	if !slices.Equal(got, fixtureSelected) {
 		t.Errorf("backed up %v, want %v", got, fixtureSelected)
 	}
-	wantSkip := map[string]string{"wp_nokey": ReasonNoKey, "wp_nulluniq": ReasonNoKey, "other_t": ReasonNoPrefix, "wpXfoo": ReasonNoPrefix}
+	wantSkip := map[string]string{"other_t": ReasonNoPrefix, "wpXfoo": ReasonNoPrefix}
 	for _, s := range rep.Skipped {
 		if w, ok := wantSkip[s.Name]; ok && w == s.Reason {
 			delete(wantSkip, s.Name)
