@@ -40,17 +40,17 @@ type RestoreOptions struct {
 
 // RestoreReport says what a restore did.
 type RestoreReport struct {
-	Tables   []string // tables replaced or created
-	Rows     int64
-	Removed  []string // live tables and views not in the restore point, dropped
+	Tables  []string // tables replaced or created
+	Rows    int64
+	Removed []string // live tables and views not in the restore point, dropped
 	// NotInPoint are the site's live tables (prefixed, base tables) the
 	// restore point never held, sorted: those a whole-database restore
 	// dropped (also in Removed) and those left in place (Kept).
 	NotInPoint []string
 	// Kept are live tables the restore point never held that the restore
 	// left in place, with the reason.
-	Kept  []Skipped
-	Views []string
+	Kept     []Skipped
+	Views    []string
 	Warnings []string
 }
 
