@@ -405,8 +405,11 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 	if err != nil {
 		return nil, fmt.Errorf("back up table %s: %w", t.Name, err)
 	}
+	if t.Versioned {
+		t.withPeriod(create)
+	}
 	tm := &TableManifest{Name: t.Name, Engine: t.Engine, Create: create, Triggers: triggers,
-		Key: t.keyNames(), Definition: definitionHash(create, t)}
+		Key: t.keyNames(), Definition: definitionHash(create, t), Versioned: t.Versioned}
 	for _, i := range t.dataColumns() {
 		tm.Columns = append(tm.Columns, t.Columns[i].Name)
 	}
@@ -428,7 +431,12 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 	d.rep.BytesWritten += size
 	tm.Schema = &repository.Node{Size: size, Content: ids}
 	tr := TableReport{Name: t.Name}
-	if t.whole() {
+	if t.Versioned {
+		tr.Whole, tr.Note = true, NoteVersioned
+		if err := d.wholeTable(ctx, q, t, prev, tm, &tr); err != nil {
+			return nil, err
+		}
+	} else if t.whole() {
 		tr.Whole, tr.Note = true, NoteWhole
 		if err := d.wholeTable(ctx, q, t, prev, tm, &tr); err != nil {
 			return nil, err
@@ -544,7 +552,7 @@ func checksums(ctx context.Context, qs []querier, t *tableInfo, segs []*Segment)
 // them as segments of about SegmentSize bytes.
 func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper [][]byte) (segs []*Segment, err error) {
 	list, cols, keyAt := selectList(t)
-	query := "SELECT " + list + " FROM " + quoteIdent(t.Name)
+	query := "SELECT " + list + " FROM " + t.from()
 	if !t.whole() {
 		query += " WHERE " + rangeWhere(t, lower, upper) + " ORDER BY " + orderBy(t)
 	}

@@ -37,7 +37,9 @@ var _ Store = (*repository.Repository)(nil)
 //	                             are included, whole; absent in older backups)
 //	  <table name>/              dir, one per table
 //	    schema.sql               CREATE TABLE + triggers as a client would load them;
-//	                             Meta: engine, key, columns, definition, create, triggers (JSON)
+//	                             Meta: engine, key, columns, definition, create, triggers (JSON),
+//	                             versioned=1 for a system-versioned table (segments hold
+//	                             its history rows and period columns; key [])
 //	    000001.sql …             segments in key order; Meta: first, last (JSON arrays of
 //	                             hex key values), rows, checksum. A table without a key
 //	                             (key []) has segments of rows in no order, first and
@@ -61,6 +63,9 @@ type TableManifest struct {
 	Key        []string // the key's columns, in order
 	Columns    []string // the columns INSERTs name (generated ones left out)
 	Definition string   // hash of the definition and key choice
+	// Versioned: a system-versioned table, whose segments hold its
+	// history rows too and name its period columns (Meta versioned=1).
+	Versioned bool
 	Schema     *repository.Node
 	Segments   []*Segment
 }
@@ -155,6 +160,9 @@ func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 			"create":     t.Create,
 			"triggers":   jsonString(t.Triggers),
 		}
+		if t.Versioned {
+			schema.Meta["versioned"] = "1"
+		}
 		tt.Nodes = append(tt.Nodes, &schema)
 		for i, s := range t.Segments {
 			tt.Nodes = append(tt.Nodes, &repository.Node{
@@ -245,6 +253,7 @@ func LoadManifest(ctx context.Context, st Store, id repository.ID) (*Manifest, e
 		}
 		t.Schema = sn
 		t.Engine, t.Create, t.Definition = sn.Meta["engine"], sn.Meta["create"], sn.Meta["definition"]
+		t.Versioned = sn.Meta["versioned"] == "1"
 		for k, dst := range map[string]*[]string{"key": &t.Key, "columns": &t.Columns, "triggers": &t.Triggers} {
 			if err := json.Unmarshal([]byte(sn.Meta[k]), dst); err != nil {
 				return nil, fmt.Errorf("load table %s: %s: %w", n.Name, k, err)

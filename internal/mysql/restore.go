@@ -524,6 +524,7 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 				return
 			}
 			defer conn.Close()
+			history := false
 			for j := range jobs {
 				if ctx.Err() != nil {
 					continue
@@ -535,8 +536,16 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 						continue
 					}
 				}
+				if j.table.Versioned && !history {
+					// Lets the INSERTs give the period columns (MariaDB 10.11+).
+					if _, err := conn.ExecContext(ctx, "SET SESSION system_versioning_insert_history = 1"); err != nil {
+						fail(fmt.Errorf("load system-versioned table %s (needs MariaDB 10.11 or later): %w", j.table.Name, err))
+						continue
+					}
+					history = true
+				}
 				loadFn := loadSegment
-				if j.loadData {
+				if j.loadData && !j.table.Versioned {
 					loadFn = loadSegmentData
 				}
 				if err := loadFn(ctx, conn, st, j); err != nil {
@@ -657,7 +666,10 @@ func verifyTable(ctx context.Context, q querier, t *TableManifest, tmp string) e
 	if err != nil {
 		return fmt.Errorf("check restored table %s: %w", t.Name, err)
 	}
-	ti := &tableInfo{Name: tmp, Columns: cols[tmp]}
+	ti := &tableInfo{Name: tmp, Columns: cols[tmp], Versioned: t.Versioned}
+	if t.Versioned {
+		ti.withPeriod(t.Create)
+	}
 	var got string
 	if err := q.QueryRowContext(ctx, checksumQuery(ti, nil, nil)).Scan(&got); err != nil {
 		return fmt.Errorf("check restored table %s: %w", t.Name, err)

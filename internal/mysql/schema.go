@@ -41,6 +41,10 @@ func restoreLockName(database, prefix string) string {
 // reuse (see TableReport.Whole).
 const NoteWhole = "backed up whole (no key)"
 
+// NoteVersioned is what a backup report says of a system-versioned table:
+// backed up whole, current and history rows.
+const NoteVersioned = "backed up whole with its history (system-versioned)"
+
 // Skip reasons.
 const (
 	ReasonNoPrefix  = "no prefix"
@@ -113,9 +117,50 @@ type tableInfo struct {
 	Columns   []column
 	Key       []int // indexes into Columns
 	KeyName   string
+	// Versioned: a system-versioned table (MariaDB). It is backed up
+	// whole with its history: read FOR SYSTEM_TIME ALL, its period
+	// columns included as data columns (see withPeriod).
+	Versioned bool
 }
 
-// whole reports whether the table has no key and is backed up whole.
+// from returns the table as a FROM clause reads it: a system-versioned
+// table with all its history rows.
+func (t *tableInfo) from() string {
+	if t.Versioned {
+		return quoteIdent(t.Name) + " FOR SYSTEM_TIME ALL"
+	}
+	return quoteIdent(t.Name)
+}
+
+var periodRe = regexp.MustCompile("(?m)^\\s*PERIOD FOR SYSTEM_TIME \\(`((?:[^`]|``)+)`, `((?:[^`]|``)+)`\\)")
+
+// withPeriod makes a system-versioned table's period columns data columns
+// (create is its CREATE TABLE): explicit ones (PERIOD FOR SYSTEM_TIME
+// (rs, re)) show as generated, and are no longer; the implicit ones
+// (row_start, row_end, TIMESTAMP(6), not in information_schema) are added.
+// A restore loads them with system_versioning_insert_history (MariaDB
+// 10.11+), so current and history rows come back with their times.
+func (t *tableInfo) withPeriod(create string) {
+	start, end := "row_start", "row_end"
+	if m := periodRe.FindStringSubmatch(create); m != nil {
+		start, end = strings.ReplaceAll(m[1], "``", "`"), strings.ReplaceAll(m[2], "``", "`")
+	}
+	for _, name := range []string{start, end} {
+		found := false
+		for i := range t.Columns {
+			if t.Columns[i].Name == name {
+				t.Columns[i].Generated = false
+				found = true
+			}
+		}
+		if !found {
+			t.Columns = append(t.Columns, column{Name: name, DataType: "timestamp", Kind: kindTemporal})
+		}
+	}
+}
+
+// whole reports whether the table is backed up whole: it has no key, or
+// it is system-versioned.
 func (t *tableInfo) whole() bool { return len(t.Key) == 0 }
 
 func (t *tableInfo) transactional() bool { return strings.EqualFold(t.Engine, "InnoDB") }
@@ -224,6 +269,9 @@ func inventory(ctx context.Context, q querier, prefix string) (tables []*tableIn
 			skipped = append(skipped, Skipped{r.name, ReasonNoPrefix})
 		case r.typ == "VIEW":
 			views = append(views, r.name)
+		case r.typ == "SYSTEM VERSIONED":
+			// Backed up whole: a key's value repeats in the history rows.
+			tables = append(tables, &tableInfo{Name: r.name, Engine: r.engine, AvgRowLen: r.avg, Columns: cols[r.name], Versioned: true})
 		case r.typ != "BASE TABLE":
 			skipped = append(skipped, Skipped{r.name, ReasonType + " (" + strings.ToLower(r.typ) + ")"})
 		default:

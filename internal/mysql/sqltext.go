@@ -189,7 +189,7 @@ func rowHashExpr(t *tableInfo) string {
 // escapes either way only if its CRC32 collides.)
 func checksumQuery(t *tableInfo, lower, upper [][]byte) string {
 	return "SELECT CONCAT(COUNT(*), ':', IFNULL(BIT_XOR(" + rowHashExpr(t) + "),0)) FROM " +
-		quoteIdent(t.Name) + " WHERE " + rangeWhere(t, lower, upper)
+		t.from() + " WHERE " + rangeWhere(t, lower, upper)
 }
 
 // selectList returns the columns a dump reads: data columns, then key
