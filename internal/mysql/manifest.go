@@ -66,8 +66,8 @@ type TableManifest struct {
 	// Versioned: a system-versioned table, whose segments hold its
 	// history rows too and name its period columns (Meta versioned=1).
 	Versioned bool
-	Schema     *repository.Node
-	Segments   []*Segment
+	Schema    *repository.Node
+	Segments  []*Segment
 }
 
 // Segment is one file of rows of a table: the rows whose keys are in

@@ -27,7 +27,9 @@ func (e *env) history(table, start, end string) []string {
 
 // TestSystemVersionedTableRoundTrips: a system-versioned table comes back
 // with its current and its history rows; a sequence is named as skipped.
-func TestSystemVersionedTableRoundTrips(t *testing.T) { eachDial(t, testSystemVersionedTableRoundTrips) }
+func TestSystemVersionedTableRoundTrips(t *testing.T) {
+	eachDial(t, testSystemVersionedTableRoundTrips)
+}
 
 func testSystemVersionedTableRoundTrips(t *testing.T, mode dialMode) {
 	e := newEnvVia(t, mode)
