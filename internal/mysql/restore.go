@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +30,10 @@ type RestoreOptions struct {
 	// Tables, if not empty, restores only these tables (full names) and
 	// removes nothing else.
 	Tables []string
+	// EmptyPrefix says that the site's prefix truly is "" (every table of
+	// the database is the site's). Without it, an empty Prefix is refused
+	// (ErrNoPrefix): it would let a restore point replace any table.
+	EmptyPrefix bool
 	// Parallel is the number of connections loading at once; 0 means 2.
 	Parallel int
 	// Logger receives debug logs; nil discards them.
@@ -77,10 +82,15 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 	}
 	tables := m.Tables
 	full := len(opts.Tables) == 0
-	if full && opts.Prefix == "" {
-		// Without it, every keyed table of the database would count as the
-		// site's and be removed.
+	if opts.Prefix == "" && !opts.EmptyPrefix {
+		// Without it, every table of the database would count as the
+		// site's: replaced, or removed by a whole-database restore.
 		return nil, ErrNoPrefix
+	}
+	// The restore point may come from an imported archive: refuse any
+	// object that is not the site's before touching anything.
+	if err := checkOwnNames(m, opts.Prefix, full); err != nil {
+		return nil, err
 	}
 	if !full {
 		tables = nil
@@ -265,6 +275,61 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 		rep.Views, rep.Warnings = createViews(ctx, conn, m.Views, rep.Warnings)
 	}
 	return rep, nil
+}
+
+var (
+	identRe    = "(?:`(?:[^`]|``)+`|[^\\s`.();]+)"
+	triggerRe  = regexp.MustCompile("(?is)^CREATE\\s+(?:OR\\s+REPLACE\\s+)?(?:DEFINER\\s*=\\s*\\S+\\s+)?TRIGGER\\s+(?:IF\\s+NOT\\s+EXISTS\\s+)?(" + identRe + ")\\s+(?:BEFORE|AFTER)\\s+(?:INSERT|UPDATE|DELETE)\\s+ON\\s+(" + identRe + ")\\s")
+	viewHeadRe = regexp.MustCompile("(?is)^CREATE\\s+(?:OR\\s+REPLACE\\s+)?(?:ALGORITHM\\s*=\\s*\\w+\\s+)?(?:DEFINER\\s*=\\s*\\S+\\s+)?(?:SQL\\s+SECURITY\\s+\\w+\\s+)?VIEW\\s+(" + identRe + ")[\\s(]")
+)
+
+// unquoteIdent returns an identifier as matched by identRe, unquoted.
+func unquoteIdent(s string) string {
+	if strings.HasPrefix(s, "`") {
+		return strings.ReplaceAll(s[1:len(s)-1], "``", "`")
+	}
+	return s
+}
+
+// ownName reports whether name is one of the site's (prefix) and not one
+// of a restore's temporary names.
+func ownName(name, prefix string) bool {
+	return strings.HasPrefix(name, prefix) && !strings.HasPrefix(name, tmpPrefix) && !strings.HasPrefix(name, oldPrefix) && name != ""
+}
+
+// checkOwnNames refuses a restore point that would create, replace or
+// drop a table, view or trigger that is not the site's: every table and
+// view name carries the prefix, every CREATE TABLE creates its own table,
+// every trigger carries the prefix and is on its own table, and every
+// view statement creates the view it is stored as.
+func checkOwnNames(m *Manifest, prefix string, full bool) error {
+	for _, t := range m.Tables {
+		if !ownName(t.Name, prefix) {
+			return fmt.Errorf("restore table %q (site prefix %q): %w", t.Name, prefix, ErrForeignName)
+		}
+		if !strings.HasPrefix(t.Create, "CREATE TABLE "+quoteIdent(t.Name)+" (") {
+			return fmt.Errorf("restore table %q: its CREATE statement is for another table: %w", t.Name, ErrForeignName)
+		}
+		for _, tr := range t.Triggers {
+			g := triggerRe.FindStringSubmatch(tr)
+			if g == nil {
+				return fmt.Errorf("restore table %q: unreadable trigger statement %.60q: %w", t.Name, tr, ErrForeignName)
+			}
+			if name, on := unquoteIdent(g[1]), unquoteIdent(g[2]); !ownName(name, prefix) || on != t.Name {
+				return fmt.Errorf("restore table %q: trigger %q on table %q: %w", t.Name, name, on, ErrForeignName)
+			}
+		}
+	}
+	if !full {
+		return nil
+	}
+	for _, v := range m.Views {
+		g := viewHeadRe.FindStringSubmatch(v.Create)
+		if !ownName(v.Name, prefix) || g == nil || unquoteIdent(g[1]) != v.Name {
+			return fmt.Errorf("restore view %q (site prefix %q): %w", v.Name, prefix, ErrForeignName)
+		}
+	}
+	return nil
 }
 
 // canLoadData tells, per table, whether its rows can go in with LOAD DATA

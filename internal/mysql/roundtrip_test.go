@@ -205,14 +205,14 @@ func testBackupRestoreRoundTrip(t *testing.T, mode dialMode) {
 	// Single-table restore touches nothing else.
 	e.exec("DELETE FROM wp_comp", "DELETE FROM wp_bin")
 	binSum := e.checksum("wp_bin")
-	e.restore(id, RestoreOptions{Tables: []string{"wp_comp"}})
+	e.restore(id, RestoreOptions{Prefix: "wp_", Tables: []string{"wp_comp"}})
 	if got := e.checksum("wp_comp"); got != before["wp_comp"] {
 		t.Errorf("wp_comp after table restore: %s want %s", got, before["wp_comp"])
 	}
 	if got := e.checksum("wp_bin"); got != binSum {
 		t.Errorf("wp_bin changed by a restore of wp_comp")
 	}
-	if _, err := Restore(context.Background(), e.cfg, e.repo, id, RestoreOptions{Tables: []string{"nope"}}); !errors.Is(err, ErrNotFound) {
+	if _, err := Restore(context.Background(), e.cfg, e.repo, id, RestoreOptions{Prefix: "wp_", Tables: []string{"nope"}}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("restore of a missing table: %v", err)
 	}
 	if _, err := Restore(context.Background(), e.cfg, e.repo, id, RestoreOptions{}); !errors.Is(err, ErrNoPrefix) {
