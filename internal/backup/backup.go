@@ -183,7 +183,7 @@ type Result struct {
 	// DB is the database login that worked (nil with DatabaseErr).
 	DB       *Database `json:"-"`
 	Warnings []string
-	Partial  bool // some files could not be read (see Files.Errors)
+	Partial  bool // some files could not be read (see Files.Errors), or a table (see Database.Partial)
 	Duration time.Duration
 }
 
@@ -293,6 +293,9 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 		}
 		dbID = &id
 		res.Database = drep
+		// A table left out (a row over max_allowed_packet, named in
+		// Skipped with the setting to raise): the point holds the rest.
+		res.Partial = res.Partial || drep.Partial
 	}
 
 	// The point.
@@ -337,6 +340,9 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 		sn.Meta[MetaTablesChanged] = strconv.Itoa(changed)
 		for _, s := range res.Database.Skipped {
 			sn.Summary.Skipped = append(sn.Summary.Skipped, fmt.Sprintf("table %s: %s", s.Name, s.Reason))
+		}
+		if res.Database.Partial {
+			sn.Summary.Partial = true
 		}
 		for _, w := range res.Database.Warnings {
 			res.Warnings = append(res.Warnings, "database: "+w)

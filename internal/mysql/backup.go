@@ -50,6 +50,11 @@ type BackupReport struct {
 	Views    []string
 	Skipped  []Skipped
 	Warnings []string
+	// Partial: a selected table could not be backed up (a row larger than
+	// the server's max_allowed_packet) and is left out, named in Skipped
+	// with what to do; every other table is in the backup, and a restore
+	// of it leaves the live table alone (Manifest.LeftOut).
+	Partial bool
 	// BytesWritten is the SQL handed to the repository for new segments and
 	// schemas (before deduplication and compression).
 	BytesWritten int64
@@ -179,6 +184,10 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 	}
 	for _, t := range tx {
 		tm, err := d.tableWithRetry(ctx, snap, t, prevTable(t.Name))
+		if d.leaveOut(t, err) {
+			m.LeftOut = append(m.LeftOut, t.Name)
+			continue
+		}
 		if err != nil {
 			return repository.ID{}, nil, err
 		}
@@ -190,11 +199,12 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 		return repository.ID{}, nil, fmt.Errorf("end snapshot: %w", err)
 	}
 	if len(nontx) > 0 {
-		tms, err := d.nonTransactional(ctx, db, nontx, prevTable)
+		tms, left, err := d.nonTransactional(ctx, db, nontx, prevTable)
 		if err != nil {
 			return repository.ID{}, nil, err
 		}
 		m.Tables = append(m.Tables, tms...)
+		m.LeftOut = append(m.LeftOut, left...)
 	}
 	for _, v := range views {
 		create, err := showCreateView(ctx, conn, v)
@@ -211,6 +221,39 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 	}
 	return id, d.rep, nil
 }
+
+// ReasonRowTooLarge starts the skip reason of a table left out because a
+// row does not fit in a statement below max_allowed_packet.
+const ReasonRowTooLarge = "a row is larger than the server's max_allowed_packet"
+
+// leaveOut reports whether err (from backing up t) leaves only t out of
+// the backup instead of failing it: a row too large for
+// max_allowed_packet. It records the table as skipped, with the setting
+// to raise, and marks the backup partial.
+func (d *dumper) leaveOut(t *tableInfo, err error) bool {
+	var big *rowTooLargeError
+	if !errors.As(err, &big) {
+		return false
+	}
+	reason := fmt.Sprintf("%s (%d): the row with key %s needs %d bytes of SQL; raise max_allowed_packet on the database server (to at least %d) and back up again",
+		ReasonRowTooLarge, d.maxPacket, big.key, big.size, (big.size+1024+(1<<20)-1)&^((1<<20)-1))
+	d.rep.Skipped = append(d.rep.Skipped, Skipped{t.Name, reason})
+	d.rep.Partial = true
+	d.warn(fmt.Sprintf("table %s left out: %s", t.Name, reason))
+	return true
+}
+
+// rowTooLargeError is ErrRowTooLarge with the row's key and SQL size.
+type rowTooLargeError struct {
+	table, key string
+	size       int
+}
+
+func (e *rowTooLargeError) Error() string {
+	return fmt.Sprintf("table %s, row with key %s (%d bytes of SQL): %v", e.table, e.key, e.size, ErrRowTooLarge)
+}
+
+func (e *rowTooLargeError) Unwrap() error { return ErrRowTooLarge }
 
 func (d *dumper) warn(msg string) {
 	d.rep.Warnings = append(d.rep.Warnings, msg)
@@ -352,10 +395,10 @@ func (d *dumper) tableWithRetry(ctx context.Context, snap *snapshot, t *tableInf
 
 // nonTransactional backs up MyISAM, Aria… tables on a second connection
 // under LOCK TABLES … READ, or as they are when locking is not allowed.
-func (d *dumper) nonTransactional(ctx context.Context, db *sql.DB, tables []*tableInfo, prev func(string) *TableManifest) ([]*TableManifest, error) {
+func (d *dumper) nonTransactional(ctx context.Context, db *sql.DB, tables []*tableInfo, prev func(string) *TableManifest) (out []*TableManifest, left []string, err error) {
 	conn, err := session(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("database session: %w", err)
+		return nil, nil, fmt.Errorf("database session: %w", err)
 	}
 	defer conn.Close()
 	var locks []string
@@ -371,26 +414,29 @@ func (d *dumper) nonTransactional(ctx context.Context, db *sql.DB, tables []*tab
 				d.warn(fmt.Sprintf("table %s (%s) read without a lock (the database user may not LOCK TABLES): rows changed meanwhile may be inconsistent", t.Name, t.Engine))
 			}
 		default:
-			return nil, fmt.Errorf("lock non-transactional tables: %w", err)
+			return nil, nil, fmt.Errorf("lock non-transactional tables: %w", err)
 		}
 	}
-	var out []*TableManifest
 	for _, t := range tables {
 		if d.opts.beforeTable != nil {
 			d.opts.beforeTable(t.Name, 0)
 		}
 		tm, err := d.table(ctx, []querier{conn}, t, prev(t.Name))
+		if d.leaveOut(t, err) {
+			left = append(left, t.Name)
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, tm)
 	}
 	if locked {
 		if _, err := conn.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
-			return nil, fmt.Errorf("unlock tables: %w", err)
+			return nil, nil, fmt.Errorf("unlock tables: %w", err)
 		}
 	}
-	return out, nil
+	return out, left, nil
 }
 
 // table backs up one table: schema, then segments, reusing the previous
@@ -601,7 +647,7 @@ func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper
 			row = encodeRow(row[:0], t, cols, vals, true)
 		}
 		if len(head)+len(row)+2 > d.maxPacket-1024 {
-			return nil, fmt.Errorf("table %s, row with key %s (%d bytes of SQL): %w", t.Name, keyText(key), len(row), ErrRowTooLarge)
+			return nil, &rowTooLargeError{table: t.Name, key: keyText(key), size: len(head) + len(row) + 2}
 		}
 		if err := w.add(row, d.stmtMax); err != nil {
 			return nil, fmt.Errorf("save table %s: %w", t.Name, err)

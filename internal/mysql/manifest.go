@@ -34,7 +34,9 @@ var _ Store = (*repository.Repository)(nil)
 // the restore point as the "database" directory):
 //
 //	tables/                      dir; Meta format=1, whole=1 (tables without a key
-//	                             are included, whole; absent in older backups)
+//	                             are included, whole; absent in older backups),
+//	                             leftout=JSON names of selected tables the backup could
+//	                             not take (a row over max_allowed_packet)
 //	  <table name>/              dir, one per table
 //	    schema.sql               CREATE TABLE + triggers as a client would load them;
 //	                             Meta: engine, key, columns, definition, create, triggers (JSON),
@@ -52,6 +54,10 @@ type Manifest struct {
 	// Meta whole=1 on "tables"). Backups before that left them out, so a
 	// restore of such a backup keeps the live keyless tables it never held.
 	Whole bool
+	// LeftOut are tables the backup selected but could not take (see
+	// BackupReport.Partial; Meta leftout on "tables", JSON): a restore
+	// leaves the live ones alone.
+	LeftOut []string
 }
 
 // TableManifest is one backed-up table.
@@ -206,6 +212,9 @@ func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 	if m.Whole {
 		tmeta["whole"] = "1"
 	}
+	if len(m.LeftOut) > 0 {
+		tmeta["leftout"] = jsonString(m.LeftOut)
+	}
 	root := &repository.Tree{Nodes: []*repository.Node{
 		{Name: "tables", Type: repository.NodeDir, Mode: 0o755 | 1<<31, Subtree: &tablesID, Meta: tmeta},
 		{Name: "views.sql", Type: repository.NodeFile, Mode: 0o644, Size: vsize, Content: vids,
@@ -229,6 +238,11 @@ func LoadManifest(ctx context.Context, st Store, id repository.ID) (*Manifest, e
 		return nil, fmt.Errorf("load database tree: unknown format %q", f)
 	}
 	m := &Manifest{Whole: tn.Meta["whole"] == "1"}
+	if lo := tn.Meta["leftout"]; lo != "" {
+		if err := json.Unmarshal([]byte(lo), &m.LeftOut); err != nil {
+			return nil, fmt.Errorf("load database tree: leftout: %w", err)
+		}
+	}
 	if vn := root.Find("views.sql"); vn != nil && vn.Meta["views"] != "" {
 		if err := json.Unmarshal([]byte(vn.Meta["views"]), &m.Views); err != nil {
 			return nil, fmt.Errorf("load views: %w", err)

@@ -221,6 +221,8 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 		switch {
 		case !full:
 			rep.Kept = append(rep.Kept, Skipped{t.Name, "not in the restore point; a restore of single tables removes nothing"})
+		case slices.Contains(m.LeftOut, t.Name):
+			rep.Kept = append(rep.Kept, Skipped{t.Name, "not in the restore point, whose backup could not take it (a row over max_allowed_packet)"})
 		case t.whole() && !m.Whole:
 			// The backup left keyless tables out by the rules of its
 			// time; the table may well have existed then.
