@@ -549,6 +549,18 @@ type loadJob struct {
 	keys []string
 	// enums are the table's ENUM columns (see checkWarnings).
 	enums map[string]bool
+	// lower and upper bound the segment's key range for its check
+	// (verifySegment); nil is open.
+	lower, upper [][]byte
+	check        *tableCheck
+}
+
+// tableCheck is what the checks of one keyed table's segments share: the
+// temporary table's columns, read once.
+type tableCheck struct {
+	once sync.Once
+	ti   *tableInfo
+	err  error
 }
 
 // load loads every segment into its temporary table on parallel
@@ -622,6 +634,10 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 				if j.first {
 					close(j.ready)
 				}
+				if err := verifySegment(ctx, conn, j); err != nil {
+					fail(err)
+					continue
+				}
 				if j.left.Add(-1) == 0 {
 					if err := finishTable(ctx, conn, j); err != nil {
 						fail(err)
@@ -642,10 +658,20 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 			continue
 		}
 		ready := make(chan struct{})
+		check := &tableCheck{}
 		left := new(atomic.Int64)
 		left.Store(int64(len(t.Segments)))
 		for k, s := range t.Segments {
-			j := loadJob{t, tmpNames[i], s, k == 0, ready, loadData[i], left, keys[i], enums[i]}
+			j := loadJob{table: t, tmp: tmpNames[i], seg: s, first: k == 0, ready: ready, loadData: loadData[i], left: left, keys: keys[i], enums: enums[i]}
+			if segmentChecks(t) {
+				j.check = check
+				if k > 0 {
+					j.lower = t.Segments[k-1].Last
+				}
+				if k < len(t.Segments)-1 {
+					j.upper = s.Last
+				}
+			}
 			if k == 0 {
 				firsts = append(firsts, j)
 			} else {
@@ -692,7 +718,68 @@ func finishTable(ctx context.Context, conn *sql.Conn, j loadJob) error {
 			return fmt.Errorf("add indexes to %s: %w", j.table.Name, err)
 		}
 	}
+	if segmentChecks(j.table) {
+		return nil // checked segment by segment
+	}
 	return verifyTable(ctx, conn, j.table, j.tmp)
+}
+
+// segmentChecks reports whether a table's rows are checked segment by
+// segment as they are loaded (verifySegment), spreading the checks over
+// the loading connections: a keyed table whose segments all hold a
+// checksum. Others are checked whole after their last segment.
+func segmentChecks(t *TableManifest) bool {
+	if len(t.Key) == 0 || t.Versioned {
+		return false
+	}
+	_, ok := tableChecksum(t)
+	return ok
+}
+
+// verifySegment compares the rows of a loaded segment's key range (the
+// first segment's open below, the last's open above, so that every row of
+// the table is counted once) with the checksum the backup recorded for
+// it; see verifyTable.
+func verifySegment(ctx context.Context, conn *sql.Conn, j loadJob) error {
+	if j.check == nil {
+		return nil
+	}
+	c := j.check
+	c.once.Do(func() {
+		cols, err := columnsOf(ctx, conn, j.tmp)
+		if err != nil {
+			c.err = fmt.Errorf("check restored table %s: %w", j.table.Name, err)
+			return
+		}
+		ti := &tableInfo{Name: j.tmp, Columns: cols[j.tmp]}
+		pos := map[string]int{}
+		for i, col := range ti.Columns {
+			pos[col.Name] = i
+		}
+		for _, k := range j.table.Key {
+			i, ok := pos[k]
+			if !ok {
+				c.err = fmt.Errorf("check restored table %s: key column %s missing: %w", j.table.Name, k, ErrChecksumMismatch)
+				return
+			}
+			ti.Key = append(ti.Key, i)
+		}
+		c.ti = ti
+	})
+	if c.err != nil {
+		return c.err
+	}
+	if (j.lower != nil && len(j.lower) != len(c.ti.Key)) || (j.upper != nil && len(j.upper) != len(c.ti.Key)) {
+		return fmt.Errorf("check restored table %s: segment bounds do not match its key: %w", j.table.Name, ErrChecksumMismatch)
+	}
+	var got string
+	if err := conn.QueryRowContext(ctx, checksumQuery(c.ti, j.lower, j.upper)).Scan(&got); err != nil {
+		return fmt.Errorf("check restored table %s: %w", j.table.Name, err)
+	}
+	if got != j.seg.Checksum {
+		return fmt.Errorf("restore table %s: rows:checksum %s loaded in a segment's key range, %s backed up: %w", j.table.Name, got, j.seg.Checksum, ErrChecksumMismatch)
+	}
+	return nil
 }
 
 // tableChecksum is what the backup recorded of a table's rows: the row
