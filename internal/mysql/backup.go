@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -646,11 +647,20 @@ func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper
 		if len(head)+len(row)+2 > d.maxPacket-1024 {
 			row = encodeRow(row[:0], t, cols, vals, true)
 		}
+		var parts []string
 		if len(head)+len(row)+2 > d.maxPacket-1024 {
-			return nil, &rowTooLargeError{table: t.Name, key: keyText(key), size: len(head) + len(row) + 2}
+			size := len(head) + len(row) + 2
+			row, parts = d.splitRow(row[:0], t, cols, vals, keyAt, len(head))
+			if parts == nil {
+				return nil, &rowTooLargeError{table: t.Name, key: keyText(key), size: size}
+			}
 		}
 		if err := w.add(row, d.stmtMax); err != nil {
 			return nil, fmt.Errorf("save table %s: %w", t.Name, err)
+		}
+		for _, p := range parts {
+			w.line(p)
+			w.seg.Parts = true
 		}
 		w.seg.Rows++
 		w.xor ^= hash
@@ -677,6 +687,85 @@ func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper
 		segs = append(segs, s)
 	}
 	return segs, nil
+}
+
+// splitRow writes a row too large for one statement below
+// max_allowed_packet as a row whose largest values are empty, and
+// statements that append those values in parts:
+// UPDATE `t` SET `c` = CONCAT(`c`, 0x…) WHERE <key>, one per line, each
+// below the statement size. It returns nil parts when that cannot work: a
+// table without a key (or system-versioned, where an UPDATE adds
+// history), or a single value larger than max_allowed_packet (the
+// server's CONCAT cannot build it).
+func (d *dumper) splitRow(row []byte, t *tableInfo, cols []int, vals []sql.RawBytes, keyAt []int, headLen int) ([]byte, []string) {
+	if t.whole() {
+		return row, nil
+	}
+	limit := d.maxPacket - 1024
+	// Empty the largest values until the row fits.
+	order := make([]int, len(cols))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return len(vals[order[a]]) > len(vals[order[b]]) })
+	emptied := map[int]bool{}
+	encode := func() []byte {
+		r := append(row[:0], '(')
+		for i, ci := range cols {
+			if i > 0 {
+				r = append(r, ',')
+			}
+			if emptied[i] {
+				r = append(r, "''"...)
+				continue
+			}
+			r = appendValue(r, &t.Columns[ci], vals[i], true)
+		}
+		return append(r, ')')
+	}
+	for _, i := range order {
+		c := &t.Columns[cols[i]]
+		if vals[i] == nil || (c.Kind != kindString && c.Kind != kindBinary) || len(vals[i]) > limit {
+			continue
+		}
+		emptied[i] = true
+		if row = encode(); headLen+len(row)+2 <= limit {
+			break
+		}
+	}
+	if len(emptied) == 0 || headLen+len(row)+2 > limit {
+		return row, nil
+	}
+	var where []string
+	for k, ci := range t.Key {
+		where = append(where, quoteIdent(t.Columns[ci].Name)+" = "+keyLiteral(&t.Columns[ci], vals[keyAt[k]]))
+	}
+	tail := " WHERE " + strings.Join(where, " AND ")
+	var parts []string
+	for _, i := range order {
+		if !emptied[i] {
+			continue
+		}
+		name := quoteIdent(t.Columns[cols[i]].Name)
+		head := "UPDATE " + quoteIdent(t.Name) + " SET " + name + " = CONCAT(" + name + ", 0x"
+		chunk := (min(d.stmtMax, limit) - len(head) - len(tail) - 16) / 2
+		if chunk < 1024 {
+			return row, nil
+		}
+		v := vals[i]
+		for off := 0; off < len(v); off += chunk {
+			var b strings.Builder
+			b.Grow(len(head) + 2*chunk + len(tail) + 3)
+			b.WriteString(head)
+			for _, x := range v[off:min(len(v), off+chunk)] {
+				b.WriteByte(hexDigits[x>>4])
+				b.WriteByte(hexDigits[x&15])
+			}
+			b.WriteString(")" + tail + ";\n")
+			parts = append(parts, b.String())
+		}
+	}
+	return row, parts
 }
 
 // encodeRow appends a row as "(v1,v2,…)".
@@ -754,6 +843,15 @@ func (d *dumper) startSegment(ctx context.Context, head string) *segWriter {
 func (w *segWriter) write(s string) {
 	n, _ := w.bw.WriteString(s)
 	w.size += int64(n)
+}
+
+// line ends the open INSERT, if any, and writes a whole statement line.
+func (w *segWriter) line(stmt string) {
+	if w.stmtLen > 0 {
+		w.write(";\n")
+		w.stmtLen = 0
+	}
+	w.write(stmt)
 }
 
 // add appends a row to the open INSERT, or ends it and starts another when

@@ -16,9 +16,13 @@
 //     back with system_versioning_insert_history, MariaDB 10.11+;
 //     NoteVersioned). Views with the prefix are kept as definitions.
 //     Every other table (no prefix, sequences, sitevault's temporary
-//     tables) is skipped with a reason, and so is a selected table one of
-//     whose rows does not fit in a statement below max_allowed_packet: the
-//     backup is then partial (BackupReport.Partial), names the table and
+//     tables) is skipped with a reason. A row whose SQL does not fit in
+//     a statement below max_allowed_packet is written as the row with its
+//     largest values empty, followed by UPDATE … SET c = CONCAT(c, 0x…)
+//     statements that append them in parts (the segment is marked parts=1
+//     and loaded with INSERTs). A row that cannot be written so (a single
+//     value larger than max_allowed_packet, or a table without a key or
+//     system-versioned) leaves its table out: the backup is then partial (BackupReport.Partial), names the table and
 //     the setting to raise, and records it in the manifest (LeftOut) so
 //     that a restore leaves the live table alone.
 //   - values: each is written as a literal a binary session loads back

@@ -45,7 +45,8 @@ var _ Store = (*repository.Repository)(nil)
 //	    000001.sql …             segments in key order; Meta: first, last (JSON arrays of
 //	                             hex key values), rows, checksum. A table without a key
 //	                             (key []) has segments of rows in no order, first and
-//	                             last [].
+//	                             last []. Meta parts=1: the segment holds UPDATE lines
+//	                             appending a large value in parts to the row before.
 //	views.sql                    CREATE VIEW statements; Meta: views (JSON [{name, create}])
 type Manifest struct {
 	Tables []*TableManifest
@@ -84,6 +85,11 @@ type Segment struct {
 	Checksum    string // "count:xor", see checksumQuery
 	Size        int64
 	Content     []repository.ID
+	// Parts: the segment holds UPDATE statements that append a large
+	// value in parts to the row just inserted (Meta parts=1); it is
+	// loaded with INSERTs, never LOAD DATA. Restores before parts existed
+	// skip those lines; the segment checks of later ones catch that.
+	Parts bool
 }
 
 // View is one view's definition.
@@ -184,6 +190,9 @@ func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 					"checksum": s.Checksum,
 				},
 			})
+			if s.Parts {
+				tt.Nodes[len(tt.Nodes)-1].Meta["parts"] = "1"
+			}
 		}
 		sort.Slice(tt.Nodes, func(i, j int) bool { return tt.Nodes[i].Name < tt.Nodes[j].Name })
 		id, err := st.SaveTree(ctx, tt)
@@ -277,7 +286,7 @@ func LoadManifest(ctx context.Context, st Store, id repository.ID) (*Manifest, e
 			if sg.Name == "schema.sql" || !strings.HasSuffix(sg.Name, ".sql") {
 				continue
 			}
-			s := &Segment{Checksum: sg.Meta["checksum"], Size: sg.Size, Content: sg.Content}
+			s := &Segment{Checksum: sg.Meta["checksum"], Size: sg.Size, Content: sg.Content, Parts: sg.Meta["parts"] == "1"}
 			if s.First, err = decodeKey(sg.Meta["first"]); err == nil {
 				s.Last, err = decodeKey(sg.Meta["last"])
 			}

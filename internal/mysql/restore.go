@@ -624,7 +624,7 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 					history = true
 				}
 				loadFn := loadSegment
-				if j.loadData && !j.table.Versioned {
+				if j.loadData && !j.table.Versioned && !j.seg.Parts {
 					loadFn = loadSegmentData
 				}
 				if err := loadFn(ctx, conn, st, j); err != nil {
@@ -891,7 +891,8 @@ func warningColumn(msg string) string {
 
 // eachInsert calls fn with the VALUES part of every INSERT line of a
 // segment ("(…),(…);"), checking that each one is for the table.
-func eachInsert(ctx context.Context, st Store, j loadJob, fn func(values []byte) error) (err error) {
+func eachInsert(ctx context.Context, st Store, j loadJob, fn func(values []byte) error, upd func(rest []byte) error) (err error) {
+	updHead := []byte("UPDATE " + quoteIdent(j.table.Name) + " SET ")
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -927,6 +928,16 @@ func eachInsert(ctx context.Context, st Store, j loadJob, fn func(values []byte)
 			}
 			break
 		}
+		if bytes.HasPrefix(line, []byte("UPDATE ")) {
+			// A large value appended in parts (Segment.Parts).
+			if upd == nil || !bytes.HasPrefix(line, updHead) {
+				return fmt.Errorf("load %s: segment holds an UPDATE this load cannot run", j.table.Name)
+			}
+			if err := upd(bytes.TrimRight(line[len(updHead):], ";\n")); err != nil {
+				return err
+			}
+			continue
+		}
 		if !bytes.HasPrefix(line, []byte("INSERT ")) {
 			continue // comments and the session settings this session already has
 		}
@@ -948,6 +959,11 @@ func loadSegment(ctx context.Context, conn *sql.Conn, st Store, j loadJob) error
 			return fmt.Errorf("load table %s: %w", j.table.Name, err)
 		}
 		return checkWarnings(ctx, conn, j.table.Name, j.enums)
+	}, func(rest []byte) error {
+		if _, err := conn.ExecContext(ctx, "UPDATE "+quoteIdent(j.tmp)+" SET "+string(rest)); err != nil {
+			return fmt.Errorf("load table %s: %w", j.table.Name, err)
+		}
+		return checkWarnings(ctx, conn, j.table.Name, j.enums)
 	})
 }
 
@@ -958,7 +974,7 @@ func loadSegmentData(ctx context.Context, conn *sql.Conn, st Store, j loadJob) e
 	done := make(chan error, 1)
 	go func() {
 		bw := bufio.NewWriterSize(pw, 256<<10)
-		err := eachInsert(ctx, st, j, func(values []byte) error { return insertToTSV(values, bw) })
+		err := eachInsert(ctx, st, j, func(values []byte) error { return insertToTSV(values, bw) }, nil)
 		if err == nil {
 			err = bw.Flush()
 		}
