@@ -222,7 +222,7 @@ type Result struct {
 	Details []Warning
 	// SkippedTables lists every table left out, each with its reason.
 	SkippedTables []SkippedTable
-	Partial       bool // some files could not be read (see Files.Errors)
+	Partial       bool // some files could not be read (see Files.Errors), or a table (see Database.Partial)
 	Duration      time.Duration
 }
 
@@ -334,6 +334,9 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 		}
 		dbID = &id
 		res.Database = drep
+		// A table left out (a row over max_allowed_packet, named in
+		// Skipped with the setting to raise): the point holds the rest.
+		res.Partial = res.Partial || drep.Partial
 	}
 
 	// The point.
@@ -379,6 +382,9 @@ func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Res
 		for _, s := range res.Database.Skipped {
 			res.SkippedTables = append(res.SkippedTables, SkippedTable{Table: s.Name, Rule: slug(s.Reason), Reason: s.Reason})
 			sn.Summary.Skipped = append(sn.Summary.Skipped, fmt.Sprintf("table %s: %s", s.Name, s.Reason))
+		}
+		if res.Database.Partial {
+			sn.Summary.Partial = true
 		}
 		for _, w := range res.Database.Warnings {
 			res.warn(Warning{Rule: WarnDatabase, Message: "database: " + w})

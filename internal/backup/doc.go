@@ -29,7 +29,9 @@
 //   - Summary: files new/changed/unchanged, bytes read, bytes added to the
 //     repository (stored size, measured from the packs written), Skipped
 //     (each excluded path or table with its rule), Warnings, Partial (some
-//     files could not be read; the point holds everything else).
+//     files could not be read, or a table was left out because a row is
+//     larger than the server's max_allowed_packet; the point holds
+//     everything else).
 //   - Meta (all values are strings):
 //     wp_version, table_prefix, multisite ("true"/"false"), site_path (the
 //     site's location: a path or user@host:path), content_dir, db_name,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,11 @@ type BackupReport struct {
 	Views    []string
 	Skipped  []Skipped
 	Warnings []string
+	// Partial: a selected table could not be backed up (a row larger than
+	// the server's max_allowed_packet) and is left out, named in Skipped
+	// with what to do; every other table is in the backup, and a restore
+	// of it leaves the live table alone (Manifest.LeftOut).
+	Partial bool
 	// BytesWritten is the SQL handed to the repository for new segments and
 	// schemas (before deduplication and compression).
 	BytesWritten int64
@@ -65,6 +71,12 @@ type TableReport struct {
 	Written  int  // segments written by this backup
 	Full     bool // read entirely (first backup or changed definition)
 	Bytes    int64
+	// Whole: the table has no primary or unique key over NOT NULL
+	// columns; it was backed up whole, as one unordered run of rows cut
+	// into segments by size, and reused only when the whole table's
+	// checksum is unchanged. Note says so (NoteWhole).
+	Whole bool
+	Note  string
 }
 
 func (t *TableReport) addWritten(segs []*Segment) {
@@ -145,7 +157,7 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 		}
 		return prev.Table(name)
 	}
-	m := &Manifest{}
+	m := &Manifest{Whole: true}
 	var tx, nontx []*tableInfo
 	for _, t := range tables {
 		if t.transactional() {
@@ -173,6 +185,10 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 	}
 	for _, t := range tx {
 		tm, err := d.tableWithRetry(ctx, snap, t, prevTable(t.Name))
+		if d.leaveOut(t, err) {
+			m.LeftOut = append(m.LeftOut, t.Name)
+			continue
+		}
 		if err != nil {
 			return repository.ID{}, nil, err
 		}
@@ -184,11 +200,12 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 		return repository.ID{}, nil, fmt.Errorf("end snapshot: %w", err)
 	}
 	if len(nontx) > 0 {
-		tms, err := d.nonTransactional(ctx, db, nontx, prevTable)
+		tms, left, err := d.nonTransactional(ctx, db, nontx, prevTable)
 		if err != nil {
 			return repository.ID{}, nil, err
 		}
 		m.Tables = append(m.Tables, tms...)
+		m.LeftOut = append(m.LeftOut, left...)
 	}
 	for _, v := range views {
 		create, err := showCreateView(ctx, conn, v)
@@ -205,6 +222,39 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 	}
 	return id, d.rep, nil
 }
+
+// ReasonRowTooLarge starts the skip reason of a table left out because a
+// row does not fit in a statement below max_allowed_packet.
+const ReasonRowTooLarge = "a row is larger than the server's max_allowed_packet"
+
+// leaveOut reports whether err (from backing up t) leaves only t out of
+// the backup instead of failing it: a row too large for
+// max_allowed_packet. It records the table as skipped, with the setting
+// to raise, and marks the backup partial.
+func (d *dumper) leaveOut(t *tableInfo, err error) bool {
+	var big *rowTooLargeError
+	if !errors.As(err, &big) {
+		return false
+	}
+	reason := fmt.Sprintf("%s (%d): the row with key %s needs %d bytes of SQL; raise max_allowed_packet on the database server (to at least %d) and back up again",
+		ReasonRowTooLarge, d.maxPacket, big.key, big.size, (big.size+1024+(1<<20)-1)&^((1<<20)-1))
+	d.rep.Skipped = append(d.rep.Skipped, Skipped{t.Name, reason})
+	d.rep.Partial = true
+	d.warn(fmt.Sprintf("table %s left out: %s", t.Name, reason))
+	return true
+}
+
+// rowTooLargeError is ErrRowTooLarge with the row's key and SQL size.
+type rowTooLargeError struct {
+	table, key string
+	size       int
+}
+
+func (e *rowTooLargeError) Error() string {
+	return fmt.Sprintf("table %s, row with key %s (%d bytes of SQL): %v", e.table, e.key, e.size, ErrRowTooLarge)
+}
+
+func (e *rowTooLargeError) Unwrap() error { return ErrRowTooLarge }
 
 func (d *dumper) warn(msg string) {
 	d.rep.Warnings = append(d.rep.Warnings, msg)
@@ -346,10 +396,10 @@ func (d *dumper) tableWithRetry(ctx context.Context, snap *snapshot, t *tableInf
 
 // nonTransactional backs up MyISAM, Aria… tables on a second connection
 // under LOCK TABLES … READ, or as they are when locking is not allowed.
-func (d *dumper) nonTransactional(ctx context.Context, db *sql.DB, tables []*tableInfo, prev func(string) *TableManifest) ([]*TableManifest, error) {
+func (d *dumper) nonTransactional(ctx context.Context, db *sql.DB, tables []*tableInfo, prev func(string) *TableManifest) (out []*TableManifest, left []string, err error) {
 	conn, err := session(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("database session: %w", err)
+		return nil, nil, fmt.Errorf("database session: %w", err)
 	}
 	defer conn.Close()
 	var locks []string
@@ -365,26 +415,29 @@ func (d *dumper) nonTransactional(ctx context.Context, db *sql.DB, tables []*tab
 				d.warn(fmt.Sprintf("table %s (%s) read without a lock (the database user may not LOCK TABLES): rows changed meanwhile may be inconsistent", t.Name, t.Engine))
 			}
 		default:
-			return nil, fmt.Errorf("lock non-transactional tables: %w", err)
+			return nil, nil, fmt.Errorf("lock non-transactional tables: %w", err)
 		}
 	}
-	var out []*TableManifest
 	for _, t := range tables {
 		if d.opts.beforeTable != nil {
 			d.opts.beforeTable(t.Name, 0)
 		}
 		tm, err := d.table(ctx, []querier{conn}, t, prev(t.Name))
+		if d.leaveOut(t, err) {
+			left = append(left, t.Name)
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, tm)
 	}
 	if locked {
 		if _, err := conn.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
-			return nil, fmt.Errorf("unlock tables: %w", err)
+			return nil, nil, fmt.Errorf("unlock tables: %w", err)
 		}
 	}
-	return out, nil
+	return out, left, nil
 }
 
 // table backs up one table: schema, then segments, reusing the previous
@@ -399,8 +452,11 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 	if err != nil {
 		return nil, fmt.Errorf("back up table %s: %w", t.Name, err)
 	}
+	if t.Versioned {
+		t.withPeriod(create)
+	}
 	tm := &TableManifest{Name: t.Name, Engine: t.Engine, Create: create, Triggers: triggers,
-		Key: t.keyNames(), Definition: definitionHash(create, t)}
+		Key: t.keyNames(), Definition: definitionHash(create, t), Versioned: t.Versioned}
 	for _, i := range t.dataColumns() {
 		tm.Columns = append(tm.Columns, t.Columns[i].Name)
 	}
@@ -422,7 +478,17 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 	d.rep.BytesWritten += size
 	tm.Schema = &repository.Node{Size: size, Content: ids}
 	tr := TableReport{Name: t.Name}
-	if prev != nil && prev.Definition == tm.Definition {
+	if t.Versioned {
+		tr.Whole, tr.Note = true, NoteVersioned
+		if err := d.wholeTable(ctx, q, t, prev, tm, &tr); err != nil {
+			return nil, err
+		}
+	} else if t.whole() {
+		tr.Whole, tr.Note = true, NoteWhole
+		if err := d.wholeTable(ctx, q, t, prev, tm, &tr); err != nil {
+			return nil, err
+		}
+	} else if prev != nil && prev.Definition == tm.Definition && len(prev.Key) > 0 {
 		sums, err := checksums(ctx, qs, t, prev.Segments)
 		if err != nil {
 			return nil, err
@@ -465,6 +531,35 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 	return tm, nil
 }
 
+// wholeTable backs up a table without a key: all its rows, in the order
+// the server reads them, as segments of about SegmentSize without key
+// bounds. When the previous backup holds the table with the same
+// definition and the table's checksum equals the previous segments'
+// combined one, those segments are reused without reading rows.
+func (d *dumper) wholeTable(ctx context.Context, q querier, t *tableInfo, prev *TableManifest, tm *TableManifest, tr *TableReport) error {
+	if prev != nil && prev.Definition == tm.Definition && len(prev.Key) == 0 {
+		if want, ok := tableChecksum(prev); ok {
+			var got string
+			if err := q.QueryRowContext(ctx, checksumQuery(t, nil, nil)).Scan(&got); err != nil {
+				return fmt.Errorf("checksum table %s: %w", t.Name, err)
+			}
+			if got == want {
+				tm.Segments = prev.Segments
+				tr.Reused = len(prev.Segments)
+				return nil
+			}
+		}
+	}
+	tr.Full = true
+	segs, err := d.dump(ctx, q, t, nil, nil)
+	if err != nil {
+		return err
+	}
+	tm.Segments = segs
+	tr.addWritten(segs)
+	return nil
+}
+
 // checksums asks the server for the checksum of each previous segment's
 // key range, spreading the queries over the snapshot's connections.
 func checksums(ctx context.Context, qs []querier, t *tableInfo, segs []*Segment) ([]string, error) {
@@ -504,7 +599,10 @@ func checksums(ctx context.Context, qs []querier, t *tableInfo, segs []*Segment)
 // them as segments of about SegmentSize bytes.
 func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper [][]byte) (segs []*Segment, err error) {
 	list, cols, keyAt := selectList(t)
-	query := "SELECT " + list + " FROM " + quoteIdent(t.Name) + " WHERE " + rangeWhere(t, lower, upper) + " ORDER BY " + orderBy(t)
+	query := "SELECT " + list + " FROM " + t.from()
+	if !t.whole() {
+		query += " WHERE " + rangeWhere(t, lower, upper) + " ORDER BY " + orderBy(t)
+	}
 	rows, err := q.QueryContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("read table %s: %w", t.Name, err)
@@ -549,11 +647,20 @@ func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper
 		if len(head)+len(row)+2 > d.maxPacket-1024 {
 			row = encodeRow(row[:0], t, cols, vals, true)
 		}
+		var parts []string
 		if len(head)+len(row)+2 > d.maxPacket-1024 {
-			return nil, fmt.Errorf("table %s, row with key %s (%d bytes of SQL): %w", t.Name, keyText(key), len(row), ErrRowTooLarge)
+			size := len(head) + len(row) + 2
+			row, parts = d.splitRow(row[:0], t, cols, vals, keyAt, len(head))
+			if parts == nil {
+				return nil, &rowTooLargeError{table: t.Name, key: keyText(key), size: size}
+			}
 		}
 		if err := w.add(row, d.stmtMax); err != nil {
 			return nil, fmt.Errorf("save table %s: %w", t.Name, err)
+		}
+		for _, p := range parts {
+			w.line(p)
+			w.seg.Parts = true
 		}
 		w.seg.Rows++
 		w.xor ^= hash
@@ -580,6 +687,85 @@ func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper
 		segs = append(segs, s)
 	}
 	return segs, nil
+}
+
+// splitRow writes a row too large for one statement below
+// max_allowed_packet as a row whose largest values are empty, and
+// statements that append those values in parts:
+// UPDATE `t` SET `c` = CONCAT(`c`, 0x…) WHERE <key>, one per line, each
+// below the statement size. It returns nil parts when that cannot work: a
+// table without a key (or system-versioned, where an UPDATE adds
+// history), or a single value larger than max_allowed_packet (the
+// server's CONCAT cannot build it).
+func (d *dumper) splitRow(row []byte, t *tableInfo, cols []int, vals []sql.RawBytes, keyAt []int, headLen int) ([]byte, []string) {
+	if t.whole() {
+		return row, nil
+	}
+	limit := d.maxPacket - 1024
+	// Empty the largest values until the row fits.
+	order := make([]int, len(cols))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(a, b int) bool { return len(vals[order[a]]) > len(vals[order[b]]) })
+	emptied := map[int]bool{}
+	encode := func() []byte {
+		r := append(row[:0], '(')
+		for i, ci := range cols {
+			if i > 0 {
+				r = append(r, ',')
+			}
+			if emptied[i] {
+				r = append(r, "''"...)
+				continue
+			}
+			r = appendValue(r, &t.Columns[ci], vals[i], true)
+		}
+		return append(r, ')')
+	}
+	for _, i := range order {
+		c := &t.Columns[cols[i]]
+		if vals[i] == nil || (c.Kind != kindString && c.Kind != kindBinary) || len(vals[i]) > limit {
+			continue
+		}
+		emptied[i] = true
+		if row = encode(); headLen+len(row)+2 <= limit {
+			break
+		}
+	}
+	if len(emptied) == 0 || headLen+len(row)+2 > limit {
+		return row, nil
+	}
+	var where []string
+	for k, ci := range t.Key {
+		where = append(where, quoteIdent(t.Columns[ci].Name)+" = "+keyLiteral(&t.Columns[ci], vals[keyAt[k]]))
+	}
+	tail := " WHERE " + strings.Join(where, " AND ")
+	var parts []string
+	for _, i := range order {
+		if !emptied[i] {
+			continue
+		}
+		name := quoteIdent(t.Columns[cols[i]].Name)
+		head := "UPDATE " + quoteIdent(t.Name) + " SET " + name + " = CONCAT(" + name + ", 0x"
+		chunk := (min(d.stmtMax, limit) - len(head) - len(tail) - 16) / 2
+		if chunk < 1024 {
+			return row, nil
+		}
+		v := vals[i]
+		for off := 0; off < len(v); off += chunk {
+			var b strings.Builder
+			b.Grow(len(head) + 2*chunk + len(tail) + 3)
+			b.WriteString(head)
+			for _, x := range v[off:min(len(v), off+chunk)] {
+				b.WriteByte(hexDigits[x>>4])
+				b.WriteByte(hexDigits[x&15])
+			}
+			b.WriteString(")" + tail + ";\n")
+			parts = append(parts, b.String())
+		}
+	}
+	return row, parts
 }
 
 // encodeRow appends a row as "(v1,v2,…)".
@@ -657,6 +843,15 @@ func (d *dumper) startSegment(ctx context.Context, head string) *segWriter {
 func (w *segWriter) write(s string) {
 	n, _ := w.bw.WriteString(s)
 	w.size += int64(n)
+}
+
+// line ends the open INSERT, if any, and writes a whole statement line.
+func (w *segWriter) line(stmt string) {
+	if w.stmtLen > 0 {
+		w.write(";\n")
+		w.stmtLen = 0
+	}
+	w.write(stmt)
 }
 
 // add appends a row to the open INSERT, or ends it and starts another when

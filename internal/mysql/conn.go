@@ -43,8 +43,20 @@ var (
 	ErrRowTooLarge = errors.New("row larger than the server's max_allowed_packet")
 	// ErrNoPrefix: a whole-database restore needs the site's table prefix.
 	ErrNoPrefix = errors.New("restore of the whole database needs the site's table prefix")
+	// ErrForeignName: the restore point holds a table, view or trigger
+	// that is not the site's (its name lacks the site's table prefix, or a
+	// trigger is on another table, or a view statement names another
+	// view); the restore is refused before it changes anything.
+	ErrForeignName = errors.New("restore point holds an object that is not the site's")
 	// ErrNotFound: the restore point has no table of that name.
 	ErrNotFound = errors.New("no such table in the restore point")
+	// ErrChecksumMismatch: a restored table's rows differ from what the
+	// backup recorded (checksums); the restore was refused before the swap.
+	ErrChecksumMismatch = errors.New("restored rows differ from the backup's checksum")
+	// ErrLoadWarning: the server warned while loading rows (a value
+	// truncated, converted or replaced); the restore was refused before
+	// the swap.
+	ErrLoadWarning = errors.New("the server changed a value while loading it")
 	// ErrRestoreRunning: another restore of the same site's tables (same
 	// database and prefix) is running.
 	ErrRestoreRunning = errors.New("another restore of this site's database is running: wait for it to finish")

@@ -4,9 +4,37 @@
 //
 // Glossary:
 //
-//   - selected table: a table whose name starts with the site's prefix and
-//     that has a primary key or a unique key over NOT NULL columns (its key).
-//     Every other table is skipped with a reason.
+//   - selected table: a base table whose name starts with the site's
+//     prefix. Its key is its primary key or a unique key over NOT NULL
+//     columns. A table without one is backed up whole (NoteWhole): its
+//     rows, in no order, cut into segments by size, with empty key
+//     bounds; it takes no part in segment reuse (an incremental backup
+//     reuses its segments only when the whole table's checksum is
+//     unchanged, else reads it all). A system-versioned table is backed
+//     up whole too, current and history rows (read FOR SYSTEM_TIME ALL,
+//     its period columns row_start/row_end stored as data columns, loaded
+//     back with system_versioning_insert_history, MariaDB 10.11+;
+//     NoteVersioned). Views with the prefix are kept as definitions.
+//     Every other table (no prefix, sequences, sitevault's temporary
+//     tables) is skipped with a reason. A row whose SQL does not fit in
+//     a statement below max_allowed_packet is written as the row with its
+//     largest values empty, followed by UPDATE … SET c = CONCAT(c, 0x…)
+//     statements that append them in parts (the segment is marked parts=1
+//     and loaded with INSERTs). A row that cannot be written so (a single
+//     value larger than max_allowed_packet, or a table without a key or
+//     system-versioned) leaves its table out: the backup is then partial (BackupReport.Partial), names the table and
+//     the setting to raise, and records it in the manifest (LeftOut) so
+//     that a restore leaves the live table alone.
+//   - values: each is written as a literal a binary session loads back
+//     exactly: numbers as the server's text, binary and geometry as 0x…,
+//     text as escaped bytes, BIT as b'…', ENUM and SET as their numbers
+//     (a binary session would not match a member name holding a 4-byte
+//     character), and MariaDB's INET4, INET6 and UUID (and any type
+//     without a character set this package does not know) as their binary
+//     form, CAST(… AS BINARY), in 0x…. MariaDB's metadata is utf8mb3: a
+//     4-byte character in an ENUM or SET member name or a comment cannot
+//     be read back from SHOW CREATE TABLE (it shows "?"); the restore's
+//     checksum check refuses such a table rather than restore it changed.
 //   - segment: a run of consecutive rows in key order, stored as one file of
 //     self-contained SQL (multi-row INSERT statements, one per line) that any
 //     mysql client loads into an existing table. Segment i covers the key
@@ -47,6 +75,25 @@
 // their secondary indexes are added after the load in one ALTER TABLE per
 // table (a sorted index build, as myloader does), in their original order,
 // so that SHOW CREATE TABLE reads as before.
+// Before the swap, each loaded table is compared with the backup's
+// checksums: a keyed table segment by segment, each segment's key range
+// as soon as it is loaded (the checks spread over the loading
+// connections; they add about a third to a restore's time), a whole
+// table after its last segment (the row count and the XOR of the row
+// hashes over all its segments). A mismatch refuses the swap
+// (ErrChecksumMismatch, naming the table), and so does any warning the server gives while loading
+// (ErrLoadWarning, with the server's message naming the column), except
+// an ENUM's invalid value, which can be loaded no other way.
+// The restore point is hostile input (it may come from an imported
+// archive): a restore refuses, before touching anything, a point holding
+// a table, view or trigger whose name lacks the site's prefix, a CREATE
+// TABLE for another table, a trigger on another table or a view
+// statement naming another view (ErrForeignName); an empty prefix is
+// refused unless RestoreOptions.EmptyPrefix says the site's truly is "".
+// A whole-database restore names the live tables the point never held
+// (RestoreReport.NotInPoint): it drops those created since, and keeps
+// (RestoreReport.Kept) those the backup could not take or, for a point
+// made before keyless tables were backed up, the keyless ones.
 // Foreign keys are added after the swap (their names are unique per
 // database); triggers and views are recreated after it too. A single-table
 // restore of a table that other tables reference by foreign key leaves

@@ -33,16 +33,32 @@ var _ Store = (*repository.Repository)(nil)
 // Tree layout (the tree whose id Backup returns; the backup layer puts it in
 // the restore point as the "database" directory):
 //
-//	tables/                      dir; Meta format=1
+//	tables/                      dir; Meta format=1, whole=1 (tables without a key
+//	                             are included, whole; absent in older backups),
+//	                             leftout=JSON names of selected tables the backup could
+//	                             not take (a row over max_allowed_packet)
 //	  <table name>/              dir, one per table
 //	    schema.sql               CREATE TABLE + triggers as a client would load them;
-//	                             Meta: engine, key, columns, definition, create, triggers (JSON)
+//	                             Meta: engine, key, columns, definition, create, triggers (JSON),
+//	                             versioned=1 for a system-versioned table (segments hold
+//	                             its history rows and period columns; key [])
 //	    000001.sql …             segments in key order; Meta: first, last (JSON arrays of
-//	                             hex key values), rows, checksum
+//	                             hex key values), rows, checksum. A table without a key
+//	                             (key []) has segments of rows in no order, first and
+//	                             last []. Meta parts=1: the segment holds UPDATE lines
+//	                             appending a large value in parts to the row before.
 //	views.sql                    CREATE VIEW statements; Meta: views (JSON [{name, create}])
 type Manifest struct {
 	Tables []*TableManifest
 	Views  []View
+	// Whole says that the backup took tables without a key too (whole;
+	// Meta whole=1 on "tables"). Backups before that left them out, so a
+	// restore of such a backup keeps the live keyless tables it never held.
+	Whole bool
+	// LeftOut are tables the backup selected but could not take (see
+	// BackupReport.Partial; Meta leftout on "tables", JSON): a restore
+	// leaves the live ones alone.
+	LeftOut []string
 }
 
 // TableManifest is one backed-up table.
@@ -54,8 +70,11 @@ type TableManifest struct {
 	Key        []string // the key's columns, in order
 	Columns    []string // the columns INSERTs name (generated ones left out)
 	Definition string   // hash of the definition and key choice
-	Schema     *repository.Node
-	Segments   []*Segment
+	// Versioned: a system-versioned table, whose segments hold its
+	// history rows too and name its period columns (Meta versioned=1).
+	Versioned bool
+	Schema    *repository.Node
+	Segments  []*Segment
 }
 
 // Segment is one file of rows of a table: the rows whose keys are in
@@ -66,6 +85,11 @@ type Segment struct {
 	Checksum    string // "count:xor", see checksumQuery
 	Size        int64
 	Content     []repository.ID
+	// Parts: the segment holds UPDATE statements that append a large
+	// value in parts to the row just inserted (Meta parts=1); it is
+	// loaded with INSERTs, never LOAD DATA. Restores before parts existed
+	// skip those lines; the segment checks of later ones catch that.
+	Parts bool
 }
 
 // View is one view's definition.
@@ -148,6 +172,9 @@ func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 			"create":     t.Create,
 			"triggers":   jsonString(t.Triggers),
 		}
+		if t.Versioned {
+			schema.Meta["versioned"] = "1"
+		}
 		tt.Nodes = append(tt.Nodes, &schema)
 		for i, s := range t.Segments {
 			tt.Nodes = append(tt.Nodes, &repository.Node{
@@ -163,6 +190,9 @@ func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 					"checksum": s.Checksum,
 				},
 			})
+			if s.Parts {
+				tt.Nodes[len(tt.Nodes)-1].Meta["parts"] = "1"
+			}
 		}
 		sort.Slice(tt.Nodes, func(i, j int) bool { return tt.Nodes[i].Name < tt.Nodes[j].Name })
 		id, err := st.SaveTree(ctx, tt)
@@ -187,8 +217,15 @@ func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 	if views == nil {
 		views = []View{}
 	}
+	tmeta := map[string]string{"format": "1"}
+	if m.Whole {
+		tmeta["whole"] = "1"
+	}
+	if len(m.LeftOut) > 0 {
+		tmeta["leftout"] = jsonString(m.LeftOut)
+	}
 	root := &repository.Tree{Nodes: []*repository.Node{
-		{Name: "tables", Type: repository.NodeDir, Mode: 0o755 | 1<<31, Subtree: &tablesID, Meta: map[string]string{"format": "1"}},
+		{Name: "tables", Type: repository.NodeDir, Mode: 0o755 | 1<<31, Subtree: &tablesID, Meta: tmeta},
 		{Name: "views.sql", Type: repository.NodeFile, Mode: 0o644, Size: vsize, Content: vids,
 			Meta: map[string]string{"views": jsonString(views)}},
 	}}
@@ -209,7 +246,12 @@ func LoadManifest(ctx context.Context, st Store, id repository.ID) (*Manifest, e
 	if f := tn.Meta["format"]; f != "1" {
 		return nil, fmt.Errorf("load database tree: unknown format %q", f)
 	}
-	m := &Manifest{}
+	m := &Manifest{Whole: tn.Meta["whole"] == "1"}
+	if lo := tn.Meta["leftout"]; lo != "" {
+		if err := json.Unmarshal([]byte(lo), &m.LeftOut); err != nil {
+			return nil, fmt.Errorf("load database tree: leftout: %w", err)
+		}
+	}
 	if vn := root.Find("views.sql"); vn != nil && vn.Meta["views"] != "" {
 		if err := json.Unmarshal([]byte(vn.Meta["views"]), &m.Views); err != nil {
 			return nil, fmt.Errorf("load views: %w", err)
@@ -234,6 +276,7 @@ func LoadManifest(ctx context.Context, st Store, id repository.ID) (*Manifest, e
 		}
 		t.Schema = sn
 		t.Engine, t.Create, t.Definition = sn.Meta["engine"], sn.Meta["create"], sn.Meta["definition"]
+		t.Versioned = sn.Meta["versioned"] == "1"
 		for k, dst := range map[string]*[]string{"key": &t.Key, "columns": &t.Columns, "triggers": &t.Triggers} {
 			if err := json.Unmarshal([]byte(sn.Meta[k]), dst); err != nil {
 				return nil, fmt.Errorf("load table %s: %s: %w", n.Name, k, err)
@@ -243,7 +286,7 @@ func LoadManifest(ctx context.Context, st Store, id repository.ID) (*Manifest, e
 			if sg.Name == "schema.sql" || !strings.HasSuffix(sg.Name, ".sql") {
 				continue
 			}
-			s := &Segment{Checksum: sg.Meta["checksum"], Size: sg.Size, Content: sg.Content}
+			s := &Segment{Checksum: sg.Meta["checksum"], Size: sg.Size, Content: sg.Content, Parts: sg.Meta["parts"] == "1"}
 			if s.First, err = decodeKey(sg.Meta["first"]); err == nil {
 				s.Last, err = decodeKey(sg.Meta["last"])
 			}

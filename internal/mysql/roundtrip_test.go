@@ -90,7 +90,7 @@ func fixture(e *env) {
 }
 
 var fixtureSelected = []string{"wp_2_posts", "wp_aria", "wp_big", "wp_bin", "wp_child", "wp_comp", "wp_dates", "wp_empty", "wp_fts", "wp_keys", "wp_latin1",
-	"wp_log", "wp_myisam", "wp_parent", "wp_trig", "wp_types", "wp_uniq", "wp_utf8"}
+	"wp_log", "wp_myisam", "wp_nokey", "wp_nulluniq", "wp_parent", "wp_trig", "wp_types", "wp_uniq", "wp_utf8"}
 
 func TestBackupRestoreRoundTrip(t *testing.T) { eachDial(t, testBackupRestoreRoundTrip) }
 
@@ -112,7 +112,7 @@ func testBackupRestoreRoundTrip(t *testing.T, mode dialMode) {
 	if !slices.Equal(got, fixtureSelected) {
 		t.Errorf("backed up %v, want %v", got, fixtureSelected)
 	}
-	wantSkip := map[string]string{"wp_nokey": ReasonNoKey, "wp_nulluniq": ReasonNoKey, "other_t": ReasonNoPrefix, "wpXfoo": ReasonNoPrefix}
+	wantSkip := map[string]string{"other_t": ReasonNoPrefix, "wpXfoo": ReasonNoPrefix}
 	for _, s := range rep.Skipped {
 		if w, ok := wantSkip[s.Name]; ok && w == s.Reason {
 			delete(wantSkip, s.Name)
@@ -205,14 +205,14 @@ func testBackupRestoreRoundTrip(t *testing.T, mode dialMode) {
 	// Single-table restore touches nothing else.
 	e.exec("DELETE FROM wp_comp", "DELETE FROM wp_bin")
 	binSum := e.checksum("wp_bin")
-	e.restore(id, RestoreOptions{Tables: []string{"wp_comp"}})
+	e.restore(id, RestoreOptions{Prefix: "wp_", Tables: []string{"wp_comp"}})
 	if got := e.checksum("wp_comp"); got != before["wp_comp"] {
 		t.Errorf("wp_comp after table restore: %s want %s", got, before["wp_comp"])
 	}
 	if got := e.checksum("wp_bin"); got != binSum {
 		t.Errorf("wp_bin changed by a restore of wp_comp")
 	}
-	if _, err := Restore(context.Background(), e.cfg, e.repo, id, RestoreOptions{Tables: []string{"nope"}}); !errors.Is(err, ErrNotFound) {
+	if _, err := Restore(context.Background(), e.cfg, e.repo, id, RestoreOptions{Prefix: "wp_", Tables: []string{"nope"}}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("restore of a missing table: %v", err)
 	}
 	if _, err := Restore(context.Background(), e.cfg, e.repo, id, RestoreOptions{}); !errors.Is(err, ErrNoPrefix) {

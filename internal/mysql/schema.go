@@ -36,6 +36,15 @@ func restoreLockName(database, prefix string) string {
 	return "sitevault-restore-" + hex.EncodeToString(h[:12])
 }
 
+// NoteWhole is what a backup report says of a table without a primary or
+// unique key over NOT NULL columns: it is backed up whole, outside segment
+// reuse (see TableReport.Whole).
+const NoteWhole = "backed up whole (no key)"
+
+// NoteVersioned is what a backup report says of a system-versioned table:
+// backed up whole, current and history rows.
+const NoteVersioned = "backed up whole with its history (system-versioned)"
+
 // Skip reasons.
 const (
 	ReasonNoPrefix  = "no prefix"
@@ -55,6 +64,8 @@ type Selection struct {
 	Tables  []string // selected tables, sorted
 	Views   []string // views whose names carry the prefix
 	Skipped []Skipped
+	// Whole are the selected tables without a key, backed up whole (NoteWhole).
+	Whole []string
 }
 
 // querier is a *sql.Conn, *sql.DB or *sql.Tx.
@@ -74,6 +85,18 @@ const (
 	kindBinary                  // BINARY, BLOB, geometry: 0x…
 	kindBit                     // BIT: b'…'
 	kindTemporal                // DATE, TIME, DATETIME, TIMESTAMP: quoted
+	// kindNative: MariaDB's type plugins (INET4, INET6, UUID) and any
+	// other type without a character set this package does not know. A
+	// binary session receives their text form, which they do not take
+	// back from a binary string (they load NULL with a warning); so they
+	// are read as CAST(… AS BINARY), their fixed binary form, and written
+	// as 0x…, which they take exactly.
+	kindNative
+	// kindEnum: ENUM and SET. A binary session loads a member name with a
+	// 4-byte character (an emoji) as no member at all, so they are read
+	// and written as their numbers (ENUM index, SET bit mask), which are
+	// exact whatever the character set.
+	kindEnum
 )
 
 type column struct {
@@ -94,7 +117,51 @@ type tableInfo struct {
 	Columns   []column
 	Key       []int // indexes into Columns
 	KeyName   string
+	// Versioned: a system-versioned table (MariaDB). It is backed up
+	// whole with its history: read FOR SYSTEM_TIME ALL, its period
+	// columns included as data columns (see withPeriod).
+	Versioned bool
 }
+
+// from returns the table as a FROM clause reads it: a system-versioned
+// table with all its history rows.
+func (t *tableInfo) from() string {
+	if t.Versioned {
+		return quoteIdent(t.Name) + " FOR SYSTEM_TIME ALL"
+	}
+	return quoteIdent(t.Name)
+}
+
+var periodRe = regexp.MustCompile("(?m)^\\s*PERIOD FOR SYSTEM_TIME \\(`((?:[^`]|``)+)`, `((?:[^`]|``)+)`\\)")
+
+// withPeriod makes a system-versioned table's period columns data columns
+// (create is its CREATE TABLE): explicit ones (PERIOD FOR SYSTEM_TIME
+// (rs, re)) show as generated, and are no longer; the implicit ones
+// (row_start, row_end, TIMESTAMP(6), not in information_schema) are added.
+// A restore loads them with system_versioning_insert_history (MariaDB
+// 10.11+), so current and history rows come back with their times.
+func (t *tableInfo) withPeriod(create string) {
+	start, end := "row_start", "row_end"
+	if m := periodRe.FindStringSubmatch(create); m != nil {
+		start, end = strings.ReplaceAll(m[1], "``", "`"), strings.ReplaceAll(m[2], "``", "`")
+	}
+	for _, name := range []string{start, end} {
+		found := false
+		for i := range t.Columns {
+			if t.Columns[i].Name == name {
+				t.Columns[i].Generated = false
+				found = true
+			}
+		}
+		if !found {
+			t.Columns = append(t.Columns, column{Name: name, DataType: "timestamp", Kind: kindTemporal})
+		}
+	}
+}
+
+// whole reports whether the table is backed up whole: it has no key, or
+// it is system-versioned.
+func (t *tableInfo) whole() bool { return len(t.Key) == 0 }
 
 func (t *tableInfo) transactional() bool { return strings.EqualFold(t.Engine, "InnoDB") }
 
@@ -131,9 +198,20 @@ func kindOf(dataType, charset string) colKind {
 		return kindBit
 	case "date", "time", "datetime", "timestamp":
 		return kindTemporal
+	case "enum", "set":
+		return kindEnum
+	case "char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json":
+		// MySQL's JSON has no character set; it is utf8mb4 text.
+		if charset == "binary" {
+			return kindBinary
+		}
+		return kindString
 	}
 	if charset == "binary" {
 		return kindBinary
+	}
+	if charset == "" {
+		return kindNative
 	}
 	return kindString
 }
@@ -191,24 +269,33 @@ func inventory(ctx context.Context, q querier, prefix string) (tables []*tableIn
 			skipped = append(skipped, Skipped{r.name, ReasonNoPrefix})
 		case r.typ == "VIEW":
 			views = append(views, r.name)
+		case r.typ == "SYSTEM VERSIONED":
+			// Backed up whole: a key's value repeats in the history rows.
+			tables = append(tables, &tableInfo{Name: r.name, Engine: r.engine, AvgRowLen: r.avg, Columns: cols[r.name], Versioned: true})
 		case r.typ != "BASE TABLE":
 			skipped = append(skipped, Skipped{r.name, ReasonType + " (" + strings.ToLower(r.typ) + ")"})
 		default:
 			t := &tableInfo{Name: r.name, Engine: r.engine, AvgRowLen: r.avg, Columns: cols[r.name]}
-			if !chooseKey(t, keys[r.name]) {
-				skipped = append(skipped, Skipped{r.name, ReasonNoKey})
-				continue
-			}
+			// A table without a usable key is backed up whole (Key nil):
+			// its rows have no order to cut segments by, so it takes no
+			// part in segment reuse.
+			chooseKey(t, keys[r.name])
 			tables = append(tables, t)
 		}
 	}
 	return tables, views, skipped, nil
 }
 
-func columnsOf(ctx context.Context, q querier) (map[string][]column, error) {
-	rows, err := q.QueryContext(ctx, `SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, IFNULL(CHARACTER_SET_NAME,''),
+func columnsOf(ctx context.Context, q querier, only ...string) (map[string][]column, error) {
+	query := `SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, IFNULL(CHARACTER_SET_NAME,''),
 		IFNULL(COLLATION_NAME,''), IS_NULLABLE, EXTRA
-		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION`)
+		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()`
+	var args []any
+	if len(only) == 1 {
+		query += " AND TABLE_NAME = ?"
+		args = append(args, only[0])
+	}
+	rows, err := q.QueryContext(ctx, query+" ORDER BY TABLE_NAME, ORDINAL_POSITION", args...)
 	if err != nil {
 		return nil, fmt.Errorf("list columns: %w", err)
 	}
@@ -417,6 +504,9 @@ func Select(ctx context.Context, cfg Config, prefix string) (*Selection, error) 
 	s := &Selection{Views: views, Skipped: skipped}
 	for _, t := range tables {
 		s.Tables = append(s.Tables, t.Name)
+		if t.whole() {
+			s.Whole = append(s.Whole, t.Name)
+		}
 	}
 	return s, nil
 }

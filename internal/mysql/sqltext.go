@@ -16,9 +16,9 @@ func appendValue(b []byte, c *column, v []byte, compact bool) []byte {
 		return append(b, "NULL"...)
 	}
 	switch c.Kind {
-	case kindNumber, kindFloat:
+	case kindNumber, kindFloat, kindEnum:
 		return append(b, v...)
-	case kindBinary:
+	case kindBinary, kindNative:
 		if compact {
 			return appendQuoted(b, v)
 		}
@@ -189,7 +189,7 @@ func rowHashExpr(t *tableInfo) string {
 // escapes either way only if its CRC32 collides.)
 func checksumQuery(t *tableInfo, lower, upper [][]byte) string {
 	return "SELECT CONCAT(COUNT(*), ':', IFNULL(BIT_XOR(" + rowHashExpr(t) + "),0)) FROM " +
-		quoteIdent(t.Name) + " WHERE " + rangeWhere(t, lower, upper)
+		t.from() + " WHERE " + rangeWhere(t, lower, upper)
 }
 
 // selectList returns the columns a dump reads: data columns, then key
@@ -201,8 +201,13 @@ func selectList(t *tableInfo) (list string, cols []int, keyAt []int) {
 	for _, i := range t.dataColumns() {
 		c := &t.Columns[i]
 		e := quoteIdent(c.Name)
-		if c.Kind == kindFloat {
+		switch c.Kind {
+		case kindFloat:
 			e = "CAST(" + e + " AS DOUBLE)"
+		case kindNative:
+			e = "CAST(" + e + " AS BINARY)"
+		case kindEnum:
+			e = "(" + e + "+0)"
 		}
 		pos[i] = len(exprs)
 		exprs = append(exprs, e)
@@ -211,7 +216,11 @@ func selectList(t *tableInfo) (list string, cols []int, keyAt []int) {
 	for _, i := range t.Key {
 		if _, ok := pos[i]; !ok {
 			pos[i] = len(exprs)
-			exprs = append(exprs, quoteIdent(t.Columns[i].Name))
+			e := quoteIdent(t.Columns[i].Name)
+			if t.Columns[i].Kind == kindNative {
+				e = "CAST(" + e + " AS BINARY)"
+			}
+			exprs = append(exprs, e)
 		}
 		keyAt = append(keyAt, pos[i])
 	}
