@@ -260,7 +260,6 @@ func checkCreate(stmt, from, to string, rename renamer) (string, error) {
 		return "", fmt.Errorf("CREATE TABLE %s in the file of table %s", quoteIdent(toks[2].text), quoteIdent(from))
 	}
 	ren := map[int]string{2: to}
-	keyed := false
 	depth := 0
 	for i := 3; i < len(toks); i++ {
 		t := toks[i]
@@ -307,9 +306,6 @@ func checkCreate(stmt, from, to string, rename renamer) (string, error) {
 				}
 			case next == "(" && safeFuncs[t.text]:
 			case createWords[t.text]:
-				if (t.text == "KEY" && (prev.text == "PRIMARY" || prev.text == "UNIQUE")) || (t.text == "UNIQUE" && next == "(") {
-					keyed = true
-				}
 			default:
 				return "", fmt.Errorf("%s is not allowed in a table definition of a download", t.text)
 			}
@@ -317,9 +313,6 @@ func checkCreate(stmt, from, to string, rename renamer) (string, error) {
 	}
 	if depth != 0 {
 		return "", errors.New("unbalanced parentheses")
-	}
-	if !keyed {
-		return "", errors.New("the table has no primary or unique key (a download holds only such tables, and undo could not bring back one without)")
 	}
 	return render(stmt, toks, ren), nil
 }

@@ -221,8 +221,9 @@ func (c *cli) points(name string, extra ...string) []point {
 	return pts
 }
 
-// createTables adds a table without the prefix and a prefixed table with no
-// primary or unique key, both with rows: a backup must take neither.
+// createTables adds a table without the prefix, which a backup must not
+// take, and a prefixed table with no primary or unique key, which it takes
+// whole; both with rows.
 func createTables(t *testing.T, w *testsrv.WordPress) (noPrefix, noKey string) {
 	t.Helper()
 	noPrefix, noKey = "sv_other_stats", w.Prefix+"sv_nokey"
@@ -239,8 +240,10 @@ func createTables(t *testing.T, w *testsrv.WordPress) (noPrefix, noKey string) {
 // and a primary or unique key, from the server's information_schema.
 func backedUpTables(t *testing.T, w *testsrv.WordPress) []string {
 	t.Helper()
-	rows, err := w.RootDB(t).Query(`SELECT DISTINCT table_name FROM information_schema.statistics
-		WHERE table_schema = ? AND non_unique = 0 ORDER BY table_name`, w.DB.Name)
+	// Every base table with the prefix: those with a key in key-range
+	// segments, those without one whole.
+	rows, err := w.RootDB(t).Query(`SELECT table_name FROM information_schema.tables
+		WHERE table_schema = ? AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY table_name`, w.DB.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,8 +272,8 @@ type content struct {
 	files  []string       // backed-up files
 }
 
-// newSite starts a WordPress with the fixture, two posts and the two tables
-// a backup must skip.
+// newSite starts a WordPress with the fixture, two posts, a table without
+// the prefix (skipped) and one without a key (taken whole).
 func newSite(t *testing.T) (*testsrv.WordPress, *content) {
 	t.Helper()
 	w := testsrv.StartWordPress(t, mariadb, testsrv.WordPressOptions{Title: "E2E " + t.Name()})

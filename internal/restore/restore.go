@@ -302,7 +302,7 @@ func run(ctx context.Context, deps backup.Deps, entry catalog.Site, point *repos
 		// With no table on either side there is nothing to do (and
 		// mysql.Restore would issue an empty RENAME TABLE).
 		if len(opts.Tables) > 0 || len(pre.Database.Tables) > 0 || len(pre.Database.Views) > 0 || !emptyDatabase(ctx, repo, dbTree) {
-			rep, err = mysql.Restore(ctx, pre.DB.Config, repo, dbTree, mysql.RestoreOptions{Prefix: prefix, Tables: opts.Tables, Logger: log})
+			rep, err = mysql.Restore(ctx, pre.DB.Config, repo, dbTree, mysql.RestoreOptions{Prefix: prefix, EmptyPrefix: prefix == "", Tables: opts.Tables, Logger: log})
 		}
 		if err != nil {
 			return res, fmt.Errorf("%s the database of %s from %s (the database is unchanged; the pre-restore point is %s): %w",
