@@ -150,7 +150,7 @@ var (
 	// (Debian's .htaccess → /etc/wordpress/htaccess among them): backed up,
 	// but a restore never places them.
 	FixtureOutsideLinks = []string{".htaccess", "outside-link", "wp-content/uploads/escape"}
-	FixtureExcluded = []string{
+	FixtureExcluded     = []string{
 		"wp-admin", "wp-includes", "wp-login.php", "index.php", "readme.html",
 		"wp-content/cache", "wp-content/upgrade", "wp-content/litespeed",
 		"wp-content/updraft", "wp-content/ai1wm-backups", "wp-content/uploads/backwpup-abc-backups",
