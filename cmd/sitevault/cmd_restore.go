@@ -117,6 +117,9 @@ func newRestoreJSON(entry string, res *restore.Result) restoreJSON {
 	}
 	if d := res.Database; d != nil {
 		out.TablesWritten, out.TablesDropped, out.Rows = nonNil(d.Tables), nonNil(d.Removed), d.Rows
+		for _, f := range d.Failed {
+			out.Failed = append(out.Failed, f.Error())
+		}
 	}
 	return out
 }
@@ -274,9 +277,16 @@ func finishRestore(g *globalOptions, asJSON bool, stdout io.Writer, siteName, jo
 		printRestore(stdout, siteName, job, res)
 	}
 	if !res.OK() {
-		err := fmt.Errorf("%s of site %s is incomplete: %d files were refused and %d failed (listed above); `sitevault undo %s` takes it back",
-			job, siteName, len(res.Files.Skipped), len(res.Files.Errors), siteName)
-		if damagedFiles(res.Files) {
+		var refused, failed, tables int
+		if f := res.Files; f != nil {
+			refused, failed = len(f.Skipped), len(f.Errors)
+		}
+		if d := res.Database; d != nil {
+			tables = len(d.Failed)
+		}
+		err := fmt.Errorf("%s of site %s is incomplete: %d files were refused, %d files and %d tables failed (listed above); `sitevault undo %s` takes it back",
+			job, siteName, refused, failed, tables, siteName)
+		if tables > 0 || damagedFiles(res.Files) {
 			// exit code 12: `sitevault check --read-data` tells what else is damaged
 			err = fmt.Errorf("%w; run `sitevault check --read-data`: %w", err, repository.ErrDamaged)
 		}
@@ -288,6 +298,9 @@ func finishRestore(g *globalOptions, asJSON bool, stdout io.Writer, siteName, jo
 // damagedFiles reports whether a file of the restore failed because the
 // repository's data is damaged or missing.
 func damagedFiles(r *restorer.Report) bool {
+	if r == nil {
+		return false
+	}
 	for _, e := range r.Errors {
 		if errors.Is(e, repository.ErrDamaged) || errors.Is(e, repository.ErrBlobNotFound) || errors.Is(e, backend.ErrNotExist) {
 			return true
@@ -336,6 +349,11 @@ func printRestore(w io.Writer, siteName, job string, res *restore.Result) {
 		}
 		for _, e := range f.Errors {
 			fmt.Fprintf(w, "  FAILED:      %v\n", e)
+		}
+	}
+	if d := res.Database; d != nil {
+		for _, f := range d.Failed {
+			fmt.Fprintf(w, "  FAILED:      %v (the live table was left as it was)\n", f)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
@@ -54,9 +55,29 @@ type RestoreReport struct {
 	NotInPoint []string
 	// Kept are live tables the restore point never held that the restore
 	// left in place, with the reason.
-	Kept     []Skipped
+	Kept []Skipped
+	// Failed are tables of the restore point whose stored rows are damaged
+	// or missing: not restored, the live table (if any) left as it was,
+	// while every other table is restored.
+	Failed   []FailedTable
 	Views    []string
 	Warnings []string
+}
+
+// FailedTable is a table a restore could not read from the restore point.
+type FailedTable struct {
+	Table string
+	Err   error
+}
+
+func (f FailedTable) Error() string { return fmt.Sprintf("table %s: %v", f.Table, f.Err) }
+func (f FailedTable) Unwrap() error { return f.Err }
+
+// damagedData reports whether err is the restore point's stored data being
+// damaged or missing, which fails only the table it belongs to.
+func damagedData(err error) bool {
+	return errors.Is(err, repository.ErrDamaged) || errors.Is(err, repository.ErrBlobNotFound) ||
+		errors.Is(err, backend.ErrNotExist)
 }
 
 // Restore replaces the site's tables with the restore point's (the
@@ -150,11 +171,11 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 
 	// Create the temporary tables, then load every segment, adding a
 	// table's secondary indexes after its last segment.
-	foreignKeys := make([][]string, len(tables))
+	foreignKeys := make(map[string][]string, len(tables))
 	deferredKeys := make([][]string, len(tables))
 	for i, t := range tables {
 		var create string
-		create, foreignKeys[i] = splitForeignKeys(t.Create)
+		create, foreignKeys[t.Name] = splitForeignKeys(t.Create)
 		if len(t.Segments) > 0 { // the last segment's loader adds them
 			create, deferredKeys[i] = splitSecondaryKeys(create)
 		}
@@ -174,9 +195,27 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 		return nil, err
 	}
 	started := time.Now()
-	if err := load(ctx, db, st, tables, tmpNames, loadData, enums, deferredKeys, opts.Parallel); err != nil {
+	failed, err := load(ctx, db, st, tables, tmpNames, loadData, enums, deferredKeys, opts.Parallel)
+	if err != nil {
 		dropTemps()
 		return nil, err
+	}
+	if len(failed) > 0 {
+		// Restore the rest; a damaged table keeps its live version.
+		var keep []*TableManifest
+		var keepTmp []string
+		for i, t := range tables {
+			if ferr, bad := failed[t.Name]; bad {
+				rep.Failed = append(rep.Failed, FailedTable{Table: t.Name, Err: ferr})
+				if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(tmpNames[i])); err != nil {
+					log.Warn("drop temporary table", "table", tmpNames[i], "error", err)
+				}
+				continue
+			}
+			keep = append(keep, t)
+			keepTmp = append(keepTmp, tmpNames[i])
+		}
+		tables, tmpNames = keep, keepTmp
 	}
 	log.Debug("database restore loaded", "tables", len(tables), "duration", time.Since(started))
 	if opts.beforeSwap != nil {
@@ -204,6 +243,9 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 		return n
 	}
 	restored := map[string]bool{}
+	for _, f := range rep.Failed {
+		restored[f.Table] = true // kept as it is, never dropped
+	}
 	for i, t := range tables {
 		restored[t.Name] = true
 		if exists[t.Name] {
@@ -246,8 +288,8 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("drop replaced table %s: %v (the next restore drops it)", n, err))
 		}
 	}
-	for i, t := range tables {
-		for _, fk := range foreignKeys[i] {
+	for _, t := range tables {
+		for _, fk := range foreignKeys[t.Name] {
 			if _, err := conn.ExecContext(ctx, "ALTER TABLE "+quoteIdent(t.Name)+" ADD "+fk); err != nil {
 				rep.Warnings = append(rep.Warnings, fmt.Sprintf("add foreign key to %s: %v", t.Name, err))
 			}
@@ -574,7 +616,7 @@ type tableCheck struct {
 // table's deferred secondary indexes (see splitSecondaryKeys) while the
 // other workers go on loading: the biggest tables come first, so their
 // index builds overlap with the loading of the others.
-func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tmpNames []string, loadData []bool, enums []map[string]bool, keys [][]string, parallel int) error {
+func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tmpNames []string, loadData []bool, enums []map[string]bool, keys [][]string, parallel int) (map[string]error, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	jobs := make(chan loadJob)
@@ -582,6 +624,7 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
+		failed   = map[string]error{} // tables whose stored data is damaged
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -590,6 +633,27 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 		}
 		mu.Unlock()
 		cancel()
+	}
+	// failTable gives up j's table when its data is damaged (the others
+	// load on), and fails the whole load otherwise.
+	failTable := func(j loadJob, err error) {
+		if !damagedData(err) {
+			fail(err)
+			return
+		}
+		mu.Lock()
+		if failed[j.table.Name] == nil {
+			failed[j.table.Name] = err
+		}
+		mu.Unlock()
+		if j.first {
+			close(j.ready) // the table's other segments skip themselves
+		}
+	}
+	isFailed := func(j loadJob) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return failed[j.table.Name] != nil
 	}
 	for w := 0; w < parallel; w++ {
 		wg.Add(1)
@@ -623,12 +687,15 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 					}
 					history = true
 				}
+				if isFailed(j) {
+					continue
+				}
 				loadFn := loadSegment
 				if j.loadData && !j.table.Versioned && !j.seg.Parts {
 					loadFn = loadSegmentData
 				}
 				if err := loadFn(ctx, conn, st, j); err != nil {
-					fail(err)
+					failTable(j, err)
 					continue
 				}
 				if j.first {
@@ -638,7 +705,7 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 					fail(err)
 					continue
 				}
-				if j.left.Add(-1) == 0 {
+				if j.left.Add(-1) == 0 && !isFailed(j) {
 					if err := finishTable(ctx, conn, j); err != nil {
 						fail(err)
 						continue
@@ -653,7 +720,7 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 		if len(t.Segments) == 0 {
 			// Nothing to load; still check the table is as recorded.
 			if err := verifyTable(ctx, db, t, tmpNames[i]); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
@@ -693,9 +760,9 @@ feed:
 	close(jobs)
 	wg.Wait()
 	if firstErr != nil {
-		return firstErr
+		return nil, firstErr
 	}
-	return ctx.Err()
+	return failed, ctx.Err()
 }
 
 func cmpInt64(a, b int64) int {

@@ -110,7 +110,9 @@ type Result struct {
 }
 
 // OK reports whether everything selected was restored.
-func (r *Result) OK() bool { return r.Files == nil || r.Files.OK() }
+func (r *Result) OK() bool {
+	return (r.Files == nil || r.Files.OK()) && (r.Database == nil || len(r.Database.Failed) == 0)
+}
 
 // ResolveItems checks and completes a restore's selection. With no items,
 // the items are those of the paths (by the WordPress layout with
