@@ -90,6 +90,8 @@ type restoreJSON struct {
 	TablesWritten []string `json:"tables_restored"`
 	TablesDropped []string `json:"tables_removed"`
 	Rows          int64    `json:"rows"`
+	NotInPoint    []string `json:"tables_not_in_point"`
+	TablesKept    []string `json:"tables_kept"`
 	Refused       []string `json:"refused"`
 	Failed        []string `json:"failed"`
 	Warnings      []string `json:"warnings"`
@@ -100,7 +102,7 @@ func newRestoreJSON(entry string, res *restore.Result) restoreJSON {
 	out := restoreJSON{
 		Site: entry, Point: res.Point.ID.String(), PointTime: res.Point.Time.Format(time.RFC3339),
 		Items: res.Items, Paths: nonNil(res.Paths), Tables: nonNil(res.Tables), FilesRemoved: nonNil(res.Removed),
-		TablesWritten: []string{}, TablesDropped: []string{}, Refused: []string{}, Failed: []string{},
+		TablesWritten: []string{}, TablesDropped: []string{}, NotInPoint: []string{}, TablesKept: []string{}, Refused: []string{}, Failed: []string{},
 		Warnings: nonNil(res.Warnings), Duration: res.Duration.Seconds(),
 	}
 	if res.PreRestore != nil {
@@ -119,6 +121,10 @@ func newRestoreJSON(entry string, res *restore.Result) restoreJSON {
 		out.TablesWritten, out.TablesDropped, out.Rows = nonNil(d.Tables), nonNil(d.Removed), d.Rows
 		for _, f := range d.Failed {
 			out.Failed = append(out.Failed, f.Error())
+		}
+		out.NotInPoint = nonNil(d.NotInPoint)
+		for _, k := range d.Kept {
+			out.TablesKept = append(out.TablesKept, k.Name)
 		}
 	}
 	return out
@@ -335,6 +341,18 @@ func printRestore(w io.Writer, siteName, job string, res *restore.Result) {
 			fmt.Fprintf(w, "; dropped %s (not in the point)", strings.Join(d.Removed, ", "))
 		}
 		fmt.Fprintln(w)
+		for _, k := range d.Kept {
+			fmt.Fprintf(w, "  kept:        table %s: %s\n", k.Name, k.Reason)
+		}
+		// What the backup left out never comes back: say so, so that a
+		// restore into an empty database does not lose a table silently.
+		if sum := res.Point.Summary; sum != nil {
+			for _, sk := range sum.Skipped {
+				if strings.HasPrefix(sk, "table ") {
+					fmt.Fprintf(w, "  never held:  %s (left out by the backup)\n", sk)
+				}
+			}
+		}
 	}
 	if res.PreRestore != nil {
 		fmt.Fprintf(w, "  pre-restore: %s (`sitevault undo %s` takes this %s back)\n", res.PreRestore.Snapshot.ID.Short(), siteName, job)
