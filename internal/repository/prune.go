@@ -106,6 +106,9 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		defer l.release(ctx)
 		lock = l
 	}
+	// a tombstone counts from when it was visible: at most a quarter of
+	// the staleness after its stamp (writeStamped)
+	wait := opts.Grace + opts.LockStale/4
 	res := &PruneResult{}
 
 	// 0. orphans (packs in no index: a killed backup's, or a running
@@ -212,7 +215,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		delete(packs, id)
 		gone := true
 		for _, c := range p.copies {
-			gone = gone && c.state.dead() && listed.Sub(c.state.deleted) >= opts.Grace
+			gone = gone && c.state.dead() && listed.Sub(c.state.deleted) >= wait
 		}
 		if !gone {
 			res.MissingPacks++
@@ -264,7 +267,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 					res.BlobsTombstoned++
 				}
 				pending += int64(c.pb.Length)
-			case listed.Sub(c.state.deleted) >= opts.Grace:
+			case listed.Sub(c.state.deleted) >= wait:
 				garbage += int64(c.pb.Length)
 				collectable++
 			default:
