@@ -63,13 +63,20 @@ type pruneLock struct {
 	mu     sync.Mutex
 	own    backend.Handle
 	proven time.Time // start of the last successful lock write (monotonic)
+	lost   bool      // once unproven for stale/2, never proven again
 
 	done chan struct{}
 	wg   sync.WaitGroup
 }
 
-// write writes a new lock file, then removes the previous one.
+// write writes a new lock file, then removes the previous one. Once the
+// last proof is half the staleness old, another prune may have taken the
+// lock over: the lock is lost for good and write refuses (a refresher
+// resuming after a suspend must not re-take it).
 func (l *pruneLock) write(ctx context.Context) error {
+	if err := l.valid(); err != nil {
+		return err
+	}
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	h := backend.Handle{Type: backend.LockFile, Name: pruneLockPrefix + hex.EncodeToString(rnd[:])}
@@ -93,9 +100,13 @@ func (l *pruneLock) write(ctx context.Context) error {
 // younger than half the staleness; it does no I/O.
 func (l *pruneLock) valid() error {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	age := time.Since(l.proven)
-	l.mu.Unlock()
-	if age >= l.stale/2 {
+	if l.proven.IsZero() {
+		return nil // taking the lock
+	}
+	if l.lost || age >= l.stale/2 {
+		l.lost = true
 		return fmt.Errorf("%w: last refreshed %s ago, a lock is stale after %s; another prune may be running", ErrPruneLockLost, age.Round(time.Millisecond), l.stale)
 	}
 	return nil

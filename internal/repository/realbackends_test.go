@@ -2,6 +2,7 @@ package repository
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -17,95 +18,94 @@ import (
 
 // realBackend makes repositories on one kind of real backend: a local
 // folder, a folder on a private sshd, a bucket on a private VersityGW.
-// open opens the backend named by the location new returned.
+// new returns a location that holds everything needed to open the
+// backend again, in this process or another (openReal).
 type realBackend struct {
 	name string
 	new  func(t *testing.T) string
-	open func(t *testing.T, where string) backend.Backend
+}
+
+// open opens the backend at where (from new).
+func (rb realBackend) open(t *testing.T, where string) backend.Backend {
+	return openReal(t, rb.name, where)
 }
 
 var realRepos atomic.Int64
 
-// realBackends starts the servers (once per test) and returns the three
-// backends; a missing server fails the test under SITEVAULT_REQUIRE_SERVERS.
+// realBackends returns the three backends; servers start on first use (a
+// missing server fails the test under SITEVAULT_REQUIRE_SERVERS).
 func realBackends(t *testing.T) []realBackend {
 	t.Helper()
 	ctx := context.Background()
 	var sshd *testsrv.SSHD
 	var s3srv *testsrv.S3
-	sftpCfg := func(where string) sftp.Config {
-		return sftp.Config{User: sshd.User, Host: sshd.Host, Port: sshd.Port, Path: where,
-			IdentityFile: sshd.ClientKeyFile, KnownHostsFile: sshd.KnownHostsFile, Timeout: 5 * time.Second}
-	}
-	s3Cfg := func(bucket string) s3.Config {
-		return s3.Config{Endpoint: s3srv.Endpoint, Bucket: bucket, Prefix: "repo", AccessKey: s3srv.AccessKey, SecretKey: s3srv.SecretKey, Region: s3srv.Region}
-	}
 	return []realBackend{
-		{
-			name: "local",
-			new: func(t *testing.T) string {
-				dir := filepath.Join(t.TempDir(), "repo")
-				be, err := local.Create(ctx, dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				be.Close()
-				return dir
-			},
-			open: func(t *testing.T, where string) backend.Backend {
-				be, err := local.Open(ctx, where)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { be.Close() })
-				return be
-			},
-		},
-		{
-			name: "sftp",
-			new: func(t *testing.T) string {
-				if sshd == nil {
-					sshd = testsrv.StartSSHD(t)
-				}
-				where := filepath.Join(sshd.Dir, "repo"+strconv.FormatInt(realRepos.Add(1), 10))
-				be, err := sftp.Create(ctx, sftpCfg(where))
-				if err != nil {
-					t.Fatalf("create sftp repository: %v\n%s", err, sshd.Log())
-				}
-				be.Close()
-				return where
-			},
-			open: func(t *testing.T, where string) backend.Backend {
-				be, err := sftp.Open(ctx, sftpCfg(where))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { be.Close() })
-				return be
-			},
-		},
-		{
-			name: "s3",
-			new: func(t *testing.T) string {
-				if s3srv == nil {
-					s3srv = testsrv.StartS3(t)
-				}
-				bucket := s3srv.NewBucket(t)
-				be, err := s3.Create(ctx, s3Cfg(bucket))
-				if err != nil {
-					t.Fatalf("create s3 repository: %v\n%s", err, s3srv.Log())
-				}
-				be.Close()
-				return bucket
-			},
-			open: func(t *testing.T, where string) backend.Backend {
-				be, err := s3.Open(ctx, s3Cfg(where))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { be.Close() })
-				return be
-			},
-		},
+		{name: "local", new: func(t *testing.T) string {
+			dir := filepath.Join(t.TempDir(), "repo")
+			be, err := local.Create(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			be.Close()
+			return dir
+		}},
+		{name: "sftp", new: func(t *testing.T) string {
+			if sshd == nil {
+				sshd = testsrv.StartSSHD(t)
+			}
+			cfg := sftp.Config{User: sshd.User, Host: sshd.Host, Port: sshd.Port,
+				Path:         filepath.Join(sshd.Dir, "repo"+strconv.FormatInt(realRepos.Add(1), 10)),
+				IdentityFile: sshd.ClientKeyFile, KnownHostsFile: sshd.KnownHostsFile, Timeout: 5 * time.Second}
+			be, err := sftp.Create(ctx, cfg)
+			if err != nil {
+				t.Fatalf("create sftp repository: %v\n%s", err, sshd.Log())
+			}
+			be.Close()
+			b, _ := json.Marshal(cfg)
+			return string(b)
+		}},
+		{name: "s3", new: func(t *testing.T) string {
+			if s3srv == nil {
+				s3srv = testsrv.StartS3(t)
+			}
+			cfg := s3.Config{Endpoint: s3srv.Endpoint, Bucket: s3srv.NewBucket(t), Prefix: "repo",
+				AccessKey: s3srv.AccessKey, SecretKey: s3srv.SecretKey, Region: s3srv.Region}
+			be, err := s3.Create(ctx, cfg)
+			if err != nil {
+				t.Fatalf("create s3 repository: %v\n%s", err, s3srv.Log())
+			}
+			be.Close()
+			b, _ := json.Marshal(cfg)
+			return string(b)
+		}},
 	}
+}
+
+// openReal opens a backend of kind at where (realBackend.new's result).
+func openReal(t *testing.T, kind, where string) backend.Backend {
+	t.Helper()
+	ctx := context.Background()
+	var be backend.Backend
+	var err error
+	switch kind {
+	case "local":
+		be, err = local.Open(ctx, where)
+	case "sftp":
+		var cfg sftp.Config
+		if err = json.Unmarshal([]byte(where), &cfg); err == nil {
+			be, err = sftp.Open(ctx, cfg)
+		}
+	case "s3":
+		var cfg s3.Config
+		if err = json.Unmarshal([]byte(where), &cfg); err == nil {
+			be, err = s3.Open(ctx, cfg)
+		}
+	default:
+		t.Fatalf("unknown backend %q", kind)
+	}
+	if err != nil {
+		t.Fatalf("open %s backend: %v", kind, err)
+	}
+	t.Cleanup(func() { be.Close() })
+	return be
 }
