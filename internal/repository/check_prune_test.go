@@ -206,3 +206,30 @@ func TestCheckForeignPack(t *testing.T) {
 		t.Fatalf("prune touched the foreign pack: %v", err)
 	}
 }
+
+// TestPruneUnchangedWritesNothing: a prune with nothing to change (the
+// usual run while tombstones wait for their grace) rewrites no index file.
+func TestPruneUnchangedWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	r := TestRepository(t)
+	gone := TestSnapshot(t, r, "s", time.Now(), map[string][]byte{"a": randBytes(51, 50<<10)})
+	TestSnapshot(t, r, "s", time.Now(), map[string][]byte{"b": randBytes(52, 50<<10)})
+	if err := r.RemoveSnapshot(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // compacts (the packs are young), then tombstones a
+		if _, err := r.Prune(ctx, PruneOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := listType(t, r.be, backend.IndexFile)
+	res, err := r.Prune(ctx, PruneOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := listType(t, r.be, backend.IndexFile)
+	if strings.Join(before, ",") != strings.Join(after, ",") || res.IndexFilesIn != 0 {
+		t.Fatalf("unchanged prune rewrote the index: %v -> %v (%+v)", before, after, res)
+	}
+	mustCheck(t, r)
+}

@@ -140,8 +140,11 @@ func stopped(t *testing.T, pid int) {
 			t.Fatal(err)
 		}
 		// pid (comm) state ...
-		if f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])); len(f) > 0 && f[0] == "T" {
+		switch f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])); {
+		case len(f) > 0 && f[0] == "T":
 			return
+		case len(f) > 0 && (f[0] == "Z" || f[0] == "X"):
+			t.Fatal("the paused prune ended before its destructive steps")
 		}
 	}
 	t.Fatal("the paused prune never reached its destructive steps")
@@ -164,6 +167,8 @@ func TestConcurrentProcesses(t *testing.T) {
 				t.Fatal(err)
 			}
 			stop := filepath.Join(t.TempDir(), "stop")
+			// old's pack is no longer young: the paused prune has work
+			time.Sleep(procGrace)
 
 			paused, pausedOut := helperProc(t, rb.name, where, "prune-paused")
 			stopped(t, paused.Process.Pid)

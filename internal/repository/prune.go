@@ -293,6 +293,17 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	if opts.DryRun {
 		return res, nil
 	}
+	// nothing to change (the usual run while tombstones wait for their
+	// grace): write and delete nothing
+	if len(orphans) == 0 && len(stamped) == 0 && len(newDead) == 0 && len(repack) == 0 && len(deletePack) == 0 &&
+		len(files) <= 1 && !indexHasGone(live, packs) {
+		res.IndexFilesIn = 0
+		if err := r.cleanTemp(ctx, lock, opts, res); err != nil {
+			return nil, err
+		}
+		r.log.Info("prune finished: nothing to change", "temp_files_removed", res.TempFilesRemoved)
+		return res, nil
+	}
 	if opts.beforeDestroy != nil {
 		opts.beforeDestroy()
 	}
@@ -367,20 +378,42 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	if err := r.LoadIndex(ctx); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	// 8. leftovers of interrupted saves; a failure here undoes nothing
-	// above, and the next prune tries again
-	if tc, ok := r.be.(backend.TempCleaner); ok {
-		if err := lock.ensure(ctx); err != nil {
-			return nil, fmt.Errorf("prune: %w", err)
-		}
-		n, err := tc.CleanTemp(ctx, r.now().Add(-opts.Grace))
-		res.TempFilesRemoved = n
-		if err != nil {
-			r.log.Warn("temporary files not cleaned", "removed", n, "err", err)
-		}
+	if err := r.cleanTemp(ctx, lock, opts, res); err != nil {
+		return nil, err
 	}
 	r.log.Info("prune finished", "packs_deleted", res.PacksDeleted, "packs_repacked", res.PacksRepacked, "bytes_freed", res.BytesFreed, "missing_packs", res.MissingPacks, "temp_files_removed", res.TempFilesRemoved)
 	return res, nil
+}
+
+// cleanTemp removes the leftovers of interrupted saves older than Grace;
+// a failure to clean undoes nothing, and the next prune tries again.
+func (r *Repository) cleanTemp(ctx context.Context, lock *pruneLock, opts PruneOptions, res *PruneResult) error {
+	tc, ok := r.be.(backend.TempCleaner)
+	if !ok {
+		return nil
+	}
+	if err := lock.ensure(ctx); err != nil {
+		return fmt.Errorf("prune: %w", err)
+	}
+	n, err := tc.CleanTemp(ctx, r.now().Add(-opts.Grace))
+	res.TempFilesRemoved = n
+	if err != nil {
+		r.log.Warn("temporary files not cleaned", "removed", n, "err", err)
+	}
+	return nil
+}
+
+// indexHasGone reports whether the index files list a pack that the
+// prune dropped (gone from the backend).
+func indexHasGone(live map[ID]*indexFile, packs map[ID]*prunePack) bool {
+	for _, f := range live {
+		for _, ip := range f.Packs {
+			if packs[ip.ID] == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // maxStampTries bounds writeStamped's attempts.

@@ -64,7 +64,7 @@ func TestPruneStopsWithoutItsLock(t *testing.T) {
 			if _, err := r.Prune(ctx, popts); err != nil { // tombstones a's blobs
 				t.Fatal(err)
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(stale/4 + 100*time.Millisecond) // a's tombstones are old enough to delete
 
 			be := &outage{Backend: rb.open(t, where)}
 			paused := TestOpen(t, be, Options{})
