@@ -73,7 +73,7 @@ type prunePack struct {
 	id     ID
 	size   int64
 	young  bool // indexed by a backup less than Grace ago, not yet compacted
-	copies []*pruneCopy
+	copies []pruneCopy
 }
 
 // Prune removes data no snapshot references, in two phases separated by
@@ -140,7 +140,8 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w (run check; prune refuses to work on a damaged index)", err)
 	}
-	if err := r.LoadIndex(ctx); err != nil {
+	// the index opened (plus what changed since) finds the trees
+	if err := r.refreshIndex(ctx); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
 
@@ -200,7 +201,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 			}
 			pp := &prunePack{id: ip.ID, size: ip.Size, young: young[ip.ID]}
 			for _, pb := range ip.packBlobs() {
-				pp.copies = append(pp.copies, &pruneCopy{h: pb.Handle, pb: pb, state: tomb[tombKey{pb.Handle, ip.ID}]})
+				pp.copies = append(pp.copies, pruneCopy{h: pb.Handle, pb: pb, state: tomb[tombKey{pb.Handle, ip.ID}]})
 			}
 			packs[ip.ID] = pp
 		}
@@ -214,7 +215,8 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		}
 		delete(packs, id)
 		gone := true
-		for _, c := range p.copies {
+		for i := range p.copies {
+			c := &p.copies[i]
 			gone = gone && c.state.dead() && listed.Sub(c.state.deleted) >= wait
 		}
 		if !gone {
@@ -222,6 +224,16 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 			r.log.Warn("pack in the index is missing from the backend; dropping it from the index (run check to see which restore points lost data)", "pack", id.String())
 		}
 	}
+	// the decoded index files are not needed any more: keep their names
+	// (superseded below) and whether they list a dropped pack
+	supersede := make([]ID, 0, len(files))
+	for id := range files {
+		supersede = append(supersede, id)
+	}
+	sort.Slice(supersede, func(i, j int) bool { return supersede[i].String() < supersede[j].String() })
+	gone := indexHasGone(live, packs)
+	nFiles := len(files)
+	files, live, tomb = nil, nil, nil
 	order := make([]*prunePack, 0, len(packs))
 	for _, p := range packs {
 		order = append(order, p)
@@ -236,14 +248,16 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	var stamped []*pruneCopy
 	needed := make(map[BlobHandle]*pruneCopy)
 	for _, p := range order {
-		for _, c := range p.copies {
+		for i := range p.copies {
+			c := &p.copies[i]
 			if _, ok := used[c.h]; ok && !c.state.dead() && needed[c.h] == nil {
 				needed[c.h] = c
 			}
 		}
 	}
 	for _, p := range order {
-		for _, c := range p.copies {
+		for i := range p.copies {
+			c := &p.copies[i]
 			if _, ok := used[c.h]; ok && needed[c.h] == nil {
 				c.state.revived = listed // provisional; stamped below
 				stamped = append(stamped, c)
@@ -258,7 +272,8 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	for _, p := range order {
 		var garbage, pending int64
 		collectable := 0
-		for _, c := range p.copies {
+		for i := range p.copies {
+			c := &p.copies[i]
 			switch {
 			case needed[c.h] == c:
 			case !c.state.dead():
@@ -289,14 +304,14 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 			res.BytesRepacked += p.size - garbage
 		}
 	}
-	res.IndexFilesIn = len(files)
+	res.IndexFilesIn = nFiles
 	if opts.DryRun {
 		return res, nil
 	}
 	// nothing to change (the usual run while tombstones wait for their
 	// grace): write and delete nothing
 	if len(orphans) == 0 && len(stamped) == 0 && len(newDead) == 0 && len(repack) == 0 && len(deletePack) == 0 &&
-		len(files) <= 1 && !indexHasGone(live, packs) {
+		nFiles <= 1 && !gone {
 		res.IndexFilesIn = 0
 		if err := r.cleanTemp(ctx, lock, opts, res); err != nil {
 			return nil, err
@@ -320,7 +335,8 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		if !repack[p.id] {
 			continue
 		}
-		for _, c := range p.copies {
+		for i := range p.copies {
+			c := &p.copies[i]
 			if needed[c.h] != c {
 				continue
 			}
@@ -341,11 +357,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	// 6. one compacted index replacing every file read: packs kept (the
 	// ones deleted below too, until they are gone), their tombstone
 	// state, the new tombstones and revivals
-	out := &indexFile{}
-	for id := range files {
-		out.Supersedes = append(out.Supersedes, id)
-	}
-	sort.Slice(out.Supersedes, func(i, j int) bool { return out.Supersedes[i].String() < out.Supersedes[j].String() })
+	out := &indexFile{Supersedes: supersede}
 	if err := r.writeStamped(ctx, lock, out, order, stamped, newDead); err != nil {
 		return nil, fmt.Errorf("prune: write compacted index: %w", err)
 	}
@@ -354,7 +366,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	if err := lock.ensure(ctx); err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
-	for id := range files {
+	for _, id := range supersede {
 		if err := lock.valid(); err != nil {
 			return nil, fmt.Errorf("prune: %w", err)
 		}
@@ -447,7 +459,8 @@ func (r *Repository) writeStamped(ctx context.Context, lock *pruneLock, out *ind
 		out.Packs, out.Tombstones = nil, nil
 		for _, p := range order {
 			ip := indexPack{ID: p.id, Size: p.size}
-			for _, c := range p.copies {
+			for i := range p.copies {
+				c := &p.copies[i]
 				b := indexBlob{Type: c.h.Type, ID: c.h.ID, Offset: c.pb.Offset, Length: c.pb.Length, RawLength: c.pb.RawLen, Compressed: c.pb.Flags&flagCompressed != 0}
 				ip.Blobs = append(ip.Blobs, b)
 				if !c.state.deleted.IsZero() || !c.state.revived.IsZero() {
