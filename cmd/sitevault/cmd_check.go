@@ -65,7 +65,7 @@ func runCheck(ctx context.Context, opts checkOptions, g *globalOptions, stdout i
 		}
 		fmt.Fprintf(stdout, " in %s\n", formatDuration(time.Since(start)))
 		if res.OrphanPacks > 0 {
-			fmt.Fprintf(stdout, "  %d packs are in no index (left by interrupted backups); `sitevault prune` removes them once they are old enough\n", res.OrphanPacks)
+			fmt.Fprintf(stdout, "  %d packs are in no index (left by interrupted backups); `sitevault prune` indexes them and removes what no restore point uses, a grace period later\n", res.OrphanPacks)
 		}
 	}
 	if res.OK() {

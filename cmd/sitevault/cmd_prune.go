@@ -38,14 +38,14 @@ the previous one marked. Only one prune may run at a time on a repository.`,
 	}
 	f := cmd.Flags()
 	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "only show what would be done")
-	f.DurationVar(&opts.Grace, "grace", opts.Grace, "time between marking data unused and deleting it; must exceed the longest backup")
+	f.DurationVar(&opts.Grace, "grace", opts.Grace, "time between marking data unused and deleting it; must exceed the longest backup (at least 1h)")
 	f.Float64Var(&opts.MaxUnused, "max-unused", 0.2, "rewrite packs with more than this fraction of garbage")
 	return cmd
 }
 
 func runPrune(ctx context.Context, opts pruneOptions, g *globalOptions, stdout io.Writer) error {
-	if opts.Grace < 0 || opts.MaxUnused < 0 || opts.MaxUnused > 1 {
-		return userErrorf(errUsage, "--grace must be positive and --max-unused between 0 and 1")
+	if opts.Grace < repository.MinGrace || opts.MaxUnused < 0 || opts.MaxUnused > 1 {
+		return userErrorf(errUsage, "--grace must be at least %s (and longer than the longest backup) and --max-unused between 0 and 1", repository.MinGrace)
 	}
 	s, err := openRepository(ctx, g)
 	if err != nil {
@@ -76,6 +76,9 @@ func runPrune(ctx context.Context, opts pruneOptions, g *globalOptions, stdout i
 		res.BlobsRemoved, res.PacksDeleted, res.PacksRepacked, humanize.IBytes(uint64(res.BytesRepacked)))
 	if res.OrphansIndexed > 0 {
 		fmt.Fprintf(stdout, "  left by interrupted backups: %d packs indexed for collection\n", res.OrphansIndexed)
+	}
+	if res.MissingPacks > 0 {
+		fmt.Fprintf(stdout, "  missing from the backend: %d packs dropped from the index; run `sitevault check` to see which restore points lost data\n", res.MissingPacks)
 	}
 	if res.TempFilesRemoved > 0 {
 		fmt.Fprintf(stdout, "  temporary files left by interrupted uploads: %d removed\n", res.TempFilesRemoved)

@@ -64,8 +64,11 @@ type CheckResult struct {
 	IndexFiles  int
 	Packs       int
 	Blobs       int
-	OrphanPacks int   // packs in no index (an interrupted backup; prune handles them)
-	BytesRead   int64 // pack bytes read with ReadData
+	OrphanPacks int // sound packs in no index (an interrupted backup): prune indexes and collects them
+	// DeletedPacks counts packs a prune deleted that stay in the index,
+	// every copy tombstoned, until the next prune drops them: not a defect.
+	DeletedPacks int
+	BytesRead    int64 // pack bytes read with ReadData
 }
 
 // OK reports whether no problem was found.
@@ -81,6 +84,9 @@ type checker struct {
 	res      *CheckResult
 	copies   map[BlobHandle][]blobCopy
 	packSize map[ID]int64 // indexed packs
+	indexed  map[ID][]packBlob
+	tomb     map[tombKey]tombState
+	orphans  map[ID]int64 // present packs in no index, with a readable header
 	badPack  map[ID]int   // pack → problem
 	badBlob  map[tombKey]int
 	blobProb map[BlobHandle]int
@@ -102,6 +108,7 @@ func (c *checker) add(p Problem) int {
 // error is for failures to run the check at all (backend unreachable).
 func (r *Repository) Check(ctx context.Context, opts CheckOptions) (*CheckResult, error) {
 	c := &checker{r: r, res: &CheckResult{}, copies: make(map[BlobHandle][]blobCopy), packSize: make(map[ID]int64),
+		indexed: make(map[ID][]packBlob), tomb: make(map[tombKey]tombState), orphans: make(map[ID]int64),
 		badPack: make(map[ID]int), badBlob: make(map[tombKey]int), blobProb: make(map[BlobHandle]int), treeMemo: make(map[ID][]int)}
 	if err := r.loadIndex(ctx, true); err != nil { // damaged files are reported below
 		return nil, fmt.Errorf("check: %w", err)
@@ -152,42 +159,101 @@ func (c *checker) checkIndex(ctx context.Context) error {
 		files[id] = f
 	}
 	c.res.IndexFiles = len(files)
-	for _, f := range liveFiles(files) {
-		for _, p := range f.Packs {
-			c.packSize[p.ID] = p.Size
-			for _, pb := range p.packBlobs() {
-				cs := c.copies[pb.Handle]
-				dup := false
-				for _, x := range cs {
-					dup = dup || x.pack == p.ID
-				}
-				if !dup {
-					c.copies[pb.Handle] = append(cs, blobCopy{p.ID, pb})
-				}
+	live := liveFiles(files)
+	for _, f := range live {
+		for _, t := range f.Tombstones {
+			k := tombKey{BlobHandle{t.ID, t.Type}, t.Pack}
+			s := c.tomb[k]
+			if t.Deleted.After(s.deleted) {
+				s.deleted = t.Deleted
 			}
+			if t.Revived.After(s.revived) {
+				s.revived = t.Revived
+			}
+			c.tomb[k] = s
 		}
 	}
-	c.res.Blobs = len(c.copies)
-	c.res.Packs = len(c.packSize)
+	for _, f := range live {
+		for _, p := range f.Packs {
+			if _, dup := c.indexed[p.ID]; dup {
+				continue
+			}
+			c.packSize[p.ID] = p.Size
+			c.indexed[p.ID] = p.packBlobs()
+		}
+	}
 	return nil
 }
 
+// checkPacks compares the packs present with the index. A pack that is
+// missing with every copy tombstoned is one a prune deleted: its copies
+// are dropped, so a snapshot that still needs one of its blobs reports
+// the blob as missing.
 func (c *checker) checkPacks(ctx context.Context) (map[ID]int64, error) {
 	present := make(map[ID]int64)
+	var foreign []string
 	err := c.r.be.List(ctx, backend.PackFile, func(fi backend.FileInfo) error {
 		if id, err := ParseID(fi.Name); err == nil {
 			present[id] = fi.Size
+		} else {
+			foreign = append(foreign, fi.Name)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list packs: %w", err)
 	}
-	for id := range present {
-		if _, ok := c.packSize[id]; !ok {
-			c.res.OrphanPacks++
+	sort.Strings(foreign)
+	for _, name := range foreign {
+		c.add(Problem{Kind: "pack", File: "data/" + name, Err: fmt.Errorf("not a pack name: %w; sitevault never writes or removes such a file: move it out of the repository", ErrDamaged)})
+	}
+	for id, size := range present {
+		if _, ok := c.packSize[id]; ok {
+			continue
+		}
+		// prune indexes an orphan only if its header reads; one that does
+		// not stays forever, so it is a problem, not an orphan
+		if _, err := c.r.loadPackHeader(ctx, id, size); err != nil {
+			if errors.Is(err, backend.ErrNotExist) {
+				continue
+			}
+			if !errors.Is(err, ErrDamaged) {
+				return nil, fmt.Errorf("read header of %v: %w", id.Short(), err)
+			}
+			c.add(Problem{Kind: "pack", File: "data/" + id.String(), Err: fmt.Errorf("in no index and its header is unreadable (%w); prune never removes it: move it out of the repository", err)})
+			continue
+		}
+		c.orphans[id] = size
+		c.res.OrphanPacks++
+	}
+	for id, blobs := range c.indexed {
+		if _, ok := present[id]; ok {
+			continue
+		}
+		deleted := len(blobs) > 0
+		for _, pb := range blobs {
+			deleted = deleted && c.tomb[tombKey{pb.Handle, id}].dead()
+		}
+		if deleted {
+			delete(c.indexed, id)
+			delete(c.packSize, id)
+			c.res.DeletedPacks++
 		}
 	}
+	for id, blobs := range c.indexed {
+		for _, pb := range blobs {
+			cs := c.copies[pb.Handle]
+			dup := false
+			for _, x := range cs {
+				dup = dup || x.pack == id
+			}
+			if !dup {
+				c.copies[pb.Handle] = append(cs, blobCopy{id, pb})
+			}
+		}
+	}
+	c.res.Blobs = len(c.copies)
+	c.res.Packs = len(c.packSize)
 	for id, size := range c.packSize {
 		got, ok := present[id]
 		switch {
@@ -200,23 +266,34 @@ func (c *checker) checkPacks(ctx context.Context) (map[ID]int64, error) {
 	return present, nil
 }
 
+// readData reads every indexed pack and every orphan pack whole: it
+// verifies the pack's name, compares its header with the index (an
+// orphan's header must read) and authenticates every blob the index (or,
+// for an orphan, the header) lists.
 func (c *checker) readData(ctx context.Context, present map[ID]int64) error {
-	byPack := make(map[ID][]packBlob)
-	for _, cs := range c.copies {
-		for _, x := range cs {
-			byPack[x.pack] = append(byPack[x.pack], x.pb)
-		}
+	type job struct {
+		id     ID
+		blobs  []packBlob // nil for an orphan: the header's
+		orphan bool
 	}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(2)
-	for id, blobs := range byPack {
+	var jobs []job
+	for id, blobs := range c.indexed {
 		if _, bad := c.badPack[id]; bad {
 			continue
 		}
 		if _, ok := present[id]; !ok {
 			continue
 		}
+		jobs = append(jobs, job{id: id, blobs: blobs})
+	}
+	for id := range c.orphans {
+		jobs = append(jobs, job{id: id, orphan: true})
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2)
+	for _, j := range jobs {
+		id := j.id
 		g.Go(func() error {
 			var data []byte
 			h := backend.Handle{Type: backend.PackFile, Name: id.String()}
@@ -225,16 +302,34 @@ func (c *checker) readData(ctx context.Context, present map[ID]int64) error {
 				data, err = io.ReadAll(rd)
 				return err
 			})
+			if errors.Is(err, backend.ErrNotExist) && j.orphan {
+				return nil // a prune deleted it meanwhile
+			}
 			if err != nil {
 				return fmt.Errorf("read %v: %w", h, err)
+			}
+			file := "data/" + id.String()
+			what := "pack"
+			if j.orphan {
+				what = "orphan pack (in no index)"
 			}
 			var probs []Problem
 			var bad []packBlob
 			if sha256.Sum256(data) != id {
-				probs = append(probs, Problem{Kind: "pack", File: "data/" + id.String(), Err: fmt.Errorf("content does not match its name: %w", ErrDamaged)})
+				probs = append(probs, Problem{Kind: "pack", File: file, Err: fmt.Errorf("%s content does not match its name: %w", what, ErrDamaged)})
 			}
-			if _, _, err := parsePackTail(c.r.crypt, data, int64(len(data))); err != nil {
-				probs = append(probs, Problem{Kind: "pack", File: "data/" + id.String(), Err: fmt.Errorf("header: %w", err)})
+			header, _, err := parsePackTail(c.r.crypt, data, int64(len(data)))
+			switch {
+			case err != nil:
+				probs = append(probs, Problem{Kind: "pack", File: file, Err: fmt.Errorf("%s header: %w", what, err)})
+			case !j.orphan:
+				if err := sameBlobs(header, j.blobs); err != nil {
+					probs = append(probs, Problem{Kind: "pack", File: file, Err: fmt.Errorf("header does not match the index: %w", err)})
+				}
+			}
+			blobs := j.blobs
+			if j.orphan {
+				blobs = header
 			}
 			for _, pb := range blobs {
 				end := int64(pb.Offset) + int64(pb.Length)
@@ -254,13 +349,32 @@ func (c *checker) readData(ctx context.Context, present map[ID]int64) error {
 			}
 			for _, pb := range bad {
 				h := pb.Handle
-				i := c.add(Problem{Kind: "blob", File: "data/" + id.String(), Blob: &h, Err: fmt.Errorf("blob fails authentication: %w", ErrDamaged)})
-				c.badBlob[tombKey{pb.Handle, id}] = i
+				i := c.add(Problem{Kind: "blob", File: file, Blob: &h, Err: fmt.Errorf("blob in %s fails authentication: %w", what, ErrDamaged)})
+				if !j.orphan {
+					c.badBlob[tombKey{pb.Handle, id}] = i
+				}
 			}
 			return nil
 		})
 	}
 	return g.Wait()
+}
+
+// sameBlobs reports how a pack's header and its index entry differ.
+func sameBlobs(header, indexed []packBlob) error {
+	in := make(map[packBlob]bool, len(header))
+	for _, pb := range header {
+		in[pb] = true
+	}
+	for _, pb := range indexed {
+		if !in[pb] {
+			return fmt.Errorf("blob %v at offset %d (%d bytes) is not in the header: %w", pb.Handle, pb.Offset, pb.Length, ErrDamaged)
+		}
+	}
+	if len(header) != len(indexed) {
+		return fmt.Errorf("header lists %d blobs, index %d: %w", len(header), len(indexed), ErrDamaged)
+	}
+	return nil
 }
 
 // blobProblems returns the problems that make h unreadable, or nil if one

@@ -25,7 +25,9 @@
 //     at a time; after the grace period the copy may be deleted.
 //   - snapshot: a restore point: a root tree id plus metadata.
 //   - orphan pack: a pack no index lists (its writer died before writing
-//     the index); RecoverOrphans or prune indexes it.
+//     the index, or has not written it yet); RecoverOrphans or prune
+//     indexes it. A pack a prune is deleting is never an orphan: it stays
+//     in the index, tombstoned, until it is gone.
 //
 // # On-disk format (version 2, index files version 2; version 1 differences at the end)
 //
@@ -206,55 +208,91 @@
 // hashing and upload fails the backup with ErrPackCorrupted, and the pack
 // is removed, never indexed. A process killed at any moment leaves only
 // complete files; packs it uploaded without an index are orphans, which
-// the next backup indexes with RecoverOrphans (orphans younger than
-// DefaultGrace) so it does not upload them again. Backups take no lock:
+// the next backup indexes with RecoverOrphans so it does not upload them
+// again. Backups take no lock:
 // two processes backing up at once both succeed (they may store some
 // blobs twice; prune removes the extra copies).
 //
 // # Prune
 //
-// Prune is a two-phase, time-based garbage collection (as in Kopia). One
-// run (one prune at a time per repository, held by a lock file
-// locks/prune-<random> that the running prune re-writes every 5 minutes and
-// that others ignore after 30 minutes without a re-write; backups take no
-// lock and may run concurrently):
+// Prune is a two-phase, time-based garbage collection (as in Kopia). Only
+// one prune runs at a time per repository: it holds a lock file
+// locks/prune-<random>, re-written every LockRefresh (5 minutes) and
+// ignored by other prunes once not re-written for LockStale (30 minutes,
+// comparing the two lock files' modification times on the backend).
+// Before every destructive step (repack, index write, each removal) a
+// prune proves it still holds the lock: a lock write that started less
+// than LockStale/2 ago by its own monotonic clock, and its lock file still
+// present. Otherwise it stops with ErrPruneLockLost, so a prune suspended
+// or cut off for longer than the staleness never deletes beside the
+// prune that took over. Backups take no lock. One run:
 //
-//  1. index orphan packs older than Grace (their writer is dead);
-//  2. list and load every snapshot, then load every index file (in that
-//     order: a snapshot's index files are written before it), and walk
-//     all trees to get the used blobs. A damaged snapshot, tree or index
-//     file aborts prune;
-//  3. per blob copy, in packs ordered oldest first: the first live copy of
-//     a used blob is needed; a used blob with only tombstoned copies gets
-//     one revived (revived=now); any other copy in a pack older than Grace
-//     is tombstoned (deleted=now); copies in younger packs are left alone
-//     (a running backup may be about to reference them);
-//  4. a pack whose copies are all tombstoned for longer than Grace is
-//     deleted; a pack where such copies exceed MaxUnused of its bytes (and
-//     none are tombstoned more recently) is repacked: its needed blobs are
-//     copied into new packs, indexed as usual;
+//  0. index every orphan pack whose header reads (a damaged or foreign
+//     file in data/ is left alone, and check reports it);
+//  1. L := now; list and load every snapshot;
+//  2. load every index file (after the snapshots: a snapshot's index
+//     files are written before it) and walk all trees to get the used
+//     blobs. A damaged snapshot, tree or index file aborts prune;
+//  3. drop from the index the packs it lists that the backend lacks:
+//     quietly those a prune deleted (every copy tombstoned long enough,
+//     below), with a warning and PruneResult.MissingPacks the others
+//     (lost data; check names the restore points that lost it);
+//  4. per blob copy: the first live copy of a used blob is needed; a used
+//     blob with only tombstoned copies gets one revived; any other live
+//     copy is tombstoned, unless its pack is young (listed by a backup's
+//     own index file, not yet compacted, created less than Grace before
+//     L by the backup's clock: a running backup may be about to use it;
+//     this only saves re-uploads, safety does not rest on it). A pack
+//     whose copies are all tombstoned with a stamp at or before
+//     L − Grace − LockStale/4 is deleted; a pack where such copies exceed
+//     MaxUnused of its bytes (and no copy waits for its grace) is
+//     repacked: its needed blobs are copied into new packs and all its
+//     copies tombstoned;
 //  5. the compacted index is written (bounded files, the last one
-//     superseding every index file read in step 2), with the kept packs
-//     and their tombstone state;
-//  6. only then the superseded index files and the deleted/repacked packs
-//     are removed.
+//     superseding every file read in step 2), with every pack still present (including those about to be
+//     deleted or repacked, tombstoned) and their tombstone state. The new
+//     tombstones and revivals are stamped with the time T just before
+//     this write; if the write takes LockStale/4 or longer, it is written
+//     again with a new stamp, superseding the first (the latest stamp
+//     wins in the merge), so a tombstone is visible by its stamp plus
+//     LockStale/4: a tombstone's time is when it became visible, not when
+//     prune started;
+//  6. only then the superseded index files, then the deleted and repacked
+//     packs, are removed.
 //
-// What is guaranteed: a snapshot written by SaveSnapshot is complete and
-// stays restorable as long as each backup finishes (Open → SaveSnapshot)
-// within Grace of its start. Blobs a backup deduplicated against are
-// protected twice: (a) data is deleted only after being tombstoned for
-// Grace, and a backup never deduplicates against a tombstoned copy it has
-// seen; (b) before writing the snapshot, SaveSnapshot re-reads new index
-// files and re-saves (from the still-present tombstoned copy) every blob
-// the process saved or deduplicated against since sn.Time — SaveBlob,
-// SaveStream, SaveTree and MarkUsed record them — that a prune tombstoned
-// meanwhile. A snapshot written just after a prune listed snapshots may
-// reference blobs that prune tombstoned; the next prune sees the snapshot
-// and revives them before their grace has passed. A layer that reuses
-// blob or tree ids without saving them (unchanged files from a parent
-// snapshot) must call MarkUsed. A backup that outlives Grace may find a
-// blob gone: SaveSnapshot then fails with ErrBlobNotFound instead of
-// writing an incomplete snapshot. Pack ages come from the backend's
-// modification times and tombstone ages from the prune's clock
-// (Options.Now): clocks must agree to well within Grace.
+// The rule a user must keep: every backup finishes (Open → SaveSnapshot)
+// within Grace of its start, and prunes' clocks agree to well within
+// Grace. The CLI refuses a Grace under MinGrace (1 h). Pack modification
+// times are never used, so copying a repository (rclone, S3 replication)
+// is safe.
+//
+// Why a snapshot S is never left referencing a deleted blob. Let backup B
+// start at s (Snapshot.Time) and write S at w < s + Grace; every blob S
+// references was saved or deduplicated (SaveBlob, SaveStream, SaveTree)
+// or declared (MarkUsed) by B after s. Let prune P delete pack X, deciding
+// at its listing time L: each copy in X was tombstoned by stamp D with
+// D + Grace + LockStale/4 ≤ L, visible from V ≤ D + LockStale/4 (step 5),
+// so V + Grace ≤ L.
+//   - If P listed S (w before L), P walked S: each blob S uses has a
+//     needed copy, kept live or revived; X holds none (a pack holding a
+//     needed copy is neither deleted nor without its copy repacked).
+//   - Otherwise w ≥ L ≥ V + Grace, so s > w − Grace ≥ V: B started after
+//     X's tombstones were visible. SaveSnapshot re-reads the index (after
+//     s, so after V) and re-saves from the tombstoned copy every blob B
+//     used since s that has no live copy; if X is already gone, that
+//     fails SaveSnapshot (ErrBlobNotFound or a load error) instead of
+//     writing an incomplete snapshot. So each blob S uses has a live copy
+//     outside X, uploaded before S.
+//   - A backup never adopts X as an orphan (RecoverOrphans): from the
+//     moment its copies were tombstoned until it is gone, an index file
+//     lists X (the compacted index is written before the files it
+//     supersedes are removed, and a later prune drops X only once the
+//     backend lacks it).
+//   - Two prunes never act at once: a prune proves its lock before each
+//     destructive step, and a lock is taken over only after LockStale.
+//
+// A snapshot written just after a prune listed snapshots may reference
+// blobs that prune tombstoned; the next prune sees the snapshot and
+// revives them. A layer that reuses blob or tree ids without saving them
+// (unchanged files from a parent snapshot) must call MarkUsed.
 package repository

@@ -233,24 +233,31 @@ func TestPruneOrphans(t *testing.T) {
 		_ = be.Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: name})
 	}
 	packs := len(listType(t, be, backend.PackFile))
+	// a backup starting now reuses them, whatever their age (pack
+	// modification times play no part)
+	clk.Advance(48 * time.Hour)
+	r2 := TestOpen(t, be, Options{Now: clk.Now})
+	if n, err := r2.RecoverOrphans(ctx); err != nil || n != packs {
+		t.Fatalf("RecoverOrphans = %d, %v; want %d", n, err, packs)
+	}
+	// orphans again; prune indexes them and tombstones their unused
+	// blobs at once, but deletes them only a grace later
+	for _, name := range listType(t, be, backend.IndexFile) {
+		_ = be.Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: name})
+	}
 	r = TestOpen(t, be, Options{Now: clk.Now})
 	res, err := r.Prune(ctx, PruneOptions{Grace: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.OrphansIndexed != 0 || len(listType(t, be, backend.PackFile)) != packs {
-		t.Fatalf("young orphans touched: %+v", res)
+	if res.OrphansIndexed != packs || res.BlobsTombstoned == 0 || len(listType(t, be, backend.PackFile)) != packs {
+		t.Fatalf("first prune over orphans: %+v, %d packs left of %d", res, len(listType(t, be, backend.PackFile)), packs)
 	}
-	// a backup starting now reuses them
-	r2 := TestOpen(t, be, Options{Now: clk.Now})
-	if n, err := r2.RecoverOrphans(ctx); err != nil || n != packs {
-		t.Fatalf("RecoverOrphans = %d, %v; want %d", n, err, packs)
+	// a backup starting now adopts nothing: they are indexed (tombstoned)
+	if n, err := TestOpen(t, be, Options{Now: clk.Now}).RecoverOrphans(ctx); err != nil || n != 0 {
+		t.Fatalf("RecoverOrphans after prune = %d, %v; want 0", n, err)
 	}
-	// once old, prune collects them
-	for _, name := range listType(t, be, backend.IndexFile) {
-		_ = be.Remove(ctx, backend.Handle{Type: backend.IndexFile, Name: name})
-	}
-	for range 3 {
+	for range 2 {
 		clk.Advance(2 * time.Hour)
 		if _, err := r.Prune(ctx, PruneOptions{Grace: time.Hour}); err != nil {
 			t.Fatal(err)
@@ -259,6 +266,7 @@ func TestPruneOrphans(t *testing.T) {
 	if n := len(listType(t, be, backend.PackFile)); n != 0 {
 		t.Errorf("%d orphan packs left after prunes", n)
 	}
+	mustCheck(t, r)
 }
 
 // TestMarkUsedProtects: a backup that takes over a tree from its parent

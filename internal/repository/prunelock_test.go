@@ -48,12 +48,12 @@ func TestPruneLock(t *testing.T) {
 		t.Fatalf("prune after the other finished: %v", err)
 	}
 
-	// A lock not refreshed for pruneLockStale is a dead prune's: ignored
+	// A lock not refreshed for DefaultLockStale is a dead prune's: ignored
 	// and removed.
 	if _, err := r.lockPrune(ctx); err != nil { // never released: the prune "died"
 		t.Fatal(err)
 	}
-	clock = clock.Add(pruneLockStale + time.Minute)
+	clock = clock.Add(DefaultLockStale + time.Minute)
 	if _, err := other.Prune(ctx, PruneOptions{}); err != nil {
 		t.Fatalf("prune beside a stale lock: %v", err)
 	}
