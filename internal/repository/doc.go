@@ -234,8 +234,8 @@
 //     files are written before it) and walk all trees to get the used
 //     blobs. A damaged snapshot, tree or index file aborts prune;
 //  3. drop from the index the packs it lists that the backend lacks:
-//     quietly those a prune deleted (every copy tombstoned long enough,
-//     below), with a warning and PruneResult.MissingPacks the others
+//     quietly those a prune deleted or repacked (every copy tombstoned),
+//     with a warning and PruneResult.MissingPacks the others
 //     (lost data; check names the restore points that lost it);
 //  4. per blob copy: the first live copy of a used blob is needed; a used
 //     blob with only tombstoned copies gets one revived; any other live

@@ -207,7 +207,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		}
 	}
 	// Indexed but absent packs leave the index: those an earlier prune
-	// deleted (every copy tombstoned for Grace) quietly, others (lost
+	// deleted or repacked (every copy tombstoned) quietly, others (lost
 	// data) with a warning; check names the restore points they break.
 	for id, p := range packs {
 		if _, ok := present[id]; ok {
@@ -217,7 +217,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 		gone := true
 		for i := range p.copies {
 			c := &p.copies[i]
-			gone = gone && c.state.dead() && listed.Sub(c.state.deleted) >= wait
+			gone = gone && c.state.dead()
 		}
 		if !gone {
 			res.MissingPacks++

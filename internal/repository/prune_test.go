@@ -214,6 +214,13 @@ func TestPruneRepacks(t *testing.T) {
 	}
 	mustCheck(t, r)
 	mustRestore(t, TestOpen(t, be, Options{}), keep, keepFiles)
+	// the next prune drops the repacked pack from the index quietly: it
+	// is not lost data
+	if res, err := r.Prune(ctx, PruneOptions{Grace: time.Hour}); err != nil || res.MissingPacks != 0 {
+		t.Fatalf("prune after the repack: %+v, %v; want no missing packs", res, err)
+	}
+	mustCheck(t, r)
+	mustRestore(t, TestOpen(t, be, Options{}), keep, keepFiles)
 }
 
 func TestPruneOrphans(t *testing.T) {
