@@ -213,6 +213,15 @@
 // two processes backing up at once both succeed (they may store some
 // blobs twice; prune removes the extra copies).
 //
+// Writer markers: before its first pack upload a writer saves
+// locks/writer-<random> (sealed JSON {host, pid, started}, kind "sitevault
+// lock"), and removes it when it closes with every pack it uploaded named
+// by an index file. RecoverOrphans (run by every backup) lists data/ only
+// when another writer's marker exists, indexes the orphans, then removes
+// those markers; a backup after clean ones reads no listing of data/.
+// Orphans without a marker (older repositories, a writer that died after
+// another one's recovery removed its marker) are indexed by prune's step 0.
+//
 // # Prune
 //
 // Prune is a two-phase, time-based garbage collection (as in Kopia). Only

@@ -179,6 +179,9 @@ func (r *Repository) savePack(ctx context.Context, pi *packInfo, data []byte) er
 	if err := r.verifyPack(pi, data); err != nil {
 		return fmt.Errorf("save pack %v: refused before upload: %w", h, err)
 	}
+	if err := r.markWriter(ctx); err != nil {
+		return fmt.Errorf("save pack %v: %w", h, err)
+	}
 	src := newHashingReader(data)
 	if err := r.be.Save(ctx, h, src, int64(len(data))); err != nil && !errors.Is(err, backend.ErrExist) {
 		return fmt.Errorf("save pack %v: %w", h, err)

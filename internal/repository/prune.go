@@ -530,8 +530,27 @@ func (r *Repository) usedBlobs(ctx context.Context, snaps []*Snapshot) (map[Blob
 // the number of packs indexed; packs whose header is damaged are logged
 // and left alone.
 func (r *Repository) RecoverOrphans(ctx context.Context) (int, error) {
+	// Only a writer that left its marker can have left orphans (see
+	// writerPrefix): without one, no listing of data/.
+	markers, err := r.otherWriters(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("recover orphans: list writer markers: %w", err)
+	}
+	if len(markers) == 0 {
+		return 0, nil
+	}
 	got, err := r.recoverOrphans(ctx, false)
-	return len(got), err
+	if err != nil {
+		return len(got), err
+	}
+	// Their packs are indexed now. A writer still running keeps going
+	// without its marker; should it die, prune indexes its orphans.
+	for _, h := range markers {
+		if err := r.be.Remove(ctx, h); err != nil && !errors.Is(err, backend.ErrNotExist) {
+			r.log.Warn("remove a writer marker", "marker", h.Name, "error", err)
+		}
+	}
+	return len(got), nil
 }
 
 // recoverOrphans indexes every orphan pack and returns them (with

@@ -80,6 +80,9 @@ type Repository struct {
 	reloads  int             // full index loads (tests: refreshes should not need them)
 	saved    SaveStats       // what this process stored
 
+	writerMu sync.Mutex
+	writer   *backend.Handle // this process's writer marker (writers.go)
+
 	packers   chan *packer
 	uploadSem chan struct{}
 	uploads   waitCounter // running uploads; unlike sync.WaitGroup, Add may race with Wait
@@ -221,7 +224,9 @@ func (r *Repository) ID() string { return r.id }
 // nothing (call Flush first to persist) and does not close the backend.
 func (r *Repository) Close() error {
 	r.uploads.Wait()
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return r.unmarkWriter(ctx)
 }
 
 func (r *Repository) setErr(err error) {
