@@ -731,19 +731,29 @@ func (e *IndexError) Error() string {
 // Unwrap returns ErrIndexDamaged and the cause.
 func (e *IndexError) Unwrap() []error { return []error{ErrIndexDamaged, e.Err} }
 
-// loadIndexFile loads, authenticates and parses one index file.
-func (r *Repository) loadIndexFile(ctx context.Context, id ID) (*indexFile, error) {
+// loadIndexPlain loads index file id, checks it against its name and
+// authenticates it; it returns the plaintext.
+func (r *Repository) loadIndexPlain(ctx context.Context, id ID) (backend.Handle, []byte, error) {
 	h := backend.Handle{Type: backend.IndexFile, Name: id.String()}
 	b, err := loadFile(ctx, r.be, h)
 	if err != nil {
-		return nil, fmt.Errorf("load %v: %w", h, err)
+		return h, nil, fmt.Errorf("load %v: %w", h, err)
 	}
 	if fileID(b) != id {
-		return nil, fmt.Errorf("index %v: content does not match its name: %w", h, ErrDamaged)
+		return h, nil, fmt.Errorf("index %v: content does not match its name: %w", h, ErrDamaged)
 	}
 	plain, err := r.crypt.openFile(kindIndex, b)
 	if err != nil {
-		return nil, fmt.Errorf("index %v: %w", h, err)
+		return h, nil, fmt.Errorf("index %v: %w", h, err)
+	}
+	return h, plain, nil
+}
+
+// loadIndexFile loads, authenticates and parses one index file.
+func (r *Repository) loadIndexFile(ctx context.Context, id ID) (*indexFile, error) {
+	h, plain, err := r.loadIndexPlain(ctx, id)
+	if err != nil {
+		return nil, err
 	}
 	f, err := parseIndexFile(plain)
 	if err != nil {

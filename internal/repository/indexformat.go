@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sitevault/sitevault/internal/backend"
 )
 
 // Index file formats (see doc.go, "Index files"). Version 2, written since
@@ -254,19 +253,10 @@ type rawPack struct {
 // validates them. num gives the pack numbers of ids (the caller
 // serialises it). Errors are those of loadIndexFile.
 func (r *Repository) loadIndexChunk(ctx context.Context, id ID, num func([]ID) []uint32) (*indexChunk, error) {
-	h := backend.Handle{Type: backend.IndexFile, Name: id.String()}
-	b, err := loadFile(ctx, r.be, h)
+	h, plain, err := r.loadIndexPlain(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("load %v: %w", h, err)
+		return nil, err
 	}
-	if fileID(b) != id {
-		return nil, fmt.Errorf("index %v: content does not match its name: %w", h, ErrDamaged)
-	}
-	plain, err := r.crypt.openFile(kindIndex, b)
-	if err != nil {
-		return nil, fmt.Errorf("index %v: %w", h, err)
-	}
-	b = nil
 	var c *indexChunk
 	if bytes.HasPrefix(plain, []byte(indexEnvelopeStart)) && bytes.HasSuffix(plain, []byte(indexEnvelopeEnd)) {
 		data := plain[len(indexEnvelopeStart) : len(plain)-len(indexEnvelopeEnd)]
