@@ -51,6 +51,7 @@ func runPrune(ctx context.Context, opts pruneOptions, g *globalOptions, stdout i
 	if err != nil {
 		return err
 	}
+	liftMemoryLimit()
 	defer s.Close()
 	start := time.Now()
 	res, err := s.repo.Prune(ctx, repository.PruneOptions{Grace: opts.Grace, MaxUnused: opts.MaxUnused, DryRun: opts.DryRun})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime/debug"
 
@@ -81,6 +82,18 @@ const (
 	memoryPerBlob  = 2 * repository.IndexBytesPerBlob // the index's cost per blob, with room for a reload's peak
 	memoryLimitEnv = "GOMEMLIMIT"
 )
+
+// liftMemoryLimit removes the soft limit for commands whose working set
+// is a multiple of the index (prune holds a table of every blob copy): at
+// the index-sized limit the collector would run continuously (a prune of
+// 10M blobs made no progress in 7 minutes under it). GOMEMLIMIT, when
+// set, still wins.
+func liftMemoryLimit() {
+	if _, ok := os.LookupEnv(memoryLimitEnv); ok {
+		return
+	}
+	debug.SetMemoryLimit(math.MaxInt64)
+}
 
 func setMemoryLimit(repo *repository.Repository) {
 	if _, ok := os.LookupEnv(memoryLimitEnv); ok {
