@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
 )
 
 // Index file formats (see doc.go, "Index files"). Version 2, written since
