@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitevault/sitevault/internal/archive"
-	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restore"
@@ -308,7 +306,7 @@ func damagedFiles(r *restorer.Report) bool {
 		return false
 	}
 	for _, e := range r.Errors {
-		if errors.Is(e, repository.ErrDamaged) || errors.Is(e, repository.ErrBlobNotFound) || errors.Is(e, backend.ErrNotExist) {
+		if repository.IsDamage(e) {
 			return true
 		}
 	}

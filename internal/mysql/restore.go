@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
@@ -72,13 +71,6 @@ type FailedTable struct {
 
 func (f FailedTable) Error() string { return fmt.Sprintf("table %s: %v", f.Table, f.Err) }
 func (f FailedTable) Unwrap() error { return f.Err }
-
-// damagedData reports whether err is the restore point's stored data being
-// damaged or missing, which fails only the table it belongs to.
-func damagedData(err error) bool {
-	return errors.Is(err, repository.ErrDamaged) || errors.Is(err, repository.ErrBlobNotFound) ||
-		errors.Is(err, backend.ErrNotExist)
-}
 
 // Restore replaces the site's tables with the restore point's (the
 // database tree id that Backup returned). The tables are loaded under
@@ -637,7 +629,7 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 	// failTable gives up j's table when its data is damaged (the others
 	// load on), and fails the whole load otherwise.
 	failTable := func(j loadJob, err error) {
-		if !damagedData(err) {
+		if !repository.IsDamage(err) {
 			fail(err)
 			return
 		}

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/sitevault/sitevault/internal/backend"
 )
 
 // ID names a blob, tree, pack, index or snapshot: 32 bytes. Blob ids are
@@ -177,3 +179,11 @@ var (
 	// ErrLastKey: removing the only key slot would lock everyone out.
 	ErrLastKey = errors.New("refusing to remove the last key")
 )
+
+// IsDamage reports whether err is the repository's stored data being
+// damaged or missing (ErrDamaged, ErrBlobNotFound, a pack the backend
+// lacks), as opposed to the repository being unreachable. Restores give up
+// only the file or table such an error belongs to and go on with the rest.
+func IsDamage(err error) bool {
+	return errors.Is(err, ErrDamaged) || errors.Is(err, ErrBlobNotFound) || errors.Is(err, backend.ErrNotExist)
+}

@@ -162,15 +162,7 @@ func (c *checker) checkIndex(ctx context.Context) error {
 	live := liveFiles(files)
 	for _, f := range live {
 		for _, t := range f.Tombstones {
-			k := tombKey{BlobHandle{t.ID, t.Type}, t.Pack}
-			s := c.tomb[k]
-			if t.Deleted.After(s.deleted) {
-				s.deleted = t.Deleted
-			}
-			if t.Revived.After(s.revived) {
-				s.revived = t.Revived
-			}
-			c.tomb[k] = s
+			mergeTomb(c.tomb, t)
 		}
 	}
 	for _, f := range live {

@@ -172,6 +172,22 @@ type tombState struct{ deleted, revived time.Time }
 
 func (s tombState) dead() bool { return s.deleted.After(s.revived) }
 
+// mergeTomb folds tombstone record t into m and returns its key. Each
+// time is the latest any index file gives: the prune protocol (doc.go)
+// relies on a later stamp always winning, whatever order files are read in.
+func mergeTomb(m map[tombKey]tombState, t tombRecord) tombKey {
+	k := tombKey{BlobHandle{t.ID, t.Type}, t.Pack}
+	s := m[k]
+	if t.Deleted.After(s.deleted) {
+		s.deleted = t.Deleted
+	}
+	if t.Revived.After(s.revived) {
+		s.revived = t.Revived
+	}
+	m[k] = s
+	return k
+}
+
 // index is the in-memory index: for every blob its copies. Live blobs are
 // those backups may deduplicate against; dead ones are tombstoned by
 // prune: still loadable (a concurrent backup may reference them) but never
@@ -378,16 +394,7 @@ func (x *index) mergeTombs(files []*indexFile) map[tombKey]struct{} {
 	changed := make(map[tombKey]struct{})
 	for _, f := range files {
 		for _, t := range f.Tombstones {
-			k := tombKey{BlobHandle{t.ID, t.Type}, t.Pack}
-			s := x.tomb[k]
-			if t.Deleted.After(s.deleted) {
-				s.deleted = t.Deleted
-			}
-			if t.Revived.After(s.revived) {
-				s.revived = t.Revived
-			}
-			x.tomb[k] = s
-			changed[k] = struct{}{}
+			changed[mergeTomb(x.tomb, t)] = struct{}{}
 		}
 	}
 	return changed

@@ -166,15 +166,7 @@ func (r *Repository) Prune(ctx context.Context, opts PruneOptions) (*PruneResult
 	tomb := make(map[tombKey]tombState)
 	for _, f := range live {
 		for _, t := range f.Tombstones {
-			k := tombKey{BlobHandle{t.ID, t.Type}, t.Pack}
-			s := tomb[k]
-			if t.Deleted.After(s.deleted) {
-				s.deleted = t.Deleted
-			}
-			if t.Revived.After(s.revived) {
-				s.revived = t.Revived
-			}
-			tomb[k] = s
+			mergeTomb(tomb, t)
 		}
 	}
 	// A pack is young while a backup's own index file (not a prune's

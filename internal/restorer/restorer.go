@@ -44,7 +44,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/fsys"
 	"github.com/sitevault/sitevault/internal/repository"
 )
@@ -387,7 +386,7 @@ func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string, fi *fs
 	t, err := u.r.repo.LoadTree(ctx, id)
 	if err != nil {
 		err = fmt.Errorf("load tree %v (%q): %w", id.Short(), p, err)
-		if p != "" && damaged(err) {
+		if p != "" && repository.IsDamage(err) {
 			// The rest of the restore point may be sound: restore it.
 			u.fail(p, err)
 			return nil
@@ -709,19 +708,12 @@ func (u *run) content(ctx context.Context, n *repository.Node, np string, w fsys
 	}
 	switch {
 	case ctx.Err() != nil:
-	case errors.Is(err, errWrite), damaged(err):
+	case errors.Is(err, errWrite), repository.IsDamage(err):
 		u.fail(np, err)
 	default:
 		u.cancel(fmt.Errorf("restore %q: %w", np, err))
 	}
 	return err
-}
-
-// damaged reports whether err is the repository's data being damaged or
-// missing (as opposed to the repository being unreachable).
-func damaged(err error) bool {
-	return errors.Is(err, repository.ErrDamaged) || errors.Is(err, repository.ErrBlobNotFound) ||
-		errors.Is(err, backend.ErrNotExist)
 }
 
 // chtimes sets fsPath's modification time, unless the restore point holds
