@@ -17,6 +17,7 @@ import (
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restore"
+	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
 type backupOptions struct {
@@ -51,7 +52,7 @@ Exit codes: 0 saved; 3 saved, but some files could not be read (listed);
 // siteJob is what backup, restore and undo work with: the site's catalog
 // entry, the open catalog and repository, and the library's dependencies.
 type siteJob struct {
-	entry catalog.Site
+	entry sitevault.Site
 	cat   *catalog.Catalog
 	s     *session
 	deps  backup.Deps
@@ -82,7 +83,7 @@ func openSiteJob(ctx context.Context, g *globalOptions, name string) (*siteJob, 
 	j := &siteJob{entry: entry, cat: cat, s: s}
 	j.deps = backup.Deps{
 		Repo: s.repo, Catalog: cat, LockDir: filepath.Join(cfg.Home, "locks"), Logger: g.logger(), Now: g.now,
-		Connect: func(ctx context.Context, e catalog.Site) (connection.Connection, error) {
+		Connect: func(ctx context.Context, e sitevault.Site) (connection.Connection, error) {
 			return connectSite(ctx, g, &e, refuseUnknownKey, false, io.Discard)
 		},
 	}

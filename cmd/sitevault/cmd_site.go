@@ -23,6 +23,7 @@ import (
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
 	"github.com/sitevault/sitevault/internal/site"
+	"github.com/sitevault/sitevault/internal/sitevault"
 	"github.com/sitevault/sitevault/internal/wordpress"
 )
 
@@ -210,13 +211,13 @@ func parseSSHTarget(s string) (user, host string, port int, err error) {
 }
 
 // applySiteFlags changes entry as the flags say.
-func applySiteFlags(entry *catalog.Site, o siteOptions, g *globalOptions) error {
+func applySiteFlags(entry *sitevault.Site, o siteOptions, g *globalOptions) error {
 	if o.Local && o.changed("ssh", o.SSH) {
 		return userErrorf(errUsage, "--local and --ssh contradict each other")
 	}
 	if o.changed("path", o.Path) {
 		p := o.Path
-		if entry.Kind == catalog.Local && !o.changed("ssh", o.SSH) || o.Local {
+		if entry.Kind == sitevault.Local && !o.changed("ssh", o.SSH) || o.Local {
 			abs, err := filepath.Abs(p)
 			if err != nil {
 				return fmt.Errorf("--path %s: %w", p, err)
@@ -228,8 +229,8 @@ func applySiteFlags(entry *catalog.Site, o siteOptions, g *globalOptions) error 
 		entry.Path = path.Clean(p)
 	}
 	if o.Local {
-		entry.Kind = catalog.Local
-		entry.SSH = catalog.SSHSettings{}
+		entry.Kind = sitevault.Local
+		entry.SSH = sitevault.SSHSettings{}
 		if !strings.HasPrefix(entry.Path, "/") {
 			return userErrorf(errUsage, "--local needs an absolute --path")
 		}
@@ -239,15 +240,15 @@ func applySiteFlags(entry *catalog.Site, o siteOptions, g *globalOptions) error 
 		if err != nil {
 			return userErrorf(errUsage, "%v", err)
 		}
-		if entry.Kind != catalog.SSH || entry.SSH.Host != host || entry.SSH.Port != port {
+		if entry.Kind != sitevault.SSH || entry.SSH.Host != host || entry.SSH.Port != port {
 			// Another server: its key has to be accepted anew.
 			entry.SSH.HostKey, entry.SSH.HostKeyFingerprint = "", ""
 		}
-		entry.Kind = catalog.SSH
+		entry.Kind = sitevault.SSH
 		entry.SSH.User, entry.SSH.Host, entry.SSH.Port = user, host, port
 	}
 	if o.changed("identity", o.Identity) {
-		if entry.Kind != catalog.SSH {
+		if entry.Kind != sitevault.SSH {
 			return userErrorf(errUsage, "--identity is for sites reached with --ssh")
 		}
 		entry.SSH.IdentityFile = ""
@@ -263,12 +264,12 @@ func applySiteFlags(entry *catalog.Site, o siteOptions, g *globalOptions) error 
 	if o.ResetHostKey {
 		entry.SSH.HostKey, entry.SSH.HostKeyFingerprint = "", ""
 	}
-	if entry.Kind == catalog.SSH {
+	if entry.Kind == sitevault.SSH {
 		if v := g.lookupEnv(connection.EnvSSHPassword); v != "" {
-			entry.SSH.Password = catalog.Secret(v)
+			entry.SSH.Password = sitevault.Secret(v)
 		}
 		if v := g.lookupEnv(connection.EnvSSHPassphrase); v != "" {
-			entry.SSH.Passphrase = catalog.Secret(v)
+			entry.SSH.Passphrase = sitevault.Secret(v)
 		}
 	}
 	if o.changed("db-host", o.DBHost) {
@@ -289,11 +290,11 @@ func applySiteFlags(entry *catalog.Site, o siteOptions, g *globalOptions) error 
 		if err != nil {
 			return userErrorf(err, "--db-password-file: %v", err)
 		}
-		entry.DB.Password = catalog.Secret(pw)
+		entry.DB.Password = sitevault.Secret(pw)
 	case o.changed("db-password-file", o.DBPasswordFile):
 		entry.DB.Password = "" // --db-password-file "" drops the override
 	case g.lookupEnv(envDBPassword) != "":
-		entry.DB.Password = catalog.Secret(g.lookupEnv(envDBPassword))
+		entry.DB.Password = sitevault.Secret(g.lookupEnv(envDBPassword))
 	}
 	return nil
 }
@@ -309,20 +310,20 @@ const (
 // connectSite opens the site's connection. With askUnknownKey, an unknown
 // host key is shown and accepted (--yes, or the user's answer) and recorded
 // in entry; passwords the user typed are kept in entry too, to be sealed.
-func connectSite(ctx context.Context, g *globalOptions, entry *catalog.Site, policy hostKeyPolicy, yes bool, stdout io.Writer) (connection.Connection, error) {
+func connectSite(ctx context.Context, g *globalOptions, entry *sitevault.Site, policy hostKeyPolicy, yes bool, stdout io.Writer) (connection.Connection, error) {
 	opts := connection.Options{Env: g.env, Logger: g.logger()}
 	if p := g.prompt(); p.Interactive() {
 		opts.PasswordPrompt = func(user, addr string) (string, error) {
 			pw, err := p.Prompt(fmt.Sprintf("SSH password for %s@%s: ", user, addr))
 			if err == nil && policy == askUnknownKey {
-				entry.SSH.Password = catalog.Secret(pw)
+				entry.SSH.Password = sitevault.Secret(pw)
 			}
 			return pw, err
 		}
 		opts.PassphrasePrompt = func(file string) (string, error) {
 			pw, err := p.Prompt(fmt.Sprintf("Passphrase of %s: ", file))
 			if err == nil && policy == askUnknownKey {
-				entry.SSH.Passphrase = catalog.Secret(pw)
+				entry.SSH.Passphrase = sitevault.Secret(pw)
 			}
 			return pw, err
 		}
@@ -368,7 +369,7 @@ func acceptHostKey(g *globalOptions, unknown *ssh.UnknownHostKeyError, yes bool)
 }
 
 // connectError says which part of connecting failed and what to do.
-func connectError(entry *catalog.Site, err error) error {
+func connectError(entry *sitevault.Site, err error) error {
 	switch {
 	case errors.Is(err, ssh.ErrHostKeyChanged):
 		return fmt.Errorf("site %s: %w", entry.Name, err)
@@ -386,7 +387,7 @@ func connectError(entry *catalog.Site, err error) error {
 }
 
 // inspectError says why the folder is not a usable site.
-func inspectError(entry *catalog.Site, err error) error {
+func inspectError(entry *sitevault.Site, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !errors.Is(err, wordpress.ErrNoConfig):
 		return userErrorf(err, "site %s: the folder %s does not exist; check --path", entry.Name, entry.Location())
@@ -400,15 +401,15 @@ func inspectError(entry *catalog.Site, err error) error {
 	return fmt.Errorf("site %s: %w", entry.Name, err)
 }
 
-func connectionUser(entry *catalog.Site) string {
-	if entry.Kind == catalog.SSH {
+func connectionUser(entry *sitevault.Site) string {
+	if entry.Kind == sitevault.SSH {
 		return "SSH user " + entry.SSH.User
 	}
 	return "local"
 }
 
 // settingsError lists every database setting that must be passed by flag.
-func settingsError(entry *catalog.Site, err error) error {
+func settingsError(entry *sitevault.Site, err error) error {
 	var lines []string
 	var walk func(error)
 	walk = func(e error) {
@@ -445,7 +446,7 @@ type siteCheck struct {
 
 // checkSite connects, discovers the site and logs in to its database,
 // saying exactly which step failed. The returned connection is open.
-func checkSite(ctx context.Context, g *globalOptions, entry *catalog.Site, yes bool, stdout io.Writer) (connection.Connection, *siteCheck, error) {
+func checkSite(ctx context.Context, g *globalOptions, entry *sitevault.Site, yes bool, stdout io.Writer) (connection.Connection, *siteCheck, error) {
 	conn, err := connectSite(ctx, g, entry, askUnknownKey, yes, stdout)
 	if err != nil {
 		return nil, nil, err
@@ -467,15 +468,15 @@ func checkSite(ctx context.Context, g *globalOptions, entry *catalog.Site, yes b
 		}
 		return nil, nil, userErrorf(err, "site %s: %v", entry.Name, err)
 	}
-	entry.LastDB = &catalog.DBCredentials{
+	entry.LastDB = &sitevault.DBCredentials{
 		Host: site.DBHostFor(addr), Name: in.Database.Name, User: in.Database.User,
-		Password: catalog.Secret(in.Database.Password),
+		Password: sitevault.Secret(in.Database.Password),
 	}
 	return conn, &siteCheck{in: in, dbAddr: addr}, nil
 }
 
 func runSiteAdd(ctx context.Context, opts siteOptions, g *globalOptions, stdout io.Writer) error {
-	if err := catalog.ValidateName(opts.Name); err != nil {
+	if err := sitevault.ValidateName(opts.Name); err != nil {
 		return userErrorf(errUsage, "%v", err)
 	}
 	if opts.Path == "" {
@@ -494,7 +495,7 @@ func runSiteAdd(ctx context.Context, opts siteOptions, g *globalOptions, stdout 
 	} else if !errors.Is(err, catalog.ErrSiteNotFound) {
 		return err
 	}
-	entry := catalog.Site{Name: opts.Name, Kind: catalog.Local}
+	entry := sitevault.Site{Name: opts.Name, Kind: sitevault.Local}
 	opts.Changed = nil
 	return checkAndSave(ctx, g, &entry, opts, cat.AddSite, "added", stdout)
 }
@@ -514,8 +515,8 @@ func runSiteEdit(ctx context.Context, opts siteOptions, g *globalOptions, stdout
 
 // checkAndSave applies the flags to entry, checks that the site answers as
 // configured (connection, files, database login) and only then saves it.
-func checkAndSave(ctx context.Context, g *globalOptions, entry *catalog.Site, opts siteOptions,
-	save func(context.Context, catalog.Site) (catalog.Site, error), done string, stdout io.Writer) error {
+func checkAndSave(ctx context.Context, g *globalOptions, entry *sitevault.Site, opts siteOptions,
+	save func(context.Context, sitevault.Site) (sitevault.Site, error), done string, stdout io.Writer) error {
 	if err := applySiteFlags(entry, opts, g); err != nil {
 		return err
 	}
@@ -538,7 +539,7 @@ func checkAndSave(ctx context.Context, g *globalOptions, entry *catalog.Site, op
 	return nil
 }
 
-func printCheck(w io.Writer, s catalog.Site, c *siteCheck) {
+func printCheck(w io.Writer, s sitevault.Site, c *siteCheck) {
 	wp := c.in.WordPress
 	version := wp.Version
 	if version == "" {
@@ -553,7 +554,7 @@ func printCheck(w io.Writer, s catalog.Site, c *siteCheck) {
 		where = "in the folder above the root"
 	}
 	fmt.Fprintf(w, "  location:    %s (%s)\n", s.Location(), s.Kind)
-	if s.Kind == catalog.SSH {
+	if s.Kind == sitevault.SSH {
 		fmt.Fprintf(w, "  host key:    %s\n", s.SSH.HostKeyFingerprint)
 	}
 	fmt.Fprintf(w, "  WordPress:   %s, %s, wp-config.php %s, content in %s\n", version, kind, where, wp.ContentDir)
@@ -608,7 +609,7 @@ func runSiteShow(ctx context.Context, name string, g *globalOptions, stdout io.W
 	if err != nil {
 		return siteNotFound(name, err)
 	}
-	set := func(sec catalog.Secret) string {
+	set := func(sec sitevault.Secret) string {
 		if sec.IsSet() {
 			return "set (sealed)"
 		}
@@ -623,7 +624,7 @@ func runSiteShow(ctx context.Context, name string, g *globalOptions, stdout io.W
 	fmt.Fprintf(stdout, "name:          %s\n", s.Name)
 	fmt.Fprintf(stdout, "connection:    %s\n", s.Kind)
 	fmt.Fprintf(stdout, "path:          %s\n", s.Path)
-	if s.Kind == catalog.SSH {
+	if s.Kind == sitevault.SSH {
 		fmt.Fprintf(stdout, "ssh:           %s@%s\n", s.SSH.User, s.SSHAddress())
 		identity := s.SSH.IdentityFile
 		if identity == "" {
@@ -671,24 +672,24 @@ func runSiteRemove(ctx context.Context, name string, g *globalOptions, stdout io
 }
 
 // openSite loads a registered site, connects and inspects it.
-func openSite(ctx context.Context, g *globalOptions, name string) (catalog.Site, connection.Connection, *site.Inspection, error) {
+func openSite(ctx context.Context, g *globalOptions, name string) (sitevault.Site, connection.Connection, *site.Inspection, error) {
 	cat, _, err := openCatalog(ctx, g)
 	if err != nil {
-		return catalog.Site{}, nil, nil, err
+		return sitevault.Site{}, nil, nil, err
 	}
 	defer cat.Close()
 	entry, err := cat.Site(ctx, name)
 	if err != nil {
-		return catalog.Site{}, nil, nil, siteNotFound(name, err)
+		return sitevault.Site{}, nil, nil, siteNotFound(name, err)
 	}
 	conn, err := connectSite(ctx, g, &entry, refuseUnknownKey, false, io.Discard)
 	if err != nil {
-		return catalog.Site{}, nil, nil, err
+		return sitevault.Site{}, nil, nil, err
 	}
 	in, err := site.Inspect(ctx, conn, entry)
 	if err != nil {
 		conn.Close()
-		return catalog.Site{}, nil, nil, inspectError(&entry, err)
+		return sitevault.Site{}, nil, nil, inspectError(&entry, err)
 	}
 	return entry, conn, in, nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sitevault/sitevault/internal/mysql"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/site"
+	"github.com/sitevault/sitevault/internal/sitevault"
 	"github.com/sitevault/sitevault/internal/wordpress"
 )
 
@@ -64,7 +65,7 @@ const (
 
 // Catalog is the slice of the catalog a backup writes to.
 type Catalog interface {
-	SetLastDB(ctx context.Context, name string, cred catalog.DBCredentials) error
+	SetLastDB(ctx context.Context, name string, cred sitevault.DBCredentials) error
 }
 
 var _ Catalog = (*catalog.Catalog)(nil)
@@ -75,7 +76,7 @@ type Deps struct {
 	// Catalog records the last database login that worked; nil records nothing.
 	Catalog Catalog
 	// Connect opens a site's connection; nil means connection.Open.
-	Connect func(ctx context.Context, s catalog.Site) (connection.Connection, error)
+	Connect func(ctx context.Context, s sitevault.Site) (connection.Connection, error)
 	// LockDir holds the per-site lock files; "" takes no lock.
 	LockDir string
 	// Logger receives logs; nil discards them.
@@ -101,7 +102,7 @@ func (d *Deps) logger() *slog.Logger {
 }
 
 // Connection opens s's connection with d.Connect or connection.Open.
-func (d *Deps) Connection(ctx context.Context, s catalog.Site) (connection.Connection, error) {
+func (d *Deps) Connection(ctx context.Context, s sitevault.Site) (connection.Connection, error) {
 	if d.Connect != nil {
 		return d.Connect(ctx, s)
 	}
@@ -166,7 +167,7 @@ type Database struct {
 	Config mysql.Config
 	Prefix string
 	// Login is the login that worked, as the catalog records it.
-	Login catalog.DBCredentials
+	Login sitevault.DBCredentials
 	// Fallback is true when wp-config.php's login could not be used and
 	// the catalog's last working login was.
 	Fallback bool
@@ -230,7 +231,7 @@ type Result struct {
 // documentation for its layout). A point whose files could not all be read
 // is saved and reported with Result.Partial; errors are for what stops the
 // whole backup (nothing is saved then).
-func Run(ctx context.Context, deps Deps, entry catalog.Site, opts Options) (*Result, error) {
+func Run(ctx context.Context, deps Deps, entry sitevault.Site, opts Options) (*Result, error) {
 	start := deps.now()
 	log := deps.logger().With("site", entry.Name)
 	p := opts.Progress
@@ -467,7 +468,7 @@ func multisite(wp *wordpress.Site, in *site.Inspection, prevMeta map[string]stri
 // used it returns a site good enough for selecting files (the content dir
 // of the previous point, else wp-content) together with the reason; a
 // folder that is not WordPress at all yields wordpress.ErrNotWordPress.
-func discover(ctx context.Context, conn connection.Connection, root fsys.FS, entry catalog.Site, prevMeta map[string]string) (*wordpress.Site, *site.Inspection, error) {
+func discover(ctx context.Context, conn connection.Connection, root fsys.FS, entry sitevault.Site, prevMeta map[string]string) (*wordpress.Site, *site.Inspection, error) {
 	in, err := site.Inspect(ctx, conn, entry)
 	if err == nil {
 		return in.WordPress, in, nil
@@ -507,7 +508,7 @@ func readVersion(ctx context.Context, root fsys.FS) string {
 // read (cfgErr says why). The table prefix comes from the overrides,
 // wp-config.php or the previous point, in that order. The error wraps
 // site.ErrDBUnreachable, ErrDBLogin or ErrDBName when the server said no.
-func ResolveDatabase(ctx context.Context, conn connection.Connection, entry catalog.Site, in *site.Inspection, cfgErr error, prevMeta map[string]string) (*Database, []string, error) {
+func ResolveDatabase(ctx context.Context, conn connection.Connection, entry sitevault.Site, in *site.Inspection, cfgErr error, prevMeta map[string]string) (*Database, []string, error) {
 	var first error
 	prefix := entry.DB.TablePrefix
 	switch {
@@ -575,8 +576,8 @@ func newDatabase(conn connection.Connection, addr wordpress.DBAddr, db wordpress
 			User: db.User, Password: db.Password, Database: db.Name,
 		},
 		Prefix: db.TablePrefix,
-		Login: catalog.DBCredentials{
-			Host: site.DBHostFor(addr), Name: db.Name, User: db.User, Password: catalog.Secret(db.Password),
+		Login: sitevault.DBCredentials{
+			Host: site.DBHostFor(addr), Name: db.Name, User: db.User, Password: sitevault.Secret(db.Password),
 		},
 		Fallback: fallback,
 	}
@@ -670,7 +671,7 @@ type TableSelection struct {
 // login with the catalog's overrides, else the last login that worked)
 // and reports which tables a backup would take. in is the site's
 // inspection (site.Inspect).
-func SelectTables(ctx context.Context, conn connection.Connection, entry catalog.Site, in *site.Inspection) (*TableSelection, error) {
+func SelectTables(ctx context.Context, conn connection.Connection, entry sitevault.Site, in *site.Inspection) (*TableSelection, error) {
 	db, warns, err := ResolveDatabase(ctx, conn, entry, in, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("the database of %s: %w", entry.Name, err)

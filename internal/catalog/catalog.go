@@ -8,9 +8,9 @@
 // service can use it at once. Its schema evolves through numbered migrations
 // recorded in the schema_migrations table (see migrations.go).
 //
-// Secrets (SSH passwords, key passphrases, database passwords, the last
+// Secrets (sitevault.SSH passwords, key passphrases, database passwords, the last
 // working database credentials) are sealed with the seal package under
-// <data home>/secret.key before they are written, and are Secret values in
+// <data home>/secret.key before they are written, and are sitevault.Secret values in
 // memory, which print as "[redacted]".
 package catalog
 
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/sitevault/sitevault/internal/seal"
+	"github.com/sitevault/sitevault/internal/sitevault"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
@@ -43,10 +44,9 @@ var (
 	ErrSiteNotFound = errors.New("site not found")
 	// ErrSiteExists means a site with the given name is already registered.
 	ErrSiteExists = errors.New("site already exists")
-	// ErrInvalid means a site's settings break a rule (a name with
-	// forbidden characters, an ssh site without a host, …). The wrapping
-	// error says which rule.
-	ErrInvalid = errors.New("invalid site")
+	// ErrInvalid means a site's settings break a rule; it is
+	// sitevault.ErrInvalid, kept here for callers of the catalog.
+	ErrInvalid = sitevault.ErrInvalid
 	// ErrSchemaTooNew means the catalog was migrated by a newer sitevault.
 	ErrSchemaTooNew = errors.New("catalog schema is newer than this sitevault")
 )

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sitevault/sitevault/internal/seal"
+	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
 func openTest(t *testing.T, home string) *Catalog {
@@ -28,15 +29,15 @@ func openTest(t *testing.T, home string) *Catalog {
 	return c
 }
 
-func sshSite(name string) Site {
-	return Site{
-		Name: name, Kind: SSH, Path: "/var/www/html",
-		SSH: SSHSettings{
+func sshSite(name string) sitevault.Site {
+	return sitevault.Site{
+		Name: name, Kind: sitevault.SSH, Path: "/var/www/html",
+		SSH: sitevault.SSHSettings{
 			User: "deploy", Host: "example.org", Port: 2222, IdentityFile: "/home/me/.ssh/id_ed25519",
 			HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample", HostKeyFingerprint: "SHA256:abc",
 			Password: "ssh-Pass-7f3c1e", Passphrase: "key-Phrase-9a2b4d",
 		},
-		DB: DBOverrides{Host: "db:3306", Name: "wp", User: "wpuser", Password: "db-Secret-5e6f7a", TablePrefix: "wp_"},
+		DB: sitevault.DBOverrides{Host: "db:3306", Name: "wp", User: "wpuser", Password: "db-Secret-5e6f7a", TablePrefix: "wp_"},
 	}
 }
 
@@ -112,7 +113,7 @@ func TestSiteCRUD(t *testing.T) {
 	c.Now = func() time.Time { return clock }
 
 	want := sshSite("shop")
-	want.LastDB = &DBCredentials{Host: "localhost", Name: "wp", User: "wpuser", Password: "last-Pw-1b2c3d"}
+	want.LastDB = &sitevault.DBCredentials{Host: "localhost", Name: "wp", User: "wpuser", Password: "last-Pw-1b2c3d"}
 	got, err := c.AddSite(ctx, want)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +124,7 @@ func TestSiteCRUD(t *testing.T) {
 	if _, err := c.AddSite(ctx, want); !errors.Is(err, ErrSiteExists) {
 		t.Errorf("second AddSite: %v, want ErrSiteExists", err)
 	}
-	local := Site{Name: "blog", Kind: Local, Path: "/srv/blog"}
+	local := sitevault.Site{Name: "blog", Kind: sitevault.Local, Path: "/srv/blog"}
 	if _, err := c.AddSite(ctx, local); err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestSiteCRUD(t *testing.T) {
 	}
 	want.Created, want.Updated = clock, clock
 	if !reflect.DeepEqual(read, want) || read.SSH.Password.Reveal() != "ssh-Pass-7f3c1e" {
-		t.Errorf("Site = %+v\nwant %+v", read, want)
+		t.Errorf("sitevault.Site = %+v\nwant %+v", read, want)
 	}
 
 	sites, err := c.Sites(ctx)
@@ -156,14 +157,14 @@ func TestSiteCRUD(t *testing.T) {
 		t.Errorf("UpdateSite(nosuch) = %v", err)
 	}
 
-	if err := c.SetLastDB(ctx, "blog", DBCredentials{Host: "127.0.0.1", Name: "b", User: "u", Password: "p"}); err != nil {
+	if err := c.SetLastDB(ctx, "blog", sitevault.DBCredentials{Host: "127.0.0.1", Name: "b", User: "u", Password: "p"}); err != nil {
 		t.Fatal(err)
 	}
 	blog, _ := c.Site(ctx, "blog")
 	if blog.LastDB == nil || blog.LastDB.Password.Reveal() != "p" {
 		t.Errorf("LastDB = %+v", blog.LastDB)
 	}
-	if err := c.SetLastDB(ctx, "nosuch", DBCredentials{}); !errors.Is(err, ErrSiteNotFound) {
+	if err := c.SetLastDB(ctx, "nosuch", sitevault.DBCredentials{}); !errors.Is(err, ErrSiteNotFound) {
 		t.Errorf("SetLastDB(nosuch) = %v", err)
 	}
 
@@ -174,34 +175,34 @@ func TestSiteCRUD(t *testing.T) {
 		t.Errorf("second RemoveSite: %v", err)
 	}
 	if _, err := c.Site(ctx, "shop"); !errors.Is(err, ErrSiteNotFound) {
-		t.Errorf("Site after remove: %v", err)
+		t.Errorf("sitevault.Site after remove: %v", err)
 	}
 }
 
 func TestValidate(t *testing.T) {
-	ok := Site{Name: "a-1", Kind: Local, Path: "/x"}
+	ok := sitevault.Site{Name: "a-1", Kind: sitevault.Local, Path: "/x"}
 	tests := []struct {
 		name string
-		edit func(*Site)
+		edit func(*sitevault.Site)
 		ok   bool
 	}{
-		{"valid local", func(*Site) {}, true},
-		{"valid ssh", func(s *Site) { *s = sshSite("b") }, true},
-		{"empty name", func(s *Site) { s.Name = "" }, false},
-		{"upper case", func(s *Site) { s.Name = "Shop" }, false},
-		{"leading dash", func(s *Site) { s.Name = "-shop" }, false},
-		{"slash", func(s *Site) { s.Name = "a/b" }, false},
-		{"space", func(s *Site) { s.Name = "a b" }, false},
-		{"dot", func(s *Site) { s.Name = "a.b" }, false},
-		{"too long", func(s *Site) { s.Name = strings.Repeat("a", 64) }, false},
-		{"63 long", func(s *Site) { s.Name = strings.Repeat("a", 63) }, true},
-		{"relative path", func(s *Site) { s.Path = "www" }, false},
-		{"no kind", func(s *Site) { s.Kind = "" }, false},
-		{"ftp", func(s *Site) { s.Kind = "ftp" }, false},
-		{"local with ssh", func(s *Site) { s.SSH.Host = "h" }, false},
-		{"ssh without host", func(s *Site) { *s = sshSite("b"); s.SSH.Host = "" }, false},
-		{"ssh without user", func(s *Site) { *s = sshSite("b"); s.SSH.User = "" }, false},
-		{"ssh bad port", func(s *Site) { *s = sshSite("b"); s.SSH.Port = 70000 }, false},
+		{"valid local", func(*sitevault.Site) {}, true},
+		{"valid ssh", func(s *sitevault.Site) { *s = sshSite("b") }, true},
+		{"empty name", func(s *sitevault.Site) { s.Name = "" }, false},
+		{"upper case", func(s *sitevault.Site) { s.Name = "Shop" }, false},
+		{"leading dash", func(s *sitevault.Site) { s.Name = "-shop" }, false},
+		{"slash", func(s *sitevault.Site) { s.Name = "a/b" }, false},
+		{"space", func(s *sitevault.Site) { s.Name = "a b" }, false},
+		{"dot", func(s *sitevault.Site) { s.Name = "a.b" }, false},
+		{"too long", func(s *sitevault.Site) { s.Name = strings.Repeat("a", 64) }, false},
+		{"63 long", func(s *sitevault.Site) { s.Name = strings.Repeat("a", 63) }, true},
+		{"relative path", func(s *sitevault.Site) { s.Path = "www" }, false},
+		{"no kind", func(s *sitevault.Site) { s.Kind = "" }, false},
+		{"ftp", func(s *sitevault.Site) { s.Kind = "ftp" }, false},
+		{"local with ssh", func(s *sitevault.Site) { s.SSH.Host = "h" }, false},
+		{"ssh without host", func(s *sitevault.Site) { *s = sshSite("b"); s.SSH.Host = "" }, false},
+		{"ssh without user", func(s *sitevault.Site) { *s = sshSite("b"); s.SSH.User = "" }, false},
+		{"ssh bad port", func(s *sitevault.Site) { *s = sshSite("b"); s.SSH.Port = 70000 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,13 +212,13 @@ func TestValidate(t *testing.T) {
 			if tt.ok && err != nil {
 				t.Errorf("Validate = %v", err)
 			}
-			if !tt.ok && !errors.Is(err, ErrInvalid) {
+			if !tt.ok && !errors.Is(err, sitevault.ErrInvalid) {
 				t.Errorf("Validate = %v, want ErrInvalid", err)
 			}
 		})
 	}
 	c := openTest(t, t.TempDir())
-	if _, err := c.AddSite(context.Background(), Site{Name: "Bad", Kind: Local, Path: "/x"}); !errors.Is(err, ErrInvalid) {
+	if _, err := c.AddSite(context.Background(), sitevault.Site{Name: "Bad", Kind: sitevault.Local, Path: "/x"}); !errors.Is(err, sitevault.ErrInvalid) {
 		t.Errorf("AddSite(Bad) = %v", err)
 	}
 }
@@ -229,7 +230,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	home := t.TempDir()
 	c := openTest(t, home)
 	s := sshSite("shop")
-	s.LastDB = &DBCredentials{Host: "h", Name: "n", User: "u", Password: "last-Pw-1b2c3d"}
+	s.LastDB = &sitevault.DBCredentials{Host: "h", Name: "n", User: "u", Password: "last-Pw-1b2c3d"}
 	if _, err := c.AddSite(ctx, s); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/sitevault/sitevault/internal/sitevault"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -22,23 +23,23 @@ func sealContext(site, column string) string { return "sitevault/catalog/sites/"
 
 // AddSite stores a new site and returns it with its times set. A site
 // with the same name gives ErrSiteExists; invalid settings give ErrInvalid.
-func (c *Catalog) AddSite(ctx context.Context, s Site) (Site, error) {
+func (c *Catalog) AddSite(ctx context.Context, s sitevault.Site) (sitevault.Site, error) {
 	if err := s.Validate(); err != nil {
-		return Site{}, err
+		return sitevault.Site{}, err
 	}
 	now := c.now()
 	s.Created, s.Updated = now, now
 	args, err := c.siteArgs(s)
 	if err != nil {
-		return Site{}, err
+		return sitevault.Site{}, err
 	}
 	_, err = c.db.ExecContext(ctx, `INSERT INTO sites (`+siteColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		if isUniqueViolation(err) {
-			return Site{}, fmt.Errorf("add site %s: %w", s.Name, ErrSiteExists)
+			return sitevault.Site{}, fmt.Errorf("add site %s: %w", s.Name, ErrSiteExists)
 		}
-		return Site{}, fmt.Errorf("add site %s: %w", s.Name, err)
+		return sitevault.Site{}, fmt.Errorf("add site %s: %w", s.Name, err)
 	}
 	return s, nil
 }
@@ -46,18 +47,18 @@ func (c *Catalog) AddSite(ctx context.Context, s Site) (Site, error) {
 // UpdateSite replaces the stored settings of the site named s.Name (its
 // created time is kept) and returns it as stored. ErrSiteNotFound if
 // there is none.
-func (c *Catalog) UpdateSite(ctx context.Context, s Site) (Site, error) {
+func (c *Catalog) UpdateSite(ctx context.Context, s sitevault.Site) (sitevault.Site, error) {
 	if err := s.Validate(); err != nil {
-		return Site{}, err
+		return sitevault.Site{}, err
 	}
 	old, err := c.Site(ctx, s.Name)
 	if err != nil {
-		return Site{}, err
+		return sitevault.Site{}, err
 	}
 	s.Created, s.Updated = old.Created, c.now()
 	args, err := c.siteArgs(s)
 	if err != nil {
-		return Site{}, err
+		return sitevault.Site{}, err
 	}
 	res, err := c.db.ExecContext(ctx, `UPDATE sites SET
 		connection = ?2, path = ?3,
@@ -67,16 +68,16 @@ func (c *Catalog) UpdateSite(ctx context.Context, s Site) (Site, error) {
 		updated_at = ?19
 		WHERE name = ?1`, args...)
 	if err != nil {
-		return Site{}, fmt.Errorf("update site %s: %w", s.Name, err)
+		return sitevault.Site{}, fmt.Errorf("update site %s: %w", s.Name, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return Site{}, fmt.Errorf("update site %s: %w", s.Name, ErrSiteNotFound)
+		return sitevault.Site{}, fmt.Errorf("update site %s: %w", s.Name, ErrSiteNotFound)
 	}
 	return s, nil
 }
 
 // SetLastDB records the database login that worked for the site.
-func (c *Catalog) SetLastDB(ctx context.Context, name string, cred DBCredentials) error {
+func (c *Catalog) SetLastDB(ctx context.Context, name string, cred sitevault.DBCredentials) error {
 	sealed, err := c.sealCredentials(name, &cred)
 	if err != nil {
 		return err
@@ -107,26 +108,26 @@ func (c *Catalog) RemoveSite(ctx context.Context, name string) error {
 
 // Site returns the site called name with its secrets opened.
 // ErrSiteNotFound if there is none.
-func (c *Catalog) Site(ctx context.Context, name string) (Site, error) {
+func (c *Catalog) Site(ctx context.Context, name string) (sitevault.Site, error) {
 	row := c.db.QueryRowContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE name = ?`, name)
 	s, err := c.scanSite(row)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Site{}, fmt.Errorf("site %s: %w", name, ErrSiteNotFound)
+		return sitevault.Site{}, fmt.Errorf("site %s: %w", name, ErrSiteNotFound)
 	}
 	if err != nil {
-		return Site{}, fmt.Errorf("read site %s: %w", name, err)
+		return sitevault.Site{}, fmt.Errorf("read site %s: %w", name, err)
 	}
 	return s, nil
 }
 
 // Sites returns every site, sorted by name.
-func (c *Catalog) Sites(ctx context.Context) ([]Site, error) {
+func (c *Catalog) Sites(ctx context.Context) ([]sitevault.Site, error) {
 	rows, err := c.db.QueryContext(ctx, `SELECT `+siteColumns+` FROM sites ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list sites: %w", err)
 	}
 	defer rows.Close()
-	var out []Site
+	var out []sitevault.Site
 	for rows.Next() {
 		s, err := c.scanSite(rows)
 		if err != nil {
@@ -140,12 +141,12 @@ func (c *Catalog) Sites(ctx context.Context) ([]Site, error) {
 	return out, nil
 }
 
-func (c *Catalog) siteArgs(s Site) ([]any, error) {
+func (c *Catalog) siteArgs(s sitevault.Site) ([]any, error) {
 	last, err := c.sealCredentials(s.Name, s.LastDB)
 	if err != nil {
 		return nil, err
 	}
-	seal := func(column string, v Secret) string {
+	seal := func(column string, v sitevault.Secret) string {
 		return c.sealer.Seal([]byte(v.Reveal()), sealContext(s.Name, column))
 	}
 	return []any{
@@ -157,8 +158,8 @@ func (c *Catalog) siteArgs(s Site) ([]any, error) {
 	}, nil
 }
 
-// credentialsJSON is DBCredentials with the password visible, for sealing
-// only (Secret marshals as "[redacted]").
+// credentialsJSON is sitevault.DBCredentials with the password visible, for sealing
+// only (sitevault.Secret marshals as "[redacted]").
 type credentialsJSON struct {
 	Host     string `json:"host"`
 	Name     string `json:"name"`
@@ -166,7 +167,7 @@ type credentialsJSON struct {
 	Password string `json:"password"`
 }
 
-func (c *Catalog) sealCredentials(site string, cred *DBCredentials) (string, error) {
+func (c *Catalog) sealCredentials(site string, cred *sitevault.DBCredentials) (string, error) {
 	if cred == nil {
 		return "", nil
 	}
@@ -179,9 +180,9 @@ func (c *Catalog) sealCredentials(site string, cred *DBCredentials) (string, err
 
 type scanner interface{ Scan(dest ...any) error }
 
-func (c *Catalog) scanSite(r scanner) (Site, error) {
+func (c *Catalog) scanSite(r scanner) (sitevault.Site, error) {
 	var (
-		s                                    Site
+		s                                    sitevault.Site
 		kind, created, updated               string
 		sshPassword, sshPassphrase, dbPasswd string
 		last                                 string
@@ -192,36 +193,36 @@ func (c *Catalog) scanSite(r scanner) (Site, error) {
 		&s.DB.Host, &s.DB.Name, &s.DB.User, &dbPasswd, &s.DB.TablePrefix, &last,
 		&created, &updated)
 	if err != nil {
-		return Site{}, err
+		return sitevault.Site{}, err
 	}
-	s.Kind = Kind(kind)
+	s.Kind = sitevault.Kind(kind)
 	s.Created, s.Updated = parseTime(created), parseTime(updated)
-	open := func(column, sealed string) (Secret, error) {
+	open := func(column, sealed string) (sitevault.Secret, error) {
 		b, err := c.sealer.Open(sealed, sealContext(s.Name, column))
 		if err != nil {
 			return "", fmt.Errorf("site %s: %s: %w", s.Name, column, err)
 		}
-		return Secret(b), nil
+		return sitevault.Secret(b), nil
 	}
 	if s.SSH.Password, err = open("ssh_password", sshPassword); err != nil {
-		return Site{}, err
+		return sitevault.Site{}, err
 	}
 	if s.SSH.Passphrase, err = open("ssh_passphrase", sshPassphrase); err != nil {
-		return Site{}, err
+		return sitevault.Site{}, err
 	}
 	if s.DB.Password, err = open("db_password", dbPasswd); err != nil {
-		return Site{}, err
+		return sitevault.Site{}, err
 	}
 	if last != "" {
 		b, err := c.sealer.Open(last, sealContext(s.Name, "db_last_credentials"))
 		if err != nil {
-			return Site{}, fmt.Errorf("site %s: last database login: %w", s.Name, err)
+			return sitevault.Site{}, fmt.Errorf("site %s: last database login: %w", s.Name, err)
 		}
 		var cj credentialsJSON
 		if err := json.Unmarshal(b, &cj); err != nil {
-			return Site{}, fmt.Errorf("site %s: last database login: %w", s.Name, err)
+			return sitevault.Site{}, fmt.Errorf("site %s: last database login: %w", s.Name, err)
 		}
-		s.LastDB = &DBCredentials{Host: cj.Host, Name: cj.Name, User: cj.User, Password: Secret(cj.Password)}
+		s.LastDB = &sitevault.DBCredentials{Host: cj.Host, Name: cj.Name, User: cj.User, Password: sitevault.Secret(cj.Password)}
 	}
 	return s, nil
 }

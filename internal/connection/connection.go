@@ -22,9 +22,9 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
 	"github.com/sitevault/sitevault/internal/fsys"
+	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
 // Connection reaches one site. Implementations are safe for concurrent use.
@@ -68,11 +68,11 @@ type Options struct {
 //
 // Secrets come from the environment first (SITEVAULT_SSH_PASSWORD,
 // SITEVAULT_SSH_PASSPHRASE), then the catalog, then the prompts.
-func Open(ctx context.Context, site catalog.Site, opts Options) (Connection, error) {
+func Open(ctx context.Context, site sitevault.Site, opts Options) (Connection, error) {
 	switch site.Kind {
-	case catalog.Local:
+	case sitevault.Local:
 		return NewLocal(site.Path)
-	case catalog.SSH:
+	case sitevault.SSH:
 		env := opts.Env
 		if env == nil {
 			env = os.LookupEnv

@@ -13,8 +13,8 @@ import (
 
 	xssh "golang.org/x/crypto/ssh"
 
-	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
+	"github.com/sitevault/sitevault/internal/sitevault"
 	"github.com/sitevault/sitevault/internal/testsrv"
 )
 
@@ -24,7 +24,7 @@ func TestLocal(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, "wp-config.php"), []byte("<?php"), 0o644)
-	c, err := Open(ctx, catalog.Site{Name: "a", Kind: catalog.Local, Path: root}, Options{Env: noEnv})
+	c, err := Open(ctx, sitevault.Site{Name: "a", Kind: sitevault.Local, Path: root}, Options{Env: noEnv})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +65,10 @@ func TestLocal(t *testing.T) {
 		t.Error("FS still works after Close")
 	}
 
-	if _, err := Open(ctx, catalog.Site{Name: "a", Kind: catalog.Local, Path: filepath.Join(root, "missing")}, Options{}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Open(ctx, sitevault.Site{Name: "a", Kind: sitevault.Local, Path: filepath.Join(root, "missing")}, Options{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing root: %v", err)
 	}
-	if _, err := Open(ctx, catalog.Site{Name: "a", Kind: "ftp", Path: root}, Options{}); err == nil {
+	if _, err := Open(ctx, sitevault.Site{Name: "a", Kind: "ftp", Path: root}, Options{}); err == nil {
 		t.Error("unknown kind accepted")
 	}
 }
@@ -94,7 +94,7 @@ func TestSSHSecretsFromEnvironment(t *testing.T) {
 	key := filepath.Join(t.TempDir(), "id")
 	os.WriteFile(key, pem.EncodeToMemory(block), 0o600)
 
-	site := catalog.Site{Name: "r", Kind: catalog.SSH, Path: s.Dir, SSH: catalog.SSHSettings{
+	site := sitevault.Site{Name: "r", Kind: sitevault.SSH, Path: s.Dir, SSH: sitevault.SSHSettings{
 		User: s.User, Host: s.Host, Port: s.Port, IdentityFile: key, Passphrase: "wrong",
 	}}
 	if _, err := Open(ctx, site, Options{Env: noEnv}); !errors.Is(err, ssh.ErrIdentity) {

@@ -27,7 +27,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/sitevault/sitevault/internal/archive"
 	"io/fs"
 	"log/slog"
 	"path"
@@ -36,8 +35,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sitevault/sitevault/internal/archive"
+	"github.com/sitevault/sitevault/internal/sitevault"
+
 	"github.com/sitevault/sitevault/internal/backup"
-	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/fsys"
 	"github.com/sitevault/sitevault/internal/mysql"
 	"github.com/sitevault/sitevault/internal/point"
@@ -172,13 +173,13 @@ func ResolveItems(items, paths, tables []string, contentDir string) ([]string, [
 // Run restores point into site (see the package documentation for the
 // rules it keeps). The error is for what stops the restore; entries the
 // restorer refused or failed to write are in Result.Files.
-func Run(ctx context.Context, deps backup.Deps, entry catalog.Site, point *repository.Snapshot, opts Options) (*Result, error) {
+func Run(ctx context.Context, deps backup.Deps, entry sitevault.Site, point *repository.Snapshot, opts Options) (*Result, error) {
 	return run(ctx, deps, entry, point, opts, nil, "restore")
 }
 
 // run is Run and Undo; undone is the point Undo takes back (the files it
 // created are removed), nil for a plain restore.
-func run(ctx context.Context, deps backup.Deps, entry catalog.Site, point *repository.Snapshot, opts Options, undone *repository.Snapshot, job string) (*Result, error) {
+func run(ctx context.Context, deps backup.Deps, entry sitevault.Site, point *repository.Snapshot, opts Options, undone *repository.Snapshot, job string) (*Result, error) {
 	start := time.Now()
 	if deps.Now != nil {
 		start = deps.Now()
@@ -364,7 +365,7 @@ func run(ctx context.Context, deps backup.Deps, entry catalog.Site, point *repos
 // SiteTablePrefix returns the table prefix of site entry, as its
 // wp-config.php says (or the catalog's override): the prefix a download
 // imported for it is confined to (archive.ImportOptions.TablePrefix).
-func SiteTablePrefix(ctx context.Context, deps backup.Deps, entry catalog.Site) (string, error) {
+func SiteTablePrefix(ctx context.Context, deps backup.Deps, entry sitevault.Site) (string, error) {
 	conn, err := deps.Connection(ctx, entry)
 	if err != nil {
 		return "", fmt.Errorf("read the table prefix of %s: connect: %w", entry.Name, err)
@@ -494,7 +495,7 @@ func PlanUndo(ctx context.Context, repo *repository.Repository, siteName string)
 // still what the restore wrote. The site is then as it was before that
 // restore (the database is replaced completely, as by any restore). Undo
 // takes its own pre-restore point, so it can be undone too.
-func Undo(ctx context.Context, deps backup.Deps, entry catalog.Site, opts Options) (*Result, error) {
+func Undo(ctx context.Context, deps backup.Deps, entry sitevault.Site, opts Options) (*Result, error) {
 	plan, err := PlanUndo(ctx, deps.Repo, entry.Name)
 	if err != nil {
 		return nil, err

@@ -26,6 +26,7 @@ import (
 	"github.com/sitevault/sitevault/internal/restore"
 	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/site/sitetest"
+	"github.com/sitevault/sitevault/internal/sitevault"
 	"github.com/sitevault/sitevault/internal/testsrv"
 )
 
@@ -66,11 +67,11 @@ func newEnvKind(t *testing.T, kind string) *env {
 	t.Cleanup(func() { cat.Close() })
 	e := &env{t: t, ctx: ctx, root: root, db: srv.RootDB(t, d.Name), repo: repository.TestRepository(t), cat: cat, name: "shop"}
 	e.deps = backup.Deps{Repo: e.repo, Catalog: cat, LockDir: filepath.Join(home, "locks")}
-	entry := catalog.Site{Name: e.name, Kind: catalog.Local, Path: root}
+	entry := sitevault.Site{Name: e.name, Kind: sitevault.Local, Path: root}
 	if kind == "ssh" {
 		sshd := testsrv.StartSSHD(t)
-		entry.Kind = catalog.SSH
-		entry.SSH = catalog.SSHSettings{
+		entry.Kind = sitevault.SSH
+		entry.SSH = sitevault.SSHSettings{
 			User: sshd.User, Host: sshd.Host, Port: sshd.Port, IdentityFile: sshd.ClientKeyFile,
 			HostKey: ssh.AuthorizedKey(sshd.HostKey), HostKeyFingerprint: sshd.HostKeyFingerprint(),
 		}
@@ -129,7 +130,7 @@ func (e *env) read(rel string) string {
 }
 
 // entry re-reads the site from the catalog (with the last working login).
-func (e *env) entry() catalog.Site {
+func (e *env) entry() sitevault.Site {
 	e.t.Helper()
 	s, err := e.cat.Site(e.ctx, e.name)
 	if err != nil {
@@ -623,7 +624,7 @@ func (f failingFS) Open(ctx context.Context, name string) (fsys.File, error) {
 // point is saved and says it is partial.
 func TestPartialBackup(t *testing.T) {
 	e := newEnv(t)
-	e.deps.Connect = func(ctx context.Context, s catalog.Site) (connection.Connection, error) {
+	e.deps.Connect = func(ctx context.Context, s sitevault.Site) (connection.Connection, error) {
 		c, err := connection.Open(ctx, s, connection.Options{})
 		if err != nil {
 			return nil, err

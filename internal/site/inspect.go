@@ -13,8 +13,8 @@ import (
 
 	driver "github.com/go-sql-driver/mysql"
 
-	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connection"
+	"github.com/sitevault/sitevault/internal/sitevault"
 	"github.com/sitevault/sitevault/internal/wordpress"
 )
 
@@ -47,7 +47,7 @@ type Inspection struct {
 // and the database settings (entry's overrides win over wp-config.php).
 // It fails with an error wrapping wordpress.ErrNotWordPress or
 // wordpress.ErrNoConfig when the folder is not a usable site.
-func Inspect(ctx context.Context, conn connection.Connection, entry catalog.Site) (*Inspection, error) {
+func Inspect(ctx context.Context, conn connection.Connection, entry sitevault.Site) (*Inspection, error) {
 	root, err := conn.FS(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("open the site folder %s: %w", entry.Location(), err)
@@ -72,7 +72,7 @@ func Inspect(ctx context.Context, conn connection.Connection, entry catalog.Site
 
 // Overrides turns the catalog's overrides into wordpress's (unset fields
 // keep wp-config.php's value).
-func Overrides(o catalog.DBOverrides) wordpress.Overrides {
+func Overrides(o sitevault.DBOverrides) wordpress.Overrides {
 	var w wordpress.Overrides
 	set := func(v string) *string {
 		if v == "" {

@@ -5,9 +5,9 @@ import (
 	"os"
 	"testing"
 
-	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
+	"github.com/sitevault/sitevault/internal/sitevault"
 	"github.com/sitevault/sitevault/internal/testsrv"
 )
 
@@ -19,13 +19,13 @@ func TestMain(m *testing.M) {
 }
 
 // testEntry returns a catalog entry for the site at root reached as kind.
-func testEntry(t testing.TB, kind, root string) catalog.Site {
+func testEntry(t testing.TB, kind, root string) sitevault.Site {
 	t.Helper()
 	if kind == "local" {
-		return catalog.Site{Name: "test", Kind: catalog.Local, Path: root}
+		return sitevault.Site{Name: "test", Kind: sitevault.Local, Path: root}
 	}
 	testsrv.NeedSSHD(t, sshd)
-	return catalog.Site{Name: "test", Kind: catalog.SSH, Path: root, SSH: catalog.SSHSettings{
+	return sitevault.Site{Name: "test", Kind: sitevault.SSH, Path: root, SSH: sitevault.SSHSettings{
 		User: sshd.User, Host: sshd.Host, Port: sshd.Port, IdentityFile: sshd.ClientKeyFile,
 		HostKey: ssh.AuthorizedKey(sshd.HostKey), HostKeyFingerprint: sshd.HostKeyFingerprint(),
 	}}

@@ -1,6 +1,12 @@
-package catalog
+// Package sitevault is the domain every layer shares: a Site and its
+// connection settings, the Secret type that never prints, and the rules a
+// site's settings follow. The catalog stores these types; the CLI, the
+// service, backup, restore and download use them. It imports nothing of
+// sitevault's own.
+package sitevault
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -72,6 +78,11 @@ type DBCredentials struct {
 	User     string
 	Password Secret
 }
+
+// ErrInvalid means a site's settings break a rule (a name with forbidden
+// characters, an ssh site without a host, …). The wrapping error says which
+// rule.
+var ErrInvalid = errors.New("invalid site")
 
 // Secret is a password or passphrase. Printing it with fmt, encoding it as
 // JSON or text and logging it with slog all give "[redacted]"; Reveal gives
