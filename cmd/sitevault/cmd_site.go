@@ -19,6 +19,7 @@ import (
 
 	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/catalog/sqlite"
 	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
@@ -172,7 +173,7 @@ func openCatalog(ctx context.Context, g *globalOptions) (*catalog.Catalog, *conf
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := catalog.Open(ctx, cfg.Home)
+	c, err := sqlite.Open(ctx, cfg.Home)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/catalog/sqlite"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
 	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/site/sitetest"
@@ -86,11 +87,11 @@ func TestSiteAddLocal(t *testing.T) {
 	if !strings.Contains(out, "db password:   set (sealed)") || strings.Contains(out, ts.db.Password) {
 		t.Errorf("show:\n%s", out)
 	}
-	raw, err := os.ReadFile(filepath.Join(e.home, catalog.FileName))
+	raw, err := os.ReadFile(filepath.Join(e.home, sqlite.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wal, _ := os.ReadFile(filepath.Join(e.home, catalog.FileName+"-wal"))
+	wal, _ := os.ReadFile(filepath.Join(e.home, sqlite.FileName+"-wal"))
 	if bytes.Contains(append(raw, wal...), []byte(ts.db.Password)) {
 		t.Error("the catalog holds the database password in clear")
 	}
@@ -198,7 +199,7 @@ func TestSiteSSHHostKey(t *testing.T) {
 		t.Errorf("add --yes did not print the recorded key:\n%s", out)
 	}
 	ctx := context.Background()
-	cat, err := catalog.Open(ctx, e.home)
+	cat, err := sqlite.Open(ctx, e.home)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,20 @@
-// Package catalog is the service's own state: the sites sitevault knows and
-// their sealed credentials (later also jobs, the activity log and
-// notification state).
+// Package catalog is the service's own state: the sites sitevault knows
+// and their sealed credentials, the jobs (queue and history), the users,
+// their sessions and API tokens, settings, and each site's schedule and
+// alert state.
 //
 // The catalog is an index, not the source of truth for restore points (the
-// repository is). It lives in SQLite (modernc.org/sqlite, no cgo) at
-// <data home>/catalog.db in WAL mode with a busy timeout, so the CLI and the
-// service can use it at once. Its schema evolves through numbered migrations
-// recorded in the schema_migrations table (see migrations.go).
+// repository is). Its queries are written once; the database is chosen by
+// a Dialect: SQLite in the data home for one machine (package
+// catalog/sqlite), PostgreSQL for several workers (package
+// catalog/postgres). Each dialect's schema evolves through its own
+// numbered migrations, recorded in the schema_migrations table.
 //
-// Secrets (sitevault.SSH passwords, key passphrases, database passwords, the last
-// working database credentials) are sealed with the seal package under
-// <data home>/secret.key before they are written, and are sitevault.Secret values in
-// memory, which print as "[redacted]".
+// Secrets (SSH passwords, key passphrases, database passwords, the last
+// working database credentials, the SMTP password) are sealed with the
+// seal package before they are written, and are sitevault.Secret values in
+// memory, which print as "[redacted]". Every process that opens one
+// catalog needs the same seal key.
 package catalog
 
 import (
@@ -19,24 +22,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
-	"net/url"
-	"os"
-	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sitevault/sitevault/internal/seal"
 	"github.com/sitevault/sitevault/internal/sitevault"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
-
-// FileName is the catalog database's name inside the data home.
-const FileName = "catalog.db"
-
-// busyTimeout is how long a statement waits for another process's write
-// lock before it fails with SQLITE_BUSY.
-const busyTimeout = 10 * time.Second
 
 // Errors callers branch on.
 var (
@@ -49,88 +41,107 @@ var (
 	ErrInvalid = sitevault.ErrInvalid
 	// ErrSchemaTooNew means the catalog was migrated by a newer sitevault.
 	ErrSchemaTooNew = errors.New("catalog schema is newer than this sitevault")
+	// ErrNotFound means no row has the given id (a job, a user, a token).
+	ErrNotFound = errors.New("not found")
+	// ErrExists means a row with the same unique value exists (a user's email).
+	ErrExists = errors.New("already exists")
 )
 
-// Catalog is an open catalog. It is safe for concurrent use.
+// Dialect is what differs between the databases a catalog lives in. The
+// catalog's queries are written once, with ? placeholders, in the SQL both
+// SQLite and PostgreSQL understand; times are stored as sortable UTC text
+// so that comparisons are the same in both.
+type Dialect struct {
+	// Name is "sqlite" or "postgres".
+	Name string
+	// Migrations are the dialect's schema changes, versions 1, 2, 3, ….
+	Migrations []Migration
+	// Dollar says the driver takes $1, $2 … placeholders (PostgreSQL).
+	Dollar bool
+	// IsUniqueViolation reports a unique constraint failure.
+	IsUniqueViolation func(error) bool
+	// LockMigrations runs first in each migration's transaction, so that
+	// two processes starting at once apply every migration once (SQLite
+	// needs nothing: its transactions take the write lock when they begin).
+	LockMigrations func(ctx context.Context, tx *sql.Tx) error
+	// SkipLocked ends the query that picks a queued job, so that workers
+	// claiming at once pick different jobs without waiting for each other
+	// ("FOR UPDATE SKIP LOCKED" on PostgreSQL; SQLite has one writer).
+	SkipLocked string
+}
+
+// Migration is one numbered, append-only schema change. Never edit or
+// reorder a released migration: add a new one.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Catalog is an open catalog. It is safe for concurrent use, by several
+// processes too.
 type Catalog struct {
 	db     *sql.DB
+	d      Dialect
 	sealer *seal.Sealer
 	path   string
 	// Now is the clock for created/updated times; tests replace it.
 	Now func() time.Time
 }
 
-// Open opens (creating if needed) the catalog in the data home home, with
-// the seal key in home/secret.key (created on first use), and migrates it
-// to the current schema.
-func Open(ctx context.Context, home string) (*Catalog, error) {
-	sealer, err := seal.OpenKeyFile(filepath.Join(home, seal.KeyFileName))
-	if err != nil {
-		return nil, fmt.Errorf("open catalog: %w", err)
-	}
-	return OpenFile(ctx, filepath.Join(home, FileName), sealer)
-}
-
-// OpenFile opens (creating if needed) the catalog database at path, sealing
-// secrets with sealer, and migrates it to the current schema.
-func OpenFile(ctx context.Context, path string, sealer *seal.Sealer) (*Catalog, error) {
-	// Create the file ourselves so that it (and the -wal and -shm files,
-	// which SQLite gives the database file's mode) is private.
-	// One that other users may read is refused, as the key files are.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("open catalog: %w", err)
-	}
-	fi, err := f.Stat()
-	f.Close()
-	if err != nil {
-		return nil, fmt.Errorf("open catalog: %w", err)
-	}
-	if err := seal.CheckMode(path, fi, "catalog"); err != nil {
-		return nil, fmt.Errorf("open catalog: %w", err)
-	}
-	for _, side := range []string{path + "-wal", path + "-shm"} {
-		fi, err := os.Lstat(side)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("open catalog: %w", err)
-		}
-		if err := seal.CheckMode(side, fi, "catalog journal"); err != nil {
-			return nil, fmt.Errorf("open catalog: %w", err)
-		}
-	}
-
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	// Transactions take the write lock when they begin, so two writers
-	// wait on the busy timeout instead of failing on lock upgrade.
-	q.Set("_txlock", "immediate")
-	dsn := (&url.URL{Scheme: "file", OmitHost: true, Path: path, RawQuery: q.Encode()}).String()
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open catalog %s: %w", path, err)
-	}
-	c := &Catalog{db: db, sealer: sealer, path: path, Now: time.Now}
+// New wraps an open database of dialect d, sealing secrets with sealer,
+// and migrates it to the current schema. where names the database in
+// messages (a file path, or a URL without its password). The catalog
+// closes db when it is closed.
+func New(ctx context.Context, db *sql.DB, d Dialect, sealer *seal.Sealer, where string) (*Catalog, error) {
+	c := &Catalog{db: db, d: d, sealer: sealer, path: where, Now: time.Now}
 	if err := c.migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+		return nil, fmt.Errorf("open catalog %s: %w", where, err)
 	}
 	return c, nil
 }
 
-// Path is the database file's path.
+// Dialect returns the catalog's dialect name ("sqlite" or "postgres").
+func (c *Catalog) Dialect() string { return c.d.Name }
+
+// q adapts a query written with ? and ?N placeholders to the dialect.
+func (c *Catalog) q(query string) string {
+	if !c.d.Dollar {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] != '?' {
+			b.WriteByte(query[i])
+			continue
+		}
+		j := i + 1
+		for j < len(query) && query[j] >= '0' && query[j] <= '9' {
+			j++
+		}
+		if j > i+1 {
+			b.WriteString("$" + query[i+1:j])
+			i = j - 1
+			continue
+		}
+		n++
+		b.WriteString("$" + strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+func (c *Catalog) isUnique(err error) bool {
+	return err != nil && c.d.IsUniqueViolation != nil && c.d.IsUniqueViolation(err)
+}
+
+// Path names the database: a file path, or a URL without its password.
 func (c *Catalog) Path() string { return c.path }
 
 // Close closes the database.
 func (c *Catalog) Close() error { return c.db.Close() }
 
-// DB gives packages of later issues (jobs, activity log) the database; they
-// add their tables as migrations in this package.
+// DB is the database, for tests and the dialect packages.
 func (c *Catalog) DB() *sql.DB { return c.db }
 
 func (c *Catalog) now() time.Time {
@@ -151,4 +162,32 @@ func parseTime(s string) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// inTx runs fn in a transaction, committed when fn returns nil.
+func (c *Catalog) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func formatOptTime(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	return formatTime(*t)
+}
+
+func parseOptTime(s string) *time.Time {
+	if s == "" {
+		return nil
+	}
+	t := parseTime(s)
+	return &t
 }

@@ -8,14 +8,12 @@ import (
 	"fmt"
 
 	"github.com/sitevault/sitevault/internal/sitevault"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 const siteColumns = `name, connection, path,
 	ssh_user, ssh_host, ssh_port, ssh_identity_file, ssh_host_key, ssh_host_key_sha256, ssh_password, ssh_passphrase,
 	db_host, db_name, db_user, db_password, db_table_prefix, db_last_credentials,
-	created_at, updated_at`
+	created_at, updated_at, schedule, retention, notify`
 
 // sealContext binds a sealed value to its site and column, so a value
 // copied into another row or column does not open.
@@ -33,10 +31,18 @@ func (c *Catalog) AddSite(ctx context.Context, s sitevault.Site) (sitevault.Site
 	if err != nil {
 		return sitevault.Site{}, err
 	}
-	_, err = c.db.ExecContext(ctx, `INSERT INTO sites (`+siteColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	err = c.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, c.q(`INSERT INTO sites (`+siteColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), args...); err != nil {
+			return err
+		}
+		// The status row starts without a next backup: the scheduler
+		// computes it (see PendingSchedules).
+		_, err := tx.ExecContext(ctx, c.q(`INSERT INTO site_status (site) VALUES (?)`), s.Name)
+		return err
+	})
 	if err != nil {
-		if isUniqueViolation(err) {
+		if c.isUnique(err) {
 			return sitevault.Site{}, fmt.Errorf("add site %s: %w", s.Name, ErrSiteExists)
 		}
 		return sitevault.Site{}, fmt.Errorf("add site %s: %w", s.Name, err)
@@ -46,7 +52,7 @@ func (c *Catalog) AddSite(ctx context.Context, s sitevault.Site) (sitevault.Site
 
 // UpdateSite replaces the stored settings of the site named s.Name (its
 // created time is kept) and returns it as stored. ErrSiteNotFound if
-// there is none.
+// there is none. A changed schedule is computed again by the scheduler.
 func (c *Catalog) UpdateSite(ctx context.Context, s sitevault.Site) (sitevault.Site, error) {
 	if err := s.Validate(); err != nil {
 		return sitevault.Site{}, err
@@ -60,18 +66,27 @@ func (c *Catalog) UpdateSite(ctx context.Context, s sitevault.Site) (sitevault.S
 	if err != nil {
 		return sitevault.Site{}, err
 	}
-	res, err := c.db.ExecContext(ctx, `UPDATE sites SET
+	err = c.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, c.q(`UPDATE sites SET
 		connection = ?2, path = ?3,
 		ssh_user = ?4, ssh_host = ?5, ssh_port = ?6, ssh_identity_file = ?7, ssh_host_key = ?8, ssh_host_key_sha256 = ?9,
 		ssh_password = ?10, ssh_passphrase = ?11,
 		db_host = ?12, db_name = ?13, db_user = ?14, db_password = ?15, db_table_prefix = ?16, db_last_credentials = ?17,
-		updated_at = ?19
-		WHERE name = ?1`, args...)
+		updated_at = ?19, schedule = ?20, retention = ?21, notify = ?22
+		WHERE name = ?1`), args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrSiteNotFound
+		}
+		if old.Schedule != s.Schedule {
+			_, err = tx.ExecContext(ctx, c.q(`UPDATE site_status SET next_backup_at = '' WHERE site = ?`), s.Name)
+		}
+		return err
+	})
 	if err != nil {
 		return sitevault.Site{}, fmt.Errorf("update site %s: %w", s.Name, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return sitevault.Site{}, fmt.Errorf("update site %s: %w", s.Name, ErrSiteNotFound)
 	}
 	return s, nil
 }
@@ -82,7 +97,7 @@ func (c *Catalog) SetLastDB(ctx context.Context, name string, cred sitevault.DBC
 	if err != nil {
 		return err
 	}
-	res, err := c.db.ExecContext(ctx, `UPDATE sites SET db_last_credentials = ?, updated_at = ? WHERE name = ?`,
+	res, err := c.db.ExecContext(ctx, c.q(`UPDATE sites SET db_last_credentials = ?, updated_at = ? WHERE name = ?`),
 		sealed, formatTime(c.now()), name)
 	if err != nil {
 		return fmt.Errorf("record database login of %s: %w", name, err)
@@ -96,7 +111,7 @@ func (c *Catalog) SetLastDB(ctx context.Context, name string, cred sitevault.DBC
 // RemoveSite deletes the site from the catalog (its restore points stay in
 // the repository). ErrSiteNotFound if there is none.
 func (c *Catalog) RemoveSite(ctx context.Context, name string) error {
-	res, err := c.db.ExecContext(ctx, `DELETE FROM sites WHERE name = ?`, name)
+	res, err := c.db.ExecContext(ctx, c.q(`DELETE FROM sites WHERE name = ?`), name)
 	if err != nil {
 		return fmt.Errorf("remove site %s: %w", name, err)
 	}
@@ -109,7 +124,7 @@ func (c *Catalog) RemoveSite(ctx context.Context, name string) error {
 // Site returns the site called name with its secrets opened.
 // ErrSiteNotFound if there is none.
 func (c *Catalog) Site(ctx context.Context, name string) (sitevault.Site, error) {
-	row := c.db.QueryRowContext(ctx, `SELECT `+siteColumns+` FROM sites WHERE name = ?`, name)
+	row := c.db.QueryRowContext(ctx, c.q(`SELECT `+siteColumns+` FROM sites WHERE name = ?`), name)
 	s, err := c.scanSite(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sitevault.Site{}, fmt.Errorf("site %s: %w", name, ErrSiteNotFound)
@@ -146,6 +161,10 @@ func (c *Catalog) siteArgs(s sitevault.Site) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	sched, retention, notify, err := siteSettingsJSON(s)
+	if err != nil {
+		return nil, err
+	}
 	seal := func(column string, v sitevault.Secret) string {
 		return c.sealer.Seal([]byte(v.Reveal()), sealContext(s.Name, column))
 	}
@@ -155,6 +174,7 @@ func (c *Catalog) siteArgs(s sitevault.Site) ([]any, error) {
 		seal("ssh_password", s.SSH.Password), seal("ssh_passphrase", s.SSH.Passphrase),
 		s.DB.Host, s.DB.Name, s.DB.User, seal("db_password", s.DB.Password), s.DB.TablePrefix, last,
 		formatTime(s.Created), formatTime(s.Updated),
+		sched, retention, notify,
 	}, nil
 }
 
@@ -185,17 +205,20 @@ func (c *Catalog) scanSite(r scanner) (sitevault.Site, error) {
 		s                                    sitevault.Site
 		kind, created, updated               string
 		sshPassword, sshPassphrase, dbPasswd string
-		last                                 string
+		last, sched, retention, notify       string
 	)
 	err := r.Scan(&s.Name, &kind, &s.Path,
 		&s.SSH.User, &s.SSH.Host, &s.SSH.Port, &s.SSH.IdentityFile, &s.SSH.HostKey, &s.SSH.HostKeyFingerprint,
 		&sshPassword, &sshPassphrase,
 		&s.DB.Host, &s.DB.Name, &s.DB.User, &dbPasswd, &s.DB.TablePrefix, &last,
-		&created, &updated)
+		&created, &updated, &sched, &retention, &notify)
 	if err != nil {
 		return sitevault.Site{}, err
 	}
 	s.Kind = sitevault.Kind(kind)
+	if err := parseSiteSettings(&s, sched, retention, notify); err != nil {
+		return sitevault.Site{}, err
+	}
 	s.Created, s.Updated = parseTime(created), parseTime(updated)
 	open := func(column, sealed string) (sitevault.Secret, error) {
 		b, err := c.sealer.Open(sealed, sealContext(s.Name, column))
@@ -227,8 +250,46 @@ func (c *Catalog) scanSite(r scanner) (sitevault.Site, error) {
 	return s, nil
 }
 
-// isUniqueViolation reports a UNIQUE constraint failure.
-func isUniqueViolation(err error) bool {
-	var e *sqlite.Error
-	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+// siteSettingsJSON encodes the service's settings of a site.
+func siteSettingsJSON(s sitevault.Site) (sched, retention, notify string, err error) {
+	b, err := json.Marshal(s.Schedule)
+	if err != nil {
+		return "", "", "", err
+	}
+	sched = string(b)
+	if s.Retention != nil {
+		b, err := json.Marshal(s.Retention)
+		if err != nil {
+			return "", "", "", err
+		}
+		retention = string(b)
+	}
+	if len(s.Notify) > 0 {
+		b, err := json.Marshal(s.Notify)
+		if err != nil {
+			return "", "", "", err
+		}
+		notify = string(b)
+	}
+	return sched, retention, notify, nil
+}
+
+func parseSiteSettings(s *sitevault.Site, sched, retention, notify string) error {
+	if sched != "" {
+		if err := json.Unmarshal([]byte(sched), &s.Schedule); err != nil {
+			return fmt.Errorf("site %s: schedule: %w", s.Name, err)
+		}
+	}
+	if retention != "" {
+		s.Retention = new(sitevault.Retention)
+		if err := json.Unmarshal([]byte(retention), s.Retention); err != nil {
+			return fmt.Errorf("site %s: retention: %w", s.Name, err)
+		}
+	}
+	if notify != "" {
+		if err := json.Unmarshal([]byte(notify), &s.Notify); err != nil {
+			return fmt.Errorf("site %s: notify: %w", s.Name, err)
+		}
+	}
+	return nil
 }

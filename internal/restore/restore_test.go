@@ -18,6 +18,7 @@ import (
 
 	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/catalog/sqlite"
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
 	"github.com/sitevault/sitevault/internal/fsys"
@@ -60,7 +61,7 @@ func newEnvKind(t *testing.T, kind string) *env {
 	d := srv.CreateDatabase(t)
 	sitetest.WriteTestConfig(t, root, sitetest.TestDB{Name: d.Name, User: d.User, Password: d.Password, Host: srv.Addr, Prefix: "wp_"})
 	home := t.TempDir()
-	cat, err := catalog.Open(ctx, home)
+	cat, err := sqlite.Open(ctx, home)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +37,14 @@ type Site struct {
 	SSH  SSHSettings // Kind SSH only
 	DB   DBOverrides // values that replace what wp-config.php says
 	// LastDB is the last database login that worked (nil: none yet).
-	LastDB  *DBCredentials
+	LastDB *DBCredentials
+	// Schedule is when the service backs the site up (daily).
+	Schedule Schedule
+	// Retention is the forget policy applied after each scheduled backup;
+	// nil means DefaultRetention.
+	Retention *Retention
+	// Notify lists who gets the site's alert mails (besides the owners).
+	Notify  []string
 	Created time.Time
 	Updated time.Time
 }
@@ -190,6 +198,115 @@ func (s Site) Validate() error {
 		}
 	default:
 		return fmt.Errorf("%w: site %s: unknown connection kind %q (local or ssh)", ErrInvalid, s.Name, s.Kind)
+	}
+	if err := s.Schedule.Validate(); err != nil {
+		return fmt.Errorf("site %s: %w", s.Name, err)
+	}
+	if s.Retention != nil {
+		if err := s.Retention.Validate(); err != nil {
+			return fmt.Errorf("site %s: %w", s.Name, err)
+		}
+	}
+	for _, a := range s.Notify {
+		if _, err := mail.ParseAddress(a); err != nil || strings.ContainsAny(a, "\r\n") {
+			return fmt.Errorf("%w: site %s: %q is not an email address", ErrInvalid, s.Name, a)
+		}
+	}
+	return nil
+}
+
+// RetentionOrDefault returns the site's retention, or DefaultRetention.
+func (s Site) RetentionOrDefault() Retention {
+	if s.Retention == nil {
+		return DefaultRetention
+	}
+	return *s.Retention
+}
+
+// Schedule says when the service backs a site up by itself: once a day, at
+// a moment inside a window that starts at Start (wall-clock time in
+// TimeZone) and lasts Window. Each site gets its own moment inside the
+// window (see the schedule package), so that many sites with one window do
+// not all start in the same second.
+type Schedule struct {
+	// Off stops daily backups (backups by hand and after changes go on).
+	Off bool `json:"off"`
+	// Start is the window's start, "HH:MM"; "" means DefaultStart.
+	Start string `json:"start"`
+	// Window is how long the window lasts; 0 means DefaultWindow.
+	Window time.Duration `json:"window"`
+	// TimeZone is an IANA zone name ("Europe/Berlin"); "" means UTC.
+	TimeZone string `json:"time_zone"`
+}
+
+// Schedule defaults.
+const (
+	DefaultStart  = "02:00"
+	DefaultWindow = 2 * time.Hour
+)
+
+// StartMinute returns the window's start as minutes after midnight.
+func (s Schedule) StartMinute() (int, error) {
+	start := s.Start
+	if start == "" {
+		start = DefaultStart
+	}
+	t, err := time.Parse("15:04", start)
+	if err != nil {
+		return 0, fmt.Errorf("%w: schedule start %q: use HH:MM, 24-hour clock", ErrInvalid, s.Start)
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}
+
+// WindowOrDefault returns Window, or DefaultWindow when it is 0.
+func (s Schedule) WindowOrDefault() time.Duration {
+	if s.Window <= 0 {
+		return DefaultWindow
+	}
+	return s.Window
+}
+
+// Location loads TimeZone (UTC when empty).
+func (s Schedule) Location() (*time.Location, error) {
+	if s.TimeZone == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(s.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("%w: time zone %q is not an IANA zone name (such as Europe/Berlin)", ErrInvalid, s.TimeZone)
+	}
+	return loc, nil
+}
+
+// Validate checks the schedule's settings.
+func (s Schedule) Validate() error {
+	if _, err := s.StartMinute(); err != nil {
+		return err
+	}
+	if s.Window < 0 || s.Window > 24*time.Hour {
+		return fmt.Errorf("%w: schedule window %s: between 1 minute and 24 hours", ErrInvalid, s.Window)
+	}
+	_, err := s.Location()
+	return err
+}
+
+// Retention is how many backup points of a site forget keeps (0: that
+// rule keeps none; all 0: keep everything).
+type Retention struct {
+	KeepLast    int `json:"keep_last"`
+	KeepDaily   int `json:"keep_daily"`
+	KeepWeekly  int `json:"keep_weekly"`
+	KeepMonthly int `json:"keep_monthly"`
+}
+
+// DefaultRetention keeps 30 days of daily points, as Jetpack's plans do,
+// with weekly points for three months and monthly for a year.
+var DefaultRetention = Retention{KeepLast: 10, KeepDaily: 30, KeepWeekly: 12, KeepMonthly: 12}
+
+// Validate checks that no count is negative.
+func (r Retention) Validate() error {
+	if r.KeepLast < 0 || r.KeepDaily < 0 || r.KeepWeekly < 0 || r.KeepMonthly < 0 {
+		return fmt.Errorf("%w: retention counts cannot be negative", ErrInvalid)
 	}
 	return nil
 }

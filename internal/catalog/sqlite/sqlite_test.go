@@ -1,4 +1,4 @@
-package catalog
+package sqlite
 
 import (
 	"bytes"
@@ -15,11 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/catalog/catalogtest"
 	"github.com/sitevault/sitevault/internal/seal"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
-func openTest(t *testing.T, home string) *Catalog {
+func openTest(t *testing.T, home string) *catalog.Catalog {
 	t.Helper()
 	c, err := Open(context.Background(), home)
 	if err != nil {
@@ -46,20 +48,20 @@ func TestMigrations(t *testing.T) {
 	c := openTest(t, home)
 	ctx := context.Background()
 	v, err := c.SchemaVersion(ctx)
-	if err != nil || v != migrations[len(migrations)-1].version {
+	if err != nil || v != Migrations[len(Migrations)-1].Version {
 		t.Fatalf("SchemaVersion = %d, %v", v, err)
 	}
-	for i, m := range migrations {
-		if m.version != i+1 {
-			t.Fatalf("migration %d has version %d: versions must be 1, 2, 3, …", i, m.version)
+	for i, m := range Migrations {
+		if m.Version != i+1 {
+			t.Fatalf("migration %d has version %d: versions must be 1, 2, 3, …", i, m.Version)
 		}
 	}
 	var mode string
-	if err := c.db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+	if err := c.DB().QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
 	}
 	var busy int
-	if err := c.db.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&busy); err != nil || busy < 1000 {
+	if err := c.DB().QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&busy); err != nil || busy < 1000 {
 		t.Errorf("busy_timeout = %d, %v", busy, err)
 	}
 	fi, err := os.Stat(filepath.Join(home, FileName))
@@ -71,17 +73,17 @@ func TestMigrations(t *testing.T) {
 	// Reopening applies nothing twice.
 	c2 := openTest(t, home)
 	var n int
-	c2.db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n)
-	if n != len(migrations) {
-		t.Errorf("schema_migrations has %d rows, want %d", n, len(migrations))
+	c2.DB().QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n)
+	if n != len(Migrations) {
+		t.Errorf("schema_migrations has %d rows, want %d", n, len(Migrations))
 	}
 	// A catalog from a newer sitevault is refused.
-	if _, err := c2.db.Exec(`INSERT INTO schema_migrations VALUES (999, 'future', 'x')`); err != nil {
+	if _, err := c2.DB().Exec(`INSERT INTO schema_migrations VALUES (999, 'future', 'x')`); err != nil {
 		t.Fatal(err)
 	}
 	c2.Close()
-	if _, err := Open(ctx, home); !errors.Is(err, ErrSchemaTooNew) {
-		t.Errorf("Open newer catalog: %v, want ErrSchemaTooNew", err)
+	if _, err := Open(ctx, home); !errors.Is(err, catalog.ErrSchemaTooNew) {
+		t.Errorf("Open newer catalog: %v, want catalog.ErrSchemaTooNew", err)
 	}
 }
 
@@ -121,8 +123,8 @@ func TestSiteCRUD(t *testing.T) {
 	if !got.Created.Equal(clock) {
 		t.Errorf("Created = %v", got.Created)
 	}
-	if _, err := c.AddSite(ctx, want); !errors.Is(err, ErrSiteExists) {
-		t.Errorf("second AddSite: %v, want ErrSiteExists", err)
+	if _, err := c.AddSite(ctx, want); !errors.Is(err, catalog.ErrSiteExists) {
+		t.Errorf("second AddSite: %v, want catalog.ErrSiteExists", err)
 	}
 	local := sitevault.Site{Name: "blog", Kind: sitevault.Local, Path: "/srv/blog"}
 	if _, err := c.AddSite(ctx, local); err != nil {
@@ -153,7 +155,7 @@ func TestSiteCRUD(t *testing.T) {
 	if read2.Path != "/srv/shop" || read2.DB.Password != "" || !read2.Created.Equal(want.Created) || !read2.Updated.Equal(clock) {
 		t.Errorf("after update: %+v", read2)
 	}
-	if _, err := c.UpdateSite(ctx, sshSite("nosuch")); !errors.Is(err, ErrSiteNotFound) {
+	if _, err := c.UpdateSite(ctx, sshSite("nosuch")); !errors.Is(err, catalog.ErrSiteNotFound) {
 		t.Errorf("UpdateSite(nosuch) = %v", err)
 	}
 
@@ -164,17 +166,17 @@ func TestSiteCRUD(t *testing.T) {
 	if blog.LastDB == nil || blog.LastDB.Password.Reveal() != "p" {
 		t.Errorf("LastDB = %+v", blog.LastDB)
 	}
-	if err := c.SetLastDB(ctx, "nosuch", sitevault.DBCredentials{}); !errors.Is(err, ErrSiteNotFound) {
+	if err := c.SetLastDB(ctx, "nosuch", sitevault.DBCredentials{}); !errors.Is(err, catalog.ErrSiteNotFound) {
 		t.Errorf("SetLastDB(nosuch) = %v", err)
 	}
 
 	if err := c.RemoveSite(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.RemoveSite(ctx, "shop"); !errors.Is(err, ErrSiteNotFound) {
+	if err := c.RemoveSite(ctx, "shop"); !errors.Is(err, catalog.ErrSiteNotFound) {
 		t.Errorf("second RemoveSite: %v", err)
 	}
-	if _, err := c.Site(ctx, "shop"); !errors.Is(err, ErrSiteNotFound) {
+	if _, err := c.Site(ctx, "shop"); !errors.Is(err, catalog.ErrSiteNotFound) {
 		t.Errorf("sitevault.Site after remove: %v", err)
 	}
 }
@@ -257,14 +259,14 @@ func TestSecretsSealedAtRest(t *testing.T) {
 		}
 	}
 	check("before checkpoint")
-	if _, err := c.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := c.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		t.Fatal(err)
 	}
 	check("after checkpoint")
 	// The non-secret columns are there in clear, proving we looked at the right bytes.
 	b, _ := os.ReadFile(filepath.Join(home, FileName))
 	if !bytes.Contains(b, []byte("wpuser")) {
-		t.Error("catalog.db does not hold the site row; the test read the wrong file")
+		t.Error("catalog.DB() does not hold the site row; the test read the wrong file")
 	}
 
 	// The seal is bound to its row: a sealed value copied to another site
@@ -272,7 +274,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	if _, err := c.AddSite(ctx, sshSite("other")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.db.Exec(`UPDATE sites SET db_password = (SELECT db_password FROM sites WHERE name = 'shop') WHERE name = 'other'`); err != nil {
+	if _, err := c.DB().Exec(`UPDATE sites SET db_password = (SELECT db_password FROM sites WHERE name = 'shop') WHERE name = 'other'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Site(ctx, "other"); !errors.Is(err, seal.ErrOpen) {
@@ -303,7 +305,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 	}
 }
 
-// TestLooseModesRefused: issue 8 finding 12, a catalog.db (or its -wal and
+// TestLooseModesRefused: issue 8 finding 12, a catalog.DB() (or its -wal and
 // -shm) that other users may read was used silently.
 func TestLooseModesRefused(t *testing.T) {
 	for _, name := range []string{FileName, FileName + "-wal", FileName + "-shm"} {
@@ -340,5 +342,13 @@ func TestLooseModesRefused(t *testing.T) {
 				t.Errorf("%s mode %04o, want 0600", name, fi.Mode().Perm())
 			}
 		}
+	})
+}
+
+func TestConformance(t *testing.T) {
+	catalogtest.Run(t, func(t *testing.T) (*catalog.Catalog, func() *catalog.Catalog) {
+		home := t.TempDir()
+		first := openTest(t, home)
+		return first, func() *catalog.Catalog { return openTest(t, home) }
 	})
 }

@@ -1,0 +1,406 @@
+// Package catalogtest is the conformance suite every catalog dialect
+// passes: the queue, the schedule, users and settings behave the same on
+// SQLite and on PostgreSQL.
+package catalogtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/sitevault"
+)
+
+// Open returns a new, empty catalog; a second call with the same t
+// returns another handle on the same database (another worker).
+type Open func(t *testing.T) (first *catalog.Catalog, another func() *catalog.Catalog)
+
+// Run runs the suite.
+func Run(t *testing.T, open Open) {
+	t.Run("Sites", func(t *testing.T) { testSites(t, open) })
+	t.Run("Queue", func(t *testing.T) { testQueue(t, open) })
+	t.Run("OneExclusiveJobPerSite", func(t *testing.T) { testExclusive(t, open) })
+	t.Run("HeartbeatReapCancel", func(t *testing.T) { testReap(t, open) })
+	t.Run("ScheduleOnce", func(t *testing.T) { testScheduleOnce(t, open) })
+	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
+}
+
+func addSite(t *testing.T, c *catalog.Catalog, name string) {
+	t.Helper()
+	if _, err := c.AddSite(context.Background(), sitevault.Site{Name: name, Kind: sitevault.Local, Path: "/srv/" + name}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testSites(t *testing.T, open Open) {
+	c, _ := open(t)
+	ctx := context.Background()
+	s := sitevault.Site{Name: "blog", Kind: sitevault.Local, Path: "/srv/blog",
+		Schedule:  sitevault.Schedule{Start: "03:30", Window: time.Hour, TimeZone: "Europe/Berlin"},
+		Retention: &sitevault.Retention{KeepDaily: 7},
+		Notify:    []string{"ops@example.org"},
+		DB:        sitevault.DBOverrides{Password: "db-Secret-1"}}
+	if _, err := c.AddSite(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddSite(ctx, s); !errors.Is(err, catalog.ErrSiteExists) {
+		t.Fatalf("second add: %v, want ErrSiteExists", err)
+	}
+	got, err := c.Site(ctx, "blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Schedule != s.Schedule || *got.Retention != *s.Retention || len(got.Notify) != 1 || got.DB.Password.Reveal() != "db-Secret-1" {
+		t.Fatalf("stored %+v, read %+v", s, got)
+	}
+	pending, err := c.PendingSchedules(ctx, 10)
+	if err != nil || pending["blog"] != s.Schedule {
+		t.Fatalf("PendingSchedules = %v, %v", pending, err)
+	}
+	next := time.Date(2026, 12, 5, 2, 30, 0, 0, time.UTC)
+	if ok, err := c.SetNextBackup(ctx, "blog", "", &next); !ok || err != nil {
+		t.Fatalf("SetNextBackup = %v, %v", ok, err)
+	}
+	if ok, _ := c.SetNextBackup(ctx, "blog", "", &next); ok {
+		t.Fatal("SetNextBackup set a schedule that was no longer pending")
+	}
+	got.Schedule.Start = "04:00"
+	if _, err := c.UpdateSite(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if pending, _ := c.PendingSchedules(ctx, 10); len(pending) != 1 {
+		t.Fatalf("a changed schedule is not pending again: %v", pending)
+	}
+	if err := c.RemoveSite(ctx, "blog"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Status(ctx, "blog"); !errors.Is(err, catalog.ErrSiteNotFound) {
+		t.Fatalf("status of a removed site: %v", err)
+	}
+}
+
+func testQueue(t *testing.T, open Open) {
+	c, _ := open(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	c.Now = func() time.Time { return now }
+	later, err := c.EnqueueJob(ctx, catalog.NewJob{Kind: sitevault.JobCheck, Trigger: "daily", RunAfter: now.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.EnqueueJob(ctx, catalog.NewJob{Kind: sitevault.JobBackup, Site: "a", Trigger: "manual", MaxAttempts: 2,
+		Params: map[string]string{"x": "y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.State != sitevault.JobQueued || string(first.Params) != `{"x":"y"}` || first.MaxAttempts != 2 {
+		t.Fatalf("enqueued %+v", first)
+	}
+	j, err := c.ClaimJob(ctx, "w1")
+	if err != nil || j == nil || j.ID != first.ID || j.State != sitevault.JobRunning || j.Attempt != 1 || j.Worker != "w1" {
+		t.Fatalf("claim = %+v, %v; want job %d running", j, err, first.ID)
+	}
+	if j, err := c.ClaimJob(ctx, "w1"); j != nil || err != nil {
+		t.Fatalf("claimed %+v, %v before its run-after time", j, err)
+	}
+	// A failure with attempts left queues it again for later.
+	fj, err := c.FinishJob(ctx, first.ID, "w1", catalog.JobOutcome{State: sitevault.JobFailed, Error: "boom", ErrorCode: "x", RetryAt: now.Add(30 * time.Second)})
+	if err != nil || fj.State != sitevault.JobQueued || fj.Error != "boom" {
+		t.Fatalf("retry = %+v, %v", fj, err)
+	}
+	now = now.Add(2 * time.Minute)
+	j1, _ := c.ClaimJob(ctx, "w2")
+	j2, _ := c.ClaimJob(ctx, "w2")
+	if j1 == nil || j2 == nil || j1.ID != first.ID || j2.ID != later.ID || j1.Attempt != 2 {
+		t.Fatalf("claims after the wait: %+v %+v", j1, j2)
+	}
+	// The last attempt fails for good.
+	fj, err = c.FinishJob(ctx, first.ID, "w2", catalog.JobOutcome{State: sitevault.JobFailed, Error: "boom again", RetryAt: now})
+	if err != nil || fj.State != sitevault.JobFailed || fj.Finished == nil {
+		t.Fatalf("final failure = %+v, %v", fj, err)
+	}
+	if _, err := c.FinishJob(ctx, later.ID, "w1", catalog.JobOutcome{State: sitevault.JobSucceeded}); !errors.Is(err, catalog.ErrJobLost) {
+		t.Fatalf("finish by a worker that does not own it: %v", err)
+	}
+	done, err := c.FinishJob(ctx, later.ID, "w2", catalog.JobOutcome{State: sitevault.JobSucceeded, Result: map[string]int{"n": 1},
+		Progress: sitevault.Progress{Percent: 100}})
+	if err != nil || done.State != sitevault.JobSucceeded || string(done.Result) != `{"n":1}` || done.Progress.Percent != 100 {
+		t.Fatalf("success = %+v, %v", done, err)
+	}
+	list, err := c.Jobs(ctx, catalog.JobFilter{States: []sitevault.JobState{sitevault.JobFailed}})
+	if err != nil || len(list) != 1 || list[0].ID != first.ID {
+		t.Fatalf("failed jobs = %v, %v", list, err)
+	}
+	if n, err := c.DeleteJobsBefore(ctx, now.Add(time.Second)); n != 2 || err != nil {
+		t.Fatalf("DeleteJobsBefore = %d, %v", n, err)
+	}
+}
+
+func testExclusive(t *testing.T, open Open) {
+	c, another := open(t)
+	ctx := context.Background()
+	const sites, perSite = 5, 4
+	for s := 0; s < sites; s++ {
+		for i := 0; i < perSite; i++ {
+			kind := sitevault.JobBackup
+			if i%2 == 1 {
+				kind = sitevault.JobRestore
+			}
+			if _, err := c.EnqueueJob(ctx, catalog.NewJob{Kind: kind, Site: fmt.Sprintf("s%d", s)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Workers on their own handles claim concurrently: never two running
+	// jobs of one site, and every job runs once.
+	var mu sync.Mutex
+	running := map[string]int64{}
+	ran := map[int64]int{}
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	for w := 0; w < 4; w++ {
+		cw := another()
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			idle := 0
+			for idle < 50 {
+				j, err := cw.ClaimJob(ctx, name)
+				if err != nil {
+					errc <- err
+					return
+				}
+				if j == nil {
+					idle++
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				idle = 0
+				mu.Lock()
+				if other, busy := running[j.Site]; busy {
+					errc <- fmt.Errorf("job %d of %s claimed while job %d of it runs", j.ID, j.Site, other)
+				}
+				running[j.Site] = j.ID
+				ran[j.ID]++
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+				mu.Lock()
+				delete(running, j.Site)
+				mu.Unlock()
+				if _, err := cw.FinishJob(ctx, j.ID, name, catalog.JobOutcome{State: sitevault.JobSucceeded}); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}(fmt.Sprintf("w%d", w))
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if len(ran) != sites*perSite {
+		t.Errorf("%d jobs ran, want %d", len(ran), sites*perSite)
+	}
+	for id, n := range ran {
+		if n != 1 {
+			t.Errorf("job %d ran %d times", id, n)
+		}
+	}
+}
+
+func testReap(t *testing.T, open Open) {
+	c, _ := open(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	c.Now = func() time.Time { return now }
+	b, _ := c.EnqueueJob(ctx, catalog.NewJob{Kind: sitevault.JobBackup, Site: "a", MaxAttempts: 3})
+	r, _ := c.EnqueueJob(ctx, catalog.NewJob{Kind: sitevault.JobRestore, Site: "b"})
+	q, _ := c.EnqueueJob(ctx, catalog.NewJob{Kind: sitevault.JobBackup, Site: "c", RunAfter: now.Add(time.Hour)})
+	for range 2 {
+		if j, err := c.ClaimJob(ctx, "dead"); j == nil || err != nil {
+			t.Fatalf("claim: %v %v", j, err)
+		}
+	}
+	cancel, err := c.Heartbeat(ctx, b.ID, "dead", sitevault.Progress{Phase: "files", Percent: 40, Current: "wp-content/uploads/a.jpg"})
+	if err != nil || cancel {
+		t.Fatalf("heartbeat = %v, %v", cancel, err)
+	}
+	if _, err := c.CancelJob(ctx, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if cancel, _ := c.Heartbeat(ctx, r.ID, "dead", sitevault.Progress{}); !cancel {
+		t.Fatal("a cancel of a running job does not reach its heartbeat")
+	}
+	if cj, _ := c.CancelJob(ctx, q.ID); cj.State != sitevault.JobCancelled {
+		t.Fatalf("a queued job cancelled is %s", cj.State)
+	}
+	if got, _ := c.Job(ctx, b.ID); got.Progress.Percent != 40 || got.Progress.Current == "" {
+		t.Fatalf("progress not stored: %+v", got.Progress)
+	}
+	now = now.Add(50 * time.Second)
+	lost, err := c.ReapLostJobs(ctx, 45*time.Second, func(j *sitevault.Job) time.Time {
+		if j.Kind == sitevault.JobBackup {
+			return now.Add(time.Minute)
+		}
+		return time.Time{}
+	})
+	if err != nil || len(lost) != 2 {
+		t.Fatalf("reaped %v, %v; want both", lost, err)
+	}
+	for _, l := range lost {
+		switch l.Job.ID {
+		case b.ID:
+			if !l.Requeued || l.Job.State != sitevault.JobQueued || l.Job.ErrorCode != "worker_lost" {
+				t.Errorf("backup reaped as %+v", l)
+			}
+		case r.ID:
+			if l.Requeued || l.Job.State != sitevault.JobFailed || l.Job.ErrorCode != "worker_lost" {
+				t.Errorf("restore reaped as %+v", l)
+			}
+		}
+	}
+	if _, err := c.Heartbeat(ctx, b.ID, "dead", sitevault.Progress{}); !errors.Is(err, catalog.ErrJobLost) {
+		t.Fatalf("heartbeat of a reaped job: %v", err)
+	}
+	if lost, _ := c.ReapLostJobs(ctx, 45*time.Second, nil); len(lost) != 0 {
+		t.Fatalf("reaped twice: %v", lost)
+	}
+}
+
+func testScheduleOnce(t *testing.T, open Open) {
+	c, another := open(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 4, 2, 0, 0, 0, time.UTC)
+	for i := 0; i < 10; i++ {
+		name := fmt.Sprintf("site%d", i)
+		addSite(t, c, name)
+		due := now.Add(time.Duration(i) * time.Second)
+		if ok, err := c.SetNextBackup(ctx, name, "", &due); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	// Three schedulers see the same due sites at once.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	started := map[string]int{}
+	for w := 0; w < 3; w++ {
+		cw := another()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			due, err := cw.DueBackups(ctx, now.Add(time.Minute), 100)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for _, d := range due {
+				j, err := cw.StartScheduled(ctx, d, d.Due.Add(24*time.Hour), catalog.NewJob{Kind: sitevault.JobBackup, Site: d.Site,
+					Trigger: "daily", DedupeKey: "daily/" + d.Site + "/" + d.Due.Format(time.DateOnly)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if j != nil {
+					mu.Lock()
+					started[d.Site]++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(started) != 10 {
+		t.Fatalf("%d sites started, want 10", len(started))
+	}
+	for s, n := range started {
+		if n != 1 {
+			t.Errorf("site %s started %d times", s, n)
+		}
+	}
+	if due, _ := c.DueBackups(ctx, now.Add(time.Minute), 100); len(due) != 0 {
+		t.Fatalf("still due: %v", due)
+	}
+	st, err := c.Status(ctx, "site3")
+	if err != nil || st.NextBackup == nil || !st.NextBackup.Equal(now.Add(3*time.Second+24*time.Hour)) {
+		t.Fatalf("status = %+v, %v", st, err)
+	}
+	// Failures and a recovery are counted.
+	at := now.Add(time.Hour)
+	_, after, err := c.BackupEnded(ctx, "site3", false, at, "", 0, 0, "cannot reach", "connect")
+	if err != nil || after.Failures != 1 || !after.FailingSince.Equal(at) {
+		t.Fatalf("after failure: %+v, %v", after, err)
+	}
+	_, after, _ = c.BackupEnded(ctx, "site3", false, at.Add(time.Hour), "", 0, 0, "cannot reach", "connect")
+	if after.Failures != 2 || !after.FailingSince.Equal(at) {
+		t.Fatalf("after 2nd failure: %+v", after)
+	}
+	before, after, _ := c.BackupEnded(ctx, "site3", true, at.Add(2*time.Hour), "abc123", 1000, time.Second, "", "")
+	if before.Failures != 2 || after.Failures != 0 || after.LastPoint != "abc123" || after.LastError == "" {
+		t.Fatalf("after success: %+v (before %+v)", after, before)
+	}
+}
+
+func testUsers(t *testing.T, open Open) {
+	c, _ := open(t)
+	ctx := context.Background()
+	u, err := c.AddUser(ctx, sitevault.User{Email: "owner@example.org", Role: sitevault.RoleOwner}, "hash1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddUser(ctx, sitevault.User{Email: "owner@example.org", Role: sitevault.RoleViewer}, "h"); !errors.Is(err, catalog.ErrExists) {
+		t.Fatalf("duplicate user: %v", err)
+	}
+	got, hash, err := c.UserByEmail(ctx, "owner@example.org")
+	if err != nil || got.ID != u.ID || hash != "hash1" {
+		t.Fatalf("UserByEmail = %+v %q %v", got, hash, err)
+	}
+	if err := c.AddSession(ctx, "sess", u.ID, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if su, err := c.SessionUser(ctx, "sess"); err != nil || su.ID != u.ID {
+		t.Fatalf("SessionUser = %v, %v", su, err)
+	}
+	if err := c.AddSession(ctx, "old", u.ID, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SessionUser(ctx, "old"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("expired session accepted: %v", err)
+	}
+	tok, err := c.AddToken(ctx, sitevault.Token{UserID: u.ID, Name: "ci", Prefix: "svt_abcd"}, "thash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tu, err := c.TokenUser(ctx, "thash"); err != nil || tu.ID != u.ID {
+		t.Fatalf("TokenUser = %v, %v", tu, err)
+	}
+	// A changed password ends the user's sessions.
+	if err := c.UpdateUser(ctx, sitevault.User{ID: u.ID, Role: sitevault.RoleOwner}, "hash2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SessionUser(ctx, "sess"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("session survived a password change: %v", err)
+	}
+	if err := c.RemoveToken(ctx, tok.ID, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TokenUser(ctx, "thash"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("removed token accepted: %v", err)
+	}
+	if err := c.SetSetting(ctx, catalog.SettingSMTP, []byte(`{"password":"smtp-Secret-9"}`), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetSetting(ctx, catalog.SettingSMTP, []byte(`{"password":"smtp-Secret-10"}`), true); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Setting(ctx, catalog.SettingSMTP, true); err != nil || string(v) != `{"password":"smtp-Secret-10"}` {
+		t.Fatalf("Setting = %s, %v", v, err)
+	}
+	if v, err := c.Setting(ctx, "nothing", false); v != nil || err != nil {
+		t.Fatalf("unset setting = %s, %v", v, err)
+	}
+}
