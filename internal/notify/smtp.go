@@ -49,7 +49,9 @@ const (
 	DefaultSendTimeout = 2 * time.Minute  // the whole exchange, from connecting to QUIT
 )
 
-// SMTPMailer sends mail through an SMTP server with net/smtp.
+// SMTPMailer sends mail through an SMTP server with net/smtp, one
+// connection per message. Once its fields are set it is safe for
+// concurrent use.
 type SMTPMailer struct {
 	settings SMTPSettings
 
