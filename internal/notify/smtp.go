@@ -15,7 +15,9 @@ import (
 	"net"
 	"net/mail"
 	"net/smtp"
+	"os"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -45,7 +47,7 @@ var ErrHeaderInjection = errors.New("line break in a mail header")
 
 // Default timeouts of an SMTPMailer.
 const (
-	DefaultDialTimeout = 15 * time.Second // connecting and, for implicit TLS, the handshake
+	DefaultDialTimeout = 15 * time.Second // connecting, the TLS handshake of implicit TLS and the server's greeting
 	DefaultSendTimeout = 2 * time.Minute  // the whole exchange, from connecting to QUIT
 )
 
@@ -141,19 +143,37 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 	// Connect.
 	dctx, dcancel := context.WithTimeout(ctx, dialTimeout)
 	defer dcancel()
-	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
+	raw, err := (&net.Dialer{}).DialContext(dctx, "tcp", addr)
 	if err != nil {
 		return fail(StepConnect, ctxErr(dctx, err), "check the SMTP host and port, and that this machine may reach the server (DNS, firewall)")
 	}
-	defer conn.Close()
-	// The connection obeys ctx: its deadline, and cancellation at any time.
-	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer raw.Close()
+	// The connection obeys ctx: its deadline, and cancellation at any
+	// time. Until the server's greeting, the dial timeout applies too: a
+	// server that accepts and says nothing (TLS expected, a filtering
+	// firewall) fails fast.
+	var mu sync.Mutex
+	cancelled := false
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		cancelled = true
+		raw.SetDeadline(time.Now())
+	})
 	defer stop()
-	// An error after this point may be a deadline the line above set:
-	// report the context's reason then, not an i/o timeout.
+	setDeadline := func(d time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !cancelled {
+			raw.SetDeadline(d)
+		}
+	}
+	ctxDeadline, _ := ctx.Deadline() // always set: ctx has sendTimeout
+	greetDeadline, _ := dctx.Deadline()
+	setDeadline(greetDeadline)
+	var conn net.Conn = raw
+	// An error after this point may come from a deadline ctx set: report
+	// the context's reason then, not only an i/o timeout.
 	failIO := func(step Step, err error, hint string) error {
 		return fail(step, ctxErr(ctx, err), hint)
 	}
@@ -168,17 +188,20 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 		}
 		conn, encrypted = tc, true
 	}
-	dcancel()
 
 	c, err := smtp.NewClient(conn, s.Host)
 	if err != nil {
 		hint := "check that the host and port are those of an SMTP server"
-		if s.TLS != TLSImplicit && s.port() == DefaultSMTPSPort {
+		switch {
+		case s.TLS != TLSImplicit && s.port() == DefaultSMTPSPort:
 			hint = "port 465 speaks TLS from the start: set the TLS mode to tls"
+		case s.TLS != TLSImplicit && errors.Is(err, os.ErrDeadlineExceeded):
+			hint = "the server sent no greeting: if it expects TLS from the start (usually port 465), set the TLS mode to tls; otherwise check the host and port"
 		}
 		return failIO(StepConnect, err, hint)
 	}
 	defer c.Close()
+	setDeadline(ctxDeadline)
 
 	if !encrypted && s.TLS != TLSNone {
 		offered, _ := c.Extension("STARTTLS")
@@ -411,7 +434,13 @@ func (m *SMTPMailer) redact(err error) error {
 // ctxErr prefers the context's reason (canceled, deadline exceeded) to the
 // i/o error it caused.
 func ctxErr(ctx context.Context, err error) error {
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+	cerr := ctx.Err()
+	// The connection's deadline is ctx's, and may fire a moment before
+	// ctx's own timer does.
+	if d, ok := ctx.Deadline(); cerr == nil && ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w (%v)", cerr, err)
 	}
 	return err

@@ -196,6 +196,7 @@ func TestNotifySMTPStartTLSWithLogin(t *testing.T) {
 		mailer := mailerFor(m, func(s *SMTPSettings) { s.TLS, s.Username, s.Password = TLSStartTLS, "ana", secret+"-wrong" })
 		err := mailer.Send(context.Background(), Message{To: []string{"ana@example.com"}, Subject: "x", Text: "x"})
 		sendError(t, err, StepAuth)
+		t.Logf("wrong password: %v", err)
 		if strings.Contains(err.Error(), secret) {
 			t.Errorf("the error shows the password: %v", err)
 		}
@@ -342,5 +343,24 @@ func TestNotifyAuthRefusesClearTextToAnotherHost(t *testing.T) {
 	}
 	if _, err := chooseAuth("CRAM-MD5 XOAUTH2", s, true); err == nil || strings.Contains(err.Error(), secret) {
 		t.Errorf("unsupported mechanisms: err = %v", err)
+	}
+}
+
+func TestNotifySMTPNoGreeting(t *testing.T) {
+	// An SMTPS server (TLS from the first byte) says nothing to a client
+	// that waits for its greeting in plain text: the dial timeout ends the
+	// wait, and the error points at the TLS mode.
+	m := testsrv.StartMailpitWith(t, testsrv.MailpitOptions{TLS: true, ImplicitTLS: true})
+	mailer := mailerFor(m, func(s *SMTPSettings) { s.TLS = TLSStartTLS })
+	mailer.DialTimeout = 500 * time.Millisecond
+	start := time.Now()
+	err := mailer.Send(context.Background(), Message{To: []string{"ana@example.com"}, Subject: "x", Text: "x"})
+	sendError(t, err, StepConnect)
+	t.Logf("no greeting: %v", err)
+	if !strings.Contains(err.Error(), "set the TLS mode to tls") {
+		t.Errorf("err = %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v with a 500ms dial timeout", d)
 	}
 }
