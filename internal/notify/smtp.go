@@ -102,6 +102,7 @@ type SendError struct {
 	Hint      string // what to check, for the person reading the error
 }
 
+// Error says where sending failed, why and what to check.
 func (e *SendError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "send mail via %s: %s", e.Addr, e.Step)
@@ -117,6 +118,8 @@ func (e *SendError) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the cause, for errors.Is (context.DeadlineExceeded,
+// ErrHeaderInjection, …).
 func (e *SendError) Unwrap() error { return e.Err }
 
 // Send delivers msg; see Mailer.
