@@ -3,7 +3,7 @@
 # machine, idempotently: Debian packages with apt-get (only those missing, so
 # a second run touches nothing) and Go tools with go install into .tools/bin.
 #
-#   scripts/deps.sh test    # servers the tests start: sshd, MariaDB, PHP + WordPress, VersityGW
+#   scripts/deps.sh test    # servers the tests start: sshd, MariaDB, PHP + WordPress, VersityGW, Mailpit
 #   scripts/deps.sh demo    # what make demo needs
 #   scripts/deps.sh bench   # test deps plus the tools we compare against (restic, mydumper)
 set -euo pipefail
@@ -42,4 +42,10 @@ mkdir -p .tools/bin
 if [[ $what != demo && ! -x .tools/bin/versitygw ]]; then
   echo "deps: building versitygw (S3 server for the tests)"
   GOBIN="$PWD/.tools/bin" go install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+fi
+if [[ $what != demo && ! -x .tools/bin/mailpit ]]; then
+  echo "deps: building mailpit (SMTP server for the notification tests)"
+  # v1.27.11 is the fallback for a toolchain the newer release does not build with.
+  GOBIN="$PWD/.tools/bin" go install github.com/axllent/mailpit@v1.33.1 ||
+    GOBIN="$PWD/.tools/bin" go install github.com/axllent/mailpit@v1.27.11
 fi
