@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,10 +20,12 @@ import (
 
 	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/catalog/postgres"
 	"github.com/sitevault/sitevault/internal/catalog/sqlite"
 	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
+	"github.com/sitevault/sitevault/internal/seal"
 	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/sitevault"
 	"github.com/sitevault/sitevault/internal/wordpress"
@@ -167,18 +170,46 @@ gives the reason a table is left out.`,
 	return cmd
 }
 
-// openCatalog opens the catalog in the data home.
+// openCatalog opens the catalog: PostgreSQL when --catalog or
+// $SITEVAULT_CATALOG names one, else SQLite in the data home. Secrets are
+// sealed with the data home's key either way (every worker of a shared
+// catalog needs a copy of it).
 func openCatalog(ctx context.Context, g *globalOptions) (*catalog.Catalog, *config.Config, error) {
 	cfg, err := g.config()
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := sqlite.Open(ctx, cfg.Home)
+	where := g.Catalog
+	if where != "" {
+		if u, err := url.Parse(where); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				return nil, nil, userErrorf(errUsage, "--catalog holds a password, which other users can read on the command line; give it in $PGPASSWORD or ~/.pgpass, or the whole URL in $%s", envCatalog)
+			}
+		}
+	} else {
+		where = g.lookupEnv(envCatalog)
+	}
+	var c *catalog.Catalog
+	switch {
+	case where == "":
+		c, err = sqlite.Open(ctx, cfg.Home)
+	case postgres.IsURL(where):
+		var sealer *seal.Sealer
+		sealer, err = seal.OpenKeyFile(filepath.Join(cfg.Home, seal.KeyFileName))
+		if err == nil {
+			c, err = postgres.Open(ctx, where, sealer)
+		}
+	default:
+		return nil, nil, userErrorf(errUsage, "catalog %s: give a postgres://user@host[:port]/database URL (or nothing, for SQLite in the data home)", postgres.Redact(where))
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	return c, cfg, nil
 }
+
+// envCatalog names the catalog, as --catalog does.
+const envCatalog = "SITEVAULT_CATALOG"
 
 func (g *globalOptions) lookupEnv(name string) string {
 	env := g.env

@@ -19,6 +19,7 @@ type globalOptions struct {
 	Home         string // data home: $SITEVAULT_HOME, default ~/.local/share/sitevault
 	Repo         string // repository URL; default: the embedded repository in the data home
 	PasswordFile string // a file holding the repository password
+	Catalog      string // catalog URL: postgres://…; default $SITEVAULT_CATALOG or SQLite in the data home
 	JSON         bool   // machine-readable output where a command supports it
 	Quiet        bool
 	Verbose      bool
@@ -48,6 +49,7 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&g.Home, "home", "", "data home (default $SITEVAULT_HOME or ~/.local/share/sitevault)")
 	f.StringVarP(&g.Repo, "repo", "r", "", "repository: a path, sftp://user@host[:port]/path, s3://host[:port]/bucket[/prefix] or s3+http://… (default $SITEVAULT_REPOSITORY or the embedded repository)")
 	f.StringVar(&g.PasswordFile, "password-file", "", "read the repository password from this file (else $SITEVAULT_PASSWORD, the embedded key file, or a prompt)")
+	f.StringVar(&g.Catalog, "catalog", "", "catalog: postgres://user@host/db for several workers (password from $PGPASSWORD or ~/.pgpass, never here); default $SITEVAULT_CATALOG or SQLite in the data home")
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
 	f.BoolVarP(&g.Verbose, "verbose", "v", false, "log details to stderr")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
@@ -73,6 +75,7 @@ var commandConstructors = []func(g *globalOptions) *cobra.Command{
 	newSiteCommand,
 	newDownloadCommand,
 	newBackupCommand, newPointsCommand, newRestoreCommand, newUndoCommand,
+	newServeCommand, newJobsCommand,
 }
 
 // usageArgs turns an argument validator's error into a usage error.

@@ -423,3 +423,18 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// RequeueJob puts worker's running job back in the queue without counting
+// the run as an attempt (the worker is shutting down).
+func (c *Catalog) RequeueJob(ctx context.Context, id int64, worker, reason string) error {
+	res, err := c.db.ExecContext(ctx, c.q(`UPDATE jobs SET state = 'queued', worker = '', attempt = attempt - 1,
+		run_after = ?, error = ?, error_code = 'shutdown', heartbeat_at = ''
+		WHERE id = ? AND worker = ? AND state = 'running'`), formatTime(c.now()), reason, id, worker)
+	if err != nil {
+		return fmt.Errorf("requeue job %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("requeue job %d: %w", id, ErrJobLost)
+	}
+	return nil
+}

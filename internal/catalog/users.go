@@ -263,3 +263,18 @@ func (c *Catalog) Setting(ctx context.Context, key string, sealed bool) ([]byte,
 	}
 	return b, nil
 }
+
+// AddSettingOnce stores a setting unless it is set already (two workers
+// creating a shared key at once keep the first one).
+func (c *Catalog) AddSettingOnce(ctx context.Context, key string, value []byte, sealed bool) error {
+	v := string(value)
+	if sealed {
+		v = c.sealer.Seal(value, "sitevault/catalog/settings/"+key)
+	}
+	_, err := c.db.ExecContext(ctx, c.q(`INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (key) DO NOTHING`), key, v, formatTime(c.now()))
+	if err != nil {
+		return fmt.Errorf("save setting %s: %w", key, err)
+	}
+	return nil
+}

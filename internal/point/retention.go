@@ -1,6 +1,7 @@
 package point
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -129,4 +130,32 @@ func newer(a, b *repository.Snapshot) bool {
 		return a.Time.After(b.Time)
 	}
 	return a.ID.String() > b.ID.String()
+}
+
+// Remover is what Forget needs of a repository.
+type Remover interface {
+	Repo
+	RemoveSnapshot(ctx context.Context, id repository.ID) error
+}
+
+// Forget applies policy p to site's points (Plan) and removes the points
+// it does not keep, returning both lists. The CLI's forget and the
+// service's retention after each backup call it; an empty policy removes
+// nothing.
+func Forget(ctx context.Context, repo Remover, site string, p repository.Policy, now time.Time) (keep, removed []*repository.Snapshot, err error) {
+	if p.Empty() {
+		return nil, nil, nil
+	}
+	points, err := List(ctx, repo, site)
+	if err != nil {
+		return nil, nil, err
+	}
+	keep, remove, _ := Plan(points, p, now)
+	for i, sn := range remove {
+		if err := repo.RemoveSnapshot(ctx, sn.ID); err != nil {
+			return keep, removed, fmt.Errorf("forget %s of %s (%d of %d removed): %w", sn.ID.Short(), site, i, len(remove), err)
+		}
+		removed = append(removed, sn)
+	}
+	return keep, removed, nil
 }

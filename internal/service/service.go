@@ -1,0 +1,412 @@
+// Package service is `sitevault serve`: the HTTP API, the job runner, the
+// scheduler and the notifier in one process. Several processes may share
+// one PostgreSQL catalog and one repository: the queue, the per-site
+// exclusion and the schedule live in the catalog, so each job and each
+// scheduled backup runs once whatever the number of workers.
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/jobs"
+	"github.com/sitevault/sitevault/internal/notify"
+	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/schedule"
+	"github.com/sitevault/sitevault/internal/sitevault"
+)
+
+// Config is how a service runs. Catalog, Repo and Home are required.
+type Config struct {
+	Catalog *catalog.Catalog
+	Repo    *repository.Repository
+	// Home is the data home: per-site lock files and prepared downloads.
+	Home string
+	// Listen is the HTTP address (default 127.0.0.1:8570).
+	Listen string
+	// Worker names this process in the jobs table (default host:pid).
+	Worker string
+	// Concurrency is how many jobs this process runs at once (default 2).
+	Concurrency int
+	Logger      *slog.Logger
+	// BaseURL is how users reach the service, for links in mails
+	// (default http://<Listen>).
+	BaseURL string
+	// SecureCookies marks session cookies Secure (behind HTTPS); on by
+	// default when BaseURL is https.
+	SecureCookies bool
+	// JobRetention is how long ended jobs stay in history (default 90 days).
+	JobRetention time.Duration
+	// CheckEvery and PruneEvery schedule repository jobs (0: weekly;
+	// negative: never). Check jobs read all data.
+	CheckEvery, PruneEvery time.Duration
+	// SchedulerEvery is how often due backups are looked for (default 15 s).
+	SchedulerEvery time.Duration
+	// BackupAttempts is how many times a failed backup runs in all
+	// (default 3), RetryBackoff the wait before a retry (nil: jobs.DefaultBackoff).
+	BackupAttempts int
+	RetryBackoff   func(attempt int) time.Duration
+	// HeartbeatEvery and StaleAfter tune lost-worker detection (see jobs.Runner).
+	HeartbeatEvery, StaleAfter time.Duration
+	// ShutdownGrace is how long running jobs may finish on shutdown.
+	ShutdownGrace time.Duration
+	// LockWait is how long a job waits for a site's lock held by a
+	// process outside the service (a CLI run) before it fails and is retried.
+	LockWait time.Duration
+	// DownloadTTL is how long a prepared download and its links live
+	// (default 24 h for the file, 1 h for a link).
+	DownloadTTL time.Duration
+	// Now is the clock (tests).
+	Now func() time.Time
+	// Mailer, if set, makes the mailer of the stored settings (tests);
+	// nil means notify.NewSMTP.
+	Mailer func(notify.SMTPSettings) notify.Mailer
+}
+
+// Service is a running (or ready to run) service.
+type Service struct {
+	cfg     Config
+	cat     *catalog.Catalog
+	repo    *repository.Repository
+	log     *slog.Logger
+	runner  *jobs.Runner
+	handler http.Handler
+	linkKey []byte
+	limiter *loginLimiter
+	metrics *metrics
+
+	mu       sync.Mutex
+	listener net.Listener
+}
+
+// New prepares a service: it creates the first owner when the catalog has
+// no user (see EnsureOwner) and the routes.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Catalog == nil || cfg.Repo == nil || cfg.Home == "" {
+		return nil, errors.New("service: a catalog, a repository and a data home are required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8570"
+	}
+	if cfg.Worker == "" {
+		host, _ := os.Hostname()
+		cfg.Worker = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.JobRetention <= 0 {
+		cfg.JobRetention = 90 * 24 * time.Hour
+	}
+	if cfg.CheckEvery == 0 {
+		cfg.CheckEvery = 7 * 24 * time.Hour
+	}
+	if cfg.PruneEvery == 0 {
+		cfg.PruneEvery = 7 * 24 * time.Hour
+	}
+	if cfg.SchedulerEvery <= 0 {
+		cfg.SchedulerEvery = 15 * time.Second
+	}
+	if cfg.BackupAttempts <= 0 {
+		cfg.BackupAttempts = 3
+	}
+	if cfg.DownloadTTL <= 0 {
+		cfg.DownloadTTL = 24 * time.Hour
+	}
+	if cfg.LockWait <= 0 {
+		cfg.LockWait = time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://" + cfg.Listen
+	}
+	if len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://" {
+		cfg.SecureCookies = true
+	}
+	s := &Service{cfg: cfg, cat: cfg.Catalog, repo: cfg.Repo, log: cfg.Logger, limiter: newLoginLimiter(), metrics: newMetrics()}
+	key, err := s.loadLinkKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.linkKey = key
+	s.runner = &jobs.Runner{
+		Catalog: s.cat, Worker: cfg.Worker, Concurrency: cfg.Concurrency, Logger: s.log.With("component", "jobs"),
+		HeartbeatEvery: cfg.HeartbeatEvery, StaleAfter: cfg.StaleAfter, Backoff: cfg.RetryBackoff,
+		ShutdownGrace: cfg.ShutdownGrace, OnFinish: s.jobFinished,
+		Handlers: map[sitevault.JobKind]jobs.Handler{
+			sitevault.JobBackup:   s.runBackup,
+			sitevault.JobRestore:  s.runRestore,
+			sitevault.JobUndo:     s.runUndo,
+			sitevault.JobDownload: s.runDownload,
+			sitevault.JobCheck:    s.runCheck,
+			sitevault.JobPrune:    s.runPrune,
+		},
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler is the service's HTTP handler (the API, health and metrics).
+func (s *Service) Handler() http.Handler { return s.handler }
+
+// Worker is this process's name in the jobs table.
+func (s *Service) Worker() string { return s.cfg.Worker }
+
+// Addr is the address the service listens on, once Run has started.
+func (s *Service) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return ""
+	}
+	return s.listener.Addr().String()
+}
+
+// Run serves HTTP and runs jobs and schedules until ctx is cancelled, then
+// shuts down gracefully: no new jobs are claimed, running jobs get
+// ShutdownGrace to finish (then stop at a safe point and are queued
+// again), and open requests get a few seconds.
+func (s *Service) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.mu.Lock()
+	s.listener = ln
+	s.mu.Unlock()
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return ctx }}
+	s.log.Info("service started", "listen", ln.Addr().String(), "worker", s.cfg.Worker, "catalog", s.cat.Dialect())
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	go func() { defer wg.Done(); s.runner.Run(ctx) }()
+	go func() { defer wg.Done(); s.schedule(ctx) }()
+
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	s.log.Info("service stopping")
+	shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(shut)
+	wg.Wait()
+	s.log.Info("service stopped")
+	return err
+}
+
+// schedule enqueues due daily backups, computes pending schedules, and
+// runs the maintenance (repository jobs, history retention), every
+// SchedulerEvery. It holds no timer or goroutine per site.
+func (s *Service) schedule(ctx context.Context) {
+	t := time.NewTicker(s.cfg.SchedulerEvery)
+	defer t.Stop()
+	lastMaintenance := time.Time{}
+	for {
+		if err := s.scheduleOnce(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("scheduler", "err", err)
+		}
+		if now := s.cfg.Now(); now.Sub(lastMaintenance) > time.Minute {
+			s.maintain(ctx)
+			lastMaintenance = now
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// scheduleOnce does one round of the scheduler.
+func (s *Service) scheduleOnce(ctx context.Context) error {
+	now := s.cfg.Now()
+	for {
+		pending, err := s.cat.PendingSchedules(ctx, 500)
+		if err != nil {
+			return err
+		}
+		for name, sched := range pending {
+			var next *time.Time
+			if !sched.Off {
+				at, _, err := schedule.Next(sched, name, now)
+				if err != nil {
+					s.log.Error("schedule", "site", name, "err", err)
+					continue
+				}
+				next = &at
+			}
+			if _, err := s.cat.SetNextBackup(ctx, name, "", next); err != nil {
+				return err
+			}
+		}
+		if len(pending) < 500 {
+			break
+		}
+	}
+	queued := 0
+	for {
+		due, err := s.cat.DueBackups(ctx, now, 500)
+		if err != nil {
+			return err
+		}
+		for _, d := range due {
+			// The day this moment belongs to names the job: a second
+			// worker, or this one after a restart, never queues it twice.
+			_, day, err := schedule.Next(d.Schedule, d.Site, d.Due.Add(-time.Nanosecond))
+			if err != nil {
+				day = d.Due.UTC().Format(time.DateOnly)
+			}
+			next, _, err := schedule.Next(d.Schedule, d.Site, maxTime(now, d.Due))
+			if err != nil {
+				s.log.Error("schedule", "site", d.Site, "err", err)
+				continue
+			}
+			j, err := s.cat.StartScheduled(ctx, d, next, catalog.NewJob{Kind: sitevault.JobBackup, Site: d.Site,
+				Trigger: "daily", MaxAttempts: s.cfg.BackupAttempts, DedupeKey: "daily/" + d.Site + "/" + day,
+				Params: BackupParams{Trigger: "daily"}})
+			if err != nil {
+				return err
+			}
+			if j != nil {
+				queued++
+				s.log.Info("scheduled backup queued", "site", d.Site, "job", j.ID, "due", d.Due, "late", now.Sub(d.Due).Round(time.Second))
+			}
+		}
+		if len(due) < 500 {
+			break
+		}
+	}
+	if queued > 0 {
+		s.runner.Wake()
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// maintain queues the periodic repository jobs (once per period across
+// workers) and trims the job history and old downloads.
+func (s *Service) maintain(ctx context.Context) {
+	now := s.cfg.Now()
+	for _, m := range []struct {
+		kind   sitevault.JobKind
+		every  time.Duration
+		params any
+	}{
+		{sitevault.JobPrune, s.cfg.PruneEvery, nil},
+		{sitevault.JobCheck, s.cfg.CheckEvery, CheckParams{ReadData: true}},
+	} {
+		if m.every < 0 {
+			continue
+		}
+		period := now.Unix() / int64(m.every/time.Second)
+		key := fmt.Sprintf("%s/%d/%d", m.kind, int64(m.every/time.Second), period)
+		_, err := s.cat.EnqueueJob(ctx, catalog.NewJob{Kind: m.kind, Trigger: "schedule", DedupeKey: key, Params: m.params})
+		if err != nil && !errors.Is(err, catalog.ErrExists) {
+			s.log.Error("queue "+string(m.kind), "err", err)
+		}
+	}
+	if n, err := s.cat.DeleteJobsBefore(ctx, now.Add(-s.cfg.JobRetention)); err != nil {
+		s.log.Error("trim job history", "err", err)
+	} else if n > 0 {
+		s.log.Info("job history trimmed", "jobs", n)
+	}
+	s.removeOldDownloads(now)
+}
+
+func (s *Service) removeOldDownloads(now time.Time) {
+	entries, err := os.ReadDir(s.downloadDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err == nil && now.Sub(fi.ModTime()) > s.cfg.DownloadTTL {
+			os.Remove(s.downloadDir() + "/" + e.Name())
+		}
+	}
+}
+
+// Enqueue adds a job and wakes this worker's runner.
+func (s *Service) Enqueue(ctx context.Context, j catalog.NewJob) (*sitevault.Job, error) {
+	if j.Kind == sitevault.JobBackup && j.MaxAttempts == 0 {
+		j.MaxAttempts = s.cfg.BackupAttempts
+	}
+	job, err := s.cat.EnqueueJob(ctx, j)
+	if err == nil {
+		s.runner.Wake()
+	}
+	return job, err
+}
+
+// jobFinished updates the site's status and metrics and sends alerts.
+func (s *Service) jobFinished(ctx context.Context, j *sitevault.Job, err error) {
+	s.metrics.jobEnded(j)
+	if j.Kind != sitevault.JobBackup || j.Site == "" || !j.State.Final() {
+		return
+	}
+	if j.State == sitevault.JobCancelled {
+		return
+	}
+	ok := j.State == sitevault.JobSucceeded
+	var res BackupResult
+	if ok {
+		_ = decodeResult(j, &res)
+	}
+	var took time.Duration
+	if j.Started != nil && j.Finished != nil {
+		took = j.Finished.Sub(*j.Started)
+	}
+	before, after, serr := s.cat.BackupEnded(ctx, j.Site, ok, s.cfg.Now(), res.Point, res.Bytes, took, j.Error, j.ErrorCode)
+	if serr != nil {
+		s.log.Error("record backup status", "site", j.Site, "err", serr)
+		return
+	}
+	s.alertBackup(ctx, j, before, after)
+}
+
+// loadLinkKey returns the key that signs download links, shared by every
+// worker through the catalog (sealed).
+func (s *Service) loadLinkKey(ctx context.Context) ([]byte, error) {
+	const key = "download_link_key"
+	for range 2 {
+		v, err := s.cat.Setting(ctx, key, true)
+		if err != nil {
+			return nil, err
+		}
+		if len(v) == 32 {
+			return v, nil
+		}
+		b := make([]byte, 32)
+		rand.Read(b)
+		if err := s.cat.AddSettingOnce(ctx, key, b, true); err != nil {
+			return nil, err
+		}
+	}
+	return nil, errors.New("service: cannot set up the download link key")
+}
