@@ -209,7 +209,7 @@ func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
 	if err != nil || !CheckPassword(hash, req.Password) {
 		s.limiter.fail(now, keys...)
 		s.log.Info("sign-in refused", "email", email, "remote", clientIP(r))
-		writeProblem(w, http.StatusUnauthorized, "unauthorized", "wrong email or password")
+		writeProblem(w, http.StatusUnauthorized, "sign_in_failed", "wrong email or password")
 		return
 	}
 	value := randomToken(32)

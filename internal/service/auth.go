@@ -194,12 +194,15 @@ func (s *Service) guard(a access, h http.HandlerFunc) http.Handler {
 			return
 		}
 		if a == owner && u.Role != sitevault.RoleOwner {
-			writeProblem(w, http.StatusForbidden, "forbidden", "viewers see everything but cannot change, restore or download anything; ask an owner")
+			writeProblem(w, http.StatusForbidden, "forbidden", viewerRefusal)
 			return
 		}
 		h(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
 	})
 }
+
+// viewerRefusal is the detail of an owner route's refusal of a viewer.
+const viewerRefusal = "viewers see everything but cannot change, restore or download anything; ask an owner"
 
 // loginLimiter slows down password guessing: after 5 failures for one
 // email or one client address within 15 minutes, sign-ins for it are
