@@ -133,4 +133,3 @@ func runServe(ctx context.Context, opts serveOptions, g *globalOptions, stdout i
 	// A signal ends Run cleanly: that is a normal stop, exit code 0.
 	return svc.Run(ctx)
 }
-
