@@ -1,5 +1,5 @@
 // Package testsrv starts the real servers sitevault's tests talk to — OpenSSH
-// sshd, an S3 server (VersityGW), MariaDB, PHP serving WordPress — on
+// sshd, an S3 server (VersityGW), MariaDB, PostgreSQL, PHP serving WordPress — on
 // loopback ports with temporary data directories, and stops them when the
 // test (or the package's TestMain) ends.
 //
