@@ -3,7 +3,7 @@
 # machine, idempotently: Debian packages with apt-get (only those missing, so
 # a second run touches nothing) and Go tools with go install into .tools/bin.
 #
-#   scripts/deps.sh test    # servers the tests start: sshd, MariaDB, PHP + WordPress, VersityGW, Mailpit
+#   scripts/deps.sh test    # servers the tests start: sshd, MariaDB, PostgreSQL, PHP + WordPress, VersityGW, Mailpit
 #   scripts/deps.sh demo    # what make demo needs
 #   scripts/deps.sh bench   # test deps plus the tools we compare against (restic, mydumper)
 set -euo pipefail
@@ -12,9 +12,12 @@ cd "$(dirname "$0")/.."
 what=${1:-test}
 # wordpress only Recommends its default theme and language files; the demo and the tests use both.
 pkgs=(openssh-server openssh-client mariadb-server mariadb-client php-cli php-mysql wordpress wordpress-theme-twentytwentythree wordpress-l10n ca-certificates)
+# The catalog's PostgreSQL tests start their own server from the postgresql
+# package's programs (postgresql-client comes with it); the demo uses SQLite.
 case "$what" in
-  test|demo) ;;
-  bench) pkgs+=(restic mydumper hyperfine time) ;;
+  test) pkgs+=(postgresql) ;;
+  demo) ;;
+  bench) pkgs+=(postgresql restic mydumper hyperfine time) ;;
   *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;
 esac
 
@@ -33,8 +36,22 @@ if ((${#missing[@]})); then
   if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null; $sudo chmod +x $policy; created_policy=1
   fi
+  # Installing a postgresql-NN package for the first time creates a "main"
+  # cluster (in /var/lib/postgresql, on port 5432) unless postgresql-common's
+  # createcluster.conf says create_main_cluster = false. That file includes
+  # createcluster.d/*.conf, so a drop-in there is honoured even on a fresh
+  # machine, where the package installs createcluster.conf itself. Clusters
+  # that already exist are never touched.
+  nocluster=/etc/postgresql-common/createcluster.d/sitevault-no-main-cluster.conf
+  created_nocluster=""
+  if [[ " ${missing[*]} " == *" postgresql "* && ! -e $nocluster ]]; then
+    $sudo mkdir -p "$(dirname $nocluster)"
+    printf '# Written by sitevault scripts/deps.sh while it installs PostgreSQL.\ncreate_main_cluster = false\n' | $sudo tee $nocluster >/dev/null
+    created_nocluster=1
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [[ -n $created_policy ]] && $sudo rm -f $policy
+  [[ -n $created_nocluster ]] && $sudo rm -f $nocluster
 fi
 
 # Go tools, pinned, built once into .tools/bin. The demo needs none.

@@ -1,7 +1,7 @@
 // Package testsrv starts the real servers sitevault's tests talk to — OpenSSH
-// sshd, an S3 server (VersityGW), MariaDB, PHP serving WordPress, an SMTP
-// server (Mailpit) — on loopback ports with temporary data directories, and
-// stops them when the test (or the package's TestMain) ends.
+// sshd, an S3 server (VersityGW), MariaDB, PostgreSQL, PHP serving WordPress,
+// an SMTP server (Mailpit) — on loopback ports with temporary data
+// directories, and stops them when the test (or the package's TestMain) ends.
 //
 // It is non-test code so that every package's tests can share it (as
 // restic's repository.TestRepository). Nothing here is used by sitevault

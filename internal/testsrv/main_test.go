@@ -1,0 +1,8 @@
+package testsrv
+
+import (
+	"os"
+	"testing"
+)
+
+func TestMain(m *testing.M) { os.Exit(RunWithSharedPostgres(m)) }
