@@ -321,24 +321,19 @@ func restoreResult(res *restore.Result) RestoreResult {
 }
 
 func restoreProgress(p *restore.Progress, total int64) sitevault.Progress {
-	phases := []string{"starting", "pre-restore", "files", "database", "done"}
-	ph := int(p.Phase.Load())
 	out := sitevault.Progress{Files: p.Files.FilesDone.Load(), Bytes: p.Files.BytesDone.Load(), Total: total}
-	if ph >= 0 && ph < len(phases) {
-		out.Phase = phases[ph]
-	}
-	switch out.Phase {
-	case "pre-restore":
-		out.Percent = 5
-	case "files":
-		out.Percent = 10
+	switch p.Phase.Load() {
+	case restore.PhasePreRestore:
+		out.Phase, out.Percent = "pre-restore", 5
+	case restore.PhaseDatabase:
+		out.Phase, out.Percent = "database", 15
+	case restore.PhaseFiles:
+		out.Phase, out.Percent = "files", 40
 		if total > 0 {
-			out.Percent = 10 + 70*min(1, float64(out.Bytes)/float64(total))
+			out.Percent = 40 + 55*min(1, float64(out.Bytes)/float64(total))
 		}
-	case "database":
-		out.Percent = 85
-	case "done":
-		out.Percent = 100
+	case restore.PhaseDone:
+		out.Phase, out.Percent = "done", 100
 	}
 	return out
 }
