@@ -85,6 +85,26 @@ func Routes() []string {
 	return out
 }
 
+// routeAccess returns the access of every route by "METHOD PATH":
+// "public", "viewer" or "owner", as the OpenAPI file's x-sitevault-role
+// says it.
+func routeAccess() map[string]string {
+	out := make(map[string]string, len(routes))
+	for _, r := range routes {
+		name := "unknown"
+		switch r.access {
+		case public:
+			name = "public"
+		case viewer:
+			name = "viewer"
+		case owner:
+			name = "owner"
+		}
+		out[r.method+" "+r.path] = name
+	}
+	return out
+}
+
 func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes {
