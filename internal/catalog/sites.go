@@ -72,8 +72,8 @@ func (c *Catalog) UpdateSite(ctx context.Context, s sitevault.Site) (sitevault.S
 		ssh_user = ?4, ssh_host = ?5, ssh_port = ?6, ssh_identity_file = ?7, ssh_host_key = ?8, ssh_host_key_sha256 = ?9,
 		ssh_password = ?10, ssh_passphrase = ?11,
 		db_host = ?12, db_name = ?13, db_user = ?14, db_password = ?15, db_table_prefix = ?16, db_last_credentials = ?17,
-		updated_at = ?19, schedule = ?20, retention = ?21, notify = ?22
-		WHERE name = ?1`), args...)
+		updated_at = ?18, schedule = ?19, retention = ?20, notify = ?21
+		WHERE name = ?1`), withoutCreated(args)...)
 		if err != nil {
 			return err
 		}
@@ -176,6 +176,13 @@ func (c *Catalog) siteArgs(s sitevault.Site) ([]any, error) {
 		formatTime(s.Created), formatTime(s.Updated),
 		sched, retention, notify,
 	}, nil
+}
+
+// withoutCreated drops the created time from siteArgs' list (an update
+// keeps it; PostgreSQL refuses a parameter a statement does not use).
+func withoutCreated(args []any) []any {
+	out := append([]any{}, args[:17]...)
+	return append(out, args[18:]...)
 }
 
 // credentialsJSON is sitevault.DBCredentials with the password visible, for sealing
