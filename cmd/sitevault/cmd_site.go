@@ -179,12 +179,18 @@ func openCatalog(ctx context.Context, g *globalOptions) (*catalog.Catalog, *conf
 	return c, cfg, nil
 }
 
-func (g *globalOptions) lookupEnv(name string) string {
-	env := g.env
-	if env == nil {
-		env = os.LookupEnv
+// environ returns the environment lookup: the test seam, else the
+// process's. Library calls that read secrets from the environment get it
+// explicitly (for them nil means no environment, as in the service).
+func (g *globalOptions) environ() func(string) (string, bool) {
+	if g.env != nil {
+		return g.env
 	}
-	v, _ := env(name)
+	return os.LookupEnv
+}
+
+func (g *globalOptions) lookupEnv(name string) string {
+	v, _ := g.environ()(name)
 	return v
 }
 
@@ -311,7 +317,7 @@ const (
 // host key is shown and accepted (--yes, or the user's answer) and recorded
 // in entry; passwords the user typed are kept in entry too, to be sealed.
 func connectSite(ctx context.Context, g *globalOptions, entry *sitevault.Site, policy hostKeyPolicy, yes bool, stdout io.Writer) (connection.Connection, error) {
-	opts := connection.Options{Env: g.env, Logger: g.logger()}
+	opts := connection.Options{Env: g.environ(), Logger: g.logger()}
 	if p := g.prompt(); p.Interactive() {
 		opts.PasswordPrompt = func(user, addr string) (string, error) {
 			pw, err := p.Prompt(fmt.Sprintf("SSH password for %s@%s: ", user, addr))
