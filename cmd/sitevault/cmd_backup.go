@@ -82,7 +82,7 @@ func openSiteJob(ctx context.Context, g *globalOptions, name string) (*siteJob, 
 	}
 	j := &siteJob{entry: entry, cat: cat, s: s}
 	j.deps = backup.Deps{
-		Repo: s.repo, Catalog: cat, LockDir: filepath.Join(cfg.Home, "locks"), Logger: g.logger(), Now: g.now,
+		Repo: s.repo, Catalog: cat, Locker: backup.FileLocker{Dir: filepath.Join(cfg.Home, "locks")}, Logger: g.logger(), Now: g.now,
 		Connect: func(ctx context.Context, e sitevault.Site) (connection.Connection, error) {
 			return connectSite(ctx, g, &e, refuseUnknownKey, false, io.Discard)
 		},

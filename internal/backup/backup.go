@@ -77,8 +77,9 @@ type Deps struct {
 	Catalog Catalog
 	// Connect opens a site's connection; nil means connection.Open.
 	Connect func(ctx context.Context, s sitevault.Site) (connection.Connection, error)
-	// LockDir holds the per-site lock files; "" takes no lock.
-	LockDir string
+	// Locker takes the per-site lock of each backup and restore; nil
+	// takes none (the caller guarantees one job per site).
+	Locker Locker
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -109,18 +110,19 @@ func (d *Deps) Connection(ctx context.Context, s sitevault.Site) (connection.Con
 	return connection.Open(ctx, s, connection.Options{Logger: d.logger()})
 }
 
-// Lock takes site's lock for job unless d.LockDir is "" (then it returns a
-// nil *Lock, whose Release does nothing).
-func (d *Deps) Lock(ctx context.Context, siteName, job string, noWait bool, wait time.Duration, onWait func(*BusyError)) (*Lock, error) {
-	if d.LockDir == "" {
-		return nil, nil
+// Lock takes site's lock for job with d.Locker: at once or not at all
+// with noWait, else waiting up to wait (0: DefaultWait). With no Locker it
+// returns an unlock that does nothing.
+func (d *Deps) Lock(ctx context.Context, siteName, job string, noWait bool, wait time.Duration, onWait func(*BusyError)) (unlock func() error, err error) {
+	if d.Locker == nil {
+		return func() error { return nil }, nil
 	}
 	if noWait {
 		wait = 0
 	} else if wait <= 0 {
 		wait = DefaultWait
 	}
-	return AcquireLock(ctx, d.LockDir, siteName, job, wait, onWait)
+	return d.Locker.Lock(ctx, siteName, job, wait, onWait)
 }
 
 // Phases of a backup, as Progress.Phase reports them.
@@ -242,11 +244,11 @@ func Run(ctx context.Context, deps Deps, entry sitevault.Site, opts Options) (*R
 		opts.Trigger = TriggerManual
 	}
 	if !opts.Locked {
-		lock, err := deps.Lock(ctx, entry.Name, "backup", opts.NoWait, opts.Wait, opts.OnWait)
+		unlock, err := deps.Lock(ctx, entry.Name, "backup", opts.NoWait, opts.Wait, opts.OnWait)
 		if err != nil {
 			return nil, err
 		}
-		defer lock.Release()
+		defer unlock()
 		// The point's time is when it really started (after the wait).
 		start = deps.now()
 	}

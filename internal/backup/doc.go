@@ -43,10 +43,12 @@
 //
 // # Concurrency
 //
-// One backup (or restore) per site runs at a time: Lock takes an exclusive
-// flock(2) on <locks dir>/site-<name>.lock and writes who holds it into the
-// file. A second job waits up to Options.Wait, or fails at once with a
-// *BusyError naming the running job, its start time and its pid.
+// One backup (or restore) per site runs at a time: each takes the site's
+// lock from Deps.Locker. The CLI's FileLocker takes an exclusive flock(2)
+// on <locks dir>/site-<name>.lock and writes who holds it into the file; a
+// service shares its locks through its catalog. A second job waits up to
+// Options.Wait, or fails at once with a *BusyError naming the running
+// job, its start time and (when known) its pid.
 //
 // # Database credentials
 //

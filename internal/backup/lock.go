@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -58,11 +59,29 @@ func (e *BusyError) Unwrap() error { return ErrBusy }
 // DefaultWait is how long a job waits for a site's lock by default.
 const DefaultWait = 30 * time.Minute
 
-// Lock is a held per-site lock.
-type Lock struct {
-	f    *os.File
-	Site string
+// Locker grants per-site locks: one backup, restore or undo of a site runs
+// at a time. The CLI uses a FileLocker; a service whose workers share a
+// database implements Locker there.
+type Locker interface {
+	// Lock takes site's exclusive lock for job ("backup", "restore",
+	// "undo"). While another job holds it, Lock waits up to wait (0: not
+	// at all), calling onWait (if not nil) once when it starts waiting,
+	// and then fails with a *BusyError (errors.Is ErrBusy) naming the
+	// holder as far as it is known; a cancelled ctx ends the wait with
+	// ctx.Err(). unlock releases the lock; calling it again does nothing.
+	Lock(ctx context.Context, site, job string, wait time.Duration, onWait func(*BusyError)) (unlock func() error, err error)
 }
+
+// FileLocker locks a site with flock(2) on Dir/site-NAME.lock (created,
+// with Dir, when missing) and writes the holder (job, pid, host, start)
+// into the file for the BusyError of the next one. The kernel drops the
+// lock when the holding process ends, so a crash never leaves a site
+// locked. It works between processes of one machine.
+type FileLocker struct {
+	Dir string
+}
+
+var _ Locker = FileLocker{}
 
 type lockInfo struct {
 	Job     string    `json:"job"`
@@ -71,18 +90,12 @@ type lockInfo struct {
 	Started time.Time `json:"started"`
 }
 
-// LockPath is the lock file of site under dir.
-func LockPath(dir, site string) string { return filepath.Join(dir, "site-"+site+".lock") }
-
-// AcquireLock takes the exclusive lock of site (a file in dir, created
-// if needed) for job. It waits up to wait (0: not at all) and then fails
-// with a *BusyError; onWait, if not nil, is called once when it starts
-// waiting. The lock is released by Release or when the process ends.
-func AcquireLock(ctx context.Context, dir, site, job string, wait time.Duration, onWait func(*BusyError)) (*Lock, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// Lock takes site's lock file (see Locker).
+func (l FileLocker) Lock(ctx context.Context, site, job string, wait time.Duration, onWait func(*BusyError)) (func() error, error) {
+	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock site %s: %w", site, err)
 	}
-	path := LockPath(dir, site)
+	path := filepath.Join(l.Dir, "site-"+site+".lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock site %s: %w", site, err)
@@ -123,7 +136,15 @@ func AcquireLock(ctx context.Context, dir, site, job string, wait time.Duration,
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt(append(b, '\n'), 0)
 	}
-	return &Lock{f: f, Site: site}, nil
+	var once sync.Once
+	var closeErr error
+	return func() error {
+		once.Do(func() {
+			f.Truncate(0)
+			closeErr = f.Close() // closing the last descriptor releases the flock
+		})
+		return closeErr
+	}, nil
 }
 
 func readBusy(f *os.File, site string) *BusyError {
@@ -137,15 +158,4 @@ func readBusy(f *os.File, site string) *BusyError {
 		be.Job, be.PID, be.Host, be.Started = li.Job, li.PID, li.Host, li.Started
 	}
 	return be
-}
-
-// Release gives the lock up. It may be called more than once.
-func (l *Lock) Release() error {
-	if l == nil || l.f == nil {
-		return nil
-	}
-	l.f.Truncate(0)
-	err := l.f.Close() // closing the last descriptor releases the flock
-	l.f = nil
-	return err
 }
