@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -18,6 +19,7 @@ import (
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restore"
 	"github.com/sitevault/sitevault/internal/sitevault"
+	"github.com/sitevault/sitevault/internal/wordpress"
 )
 
 type backupOptions struct {
@@ -84,7 +86,7 @@ func openSiteJob(ctx context.Context, g *globalOptions, name string) (*siteJob, 
 	j.deps = backup.Deps{
 		Repo: s.repo, Catalog: cat, Locker: backup.FileLocker{Dir: filepath.Join(cfg.Home, "locks")}, Logger: g.logger(), Now: g.now,
 		Connect: func(ctx context.Context, e sitevault.Site) (connection.Connection, error) {
-			return connectSite(ctx, g, &e, refuseUnknownKey, false, io.Discard)
+			return connectSite(ctx, g, &e)
 		},
 	}
 	return j, nil
@@ -104,6 +106,15 @@ func jobError(err error) error {
 		return userErrorf(errUsage, "%v (see --help)", err)
 	case errors.Is(err, restore.ErrNoPoint), errors.Is(err, restore.ErrNothingToUndo):
 		return userErrorf(err, "%v; `sitevault points SITE` lists the restore points", err)
+	}
+	if ves := wordpress.ValueErrors(err); len(ves) > 0 {
+		// wp-config.php left a database setting open: name the flags of
+		// site edit that supply them.
+		var flags []string
+		for _, ve := range ves {
+			flags = append(flags, ve.Name+" with "+settingFlags[ve.Name])
+		}
+		return userErrorf(err, "%v; pass %s", err, strings.Join(flags, ", "))
 	}
 	return err
 }
