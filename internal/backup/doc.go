@@ -1,6 +1,9 @@
 // Package backup turns a registered site into a restore point: its files
 // (archiver with the WordPress selection rules) and its database (package
 // mysql) in one snapshot, incremental from the site's previous point.
+// RunDir backs up a plain folder the same way, without WordPress rules or
+// database: its point's root tree is the folder itself, and its Meta says
+// source "dir" and the folder's path.
 //
 // # Restore point layout
 //
