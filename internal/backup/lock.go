@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -72,7 +73,8 @@ type Locker interface {
 	Lock(ctx context.Context, site, job string, wait time.Duration, onWait func(*BusyError)) (unlock func() error, err error)
 }
 
-// FileLocker locks a site with flock(2) on Dir/site-NAME.lock (created,
+// FileLocker locks a site with flock(2) on Dir/site-NAME.lock (NAME
+// escaped as a URL path segment; created,
 // with Dir, when missing) and writes the holder (job, pid, host, start)
 // into the file for the BusyError of the next one. The kernel drops the
 // lock when the holding process ends, so a crash never leaves a site
@@ -95,7 +97,9 @@ func (l FileLocker) Lock(ctx context.Context, site, job string, wait time.Durati
 	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock site %s: %w", site, err)
 	}
-	path := filepath.Join(l.Dir, "site-"+site+".lock")
+	// A registered site's name is a plain word; a dir backup may file
+	// its points under any name, so the name is escaped ("/" included).
+	path := filepath.Join(l.Dir, "site-"+url.PathEscape(site)+".lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock site %s: %w", site, err)

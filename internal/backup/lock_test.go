@@ -23,6 +23,12 @@ func TestLock(t *testing.T) {
 		t.Fatalf("lock of another site: %v", err)
 	}
 	other()
+	// Any name works, even one that is no file name (dir backups).
+	odd, err := locker.Lock(ctx, "../a/b", "backup", 0, nil)
+	if err != nil {
+		t.Fatalf("lock of an odd name: %v", err)
+	}
+	odd()
 
 	_, err = locker.Lock(ctx, "shop", "restore", 0, nil)
 	var busy *BusyError
