@@ -74,9 +74,9 @@ type Locker interface {
 }
 
 // FileLocker locks a site with flock(2) on Dir/site-NAME.lock (NAME
-// escaped as a URL path segment; created,
-// with Dir, when missing) and writes the holder (job, pid, host, start)
-// into the file for the BusyError of the next one. The kernel drops the
+// escaped as a URL path segment; the file and Dir are created when
+// missing) and writes the holder (job, pid, host, start) into the file for
+// the BusyError of the next one. The kernel drops the
 // lock when the holding process ends, so a crash never leaves a site
 // locked. It works between processes of one machine.
 type FileLocker struct {
