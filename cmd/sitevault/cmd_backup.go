@@ -13,6 +13,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/sitevault/sitevault/internal/archiver"
 	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connection"
@@ -140,9 +141,11 @@ type backupJSON struct {
 	Warnings      []string  `json:"warnings"`
 	Errors        []string  `json:"errors"`
 	// SkippedTables names every table left out with its rule and reason;
-	// WarningDetails holds every warning of Warnings as data (rule …).
+	// WarningDetails holds every warning of Warnings as data (rule …);
+	// SkippedPaths names every path the rules left out, with its rule.
 	SkippedTables  []backup.SkippedTable `json:"skipped_tables"`
 	WarningDetails []backup.Warning      `json:"warning_details"`
+	SkippedPaths   []archiver.Skip       `json:"skipped_paths"`
 }
 
 func newBackupJSON(res *backup.Result) backupJSON {
@@ -153,6 +156,7 @@ func newBackupJSON(res *backup.Result) backupJSON {
 		BytesRead: sn.Summary.BytesRead, BytesTotal: sn.Summary.BytesTotal, BytesAdded: sn.Summary.BytesAddedSaved,
 		Duration: res.Duration.Seconds(), Skipped: sn.Summary.Skipped, Warnings: res.Warnings, Errors: []string{},
 		SkippedTables: emptyIfNil(res.SkippedTables), WarningDetails: emptyIfNil(res.Details),
+		SkippedPaths: emptyIfNil(res.Files.Skipped),
 	}
 	if sn.Parent != nil {
 		out.Parent = sn.Parent.String()

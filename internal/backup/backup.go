@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -450,14 +449,9 @@ func previousTableCount(points []*repository.Snapshot) (*repository.Snapshot, in
 	return nil, 0, false
 }
 
-// slug turns a reason into a rule name: lower-case words joined by "-",
-// up to the first parenthesis or colon.
-func slug(reason string) string {
-	if i := strings.IndexAny(reason, "(:"); i >= 0 {
-		reason = reason[:i]
-	}
-	return strings.Join(strings.Fields(strings.ToLower(reason)), "-")
-}
+// slug turns a reason into a rule name, as the archiver's skips get theirs
+// (archiver.RuleOf).
+func slug(reason string) string { return archiver.RuleOf(reason) }
 
 func multisite(wp *wordpress.Site, in *site.Inspection, prevMeta map[string]string) bool {
 	if in != nil && wp.Config != nil {

@@ -184,10 +184,10 @@ func newExcludes(patterns []string) (excludes, error) {
 func (e excludes) match(p string) (bool, string) {
 	for _, pat := range e {
 		if ok, _ := path.Match(pat, p); ok {
-			return false, fmt.Sprintf("excluded by pattern %q", pat)
+			return false, fmt.Sprintf("excluded by pattern (%q)", pat)
 		}
 		if ok, _ := path.Match(pat, path.Base(p)); ok {
-			return false, fmt.Sprintf("excluded by pattern %q", pat)
+			return false, fmt.Sprintf("excluded by pattern (%q)", pat)
 		}
 	}
 	return true, ""

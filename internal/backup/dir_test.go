@@ -101,9 +101,9 @@ func TestRunDir(t *testing.T) {
 	}
 	var skipped []string
 	for _, s := range second.Files.Skipped {
-		skipped = append(skipped, s.Path+": "+s.Reason)
+		skipped = append(skipped, s.Path+" "+s.Rule+": "+s.Reason)
 	}
-	if want := []string{`cache: excluded by pattern "cache"`, `notes.tmp: excluded by pattern "*.tmp"`}; !slices.Equal(skipped, want) {
+	if want := []string{`cache excluded-by-pattern: excluded by pattern ("cache")`, `notes.tmp excluded-by-pattern: excluded by pattern ("*.tmp")`}; !slices.Equal(skipped, want) {
 		t.Errorf("skipped %q, want %q", skipped, want)
 	}
 
