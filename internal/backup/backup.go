@@ -74,7 +74,8 @@ type Deps struct {
 	Repo *repository.Repository
 	// Catalog records the last database login that worked; nil records nothing.
 	Catalog Catalog
-	// Connect opens a site's connection; nil means connection.Open.
+	// Connect opens a site's connection; nil means connection.Open with
+	// the site's stored secrets only (no environment: Options.Env nil).
 	Connect func(ctx context.Context, s sitevault.Site) (connection.Connection, error)
 	// Locker takes the per-site lock of each backup and restore; nil
 	// takes none (the caller guarantees one job per site).
