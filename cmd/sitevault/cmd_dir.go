@@ -127,7 +127,9 @@ func runDirBackup(ctx context.Context, opts dirBackupOptions, g *globalOptions, 
 		OnWait: g.onWait, Progress: progress,
 	})
 	bar.Stop()
-	if err != nil {
+	if errors.Is(err, backup.ErrBusy) || errors.Is(err, context.Canceled) {
+		return err
+	} else if err != nil {
 		return fmt.Errorf("%w (repository %s)", err, s.where)
 	}
 	if res.RecoveredPacks > 0 && !g.Quiet {
