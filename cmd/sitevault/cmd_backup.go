@@ -7,17 +7,20 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/sitevault/sitevault/internal/archiver"
 	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restore"
 	"github.com/sitevault/sitevault/internal/sitevault"
+	"github.com/sitevault/sitevault/internal/wordpress"
 )
 
 type backupOptions struct {
@@ -82,9 +85,9 @@ func openSiteJob(ctx context.Context, g *globalOptions, name string) (*siteJob, 
 	}
 	j := &siteJob{entry: entry, cat: cat, s: s}
 	j.deps = backup.Deps{
-		Repo: s.repo, Catalog: cat, LockDir: filepath.Join(cfg.Home, "locks"), Logger: g.logger(), Now: g.now,
+		Repo: s.repo, Catalog: cat, Locker: siteLocker(cfg.Home, cat), Logger: g.logger(), Now: g.now,
 		Connect: func(ctx context.Context, e sitevault.Site) (connection.Connection, error) {
-			return connectSite(ctx, g, &e, refuseUnknownKey, false, io.Discard)
+			return connectSite(ctx, g, &e)
 		},
 	}
 	return j, nil
@@ -104,6 +107,15 @@ func jobError(err error) error {
 		return userErrorf(errUsage, "%v (see --help)", err)
 	case errors.Is(err, restore.ErrNoPoint), errors.Is(err, restore.ErrNothingToUndo):
 		return userErrorf(err, "%v; `sitevault points SITE` lists the restore points", err)
+	}
+	if ves := wordpress.ValueErrors(err); len(ves) > 0 {
+		// wp-config.php left a database setting open: name the flags of
+		// site edit that supply them.
+		var flags []string
+		for _, ve := range ves {
+			flags = append(flags, ve.Name+" with "+settingFlags[ve.Name])
+		}
+		return userErrorf(err, "%v; pass %s", err, strings.Join(flags, ", "))
 	}
 	return err
 }
@@ -129,9 +141,11 @@ type backupJSON struct {
 	Warnings      []string  `json:"warnings"`
 	Errors        []string  `json:"errors"`
 	// SkippedTables names every table left out with its rule and reason;
-	// WarningDetails holds every warning of Warnings as data (rule …).
+	// WarningDetails holds every warning of Warnings as data (rule …);
+	// SkippedPaths names every path the rules left out, with its rule.
 	SkippedTables  []backup.SkippedTable `json:"skipped_tables"`
 	WarningDetails []backup.Warning      `json:"warning_details"`
+	SkippedPaths   []archiver.Skip       `json:"skipped_paths"`
 }
 
 func newBackupJSON(res *backup.Result) backupJSON {
@@ -142,6 +156,7 @@ func newBackupJSON(res *backup.Result) backupJSON {
 		BytesRead: sn.Summary.BytesRead, BytesTotal: sn.Summary.BytesTotal, BytesAdded: sn.Summary.BytesAddedSaved,
 		Duration: res.Duration.Seconds(), Skipped: sn.Summary.Skipped, Warnings: res.Warnings, Errors: []string{},
 		SkippedTables: emptyIfNil(res.SkippedTables), WarningDetails: emptyIfNil(res.Details),
+		SkippedPaths: emptyIfNil(res.Files.Skipped),
 	}
 	if sn.Parent != nil {
 		out.Parent = sn.Parent.String()
@@ -282,4 +297,15 @@ func emptyIfNil[T any](l []T) []T {
 		return []T{}
 	}
 	return l
+}
+
+// siteLocker is the per-site lock of backups and restores: a file lock in
+// the data home against processes of this machine, and, when the catalog
+// is shared (PostgreSQL), the catalog's lock against other machines.
+func siteLocker(home string, cat *catalog.Catalog) backup.Locker {
+	file := backup.FileLocker{Dir: filepath.Join(home, "locks")}
+	if cat == nil || cat.Dialect() != "postgres" {
+		return file
+	}
+	return catalog.Both{file, &catalog.Locker{Catalog: cat}}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitevault/sitevault/internal/archiver"
+	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/fsys"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restorer"
@@ -23,9 +25,10 @@ import (
 // WordPress site. A folder's restore points carry a site name like a site's.
 
 type dirBackupOptions struct {
-	Dir     string
-	Site    string
-	Trigger string
+	Dir      string
+	Site     string
+	Trigger  string
+	Excludes []string // glob patterns (path.Match) of paths or names to leave out
 }
 
 type dirRestoreOptions struct {
@@ -54,6 +57,7 @@ func newDirCommand(g *globalOptions) *cobra.Command {
 	}
 	backupCmd.Flags().StringVar(&b.Site, "site", "", "the name the restore point is filed under (required)")
 	backupCmd.Flags().StringVar(&b.Trigger, "trigger", "manual", "what started this backup (stored with it)")
+	backupCmd.Flags().StringArrayVar(&b.Excludes, "exclude", nil, "leave out entries whose path (relative to DIR) or name matches this glob pattern; repeatable")
 
 	var r dirRestoreOptions
 	restoreCmd := &cobra.Command{
@@ -90,41 +94,24 @@ func runDirBackup(ctx context.Context, opts dirBackupOptions, g *globalOptions, 
 		}
 		return userErrorf(errUsage, "back up %s: %v", dir, err)
 	}
+	for _, p := range opts.Excludes {
+		if _, err := path.Match(p, ""); err != nil {
+			return userErrorf(errUsage, "--exclude %q: %v", p, err)
+		}
+	}
 	s, err := openRepository(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 
-	// Packs an interrupted backup left behind are indexed first, so that
-	// this backup reuses them instead of uploading their data again.
-	if n, err := s.repo.RecoverOrphans(ctx); err != nil {
-		return fmt.Errorf("back up %s: %w", dir, err)
-	} else if n > 0 && !g.Quiet {
-		fmt.Fprintf(g.errOut(), "Reusing %d packs left by an interrupted backup.\n", n)
+	var src fsys.FS
+	if g.openDir != nil {
+		if src, err = g.openDir(dir); err != nil {
+			return fmt.Errorf("back up %s: %w", dir, err)
+		}
+		defer src.Close()
 	}
-
-	parent, err := latestSnapshot(ctx, s.repo, opts.Site)
-	if err != nil {
-		return err
-	}
-	var parentTree *repository.ID
-	if parent != nil {
-		parentTree = &parent.Tree
-	}
-
-	openDir := g.openDir
-	if openDir == nil {
-		openDir = func(dir string) (fsys.FS, error) { return fsys.NewLocal(dir) }
-	}
-	src, err := openDir(dir)
-	if err != nil {
-		return fmt.Errorf("back up %s: %w", dir, err)
-	}
-	defer src.Close()
-
-	savedBefore := s.repo.Saved()
-
 	progress := new(archiver.Progress)
 	bar := startProgress(g.progressTTY(), g.errOut(), func(el time.Duration) string {
 		done, total := progress.BytesDone.Load(), progress.BytesTotal.Load()
@@ -132,46 +119,29 @@ func runDirBackup(ctx context.Context, opts dirBackupOptions, g *globalOptions, 
 			progress.FilesDone.Load(), progress.FilesTotal.Load(),
 			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el))
 	})
-	arch := archiver.New(s.repo, src, archiver.Options{Progress: progress, Logger: g.logger(), Now: g.now})
-	tree, rep, err := arch.Snapshot(ctx, "", parentTree)
-	if err == nil {
-		err = s.repo.Flush(ctx)
+	deps := backup.Deps{
+		Repo: s.repo, Locker: backup.FileLocker{Dir: filepath.Join(s.cfg.Home, "locks")}, Logger: g.logger(), Now: g.now,
 	}
+	res, err := backup.RunDir(ctx, deps, backup.DirOptions{
+		Site: opts.Site, Dir: dir, FS: src, Trigger: opts.Trigger, Excludes: opts.Excludes,
+		OnWait: g.onWait, Progress: progress,
+	})
 	bar.Stop()
-	if err != nil {
-		return fmt.Errorf("back up %s into %s: %w", dir, s.where, err)
+	if errors.Is(err, backup.ErrBusy) || errors.Is(err, context.Canceled) {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("%w (repository %s)", err, s.where)
 	}
-
-	added := s.repo.Saved().Sub(savedBefore)
-	host, _ := os.Hostname()
-	sn := &repository.Snapshot{
-		Time:     rep.Started,
-		Site:     opts.Site,
-		Hostname: host,
-		Trigger:  opts.Trigger,
-		Tree:     tree,
-		Meta:     map[string]string{"source": "dir", "path": dir},
-		Summary:  rep.Summary(),
+	if res.RecoveredPacks > 0 && !g.Quiet {
+		fmt.Fprintf(g.errOut(), "Reusing %d packs left by an interrupted backup.\n", res.RecoveredPacks)
 	}
-	if parent != nil {
-		sn.Parent = &parent.ID
-	}
-	if sn.Summary.BytesAddedSaved == 0 {
-		// What this backup uploaded (counted by the repository: no listing
-		// of data/, and other writers do not count).
-		sn.Summary.BytesAddedSaved = added.PackBytes
-	}
-	id, err := s.repo.SaveSnapshot(ctx, sn)
-	if err != nil {
-		return fmt.Errorf("save the restore point in %s: %w", s.where, err)
-	}
-
+	sn, rep := res.Snapshot, res.Files
 	if !g.Quiet {
-		printBackupSummary(stdout, id, parent, sn, rep)
+		printBackupSummary(stdout, sn.ID, res.Parent, sn, rep)
 	}
-	if rep.Partial {
+	if res.Partial {
 		return userErrorf(errPartial, "backup of %s saved as %s, but %d files could not be read (listed above); fix their permissions and back up again",
-			dir, id.Short(), len(rep.Errors))
+			dir, sn.ID.Short(), len(rep.Errors))
 	}
 	return nil
 }
@@ -204,21 +174,6 @@ func printBackupSummary(w io.Writer, id repository.ID, parent *repository.Snapsh
 	for _, e := range rep.Errors {
 		fmt.Fprintf(w, "  NOT BACKED UP: %v\n", e)
 	}
-}
-
-// latestSnapshot returns site's newest restore point, or nil if it has none.
-func latestSnapshot(ctx context.Context, repo *repository.Repository, site string) (*repository.Snapshot, error) {
-	all, err := repo.Snapshots(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list restore points: %w", err)
-	}
-	var latest *repository.Snapshot
-	for _, sn := range all {
-		if sn.Site == site && (latest == nil || !sn.Time.Before(latest.Time)) {
-			latest = sn
-		}
-	}
-	return latest, nil
 }
 
 func runDirRestore(ctx context.Context, opts dirRestoreOptions, g *globalOptions, stdout io.Writer) error {

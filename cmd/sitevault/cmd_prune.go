@@ -9,6 +9,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/sitevault/sitevault/internal/memlimit"
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
@@ -51,7 +52,7 @@ func runPrune(ctx context.Context, opts pruneOptions, g *globalOptions, stdout i
 	if err != nil {
 		return err
 	}
-	liftMemoryLimit()
+	memlimit.Lift()
 	defer s.Close()
 	start := time.Now()
 	res, err := s.repo.Prune(ctx, repository.PruneOptions{Grace: opts.Grace, MaxUnused: opts.MaxUnused, DryRun: opts.DryRun})

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitevault/sitevault/internal/memlimit"
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
@@ -30,8 +31,8 @@ func TestPruneRefusesShortGrace(t *testing.T) {
 // index, so the index-sized soft limit that other commands get would make
 // it collect continuously (a 10M-blob prune made no progress under it).
 func TestPruneLiftsMemoryLimit(t *testing.T) {
-	if _, ok := os.LookupEnv(memoryLimitEnv); ok {
-		t.Fatalf("%s is set: this test checks the limit sitevault chooses", memoryLimitEnv)
+	if _, ok := os.LookupEnv(memlimit.Env); ok {
+		t.Fatalf("%s is set: this test checks the limit sitevault chooses", memlimit.Env)
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	e := newTestEnv(t)

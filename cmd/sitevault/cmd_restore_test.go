@@ -145,11 +145,11 @@ func TestBackupPointsRestoreUndo(t *testing.T) {
 	}
 
 	// One backup per site: --no-wait refuses while another job runs.
-	lock, err := backup.AcquireLock(context.Background(), filepath.Join(e.home, "locks"), "blog", "restore", 0, nil)
+	unlock, err := backup.FileLocker{Dir: filepath.Join(e.home, "locks")}.Lock(context.Background(), "blog", "restore", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release()
+	defer unlock()
 	_, err = e.run("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
 		return runBackup(ctx, backupOptions{Name: "blog", NoWait: true}, g, out)
 	})

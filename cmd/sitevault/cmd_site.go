@@ -211,12 +211,18 @@ func openCatalog(ctx context.Context, g *globalOptions) (*catalog.Catalog, *conf
 // envCatalog names the catalog, as --catalog does.
 const envCatalog = "SITEVAULT_CATALOG"
 
-func (g *globalOptions) lookupEnv(name string) string {
-	env := g.env
-	if env == nil {
-		env = os.LookupEnv
+// environ returns the environment lookup: the test seam, else the
+// process's. Library calls that read secrets from the environment get it
+// explicitly (for them nil means no environment, as in the service).
+func (g *globalOptions) environ() func(string) (string, bool) {
+	if g.env != nil {
+		return g.env
 	}
-	v, _ := env(name)
+	return os.LookupEnv
+}
+
+func (g *globalOptions) lookupEnv(name string) string {
+	v, _ := g.environ()(name)
 	return v
 }
 
@@ -331,53 +337,35 @@ func applySiteFlags(entry *sitevault.Site, o siteOptions, g *globalOptions) erro
 	return nil
 }
 
-// hostKeyPolicy says what connectSite does with an unknown host key.
-type hostKeyPolicy int
-
-const (
-	refuseUnknownKey hostKeyPolicy = iota // commands that only use a site
-	askUnknownKey                         // site add / edit: show, then ask (or --yes)
-)
-
-// connectSite opens the site's connection. With askUnknownKey, an unknown
-// host key is shown and accepted (--yes, or the user's answer) and recorded
-// in entry; passwords the user typed are kept in entry too, to be sealed.
-func connectSite(ctx context.Context, g *globalOptions, entry *sitevault.Site, policy hostKeyPolicy, yes bool, stdout io.Writer) (connection.Connection, error) {
-	opts := connection.Options{Env: g.env, Logger: g.logger()}
+// connectSite opens a registered site's connection for a command that
+// uses it (files, tables, backup, restore): an unknown host key is refused
+// with the advice to accept it with site edit.
+func connectSite(ctx context.Context, g *globalOptions, entry *sitevault.Site) (connection.Connection, error) {
+	opts := connection.Options{Env: g.environ(), Logger: g.logger()}
 	if p := g.prompt(); p.Interactive() {
-		opts.PasswordPrompt = func(user, addr string) (string, error) {
-			pw, err := p.Prompt(fmt.Sprintf("SSH password for %s@%s: ", user, addr))
-			if err == nil && policy == askUnknownKey {
-				entry.SSH.Password = sitevault.Secret(pw)
-			}
-			return pw, err
-		}
-		opts.PassphrasePrompt = func(file string) (string, error) {
-			pw, err := p.Prompt(fmt.Sprintf("Passphrase of %s: ", file))
-			if err == nil && policy == askUnknownKey {
-				entry.SSH.Passphrase = sitevault.Secret(pw)
-			}
-			return pw, err
-		}
+		opts.PasswordPrompt, opts.PassphrasePrompt = sshPrompts(p)
 	}
 	conn, err := connection.Open(ctx, *entry, opts)
 	var unknown *ssh.UnknownHostKeyError
 	if errors.As(err, &unknown) {
-		if policy != askUnknownKey {
-			return nil, userErrorf(err, "site %s: no SSH host key is recorded for %s; accept it with `sitevault site edit %s --reset-host-key`",
-				entry.Name, unknown.Addr, entry.Name)
-		}
-		if err := acceptHostKey(g, unknown, yes); err != nil {
-			return nil, err
-		}
-		entry.SSH.HostKey, entry.SSH.HostKeyFingerprint = unknown.AuthorizedKey(), unknown.Fingerprint()
-		fmt.Fprintf(stdout, "Recorded the SSH host key of %s: %s %s\n", unknown.Addr, unknown.Key.Type(), unknown.Fingerprint())
-		conn, err = connection.Open(ctx, *entry, opts)
+		return nil, userErrorf(err, "site %s: no SSH host key is recorded for %s; accept it with `sitevault site edit %s --reset-host-key`",
+			entry.Name, unknown.Addr, entry.Name)
 	}
 	if err != nil {
 		return nil, connectError(entry, err)
 	}
 	return conn, nil
+}
+
+// sshPrompts asks for the SSH password and the identity file's passphrase.
+func sshPrompts(p config.Prompter) (password func(user, addr string) (string, error), passphrase func(file string) (string, error)) {
+	password = func(user, addr string) (string, error) {
+		return p.Prompt(fmt.Sprintf("SSH password for %s@%s: ", user, addr))
+	}
+	passphrase = func(file string) (string, error) {
+		return p.Prompt(fmt.Sprintf("Passphrase of %s: ", file))
+	}
+	return password, passphrase
 }
 
 func acceptHostKey(g *globalOptions, unknown *ssh.UnknownHostKeyError, yes bool) error {
@@ -404,12 +392,14 @@ func acceptHostKey(g *globalOptions, unknown *ssh.UnknownHostKeyError, yes bool)
 func connectError(entry *sitevault.Site, err error) error {
 	switch {
 	case errors.Is(err, ssh.ErrHostKeyChanged):
-		return fmt.Errorf("site %s: %w", entry.Name, err)
+		return userErrorf(err, "site %s: %v with `sitevault site edit %s --reset-host-key`", entry.Name, err, entry.Name)
 	case errors.Is(err, ssh.ErrUnreachable):
 		return &userError{msg: fmt.Sprintf("site %s: cannot reach the SSH server: %v; check --ssh user@host[:port]", entry.Name, err),
 			err: errors.Join(errUnreachable, err)}
 	case errors.Is(err, ssh.ErrLogin):
-		return userErrorf(err, "site %s: %v", entry.Name, err)
+		return userErrorf(err, "site %s: %v (--identity, $%s, $%s)", entry.Name, err, connection.EnvSSHPassphrase, connection.EnvSSHPassword)
+	case errors.Is(err, ssh.ErrNoLoginMethod):
+		return userErrorf(err, "site %s: %v: give an identity file (--identity) or a password ($%s)", entry.Name, err, connection.EnvSSHPassword)
 	case errors.Is(err, ssh.ErrIdentity):
 		return userErrorf(err, "site %s: %v", entry.Name, err)
 	case errors.Is(err, fs.ErrNotExist):
@@ -440,71 +430,104 @@ func connectionUser(entry *sitevault.Site) string {
 	return "local"
 }
 
-// settingsError lists every database setting that must be passed by flag.
-func settingsError(entry *sitevault.Site, err error) error {
-	var lines []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var ve *wordpress.ValueError
-		if errors.As(e, &ve) {
-			flag := ve.Flag
-			if ve.Name == "DB_PASSWORD" {
-				flag = "--db-password-file FILE or $" + envDBPassword
-			}
-			how := ve.Err.Error()
-			if ve.Expr != "" {
-				how += " (" + ve.Expr + ")"
-			}
-			lines = append(lines, fmt.Sprintf("  %s is %s: pass it with %s", ve.Name, how, flag))
-			return
-		}
-		lines = append(lines, "  "+e.Error())
+// settingFlags are the flags that supply each database setting.
+var settingFlags = map[string]string{
+	"DB_NAME":       "--db-name",
+	"DB_USER":       "--db-user",
+	"DB_PASSWORD":   "--db-password-file FILE or $" + envDBPassword,
+	"DB_HOST":       "--db-host",
+	"$table_prefix": "--table-prefix",
+}
+
+// valueAdvice says what is wrong with a database setting and which flag
+// supplies it.
+func valueAdvice(ve *wordpress.ValueError) string {
+	flag := settingFlags[ve.Name]
+	if errors.Is(ve, wordpress.ErrBadTablePrefix) {
+		return fmt.Sprintf("%v; pass the right one with %s", ve, flag)
 	}
-	walk(err)
+	how := ve.Err.Error()
+	if ve.Expr != "" {
+		how += " (" + ve.Expr + ")"
+	}
+	return fmt.Sprintf("%s is %s: pass it with %s", ve.Name, how, flag)
+}
+
+// settingsError lists every database setting that must be passed by flag.
+func settingsError(entry *sitevault.Site, values []*wordpress.ValueError, err error) error {
+	var lines []string
+	for _, ve := range values {
+		lines = append(lines, "  "+valueAdvice(ve))
+	}
+	if len(values) == 0 {
+		lines = append(lines, "  "+err.Error())
+	}
 	return userErrorf(err, "site %s: wp-config.php does not say everything the database connection needs:\n%s", entry.Name, strings.Join(lines, "\n"))
 }
 
-// siteCheck is what checkSite found.
-type siteCheck struct {
-	in     *site.Inspection
-	dbAddr wordpress.DBAddr
+// databaseError says why the database login failed and which flag changes
+// the setting to check.
+func databaseError(entry *sitevault.Site, err error) error {
+	switch {
+	case errors.Is(err, site.ErrDBUnreachable):
+		return &userError{msg: fmt.Sprintf("site %s: %v; pass the right one with --db-host", entry.Name, err), err: errors.Join(errUnreachable, err)}
+	case errors.Is(err, site.ErrDBLogin):
+		return userErrorf(err, "site %s: %v, or pass --db-user and --db-password-file", entry.Name, err)
+	case errors.Is(err, site.ErrDBName):
+		return userErrorf(err, "site %s: %v, or pass --db-name", entry.Name, err)
+	}
+	return userErrorf(err, "site %s: %v", entry.Name, err)
 }
 
-// checkSite connects, discovers the site and logs in to its database,
-// saying exactly which step failed. The returned connection is open.
-func checkSite(ctx context.Context, g *globalOptions, entry *sitevault.Site, yes bool, stdout io.Writer) (connection.Connection, *siteCheck, error) {
-	conn, err := connectSite(ctx, g, entry, askUnknownKey, yes, stdout)
-	if err != nil {
-		return nil, nil, err
+// checkError turns a failed registration check into the message of the
+// step that failed, with the flags that fix it.
+func checkError(entry *sitevault.Site, err error) error {
+	var ce *site.CheckError
+	if !errors.As(err, &ce) {
+		return err
 	}
-	in, err := site.Inspect(ctx, conn, *entry)
-	if err != nil {
-		conn.Close()
-		return nil, nil, inspectError(entry, err)
-	}
-	if in.DatabaseErr != nil {
-		conn.Close()
-		return nil, nil, settingsError(entry, in.DatabaseErr)
-	}
-	addr, err := site.CheckDatabase(ctx, conn, in.Database)
-	if err != nil {
-		conn.Close()
-		if errors.Is(err, site.ErrDBUnreachable) {
-			return nil, nil, &userError{msg: fmt.Sprintf("site %s: %v", entry.Name, err), err: errors.Join(errUnreachable, err)}
+	switch ce.Step {
+	case site.StepHostKey:
+		var ue *userError
+		if errors.As(ce.Err, &ue) {
+			return ue // acceptHostKey's answer
 		}
-		return nil, nil, userErrorf(err, "site %s: %v", entry.Name, err)
+		return connectError(entry, ce.Err)
+	case site.StepConnect:
+		return connectError(entry, ce.Err)
+	case site.StepFiles:
+		return inspectError(entry, ce.Err)
+	case site.StepConfig:
+		return settingsError(entry, ce.Values, ce.Err)
+	case site.StepDatabase:
+		return databaseError(entry, ce.Err)
 	}
-	entry.LastDB = &sitevault.DBCredentials{
-		Host: site.DBHostFor(addr), Name: in.Database.Name, User: in.Database.User,
-		Password: sitevault.Secret(in.Database.Password),
+	return err
+}
+
+// checkSite runs the registration check (site.Check): an unknown host key
+// is shown and accepted (--yes, or the user's answer) and recorded in
+// entry, and so are passwords the user typed, to be sealed.
+func checkSite(ctx context.Context, g *globalOptions, entry *sitevault.Site, yes bool, stdout io.Writer) (connection.Connection, *site.CheckResult, error) {
+	opts := site.CheckOptions{
+		Env:    g.environ(),
+		Logger: g.logger(),
+		AcceptHostKey: func(unknown *ssh.UnknownHostKeyError) error {
+			if err := acceptHostKey(g, unknown, yes); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "Recorded the SSH host key of %s: %s %s\n", unknown.Addr, unknown.Key.Type(), unknown.Fingerprint())
+			return nil
+		},
 	}
-	return conn, &siteCheck{in: in, dbAddr: addr}, nil
+	if p := g.prompt(); p.Interactive() {
+		opts.PasswordPrompt, opts.PassphrasePrompt = sshPrompts(p)
+	}
+	conn, res, err := site.Check(ctx, entry, opts)
+	if err != nil {
+		return nil, nil, checkError(entry, err)
+	}
+	return conn, res, nil
 }
 
 func runSiteAdd(ctx context.Context, opts siteOptions, g *globalOptions, stdout io.Writer) error {
@@ -571,8 +594,8 @@ func checkAndSave(ctx context.Context, g *globalOptions, entry *sitevault.Site, 
 	return nil
 }
 
-func printCheck(w io.Writer, s sitevault.Site, c *siteCheck) {
-	wp := c.in.WordPress
+func printCheck(w io.Writer, s sitevault.Site, c *site.CheckResult) {
+	wp := c.Inspection.WordPress
 	version := wp.Version
 	if version == "" {
 		version = "version unknown"
@@ -593,8 +616,8 @@ func printCheck(w io.Writer, s sitevault.Site, c *siteCheck) {
 	if wp.ExternalContentDir != "" {
 		fmt.Fprintf(w, "  WARNING:     WP_CONTENT_DIR (%s) lies outside the site root; its files are not backed up\n", wp.ExternalContentDir)
 	}
-	db := c.in.Database
-	fmt.Fprintf(w, "  database:    %q on %s:%s as %q, tables %s* — login OK\n", db.Name, c.dbAddr.Network, c.dbAddr.Address, db.User, db.TablePrefix)
+	db := c.Inspection.Database
+	fmt.Fprintf(w, "  database:    %q on %s:%s as %q, tables %s* — login OK\n", db.Name, c.DBAddr.Network, c.DBAddr.Address, db.User, db.TablePrefix)
 }
 
 func siteNotFound(name string, err error) error {
@@ -714,7 +737,7 @@ func openSite(ctx context.Context, g *globalOptions, name string) (sitevault.Sit
 	if err != nil {
 		return sitevault.Site{}, nil, nil, siteNotFound(name, err)
 	}
-	conn, err := connectSite(ctx, g, &entry, refuseUnknownKey, false, io.Discard)
+	conn, err := connectSite(ctx, g, &entry)
 	if err != nil {
 		return sitevault.Site{}, nil, nil, err
 	}

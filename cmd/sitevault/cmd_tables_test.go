@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sitevault/sitevault/internal/archiver"
 	"github.com/sitevault/sitevault/internal/backup"
 )
 
@@ -80,6 +81,7 @@ func TestBackupTablesReported(t *testing.T) {
 		Warnings       []string              `json:"warnings"`
 		SkippedTables  []backup.SkippedTable `json:"skipped_tables"`
 		WarningDetails []backup.Warning      `json:"warning_details"`
+		SkippedPaths   []archiver.Skip       `json:"skipped_paths"`
 	}
 	out := e.mustRun("", siteBackupCmd("blog", true))
 	if err := json.Unmarshal([]byte(out), &first); err != nil {
@@ -96,6 +98,17 @@ func TestBackupTablesReported(t *testing.T) {
 		if skipped[n] == "" {
 			t.Errorf("--json skipped_tables lacks %s with its reason: %+v", n, first.SkippedTables)
 		}
+	}
+	// Every path left out is data: its rule (for grouping) and reason.
+	paths := map[string]archiver.Skip{}
+	for _, s := range first.SkippedPaths {
+		paths[s.Path] = s
+		if s.Rule == "" || s.Reason == "" {
+			t.Errorf("--json skipped_paths entry without rule or reason: %+v", s)
+		}
+	}
+	if s := paths["wp-content/cache"]; s.Rule != "cache-folder" || s.Reason != "cache folder (wp-content/cache)" {
+		t.Errorf("--json skipped_paths: wp-content/cache is %+v, want rule cache-folder", s)
 	}
 	if first.Tables == 4 && skipped["wp_log"] == "" {
 		t.Errorf("wp_log is neither backed up nor reported as skipped: %+v", first.SkippedTables)

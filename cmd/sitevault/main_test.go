@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/fsys"
 	"github.com/sitevault/sitevault/internal/repository"
@@ -764,4 +765,41 @@ func TestInterrupted(t *testing.T) {
 		t.Errorf("a cancelled backup saved %d restore points", len(ids))
 	}
 	e.mustRun("", checkCmd(false))
+}
+
+// TestDirBackupExcludeAndLock: --exclude leaves paths out (listed as
+// skipped), and a dir backup takes the site's lock like a site backup.
+func TestDirBackupExcludeAndLock(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustRun("", initCmd)
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"keep.txt": "a", "cache/x": "b", "notes.tmp": "c"})
+	out := e.mustRun("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
+		return runDirBackup(ctx, dirBackupOptions{Dir: src, Site: "d", Trigger: "manual", Excludes: []string{"cache", "*.tmp"}}, g, out)
+	})
+	for _, want := range []string{"1 new", "skipped: 2 entries", `"cache": excluded by pattern ("cache")`, `"notes.tmp": excluded by pattern ("*.tmp")`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dir backup --exclude output lacks %q:\n%s", want, out)
+		}
+	}
+	_, err := e.run("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
+		return runDirBackup(ctx, dirBackupOptions{Dir: src, Site: "d", Excludes: []string{"["}}, g, out)
+	})
+	if exitCode(err) != exitUsage {
+		t.Errorf("--exclude with a bad pattern: %v, want a usage error", err)
+	}
+
+	unlock, err := backup.FileLocker{Dir: filepath.Join(e.home, "locks")}.Lock(context.Background(), "d", "restore", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	g := e.global("")
+	var buf bytes.Buffer
+	err = runDirBackup(ctx, dirBackupOptions{Dir: src, Site: "d", Trigger: "manual"}, g, &buf)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("dir backup while the site is locked: %v, want it to wait until the deadline", err)
+	}
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"os"
-	"runtime/debug"
 
 	"github.com/sitevault/sitevault/internal/config"
+	"github.com/sitevault/sitevault/internal/memlimit"
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
@@ -64,42 +62,9 @@ func openRepositoryWith(ctx context.Context, g *globalOptions, tune func(*reposi
 	}
 	g.logger().Debug("repository opened", "location", where, "id", repo.ID(), "password_from", source)
 	if !opts.NoIndex { // the index is not loaded yet: its size is unknown
-		setMemoryLimit(repo)
+		memlimit.ForIndex(repo.IndexedBlobs())
 	}
 	return &session{cfg: cfg, repo: repo, where: where}, nil
-}
-
-// Memory budget: the work itself (pack buffers, files being chunked,
-// compression) needs about workMemory whatever the repository's size; the
-// index adds its bytes per blob. Without a limit Go lets the heap grow to
-// twice the live data (the first backup of the benchmark tree peaked at
-// 230 MB RSS; with the limit, 112 MB and no slower). The limit is soft: it
-// makes the collector work harder near it, never fails an allocation, and
-// grows with the index so that a large repository does not make it collect
-// continuously. GOMEMLIMIT, when set, wins.
-const (
-	workMemory     = 100 << 20
-	memoryPerBlob  = 2 * repository.IndexBytesPerBlob // the index's cost per blob, with room for a reload's peak
-	memoryLimitEnv = "GOMEMLIMIT"
-)
-
-// liftMemoryLimit removes the soft limit for commands whose working set
-// is a multiple of the index (prune holds a table of every blob copy): at
-// the index-sized limit the collector would run continuously (a prune of
-// 10M blobs made no progress in 7 minutes under it). GOMEMLIMIT, when
-// set, still wins.
-func liftMemoryLimit() {
-	if _, ok := os.LookupEnv(memoryLimitEnv); ok {
-		return
-	}
-	debug.SetMemoryLimit(math.MaxInt64)
-}
-
-func setMemoryLimit(repo *repository.Repository) {
-	if _, ok := os.LookupEnv(memoryLimitEnv); ok {
-		return
-	}
-	debug.SetMemoryLimit(workMemory + int64(repo.IndexedBlobs())*memoryPerBlob)
 }
 
 func (g *globalOptions) repoOptions() repository.Options {

@@ -259,7 +259,7 @@ func (r *run) tree(ctx context.Context, dir string, entries []fsys.FileInfo, pre
 			p = fi.Name
 		}
 		if fi.Name == "" || strings.ContainsAny(fi.Name, "/\x00") {
-			r.rep.skip(p, "invalid file name")
+			r.rep.skipRule(p, RuleInvalidName, "invalid file name")
 			continue
 		}
 		if !fi.Mode.IsDir() && fsys.IsTemp(fi.Name) {
@@ -316,7 +316,7 @@ func (r *run) tree(ctx context.Context, dir string, entries []fsys.FileInfo, pre
 				wg.Done()
 			}
 		default:
-			r.rep.skip(p, "not a regular file, directory or symbolic link: "+kind(fi.Mode))
+			r.rep.skipRule(p, RuleSpecialFile, "not a regular file, directory or symbolic link: "+kind(fi.Mode))
 		}
 	}
 	wg.Wait()

@@ -90,7 +90,7 @@ func TestRoundTrip(t *testing.T) {
 	if rep.Symlinks != 5 || rep.DirsTotal != 5 {
 		t.Errorf("symlinks %d dirs %d, want 5 and 5", rep.Symlinks, rep.DirsTotal)
 	}
-	if len(rep.Skipped) != 1 || rep.Skipped[0].Path != "fifo" || !strings.Contains(rep.Skipped[0].Reason, "named pipe") {
+	if len(rep.Skipped) != 1 || rep.Skipped[0].Path != "fifo" || !strings.Contains(rep.Skipped[0].Reason, "named pipe") || rep.Skipped[0].Rule != archiver.RuleSpecialFile {
 		t.Errorf("skipped = %v, want the fifo as a named pipe", rep.Skipped)
 	}
 	var total int64
@@ -382,7 +382,7 @@ func TestSelector(t *testing.T) {
 	id, rep, err := archiver.New(repo, newLocal(t, src), archiver.Options{Selector: sel}).Snapshot(ctx, "wp", nil)
 	must(t, err)
 	must(t, repo.Flush(ctx))
-	want := []archiver.Skip{{Path: "wp/cache", Reason: "holds CACHEDIR.TAG"}, {Path: "wp/debug.log", Reason: "log file"}}
+	want := []archiver.Skip{{Path: "wp/cache", Rule: "holds-cachedir-tag", Reason: "holds CACHEDIR.TAG"}, {Path: "wp/debug.log", Rule: "log-file", Reason: "log file"}}
 	slices.SortFunc(rep.Skipped, func(a, b archiver.Skip) int { return strings.Compare(a.Path, b.Path) })
 	if !slices.Equal(rep.Skipped, want) {
 		t.Errorf("skipped = %v, want %v", rep.Skipped, want)
@@ -457,4 +457,20 @@ func BenchmarkArchiver(b *testing.B) {
 			snapshot(b, repo, f, archiver.Options{}, &parent)
 		}
 	})
+}
+
+func TestRuleOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"cache folder (LiteSpeed Cache)":                       "cache-folder",
+		"folder holds .donotbackup":                            "folder-holds-donotbackup",
+		"WordPress core":                                       "wordpress-core",
+		"no primary or unique key over NOT NULL columns":       "no-primary-or-unique-key-over-not-null-columns",
+		"not a regular file, directory or symbolic link: fifo": "not-a-regular-file-directory-or-symbolic-link",
+		`excluded by pattern ("*.tmp")`:                        "excluded-by-pattern",
+		"":                                                     "",
+	} {
+		if got := archiver.RuleOf(in); got != want {
+			t.Errorf("RuleOf(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

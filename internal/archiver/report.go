@@ -3,17 +3,55 @@ package archiver
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/sitevault/sitevault/internal/repository"
 )
 
-// Skip is an entry the backup did not take, and why.
+// Skip is an entry the backup did not take, and why: Rule is a stable
+// slug a dashboard groups by, Reason says it in English (with details,
+// such as the plugin whose cache folder it is).
 type Skip struct {
-	Path   string
-	Reason string
+	Path   string `json:"path"`
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+// Rules of the entries the archiver itself leaves out (Skip.Rule); a
+// Selector's reasons get RuleOf theirs.
+const (
+	RuleInvalidName = "invalid-name"      // an empty name, or one holding '/' or NUL
+	RuleSpecialFile = "special-file"      // a socket, FIFO or device
+	RuleRestoreTemp = "restore-temporary" // a leftover of an interrupted restore (ReasonTemp)
+)
+
+// RuleOf turns a reason into its rule slug: the words before the first
+// parenthesis or colon, lower-case, every run of other characters than
+// letters and digits turned into one "-" ("cache folder (LiteSpeed
+// Cache)" gives "cache-folder", "folder holds .donotbackup" gives
+// "folder-holds-donotbackup").
+func RuleOf(reason string) string {
+	if i := strings.IndexAny(reason, "(:"); i >= 0 {
+		reason = reason[:i]
+	}
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(reason) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+			continue
+		}
+		dash = true
+	}
+	return b.String()
 }
 
 func (s Skip) String() string { return fmt.Sprintf("%q: %s", s.Path, s.Reason) }
@@ -98,9 +136,12 @@ type reporter struct {
 	p   *Progress // never nil
 }
 
-func (r *reporter) skip(path, reason string) {
+// skip records an entry the Selector left out.
+func (r *reporter) skip(path, reason string) { r.skipRule(path, RuleOf(reason), reason) }
+
+func (r *reporter) skipRule(path, rule, reason string) {
 	r.mu.Lock()
-	r.rep.Skipped = append(r.rep.Skipped, Skip{Path: path, Reason: reason})
+	r.rep.Skipped = append(r.rep.Skipped, Skip{Path: path, Rule: rule, Reason: reason})
 	r.mu.Unlock()
 }
 
@@ -108,14 +149,14 @@ func (r *reporter) skip(path, reason string) {
 // removes it.
 func (r *run) temp(ctx context.Context, p string) {
 	if !r.a.opts.RemoveTemps {
-		r.rep.skip(p, ReasonTemp)
+		r.rep.skipRule(p, RuleRestoreTemp, ReasonTemp)
 		return
 	}
 	if err := r.a.fs.Remove(ctx, p); err != nil {
-		r.rep.skip(p, fmt.Sprintf("%s (could not remove it: %v)", ReasonTemp, err))
+		r.rep.skipRule(p, RuleRestoreTemp, fmt.Sprintf("%s (could not remove it: %v)", ReasonTemp, err))
 		return
 	}
-	r.rep.skip(p, ReasonTemp+" (removed)")
+	r.rep.skipRule(p, RuleRestoreTemp, ReasonTemp+" (removed)")
 	r.rep.mu.Lock()
 	r.rep.rep.TempsRemoved = append(r.rep.rep.TempsRemoved, p)
 	r.rep.mu.Unlock()

@@ -9,12 +9,10 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sitevault/sitevault/internal/archiver"
-	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/fsys"
 	"github.com/sitevault/sitevault/internal/mysql"
@@ -68,17 +66,17 @@ type Catalog interface {
 	SetLastDB(ctx context.Context, name string, cred sitevault.DBCredentials) error
 }
 
-var _ Catalog = (*catalog.Catalog)(nil)
-
 // Deps are what backups and restores work with. Repo is required.
 type Deps struct {
 	Repo *repository.Repository
 	// Catalog records the last database login that worked; nil records nothing.
 	Catalog Catalog
-	// Connect opens a site's connection; nil means connection.Open.
+	// Connect opens a site's connection; nil means connection.Open with
+	// the site's stored secrets only (no environment: Options.Env nil).
 	Connect func(ctx context.Context, s sitevault.Site) (connection.Connection, error)
-	// LockDir holds the per-site lock files; "" takes no lock.
-	LockDir string
+	// Locker takes the per-site lock of each backup and restore; nil
+	// takes none (the caller guarantees one job per site).
+	Locker Locker
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -109,18 +107,19 @@ func (d *Deps) Connection(ctx context.Context, s sitevault.Site) (connection.Con
 	return connection.Open(ctx, s, connection.Options{Logger: d.logger()})
 }
 
-// Lock takes site's lock for job unless d.LockDir is "" (then it returns a
-// nil *Lock, whose Release does nothing).
-func (d *Deps) Lock(ctx context.Context, siteName, job string, noWait bool, wait time.Duration, onWait func(*BusyError)) (*Lock, error) {
-	if d.LockDir == "" {
-		return nil, nil
+// Lock takes site's lock for job with d.Locker: at once or not at all
+// with noWait, else waiting up to wait (0: DefaultWait). With no Locker it
+// returns an unlock that does nothing.
+func (d *Deps) Lock(ctx context.Context, siteName, job string, noWait bool, wait time.Duration, onWait func(*BusyError)) (unlock func() error, err error) {
+	if d.Locker == nil {
+		return func() error { return nil }, nil
 	}
 	if noWait {
 		wait = 0
 	} else if wait <= 0 {
 		wait = DefaultWait
 	}
-	return AcquireLock(ctx, d.LockDir, siteName, job, wait, onWait)
+	return d.Locker.Lock(ctx, siteName, job, wait, onWait)
 }
 
 // Phases of a backup, as Progress.Phase reports them.
@@ -242,11 +241,11 @@ func Run(ctx context.Context, deps Deps, entry sitevault.Site, opts Options) (*R
 		opts.Trigger = TriggerManual
 	}
 	if !opts.Locked {
-		lock, err := deps.Lock(ctx, entry.Name, "backup", opts.NoWait, opts.Wait, opts.OnWait)
+		unlock, err := deps.Lock(ctx, entry.Name, "backup", opts.NoWait, opts.Wait, opts.OnWait)
 		if err != nil {
 			return nil, err
 		}
-		defer lock.Release()
+		defer unlock()
 		// The point's time is when it really started (after the wait).
 		start = deps.now()
 	}
@@ -448,14 +447,9 @@ func previousTableCount(points []*repository.Snapshot) (*repository.Snapshot, in
 	return nil, 0, false
 }
 
-// slug turns a reason into a rule name: lower-case words joined by "-",
-// up to the first parenthesis or colon.
-func slug(reason string) string {
-	if i := strings.IndexAny(reason, "(:"); i >= 0 {
-		reason = reason[:i]
-	}
-	return strings.Join(strings.Fields(strings.ToLower(reason)), "-")
-}
+// slug turns a reason into a rule name, as the archiver's skips get theirs
+// (archiver.RuleOf).
+func slug(reason string) string { return archiver.RuleOf(reason) }
 
 func multisite(wp *wordpress.Site, in *site.Inspection, prevMeta map[string]string) bool {
 	if in != nil && wp.Config != nil {

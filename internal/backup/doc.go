@@ -1,6 +1,9 @@
 // Package backup turns a registered site into a restore point: its files
 // (archiver with the WordPress selection rules) and its database (package
 // mysql) in one snapshot, incremental from the site's previous point.
+// RunDir backs up a plain folder the same way, without WordPress rules or
+// database: its point's root tree is the folder itself, and its Meta says
+// source "dir" and the folder's path.
 //
 // # Restore point layout
 //
@@ -43,10 +46,12 @@
 //
 // # Concurrency
 //
-// One backup (or restore) per site runs at a time: Lock takes an exclusive
-// flock(2) on <locks dir>/site-<name>.lock and writes who holds it into the
-// file. A second job waits up to Options.Wait, or fails at once with a
-// *BusyError naming the running job, its start time and its pid.
+// One backup (or restore) per site runs at a time: each takes the site's
+// lock from Deps.Locker. The CLI's FileLocker takes an exclusive flock(2)
+// on <locks dir>/site-<name>.lock and writes who holds it into the file; a
+// service shares its locks through its catalog. A second job waits up to
+// Options.Wait, or fails at once with a *BusyError naming the running
+// job, its start time and (when known) its pid.
 //
 // # Database credentials
 //

@@ -6,63 +6,39 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
+
+	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
 // ErrBusy means another backup or restore of the site is running.
-var ErrBusy = errors.New("another job of the site is running")
+var ErrBusy = sitevault.ErrBusy
 
-// BusyError says which job holds a site's lock.
-type BusyError struct {
-	Site    string
-	Job     string    // backup, restore, undo ("" if unknown)
-	PID     int       // 0 if unknown
-	Host    string    // "" if unknown
-	Started time.Time // zero if unknown
-	Waited  time.Duration
-}
+// BusyError says which job holds a site's lock (see sitevault.BusyError).
+type BusyError = sitevault.BusyError
 
-func (e *BusyError) Error() string {
-	msg := e.Running()
-	if e.Waited > 0 {
-		msg += fmt.Sprintf(" (waited %s)", e.Waited.Round(time.Second))
-	}
-	return msg + "; wait for it to finish and try again"
-}
-
-// Running says which job holds the lock: "another backup of SITE is
-// running, started at …, pid …".
-func (e *BusyError) Running() string {
-	job := e.Job
-	if job == "" {
-		job = "backup or restore"
-	}
-	msg := fmt.Sprintf("another %s of %s is running", job, e.Site)
-	if !e.Started.IsZero() {
-		msg += ", started at " + e.Started.Local().Format("2006-01-02 15:04:05")
-	}
-	if e.PID != 0 {
-		msg += fmt.Sprintf(", pid %d", e.PID)
-		if e.Host != "" {
-			msg += " on " + e.Host
-		}
-	}
-	return msg
-}
-
-func (e *BusyError) Unwrap() error { return ErrBusy }
+// Locker grants per-site locks (see sitevault.Locker).
+type Locker = sitevault.Locker
 
 // DefaultWait is how long a job waits for a site's lock by default.
 const DefaultWait = 30 * time.Minute
 
-// Lock is a held per-site lock.
-type Lock struct {
-	f    *os.File
-	Site string
+// FileLocker locks a site with flock(2) on Dir/site-NAME.lock (NAME
+// escaped as a URL path segment; the file and Dir are created when
+// missing) and writes the holder (job, pid, host, start) into the file for
+// the BusyError of the next one. The kernel drops the
+// lock when the holding process ends, so a crash never leaves a site
+// locked. It works between processes of one machine.
+type FileLocker struct {
+	Dir string
 }
+
+var _ Locker = FileLocker{}
 
 type lockInfo struct {
 	Job     string    `json:"job"`
@@ -71,18 +47,14 @@ type lockInfo struct {
 	Started time.Time `json:"started"`
 }
 
-// LockPath is the lock file of site under dir.
-func LockPath(dir, site string) string { return filepath.Join(dir, "site-"+site+".lock") }
-
-// AcquireLock takes the exclusive lock of site (a file in dir, created
-// if needed) for job. It waits up to wait (0: not at all) and then fails
-// with a *BusyError; onWait, if not nil, is called once when it starts
-// waiting. The lock is released by Release or when the process ends.
-func AcquireLock(ctx context.Context, dir, site, job string, wait time.Duration, onWait func(*BusyError)) (*Lock, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// Lock takes site's lock file (see Locker).
+func (l FileLocker) Lock(ctx context.Context, site, job string, wait time.Duration, onWait func(*BusyError)) (func() error, error) {
+	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("lock site %s: %w", site, err)
 	}
-	path := LockPath(dir, site)
+	// A registered site's name is a plain word; a dir backup may file
+	// its points under any name, so the name is escaped ("/" included).
+	path := filepath.Join(l.Dir, "site-"+url.PathEscape(site)+".lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock site %s: %w", site, err)
@@ -123,7 +95,15 @@ func AcquireLock(ctx context.Context, dir, site, job string, wait time.Duration,
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt(append(b, '\n'), 0)
 	}
-	return &Lock{f: f, Site: site}, nil
+	var once sync.Once
+	var closeErr error
+	return func() error {
+		once.Do(func() {
+			f.Truncate(0)
+			closeErr = f.Close() // closing the last descriptor releases the flock
+		})
+		return closeErr
+	}, nil
 }
 
 func readBusy(f *os.File, site string) *BusyError {
@@ -137,15 +117,4 @@ func readBusy(f *os.File, site string) *BusyError {
 		be.Job, be.PID, be.Host, be.Started = li.Job, li.PID, li.Host, li.Started
 	}
 	return be
-}
-
-// Release gives the lock up. It may be called more than once.
-func (l *Lock) Release() error {
-	if l == nil || l.f == nil {
-		return nil
-	}
-	l.f.Truncate(0)
-	err := l.f.Close() // closing the last descriptor releases the flock
-	l.f = nil
-	return err
 }

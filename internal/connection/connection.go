@@ -52,7 +52,11 @@ const (
 
 // Options adjust Open.
 type Options struct {
-	// Env looks up environment variables; nil means os.LookupEnv.
+	// Env looks up the environment variables that may supply a secret
+	// (EnvSSHPassword, EnvSSHPassphrase); nil means no environment. The
+	// CLI passes its process environment; a service passes nil, so one
+	// variable set for the daemon never replaces the secrets stored for
+	// each of its sites.
 	Env func(string) (string, bool)
 	// PasswordPrompt and PassphrasePrompt ask the user when no secret is
 	// stored or set in the environment; nil means do not ask.
@@ -66,8 +70,9 @@ type Options struct {
 // (errors.Is ssh.ErrHostKeyUnknown), which carries the key to record. A
 // different key fails with *ssh.HostKeyChangedError.
 //
-// Secrets come from the environment first (SITEVAULT_SSH_PASSWORD,
-// SITEVAULT_SSH_PASSPHRASE), then the catalog, then the prompts.
+// Secrets come from opts.Env first (SITEVAULT_SSH_PASSWORD,
+// SITEVAULT_SSH_PASSPHRASE; only when Env is set), then the catalog, then
+// the prompts.
 func Open(ctx context.Context, site sitevault.Site, opts Options) (Connection, error) {
 	switch site.Kind {
 	case sitevault.Local:
@@ -75,7 +80,7 @@ func Open(ctx context.Context, site sitevault.Site, opts Options) (Connection, e
 	case sitevault.SSH:
 		env := opts.Env
 		if env == nil {
-			env = os.LookupEnv
+			env = emptyEnv
 		}
 		password := site.SSH.Password.Reveal()
 		if v, ok := env(EnvSSHPassword); ok && v != "" {
@@ -104,6 +109,9 @@ func Open(ctx context.Context, site sitevault.Site, opts Options) (Connection, e
 	}
 	return nil, fmt.Errorf("site %s: unknown connection kind %q", site.Name, site.Kind)
 }
+
+// emptyEnv is an empty environment.
+func emptyEnv(string) (string, bool) { return "", false }
 
 // sshConnection adapts *ssh.Conn (whose FSAt returns the concrete type).
 type sshConnection struct{ *ssh.Conn }

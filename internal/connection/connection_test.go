@@ -128,3 +128,47 @@ func TestSSHSecretsFromEnvironment(t *testing.T) {
 		t.Errorf("FSAt(parent): %v", err)
 	}
 }
+
+// TestNilEnvIgnoresProcessEnvironment: with Options.Env nil (the service),
+// secrets set in the process environment never replace the site's stored
+// ones. The test sshd accepts keys only (tests never change system
+// passwords), so the stored secret is the key's passphrase; the
+// environment holds a wrong passphrase and a wrong password.
+func TestNilEnvIgnoresProcessEnvironment(t *testing.T) {
+	s := testsrv.StartSSHD(t)
+	ctx := context.Background()
+	b, err := os.ReadFile(s.ClientKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := xssh.ParseRawPrivateKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := xssh.MarshalPrivateKeyWithPassphrase(raw, "", []byte("stored"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(t.TempDir(), "id")
+	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvSSHPassphrase, "wrong")
+	t.Setenv(EnvSSHPassword, "wrong")
+
+	site := sitevault.Site{Name: "r", Kind: sitevault.SSH, Path: s.Dir, SSH: sitevault.SSHSettings{
+		User: s.User, Host: s.Host, Port: s.Port, IdentityFile: key, Passphrase: "stored", Password: "stored",
+		HostKey: ssh.AuthorizedKey(s.HostKey), HostKeyFingerprint: s.HostKeyFingerprint(),
+	}}
+	c, err := Open(ctx, site, Options{})
+	if err != nil {
+		t.Fatalf("Open with Env nil and a wrong secret in the process environment: %v", err)
+	}
+	c.Close()
+
+	// The same environment passed explicitly (the CLI) does win: the
+	// test above is not passing because the variables were never read.
+	if _, err := Open(ctx, site, Options{Env: os.LookupEnv}); !errors.Is(err, ssh.ErrIdentity) {
+		t.Fatalf("Open with Env os.LookupEnv = %v, want ssh.ErrIdentity (the wrong passphrase)", err)
+	}
+}

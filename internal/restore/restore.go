@@ -245,11 +245,11 @@ func run(ctx context.Context, deps backup.Deps, entry sitevault.Site, point *rep
 		}
 	}
 
-	lock, err := deps.Lock(ctx, entry.Name, job, opts.NoWait, opts.Wait, opts.OnWait)
+	unlock, err := deps.Lock(ctx, entry.Name, job, opts.NoWait, opts.Wait, opts.OnWait)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.Release()
+	defer unlock()
 
 	conn, err := deps.Connection(ctx, entry)
 	if err != nil {

@@ -67,7 +67,7 @@ func newEnvKind(t *testing.T, kind string) *env {
 	}
 	t.Cleanup(func() { cat.Close() })
 	e := &env{t: t, ctx: ctx, root: root, db: srv.RootDB(t, d.Name), repo: repository.TestRepository(t), cat: cat, name: "shop"}
-	e.deps = backup.Deps{Repo: e.repo, Catalog: cat, LockDir: filepath.Join(home, "locks")}
+	e.deps = backup.Deps{Repo: e.repo, Catalog: cat, Locker: backup.FileLocker{Dir: filepath.Join(home, "locks")}}
 	entry := sitevault.Site{Name: e.name, Kind: sitevault.Local, Path: root}
 	if kind == "ssh" {
 		sshd := testsrv.StartSSHD(t)
@@ -509,7 +509,7 @@ func TestRestoreToDay(t *testing.T) {
 func TestOneBackupPerSite(t *testing.T) {
 	e := newEnv(t)
 	ctx := e.ctx
-	lock, err := backup.AcquireLock(ctx, e.deps.LockDir, e.name, "backup", 0, nil)
+	unlock, err := e.deps.Locker.Lock(ctx, e.name, "backup", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,7 +530,7 @@ func TestOneBackupPerSite(t *testing.T) {
 	waited := make(chan *backup.BusyError, 1)
 	go func() {
 		time.Sleep(700 * time.Millisecond)
-		lock.Release()
+		unlock()
 	}()
 	start := time.Now()
 	res, err := backup.Run(ctx, e.deps, e.entry(), backup.Options{Wait: time.Minute, OnWait: func(b *backup.BusyError) { waited <- b }})
@@ -544,11 +544,11 @@ func TestOneBackupPerSite(t *testing.T) {
 		t.Errorf("point time %v is before the lock was free", res.Snapshot.Time)
 	}
 	// The lock is free again.
-	l, err := backup.AcquireLock(ctx, e.deps.LockDir, e.name, "backup", 0, nil)
+	unlock, err = e.deps.Locker.Lock(ctx, e.name, "backup", 0, nil)
 	if err != nil {
 		t.Fatalf("lock after the backup: %v", err)
 	}
-	l.Release()
+	unlock()
 }
 
 // TestSiteDown: the database is unreachable. A backup fails; a files-only

@@ -22,6 +22,7 @@ import (
 	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restore"
+	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
@@ -674,6 +675,17 @@ func (s *Service) checkAndSave(w http.ResponseWriter, r *http.Request, st *sitev
 		writeProblemDoc(w, problem{Type: "https://sitevault.dev/problems/host_key_unknown", Title: "Accept the server's SSH host key",
 			Status: http.StatusConflict, Code: "host_key_unknown", Detail: err.Error(), Fingerprint: hk.fingerprint,
 			Advice: "Compare the fingerprint with the server's (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the server), then send the request again with accept_host_key set to it."})
+		return
+	}
+	var ce *site.CheckError
+	if errors.As(err, &ce) && ce.Step == site.StepConfig {
+		p := problem{Type: "https://sitevault.dev/problems/config_incomplete", Title: "wp-config.php does not say enough",
+			Status: http.StatusUnprocessableEntity, Code: "config_incomplete", Detail: err.Error(), Errors: map[string]string{},
+			Advice: "Give the missing database settings in the site's db settings (they override wp-config.php)."}
+		for _, v := range ce.Values {
+			p.Errors[v.Name] = v.Reason()
+		}
+		writeProblemDoc(w, p)
 		return
 	}
 	if err != nil {

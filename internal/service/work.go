@@ -13,6 +13,7 @@ import (
 
 	"github.com/sitevault/sitevault/internal/archive"
 	"github.com/sitevault/sitevault/internal/backup"
+	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connection"
 	"github.com/sitevault/sitevault/internal/jobs"
 	"github.com/sitevault/sitevault/internal/point"
@@ -132,7 +133,10 @@ func decodeParams(j *sitevault.Job, v any) error {
 // come from the catalog only, never from the service's environment.
 func (s *Service) deps() backup.Deps {
 	return backup.Deps{
-		Repo: s.repo, Catalog: s.cat, LockDir: s.lockDir(), Logger: s.log,
+		Repo: s.repo, Catalog: s.cat, Logger: s.log,
+		// A file lock against CLI runs on this machine, the catalog's
+		// against every worker and CLI sharing the catalog.
+		Locker: catalog.Both{backup.FileLocker{Dir: s.lockDir()}, &catalog.Locker{Catalog: s.cat}},
 		Connect: func(ctx context.Context, site sitevault.Site) (connection.Connection, error) {
 			return connection.Open(ctx, site, connection.Options{Logger: s.log, Env: noEnv})
 		},

@@ -134,13 +134,27 @@ func filesRoundTrip(t *testing.T, kind string) {
 	if !slices.Contains(rep.Changed, grow) {
 		t.Errorf("report.Changed = %q, want %q", rep.Changed, grow)
 	}
-	skipped := map[string]string{}
+	skipped, rules := map[string]string{}, map[string]string{}
 	for _, s := range rep.Skipped {
-		skipped[s.Path] = s.Reason
+		skipped[s.Path], rules[s.Path] = s.Reason, s.Rule
+		if s.Rule == "" {
+			t.Errorf("%q skipped without a rule (reason %q)", s.Path, s.Reason)
+		}
 	}
 	for _, p := range sitetest.FixtureExcluded {
 		if skipped[p] == "" {
 			t.Errorf("%q not reported as skipped (skipped: %v)", p, skipped)
+		}
+	}
+	// Rules group skips for a dashboard: every plugin's cache folder is
+	// a cache-folder, whatever the reason's details.
+	for p, want := range map[string]string{
+		"wp-content/cache": "cache-folder", "wp-content/litespeed": "cache-folder", "wp-content/updraft": "backup-folder",
+		"wp-admin": "wordpress-core", "blog": "another-wordpress-install", "private": "folder-holds-donotbackup",
+		"wp-content/uploads/fifo": "not-a-regular-file",
+	} {
+		if rules[p] != want {
+			t.Errorf("%q skipped with rule %q, want %q", p, rules[p], want)
 		}
 	}
 

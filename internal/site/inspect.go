@@ -18,7 +18,9 @@ import (
 	"github.com/sitevault/sitevault/internal/wordpress"
 )
 
-// Errors callers branch on. The wrapping error says what to change.
+// Errors callers branch on. The wrapping error says which setting to check
+// (DB_HOST, DB_USER and DB_PASSWORD, DB_NAME); how to change it is the
+// caller's to say.
 var (
 	// ErrDBUnreachable means no connection to the database server could be
 	// opened (wrong DB_HOST, server down, socket missing).
@@ -114,7 +116,7 @@ func DBAddrs(dbHost string) ([]wordpress.DBAddr, error) {
 func CheckDatabase(ctx context.Context, conn connection.Connection, db wordpress.Database) (wordpress.DBAddr, error) {
 	addrs, err := DBAddrs(db.Host)
 	if err != nil {
-		return wordpress.DBAddr{}, fmt.Errorf("%w: DB_HOST %q: %w; pass the right one with --db-host", ErrDBUnreachable, db.Host, err)
+		return wordpress.DBAddr{}, fmt.Errorf("%w: DB_HOST %q: %w", ErrDBUnreachable, db.Host, err)
 	}
 	var first error
 	for _, a := range addrs {
@@ -178,11 +180,11 @@ func ping(ctx context.Context, conn connection.Connection, a wordpress.DBAddr, d
 	var me *driver.MySQLError
 	switch {
 	case derr != nil:
-		return fmt.Errorf("%w: %s (DB_HOST %q) through %s: %w; check DB_HOST or pass --db-host", ErrDBUnreachable, where, db.Host, conn, derr)
+		return fmt.Errorf("%w: %s (DB_HOST %q) through %s: %w; check DB_HOST", ErrDBUnreachable, where, db.Host, conn, derr)
 	case errors.As(err, &me) && (me.Number == 1045 || me.Number == 1698):
-		return fmt.Errorf("%w: the server at %s refused user %q (MySQL error %d); check DB_USER and DB_PASSWORD, or pass --db-user and --db-password-file", ErrDBLogin, where, db.User, me.Number)
+		return fmt.Errorf("%w: the server at %s refused user %q (MySQL error %d); check DB_USER and DB_PASSWORD", ErrDBLogin, where, db.User, me.Number)
 	case errors.As(err, &me) && (me.Number == 1044 || me.Number == 1049):
-		return fmt.Errorf("%w: user %q cannot use database %q at %s (MySQL error %d: %s); check DB_NAME or pass --db-name", ErrDBName, db.User, db.Name, where, me.Number, me.Message)
+		return fmt.Errorf("%w: user %q cannot use database %q at %s (MySQL error %d: %s); check DB_NAME", ErrDBName, db.User, db.Name, where, me.Number, me.Message)
 	case ctx.Err() != nil:
 		return fmt.Errorf("%w: %s (DB_HOST %q) did not answer in time", ErrDBUnreachable, where, db.Host)
 	}

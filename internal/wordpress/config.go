@@ -16,27 +16,28 @@ var (
 	ErrSyntax = errors.New("PHP syntax error")
 	// ErrNotDefined means a setting the database connection needs is not
 	// defined in wp-config.php (it may come from a file the config
-	// includes); a ValueError names it and the flag that supplies it.
+	// includes); a ValueError names it.
 	ErrNotDefined = errors.New("not defined in wp-config.php")
 	// ErrUnresolved means a setting is defined by an expression sitevault
-	// cannot evaluate without running PHP; a ValueError names it and the
-	// flag that supplies it.
+	// cannot evaluate without running PHP; a ValueError names it.
 	ErrUnresolved = errors.New("set by an expression sitevault cannot evaluate")
 	// ErrBadTablePrefix means the table prefix holds characters WordPress
-	// itself refuses (anything but letters, digits and underscores).
+	// itself refuses (anything but letters, digits and underscores); a
+	// ValueError for $table_prefix holds it in Expr.
 	ErrBadTablePrefix = errors.New("invalid table prefix")
 	// ErrConditional means a setting is defined inside a condition that
 	// sitevault cannot decide from the site's files and environment; a
-	// ValueError names the line and the flag that supplies it.
+	// ValueError names the line and the condition.
 	ErrConditional = errors.New("defined inside a condition sitevault cannot decide")
 )
 
-// ValueError reports a database setting that could not be determined.
+// ValueError reports a database setting that could not be determined or
+// cannot be used. It says what is wrong, not how to supply the value: that
+// depends on the caller (a flag of the CLI, a field of the service's form).
 type ValueError struct {
-	Name string // DB_HOST, $table_prefix …
-	Flag string // the command-line flag that supplies it: --db-host …
-	Expr string // the expression as written, "" when not defined
-	Err  error  // ErrNotDefined, ErrUnresolved or ErrConditional
+	Name string // DB_NAME, DB_USER, DB_PASSWORD, DB_HOST or $table_prefix
+	Expr string // the expression as written ("" when not defined); the value for ErrBadTablePrefix
+	Err  error  // ErrNotDefined, ErrUnresolved, ErrConditional or ErrBadTablePrefix
 	// Line and Cond, for ErrConditional: the line of the define and the
 	// condition sitevault could not decide.
 	Line int
@@ -44,16 +45,62 @@ type ValueError struct {
 }
 
 func (e *ValueError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("wp-config.php line %d: %s is %s (%s); pass it with %s", e.Line, e.Name, e.Err, e.Cond, e.Flag)
+	switch {
+	case errors.Is(e.Err, ErrBadTablePrefix):
+		return fmt.Sprintf("table prefix %q: %v: WordPress allows only letters, digits and underscores", e.Expr, e.Err)
+	case e.Line > 0:
+		return fmt.Sprintf("wp-config.php line %d: %s is %s (%s)", e.Line, e.Name, e.Err, e.Cond)
+	case e.Expr != "":
+		return fmt.Sprintf("wp-config.php: %s is %s (%s)", e.Name, e.Err, e.Expr)
 	}
-	if e.Expr != "" {
-		return fmt.Sprintf("wp-config.php: %s is %s (%s); pass it with %s", e.Name, e.Err, e.Expr, e.Flag)
-	}
-	return fmt.Sprintf("wp-config.php: %s is %s; pass it with %s", e.Name, e.Err, e.Flag)
+	return fmt.Sprintf("wp-config.php: %s is %s", e.Name, e.Err)
 }
 
 func (e *ValueError) Unwrap() error { return e.Err }
+
+// Reasons of a ValueError (ValueError.Reason), stable slugs for grouping
+// and for a form to mark the field.
+const (
+	ReasonNotDefined     = "not_defined"
+	ReasonUnresolved     = "unresolved"
+	ReasonConditional    = "conditional"
+	ReasonBadTablePrefix = "bad_table_prefix"
+)
+
+// Reason returns why the value is unusable as a slug (Reason… constants).
+func (e *ValueError) Reason() string {
+	switch {
+	case errors.Is(e.Err, ErrNotDefined):
+		return ReasonNotDefined
+	case errors.Is(e.Err, ErrConditional):
+		return ReasonConditional
+	case errors.Is(e.Err, ErrBadTablePrefix):
+		return ReasonBadTablePrefix
+	}
+	return ReasonUnresolved
+}
+
+// ValueErrors returns every *ValueError in err (a joined error as
+// Config.Database returns it, or one wrapping such), in order.
+func ValueErrors(err error) []*ValueError {
+	var out []*ValueError
+	var walk func(error)
+	walk = func(e error) {
+		switch x := e.(type) {
+		case nil:
+		case *ValueError:
+			out = append(out, x)
+		case interface{ Unwrap() []error }:
+			for _, y := range x.Unwrap() {
+				walk(y)
+			}
+		case interface{ Unwrap() error }:
+			walk(x.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
 
 // Kind says what sort of PHP value a Value holds.
 type Kind int
@@ -222,8 +269,8 @@ func (c *Config) ContentDir(configAbove bool) (dir string, ok bool) {
 	return rel, true
 }
 
-// Overrides replace settings read from wp-config.php (the --db-* and
-// --table-prefix flags). A nil field keeps the parsed value.
+// Overrides replace settings read from wp-config.php (the site's database
+// settings in the catalog). A nil field keeps the parsed value.
 type Overrides struct {
 	DBName, DBUser, DBPassword, DBHost, TablePrefix *string
 }
@@ -239,43 +286,43 @@ type Database struct {
 var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 
 // Database returns the database settings, o applied over the parsed values.
-// A setting that is not defined or cannot be evaluated yields a *ValueError
-// naming it and its flag; all such errors are joined so that the user sees
-// every missing flag at once.
+// A setting that is not defined, cannot be evaluated or (the table prefix)
+// is invalid yields a *ValueError naming it; all such errors are joined so
+// that the user sees every missing value at once (ValueErrors lists them).
 func (c *Config) Database(o Overrides) (Database, error) {
 	var errs []error
-	get := func(name, flag string, over *string, v Value, defined bool) string {
+	get := func(name string, over *string, v Value, defined bool) string {
 		switch {
 		case over != nil:
 			return *over
 		case !defined:
-			errs = append(errs, &ValueError{Name: name, Flag: flag, Err: ErrNotDefined})
+			errs = append(errs, &ValueError{Name: name, Err: ErrNotDefined})
 		case v.Line > 0:
-			errs = append(errs, &ValueError{Name: name, Flag: flag, Expr: v.Text, Err: ErrConditional, Line: v.Line, Cond: v.Cond})
+			errs = append(errs, &ValueError{Name: name, Expr: v.Text, Err: ErrConditional, Line: v.Line, Cond: v.Cond})
 		case v.Kind == KindUnknown || v.Base != "":
 			expr := v.Text
 			if v.Base != "" {
 				expr = v.String()
 			}
-			errs = append(errs, &ValueError{Name: name, Flag: flag, Expr: expr, Err: ErrUnresolved})
+			errs = append(errs, &ValueError{Name: name, Expr: expr, Err: ErrUnresolved})
 		default:
 			return v.String()
 		}
 		return ""
 	}
-	constant := func(name, flag string, over *string) string {
+	constant := func(name string, over *string) string {
 		v, ok := c.Constants[name]
-		return get(name, flag, over, v, ok)
+		return get(name, over, v, ok)
 	}
 	var db Database
-	db.Name = constant("DB_NAME", "--db-name", o.DBName)
-	db.User = constant("DB_USER", "--db-user", o.DBUser)
-	db.Password = constant("DB_PASSWORD", "--db-password", o.DBPassword)
-	db.Host = constant("DB_HOST", "--db-host", o.DBHost)
+	db.Name = constant("DB_NAME", o.DBName)
+	db.User = constant("DB_USER", o.DBUser)
+	db.Password = constant("DB_PASSWORD", o.DBPassword)
+	db.Host = constant("DB_HOST", o.DBHost)
 	tp, ok := c.Vars["table_prefix"]
-	db.TablePrefix = get("$table_prefix", "--table-prefix", o.TablePrefix, tp, ok)
+	db.TablePrefix = get("$table_prefix", o.TablePrefix, tp, ok)
 	if db.TablePrefix != "" && !prefixRE.MatchString(db.TablePrefix) {
-		errs = append(errs, fmt.Errorf("table prefix %q: %w: WordPress allows only letters, digits and underscores; pass the right one with --table-prefix", db.TablePrefix, ErrBadTablePrefix))
+		errs = append(errs, &ValueError{Name: "$table_prefix", Expr: db.TablePrefix, Err: ErrBadTablePrefix})
 	}
 	if v, ok := c.Constants["DB_CHARSET"]; ok && v.Known() {
 		db.Charset = v.String()

@@ -2,7 +2,9 @@ package wordpress
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -205,7 +207,7 @@ define('DB_HOST', 'h'); define('DB_CHARSET', 'utf8mb4'); define('DB_COLLATE', ''
 		src     string
 		o       Overrides
 		want    Database
-		wantErr []string // names that must be reported, with their flags
+		wantErr []string // names that must be reported
 		is      error
 	}{
 		{name: "all defined", src: full,
@@ -214,22 +216,22 @@ define('DB_HOST', 'h'); define('DB_CHARSET', 'utf8mb4'); define('DB_COLLATE', ''
 			o:    Overrides{DBName: ptr("n2"), DBUser: ptr("u2"), DBPassword: ptr(""), DBHost: ptr("h2:3307"), TablePrefix: ptr("x_")},
 			want: Database{Name: "n2", User: "u2", Password: "", Host: "h2:3307", Charset: "utf8mb4", TablePrefix: "x_"}},
 		{name: "missing password and prefix", src: `define('DB_NAME', 'db'); define('DB_USER', 'u'); define('DB_HOST', 'h');`,
-			wantErr: []string{"DB_PASSWORD", "--db-password", "$table_prefix", "--table-prefix"}, is: ErrNotDefined},
+			wantErr: []string{"DB_PASSWORD", "$table_prefix"}, is: ErrNotDefined},
 		{name: "missing filled by override", src: `define('DB_NAME', 'db'); define('DB_USER', 'u'); define('DB_HOST', 'h');`,
 			o:    Overrides{DBPassword: ptr("s"), TablePrefix: ptr("wp_")},
 			want: Database{Name: "db", User: "u", Password: "s", Host: "h", TablePrefix: "wp_"}},
 		{name: "unresolved host", src: strings.Replace(full, "'h'", "$_SERVER['DBH'] . ':' . $port", 1),
-			wantErr: []string{"DB_HOST", "--db-host", "$port"}, is: ErrUnresolved},
+			wantErr: []string{"DB_HOST", "$port"}, is: ErrUnresolved},
 		{name: "unresolved name", src: strings.Replace(full, "'db'", "some_fn()", 1),
-			wantErr: []string{"DB_NAME", "--db-name"}, is: ErrUnresolved},
+			wantErr: []string{"DB_NAME"}, is: ErrUnresolved},
 		{name: "unresolved user", src: strings.Replace(full, "'u'", "$u", 1),
-			wantErr: []string{"DB_USER", "--db-user"}, is: ErrUnresolved},
+			wantErr: []string{"DB_USER"}, is: ErrUnresolved},
 		{name: "path-based value unresolved", src: strings.Replace(full, "'h'", "ABSPATH . 'x'", 1),
-			wantErr: []string{"DB_HOST", "--db-host"}, is: ErrUnresolved},
+			wantErr: []string{"DB_HOST"}, is: ErrUnresolved},
 		{name: "bad table prefix", src: strings.Replace(full, "'wp_'", "'wp-'", 1),
-			wantErr: []string{"wp-", "--table-prefix"}, is: ErrBadTablePrefix},
+			wantErr: []string{"wp-", "table prefix"}, is: ErrBadTablePrefix},
 		{name: "bad override prefix", src: full, o: Overrides{TablePrefix: ptr("x;drop")},
-			wantErr: []string{"--table-prefix"}, is: ErrBadTablePrefix},
+			wantErr: []string{`"x;drop"`}, is: ErrBadTablePrefix},
 		{name: "numeric password", src: strings.Replace(full, "'p'", "1234", 1),
 			want: Database{Name: "db", User: "u", Password: "1234", Host: "h", Charset: "utf8mb4", TablePrefix: "wp_"}},
 	}
@@ -253,6 +255,14 @@ define('DB_HOST', 'h'); define('DB_CHARSET', 'utf8mb4'); define('DB_COLLATE', ''
 					t.Errorf("error %q does not mention %q", err, s)
 				}
 			}
+			// The library says what is wrong; only its callers know how
+			// to supply a value (a flag, a form field).
+			if strings.Contains(err.Error(), "--") {
+				t.Errorf("error %q names a command-line flag", err)
+			}
+			if len(ValueErrors(err)) == 0 {
+				t.Errorf("ValueErrors(%v) is empty", err)
+			}
 		})
 	}
 }
@@ -261,8 +271,17 @@ func TestValueErrorAs(t *testing.T) {
 	_, err := parse(t, "<?php define('DB_NAME', 'db');", nil).Database(Overrides{
 		DBUser: ptr("u"), DBPassword: ptr("p"), TablePrefix: ptr("wp_")})
 	var ve *ValueError
-	if !errors.As(err, &ve) || ve.Name != "DB_HOST" || ve.Flag != "--db-host" || !errors.Is(ve, ErrNotDefined) {
+	if !errors.As(err, &ve) || ve.Name != "DB_HOST" || ve.Reason() != ReasonNotDefined || !errors.Is(ve, ErrNotDefined) {
 		t.Fatalf("err = %v, want a ValueError for DB_HOST", err)
+	}
+	// Every unusable value, as data.
+	_, err = parse(t, "<?php define('DB_NAME', fn()); $table_prefix = 'wp-';", nil).Database(Overrides{DBUser: ptr("u"), DBPassword: ptr("p")})
+	var got []string
+	for _, ve := range ValueErrors(fmt.Errorf("wrapped: %w", err)) {
+		got = append(got, ve.Name+" "+ve.Reason())
+	}
+	if want := []string{"DB_NAME unresolved", "DB_HOST not_defined", "$table_prefix bad_table_prefix"}; !slices.Equal(got, want) {
+		t.Errorf("ValueErrors = %q, want %q", got, want)
 	}
 }
 

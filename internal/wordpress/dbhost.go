@@ -60,7 +60,7 @@ func ParseDBHost(dbHost, defaultSocket string) (DBAddr, error) {
 			portText = leadingDigits(rest[end+2:])
 		}
 		if host == "" {
-			return DBAddr{}, fmt.Errorf("%w %q: not an IPv6 address; pass the right one with --db-host", ErrBadDBHost, dbHost)
+			return DBAddr{}, fmt.Errorf("%w %q: not an IPv6 address", ErrBadDBHost, dbHost)
 		}
 	} else if i := strings.IndexAny(h, ":/"); i >= 0 {
 		host = h[:i]
@@ -78,7 +78,7 @@ func ParseDBHost(dbHost, defaultSocket string) (DBAddr, error) {
 	if portText != "" {
 		n, err := strconv.Atoi(portText)
 		if err != nil || n > 65535 {
-			return DBAddr{}, fmt.Errorf("%w %q: port %s is out of range; pass the right one with --db-host", ErrBadDBHost, dbHost, portText)
+			return DBAddr{}, fmt.Errorf("%w %q: port %s is out of range", ErrBadDBHost, dbHost, portText)
 		}
 		if n != 0 { // WordPress reads port 0 as no port
 			port = n

@@ -27,8 +27,8 @@
 // forms wp-config.php files use in practice (define, const, $table_prefix,
 // string literals with PHP's escapes, concatenation, getenv and the official
 // Docker image's getenv_docker). It never executes code: a value built from
-// anything else is reported as unknown, and the caller is told which flag
-// supplies it. Conditions are decided as PHP would where the site's files
+// anything else is reported as unknown (a ValueError naming the setting),
+// and the caller asks for it. Conditions are decided as PHP would where the site's files
 // and environment tell (file_exists, is_file, is_dir through the site's
 // connection, defined, isset, and getenv when ParseOptions.Env records the
 // environment); a setting defined in a branch that

@@ -59,6 +59,7 @@ ALTER TABLE sites ADD COLUMN schedule TEXT NOT NULL DEFAULT '';
 ALTER TABLE sites ADD COLUMN retention TEXT NOT NULL DEFAULT '';
 ALTER TABLE sites ADD COLUMN notify TEXT NOT NULL DEFAULT '';
 ` + catalog.ServiceSchema("INTEGER PRIMARY KEY")},
+	{Version: 3, Name: "site locks", SQL: catalog.SiteLocksTable},
 }
 
 // Dialect is SQLite's catalog dialect.

@@ -49,6 +49,9 @@ var (
 	ErrUnreachable = errors.New("ssh server unreachable")
 	// ErrIdentity means the identity file could not be read or decrypted.
 	ErrIdentity = errors.New("ssh identity file unusable")
+	// ErrNoLoginMethod means there is nothing to log in with: no identity
+	// file, no password and no prompt to ask for one.
+	ErrNoLoginMethod = errors.New("no way to log in: no identity file, no password and no prompt")
 )
 
 // UnknownHostKeyError reports a server whose host key is not recorded. The
@@ -85,7 +88,7 @@ type HostKeyChangedError struct {
 func (e *HostKeyChangedError) Error() string {
 	return fmt.Sprintf("connection refused: the SSH host key of %s has CHANGED: recorded %s %s, the server presents %s %s. "+
 		"Someone may be intercepting the connection, or the server was reinstalled; if you have checked the new key with the server's administrator, "+
-		"accept it again with `sitevault site edit NAME --reset-host-key`",
+		"accept it again",
 		e.Addr, e.Recorded.Type(), xssh.FingerprintSHA256(e.Recorded), e.Presented.Type(), xssh.FingerprintSHA256(e.Presented))
 }
 
@@ -263,7 +266,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		case hostKeyOK:
 			// The key was checked, so the server is the right one and
 			// the failure came from authentication.
-			return nil, fmt.Errorf("%w as %s@%s: %w; check the identity file (--identity), its passphrase (SITEVAULT_SSH_PASSPHRASE) or the password (SITEVAULT_SSH_PASSWORD)",
+			return nil, fmt.Errorf("%w as %s@%s: %w; check the identity file, its passphrase or the password",
 				ErrLogin, cfg.User, cfg.Addr, err)
 		case presented == nil && recorded != nil:
 			// The server may no longer offer the recorded key's type:
@@ -350,7 +353,7 @@ func authMethods(cfg Config) ([]xssh.AuthMethod, error) {
 		}))
 	}
 	if len(methods) == 0 {
-		return nil, fmt.Errorf("ssh %s: no way to log in: give an identity file (--identity) or a password (SITEVAULT_SSH_PASSWORD)", cfg.Addr)
+		return nil, fmt.Errorf("ssh %s: %w", cfg.Addr, ErrNoLoginMethod)
 	}
 	return methods, nil
 }
