@@ -207,6 +207,12 @@ func backupLine(p *backup.Progress) func(time.Duration) string {
 }
 
 func runBackup(ctx context.Context, opts backupOptions, g *globalOptions, stdout io.Writer) error {
+	if c, err := g.remote(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return runBackupRemote(ctx, c, opts, g, stdout)
+	}
 	j, err := openSiteJob(ctx, g, opts.Name)
 	if err != nil {
 		return err

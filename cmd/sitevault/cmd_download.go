@@ -59,6 +59,12 @@ func runDownload(ctx context.Context, opts downloadOptions, g *globalOptions, st
 	if !ok {
 		return userErrorf(errUsage, "-o %s: the name must end in .tar.gz, .tgz or .zip (it chooses the format)", opts.Output)
 	}
+	if c, err := g.remote(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return runDownloadRemote(ctx, c, opts, g, stdout)
+	}
 	out, err := filepath.Abs(opts.Output)
 	if err != nil {
 		return fmt.Errorf("download to %s: %w", opts.Output, err)

@@ -20,6 +20,7 @@ type jobsOptions struct {
 	State string
 	Kind  string
 	Limit int
+	JSON  bool
 }
 
 func newJobsCommand(g *globalOptions) *cobra.Command {
@@ -42,6 +43,7 @@ to stop it.`,
 	f.StringVar(&opts.State, "state", "", "only jobs in this state (queued, running, succeeded, failed, cancelled)")
 	f.StringVar(&opts.Kind, "kind", "", "only jobs of this kind (backup, restore, undo, download, check, prune)")
 	f.IntVar(&opts.Limit, "limit", 50, "at most this many jobs")
+	f.BoolVar(&opts.JSON, "json", false, "print the jobs as JSON")
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Print one job as JSON",
@@ -63,6 +65,12 @@ to stop it.`,
 }
 
 func runJobs(ctx context.Context, opts jobsOptions, g *globalOptions, stdout io.Writer) error {
+	if c, err := g.remote(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return runJobsRemote(ctx, c, opts, g, stdout)
+	}
 	cat, _, err := openCatalog(ctx, g)
 	if err != nil {
 		return err
@@ -76,7 +84,12 @@ func runJobs(ctx context.Context, opts jobsOptions, g *globalOptions, stdout io.
 	if err != nil {
 		return err
 	}
-	if g.JSON {
+	return printJobs(stdout, opts.JSON, list)
+}
+
+// printJobs prints jobs as a table, or as JSON.
+func printJobs(stdout io.Writer, asJSON bool, list []*sitevault.Job) error {
+	if asJSON {
 		if list == nil {
 			list = []*sitevault.Job{}
 		}
@@ -109,6 +122,12 @@ func runJobOne(ctx context.Context, arg string, cancel bool, g *globalOptions, s
 	id, err := strconv.ParseInt(arg, 10, 64)
 	if err != nil {
 		return userErrorf(errUsage, "job id %q: a number, as `sitevault jobs` lists them", arg)
+	}
+	if c, err := g.remote(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return runJobOneRemote(ctx, c, id, cancel, stdout)
 	}
 	cat, _, err := openCatalog(ctx, g)
 	if err != nil {

@@ -145,6 +145,12 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 	if _, _, err := restore.ResolveItems(opts.Only, nil, opts.Tables, ""); err != nil {
 		return jobError(err) // unknown items: before opening anything
 	}
+	if c, err := g.remote(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return runRestoreRemote(ctx, c, opts, g, stdout)
+	}
 	if !opts.Yes && !g.prompt().Interactive() {
 		return userErrorf(errUsage, "a restore changes the site: pass --yes to confirm it without a terminal")
 	}

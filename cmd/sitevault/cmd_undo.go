@@ -42,6 +42,12 @@ refuses.`,
 }
 
 func runUndo(ctx context.Context, opts undoOptions, g *globalOptions, stdout io.Writer) error {
+	if c, err := g.remote(); err != nil || c != nil {
+		if err != nil {
+			return err
+		}
+		return runUndoRemote(ctx, c, opts.Name, opts.Yes, opts.JSON, g, stdout)
+	}
 	if !opts.Yes && !g.prompt().Interactive() {
 		return userErrorf(errUsage, "undo changes the site: pass --yes to confirm it without a terminal")
 	}

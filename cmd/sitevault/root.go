@@ -20,6 +20,8 @@ type globalOptions struct {
 	Repo         string // repository URL; default: the embedded repository in the data home
 	PasswordFile string // a file holding the repository password
 	Catalog      string // catalog URL: postgres://…; default $SITEVAULT_CATALOG or SQLite in the data home
+	Server       string // a running service to ask (--server); default $SITEVAULT_SERVER
+	TokenFile    string // a file holding the service's API token
 	JSON         bool   // machine-readable output where a command supports it
 	Quiet        bool
 	Verbose      bool
@@ -50,6 +52,8 @@ func newRootCommand() *cobra.Command {
 	f.StringVarP(&g.Repo, "repo", "r", "", "repository: a path, sftp://user@host[:port]/path, s3://host[:port]/bucket[/prefix] or s3+http://… (default $SITEVAULT_REPOSITORY or the embedded repository)")
 	f.StringVar(&g.PasswordFile, "password-file", "", "read the repository password from this file (else $SITEVAULT_PASSWORD, the embedded key file, or a prompt)")
 	f.StringVar(&g.Catalog, "catalog", "", "catalog: postgres://user@host/db for several workers (password from $PGPASSWORD or ~/.pgpass, never here); default $SITEVAULT_CATALOG or SQLite in the data home")
+	f.StringVar(&g.Server, "server", "", "ask a running `sitevault serve` at this URL to do backup, restore, undo, download and jobs (default $SITEVAULT_SERVER; token from $SITEVAULT_TOKEN or --token-file)")
+	f.StringVar(&g.TokenFile, "token-file", "", "read the service's API token from this file (mode 600)")
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
 	f.BoolVarP(&g.Verbose, "verbose", "v", false, "log details to stderr")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })

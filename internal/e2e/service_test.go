@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"compress/gzip"
@@ -441,6 +442,39 @@ func TestServiceRestoreAndDownloadOverAPI(t *testing.T) {
 	must(t, os.WriteFile(archivePath, body, 0o600))
 	c.ok("restore", "blog", "--from-archive", archivePath, "--yes")
 	sameMaps(t, "CHECKSUM TABLE after restoring the download", wantSums, w.ChecksumTables(t, content.tables...))
+
+	// The CLI asks the service with --server, the token from the
+	// environment (never the command line).
+	c.env["SITEVAULT_TOKEN"] = srv.token
+	if out := c.ok("backup", "blog", "--server", srv.url); !strings.Contains(out, "by the service") {
+		t.Errorf("backup --server:\n%s", out)
+	}
+	zipPath := filepath.Join(t.TempDir(), "blog.zip")
+	c.ok("download", "blog", "--to", "latest", "-o", zipPath, "--server", srv.url)
+	zr, err := zip.OpenReader(zipPath)
+	must(t, err)
+	found := false
+	for _, f := range zr.File {
+		found = found || f.Name == "manifest.json"
+	}
+	zr.Close()
+	if !found {
+		t.Error("the zip downloaded through the service has no manifest.json")
+	}
+	c.ok("restore", "blog", "--to", "latest", "--only", "database", "--yes", "--server", srv.url)
+	sameMaps(t, "CHECKSUM TABLE after restore --server", wantSums, w.ChecksumTables(t, content.tables...))
+	out := c.ok("jobs", "--server", srv.url, "--kind", "backup")
+	if n := strings.Count(out, "succeeded"); n != 2 {
+		t.Errorf("jobs --server lists %d succeeded backups, want 2:\n%s", n, out)
+	}
+	c.env["SITEVAULT_TOKEN"] = "svt_not-a-token"
+	if r := c.run("jobs", "--server", srv.url); r.code != 2 || !strings.Contains(r.stderr, "refused the token") {
+		t.Errorf("a wrong token: %v", r)
+	}
+	delete(c.env, "SITEVAULT_TOKEN")
+	if r := c.run("backup", "blog", "--server", srv.url); r.code != 2 || !strings.Contains(r.stderr, "SITEVAULT_TOKEN") {
+		t.Errorf("no token: %v", r)
+	}
 }
 
 func tarNames(t *testing.T, b []byte) map[string]bool {

@@ -27,6 +27,66 @@ func Run(t *testing.T, open Open) {
 	t.Run("HeartbeatReapCancel", func(t *testing.T) { testReap(t, open) })
 	t.Run("ScheduleOnce", func(t *testing.T) { testScheduleOnce(t, open) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
+	t.Run("SiteLocks", func(t *testing.T) { testLocks(t, open) })
+}
+
+func testLocks(t *testing.T, open Open) {
+	c, another := open(t)
+	ctx := context.Background()
+	a := &catalog.Locker{Catalog: c, Lease: 400 * time.Millisecond}
+	b := &catalog.Locker{Catalog: another(), Lease: 400 * time.Millisecond}
+	unlock, err := a.Lock(ctx, "blog", "backup", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Held past several leases: the holder renews it.
+	time.Sleep(time.Second)
+	_, err = b.Lock(ctx, "blog", "restore", 0, nil)
+	var busy *sitevault.BusyError
+	if !errors.As(err, &busy) || busy.Job != "backup" || busy.PID == 0 || busy.Started.IsZero() {
+		t.Fatalf("second lock: %v, want a BusyError naming the backup", err)
+	}
+	// Another site is free.
+	if u, err := b.Lock(ctx, "shop", "backup", 0, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		u()
+	}
+	// A waiter gets the lock when the holder lets go.
+	go func() { time.Sleep(300 * time.Millisecond); unlock() }()
+	waited := false
+	u2, err := b.Lock(ctx, "blog", "restore", 10*time.Second, func(*sitevault.BusyError) { waited = true })
+	if err != nil || !waited {
+		t.Fatalf("waiting lock: %v (waited %v)", err, waited)
+	}
+	if err := u2(); err != nil {
+		t.Fatal(err)
+	}
+	// A holder that dies (no renewal) loses the lock when its lease ends.
+	dead := &catalog.Locker{Catalog: another(), Lease: 300 * time.Millisecond}
+	if _, err := dead.Lock(ctx, "blog", "backup", 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	dead.Catalog.Close()
+	start := time.Now()
+	u3, err := a.Lock(ctx, "blog", "backup", 10*time.Second, nil)
+	if err != nil {
+		t.Fatalf("the dead holder's lock was never freed: %v", err)
+	}
+	u3()
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("the dead holder's lock took %s to free", time.Since(start))
+	}
+	// Both: the second lock's refusal releases the first.
+	both := catalog.Both{&catalog.Locker{Catalog: c}, &catalog.Locker{Catalog: another()}}
+	if _, err := both.Lock(ctx, "blog", "backup", 0, nil); !errors.Is(err, sitevault.ErrBusy) {
+		t.Fatalf("Both over one site twice: %v, want busy", err)
+	}
+	if u, err := a.Lock(ctx, "blog", "backup", 0, nil); err != nil {
+		t.Fatalf("Both left its first lock behind: %v", err)
+	} else {
+		u()
+	}
 }
 
 func addSite(t *testing.T, c *catalog.Catalog, name string) {
