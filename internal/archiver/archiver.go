@@ -429,6 +429,7 @@ func (r *run) readFile(ctx context.Context, p string) (n *repository.Node, chang
 	if err != nil {
 		return nil, false, 0, err
 	}
+	r.rep.p.Current.Store(&p)
 	cr := &countingReader{ctx: ctx, r: f, p: r.rep.p}
 	ids, size, err := r.a.repo.SaveStream(r.repoCtx, cr)
 	if err != nil {

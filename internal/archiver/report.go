@@ -127,6 +127,8 @@ type Progress struct {
 	BytesTotal atomic.Int64 // their size
 	DirsDone   atomic.Int64
 	Errors     atomic.Int64
+	// Current is the file being read (nil before the first).
+	Current atomic.Pointer[string]
 }
 
 // reporter collects a report from concurrent workers.

@@ -110,6 +110,8 @@ type Progress struct {
 	FilesDone atomic.Int64
 	BytesDone atomic.Int64
 	Errors    atomic.Int64
+	// Current is the file being written (nil before the first).
+	Current atomic.Pointer[string]
 }
 
 // Skip is a node the restore refused or could not place, and why.
@@ -694,6 +696,7 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 // other repository error stops the restore, since every file would fail
 // the same way. A non-nil error means the caller gives the file up.
 func (u *run) content(ctx context.Context, n *repository.Node, np string, w fsys.WFile, cw *countingWriter) error {
+	u.p.Current.Store(&np)
 	var dst io.Writer = cw
 	sw := newSparseWriter(w, cw)
 	if sw != nil {

@@ -396,6 +396,9 @@ func (s *Service) listTokens(w http.ResponseWriter, r *http.Request) {
 		errorProblem(w, err)
 		return
 	}
+	if toks == nil {
+		toks = []*sitevault.Token{}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"tokens": toks})
 }
 

@@ -216,6 +216,9 @@ func backupProgress(p *backup.Progress, total int64) sitevault.Progress {
 	if ph >= 0 && ph < len(phases) {
 		out.Phase = phases[ph]
 	}
+	if cur := p.Files.Current.Load(); cur != nil && ph == int(backup.PhaseFiles) {
+		out.Current = *cur
+	}
 	if found := p.Files.BytesTotal.Load(); found > total {
 		total = found
 	}
@@ -240,8 +243,11 @@ func (s *Service) findPoint(ctx context.Context, site, ref string) (*repository.
 		ref = point.Latest
 	}
 	sn, err := point.Find(ctx, s.repo, site, ref, time.Local)
-	if err != nil {
+	switch {
+	case errors.Is(err, point.ErrNoPoint), errors.Is(err, point.ErrBadRef), errors.Is(err, point.ErrAmbiguous), errors.Is(err, point.ErrOtherSite):
 		return nil, coded("point_not_found", err)
+	case err != nil:
+		return nil, classify(err)
 	}
 	if !s.repo.HasBlob(repository.TreeBlob, sn.Tree) {
 		if err := s.repo.LoadIndex(ctx); err != nil {
@@ -333,6 +339,9 @@ func restoreProgress(p *restore.Progress, total int64) sitevault.Progress {
 		out.Phase, out.Percent = "database", 15
 	case restore.PhaseFiles:
 		out.Phase, out.Percent = "files", 40
+		if cur := p.Files.Current.Load(); cur != nil {
+			out.Current = *cur
+		}
 		if total > 0 {
 			out.Percent = 40 + 55*min(1, float64(out.Bytes)/float64(total))
 		}

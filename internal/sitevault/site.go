@@ -6,6 +6,7 @@
 package sitevault
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -233,10 +234,56 @@ type Schedule struct {
 	Off bool `json:"off"`
 	// Start is the window's start, "HH:MM"; "" means DefaultStart.
 	Start string `json:"start"`
-	// Window is how long the window lasts; 0 means DefaultWindow.
+	// Window is how long the window lasts; 0 means DefaultWindow. In JSON
+	// it is a Go duration string ("2h", "90m"); a number is read as
+	// nanoseconds.
 	Window time.Duration `json:"window"`
 	// TimeZone is an IANA zone name ("Europe/Berlin"); "" means UTC.
 	TimeZone string `json:"time_zone"`
+}
+
+// scheduleJSON is Schedule with the window as text.
+type scheduleJSON struct {
+	Off      bool            `json:"off"`
+	Start    string          `json:"start"`
+	Window   json.RawMessage `json:"window,omitempty"`
+	TimeZone string          `json:"time_zone"`
+}
+
+// MarshalJSON writes the window as a duration string ("2h0m0s").
+func (s Schedule) MarshalJSON() ([]byte, error) {
+	w, _ := json.Marshal(s.Window.String())
+	if s.Window == 0 {
+		w = nil
+	}
+	return json.Marshal(scheduleJSON{Off: s.Off, Start: s.Start, Window: w, TimeZone: s.TimeZone})
+}
+
+// UnmarshalJSON reads the window as a duration string or nanoseconds.
+func (s *Schedule) UnmarshalJSON(b []byte) error {
+	var j scheduleJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = Schedule{Off: j.Off, Start: j.Start, TimeZone: j.TimeZone}
+	if len(j.Window) == 0 || string(j.Window) == "null" {
+		return nil
+	}
+	var text string
+	if err := json.Unmarshal(j.Window, &text); err == nil {
+		d, err := time.ParseDuration(text)
+		if err != nil {
+			return fmt.Errorf("%w: schedule window %q: a duration such as 2h or 90m", ErrInvalid, text)
+		}
+		s.Window = d
+		return nil
+	}
+	var ns int64
+	if err := json.Unmarshal(j.Window, &ns); err != nil {
+		return fmt.Errorf("%w: schedule window: a duration such as \"2h\"", ErrInvalid)
+	}
+	s.Window = time.Duration(ns)
+	return nil
 }
 
 // Schedule defaults.
