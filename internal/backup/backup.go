@@ -517,7 +517,7 @@ func ResolveDatabase(ctx context.Context, conn connection.Connection, entry site
 		// wp-config.php may mean another database than the last one that
 		// worked (which may itself come from a wrong guess): only the user
 		// can say which.
-		return nil, nil, fmt.Errorf("wp-config.php does not say which database the site uses: %w (with `sitevault site edit %s`)", in.DatabaseErr, entry.Name)
+		return nil, nil, fmt.Errorf("wp-config.php does not say which database the site uses: %w (set what is missing in the site's database settings)", in.DatabaseErr)
 	case in != nil:
 		first = fmt.Errorf("wp-config.php does not give every database setting: %w", in.DatabaseErr)
 		if prefix == "" {
@@ -530,7 +530,7 @@ func ResolveDatabase(ctx context.Context, conn connection.Connection, entry site
 		prefix = prevMeta[MetaTablePrefix]
 	}
 	if entry.LastDB == nil {
-		return nil, nil, fmt.Errorf("%w; no earlier database login is recorded for %s: fix wp-config.php or set the database with `sitevault site edit %s --db-…`", first, entry.Name, entry.Name)
+		return nil, nil, fmt.Errorf("%w; no earlier database login is recorded for %s: fix wp-config.php or set the site's database settings", first, entry.Name)
 	}
 	if prefix == "" {
 		return nil, nil, fmt.Errorf("%w; the table prefix is unknown: set it with `sitevault site edit %s --table-prefix`", first, entry.Name)

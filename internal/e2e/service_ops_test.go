@@ -178,6 +178,44 @@ func TestServiceAlerts(t *testing.T) {
 	if site.Status.Failures != 0 {
 		t.Errorf("failures after a success: %d", site.Status.Failures)
 	}
+
+	// A restore mails when it starts and ends; a download mails its link.
+	var pts struct{ Points []struct{ ID string } }
+	srv.api("GET", "/api/v1/sites/shop/points", nil, 200, &pts)
+	rid := srv.enqueue("/api/v1/sites/shop/restores", map[string]string{"point": pts.Points[0].ID})
+	if j := srv.waitJob(rid, 2*time.Minute, ended); j.State != "succeeded" {
+		t.Fatalf("restore: %+v", j)
+	}
+	mails = mp.WaitMessages(t, 4, 20*time.Second)
+	if !strings.Contains(mails[2].Subject, "Restoring shop to") || !strings.Contains(mails[3].Subject, "Restore of shop finished") {
+		t.Errorf("restore mails: %q, %q", mails[2].Subject, mails[3].Subject)
+	}
+	if !strings.Contains(mails[3].Text, "undo") {
+		t.Errorf("the restore's mail does not say how to undo it:\n%s", mails[3].Text)
+	}
+	did := srv.enqueue("/api/v1/sites/shop/downloads", map[string]string{"point": pts.Points[0].ID, "format": "zip"})
+	if j := srv.waitJob(did, 2*time.Minute, ended); j.State != "succeeded" {
+		t.Fatalf("download: %+v", j)
+	}
+	mails = mp.WaitMessages(t, 5, 20*time.Second)
+	if !strings.Contains(mails[4].Subject, "download of shop is ready") || !strings.Contains(mails[4].Text, fmt.Sprintf("/api/v1/downloads/%d/file?expires=", did)) {
+		t.Errorf("download mail: %q\n%s", mails[4].Subject, mails[4].Text)
+	}
+
+	// Metrics, as Prometheus scrapes them (with a token).
+	resp, body := srv.request("GET", "/metrics", srv.token, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("metrics: %d", resp.StatusCode)
+	}
+	for _, want := range []string{`sitevault_jobs{kind="backup",state="failed"} 3`, `sitevault_jobs{kind="backup",state="succeeded"} 1`,
+		`sitevault_site_failures{site="shop"} 0`, `sitevault_mails_total{result="sent"} 5`, `sitevault_job_duration_seconds_count{kind="restore"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s:\n%s", want, body)
+		}
+	}
+	if resp, _ := srv.request("GET", "/metrics", "", nil); resp.StatusCode != 401 {
+		t.Errorf("metrics without a token: %d, want 401", resp.StatusCode)
+	}
 }
 
 // TestTwoWorkersOnPostgres runs two `serve` processes, with their own data

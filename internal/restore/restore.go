@@ -133,14 +133,14 @@ func ResolveItems(items, paths, tables []string, contentDir string) ([]string, [
 	for _, p := range paths {
 		c := strings.Trim(path.Clean("/"+p), "/")
 		if slices.Contains(strings.Split(p, "/"), "..") || strings.ContainsRune(p, 0) {
-			return nil, nil, fmt.Errorf("%w: --path %q: give a path inside the site root, relative to it, without \"..\"", ErrUsage, p)
+			return nil, nil, fmt.Errorf("%w: path %q: give a path inside the site root, relative to it, without \"..\"", ErrUsage, p)
 		}
 		if c == "" {
-			return nil, nil, fmt.Errorf("%w: --path %q names the whole site; use --only instead", ErrUsage, p)
+			return nil, nil, fmt.Errorf("%w: path %q names the whole site; choose items instead", ErrUsage, p)
 		}
 		it := rules.Item(c)
 		if len(items) > 0 && !slices.Contains(items, it) {
-			return nil, nil, fmt.Errorf("%w: --path %q belongs to %s, which --only leaves out", ErrUsage, p, it)
+			return nil, nil, fmt.Errorf("%w: path %q belongs to %s, which the chosen items leave out", ErrUsage, p, it)
 		}
 		if !slices.Contains(implied, it) {
 			implied = append(implied, it)
@@ -149,7 +149,7 @@ func ResolveItems(items, paths, tables []string, contentDir string) ([]string, [
 	}
 	if len(tables) > 0 {
 		if len(items) > 0 && !slices.Contains(items, backup.ItemDatabase) {
-			return nil, nil, fmt.Errorf("%w: --table needs the database item, which --only leaves out", ErrUsage)
+			return nil, nil, fmt.Errorf("%w: single tables need the database item, which the chosen items leave out", ErrUsage)
 		}
 		implied = append(implied, backup.ItemDatabase)
 	}
@@ -272,7 +272,7 @@ func run(ctx context.Context, deps backup.Deps, entry sitevault.Site, point *rep
 	})
 	if err != nil {
 		if dbItem && (errors.Is(err, site.ErrDBUnreachable) || errors.Is(err, site.ErrDBLogin) || errors.Is(err, site.ErrDBName)) {
-			return nil, fmt.Errorf("%w: %w (the database is among the items to restore; to restore only files, name them with --only %s)",
+			return nil, fmt.Errorf("%w: %w (the database is among the items to restore; to restore only files, choose the items %s)",
 				ErrPreRestore, err, strings.Join(wordpress.Items(), ","))
 		}
 		return nil, fmt.Errorf("%w: %w", ErrPreRestore, err)
@@ -378,9 +378,9 @@ func SiteTablePrefix(ctx context.Context, deps backup.Deps, entry sitevault.Site
 	case entry.DB.TablePrefix != "":
 		return entry.DB.TablePrefix, nil
 	case err != nil:
-		return "", fmt.Errorf("read the table prefix of %s: %w (set it with `sitevault site edit %s --table-prefix PREFIX`)", entry.Name, err, entry.Name)
+		return "", fmt.Errorf("read the table prefix of %s: %w (set the site's table prefix in its database settings)", entry.Name, err)
 	}
-	return "", fmt.Errorf("read the table prefix of %s: wp-config.php sets no $table_prefix (set it with `sitevault site edit %s --table-prefix PREFIX`)", entry.Name, entry.Name)
+	return "", fmt.Errorf("read the table prefix of %s: wp-config.php sets no $table_prefix (set the site's table prefix in its database settings)", entry.Name)
 }
 
 // emptyDatabase reports whether a database tree holds no table and no view.

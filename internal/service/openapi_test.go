@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sitevault/sitevault/internal/archiver"
 	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/sitevault"
@@ -337,7 +338,7 @@ var goSchemas = map[string]struct {
 	"service.SiteCheck":      {reflect.TypeFor[SiteCheck](), true},
 	"service.PointView":      {reflect.TypeFor[PointView](), true},
 	"service.BackupResult":   {reflect.TypeFor[BackupResult](), true},
-	"service.skipJSON":       {reflect.TypeFor[skipJSON](), true},
+	"archiver.Skip":          {reflect.TypeFor[archiver.Skip](), true},
 	"service.RestoreResult":  {reflect.TypeFor[RestoreResult](), true},
 	"service.DownloadResult": {reflect.TypeFor[DownloadResult](), true},
 	"service.CheckResult":    {reflect.TypeFor[CheckResult](), true},

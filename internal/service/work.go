@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sitevault/sitevault/internal/archive"
+	"github.com/sitevault/sitevault/internal/archiver"
 	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connection"
@@ -45,15 +46,10 @@ type BackupResult struct {
 	TablesChanged  int                   `json:"tables_changed"`
 	Partial        bool                  `json:"partial"`
 	Warnings       []backup.Warning      `json:"warnings,omitempty"`
-	Skipped        []skipJSON            `json:"skipped,omitempty"`
+	Skipped        []archiver.Skip       `json:"skipped,omitempty"` // at most 200
 	SkippedTables  []backup.SkippedTable `json:"skipped_tables,omitempty"`
 	Forgotten      []string              `json:"forgotten,omitempty"`
 	Seconds        float64               `json:"seconds"`
-}
-
-type skipJSON struct {
-	Path   string `json:"path"`
-	Reason string `json:"reason"`
 }
 
 // RestoreParams are a restore job's parameters.
@@ -183,7 +179,7 @@ func (s *Service) runBackup(ctx context.Context, j *sitevault.Job, rep *jobs.Rep
 		out.Bytes, out.BytesRead = f.BytesTotal, f.BytesRead
 		for _, sk := range f.Skipped {
 			if len(out.Skipped) < 200 {
-				out.Skipped = append(out.Skipped, skipJSON{Path: sk.Path, Reason: sk.Reason})
+				out.Skipped = append(out.Skipped, sk)
 			}
 		}
 	}
