@@ -285,4 +285,5 @@ cat <<EOF
      sitevault undo demo --yes                 # undo the restore: the new post and the edited theme come back
      sitevault download demo --to latest -o $demo/demo.tar.gz   # the site as an archive (.zip works too)
      sitevault site files demo --explain       # what a backup takes, and why the rest is skipped
+     sitevault serve                           # the service: daily backups, alerts, the API on 127.0.0.1:8570
 EOF
