@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,135 @@ func Run(t *testing.T, open Open) {
 	t.Run("ScheduleOnce", func(t *testing.T) { testScheduleOnce(t, open) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
 	t.Run("SiteLocks", func(t *testing.T) { testLocks(t, open) })
+	t.Run("Activity", func(t *testing.T) { testActivity(t, open) })
+	t.Run("Connector", func(t *testing.T) { testConnector(t, open) })
+}
+
+func event(uuid, name, summary string, at time.Time) sitevault.Event {
+	e := sitevault.Event{UUID: uuid, Name: name, Summary: summary, Time: at, Count: 1}
+	e.Group, _, _ = strings.Cut(name, "__")
+	e.Actor.Kind, e.Actor.Name = "user", "admin"
+	e.Object.Type, e.Object.Name = "post", summary
+	return e
+}
+
+func testActivity(t *testing.T, open Open) {
+	c, _ := open(t)
+	ctx := context.Background()
+	addSite(t, c, "blog")
+	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	evs := []sitevault.Event{
+		event("00000000-0000-0000-0000-000000000001", "post__published", "Post “Hello” was published", t0),
+		event("00000000-0000-0000-0000-000000000002", "plugin__activated", "Plugin Akismet was activated", t0.Add(time.Minute)),
+		event("00000000-0000-0000-0000-000000000003", "post__updated", "Post “Hello” was updated", t0.Add(2*time.Minute)),
+	}
+	if n, err := c.AddEvents(ctx, "blog", evs); n != 3 || err != nil {
+		t.Fatalf("AddEvents = %d, %v", n, err)
+	}
+	if n, err := c.AddEvents(ctx, "blog", evs[1:]); n != 0 || err != nil {
+		t.Fatalf("the same events again: %d added, %v; want 0", n, err)
+	}
+	all, groups, err := c.Activity(ctx, catalog.ActivityFilter{Site: "blog"})
+	if err != nil || len(all) != 3 || all[0].Name != "post__updated" || groups["post"] != 2 || groups["plugin"] != 1 {
+		t.Fatalf("Activity = %v %v %v", all, groups, err)
+	}
+	posts, groups, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Groups: []string{"post"}})
+	if len(posts) != 2 || groups["plugin"] != 1 {
+		t.Fatalf("posts only: %d events, counts %v (the counts ignore the group filter)", len(posts), groups)
+	}
+	if found, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Text: "akis"}); len(found) != 1 {
+		t.Fatalf("text search: %v", found)
+	}
+	if found, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Text: "100%_"}); len(found) != 0 {
+		t.Fatalf("LIKE wildcards in the text are literal: %v", found)
+	}
+	if found, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", From: t0.Add(30 * time.Second), To: t0.Add(90 * time.Second)}); len(found) != 1 {
+		t.Fatalf("date range: %v", found)
+	}
+	if page, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Before: all[0].ID, Limit: 1}); len(page) != 1 || page[0].ID != all[1].ID {
+		t.Fatalf("paging: %v", page)
+	}
+	if n, err := c.SetEventsPoint(ctx, "blog", t0.Add(90*time.Second), "p1"); n != 2 || err != nil {
+		t.Fatalf("SetEventsPoint = %d, %v", n, err)
+	}
+	if n, _ := c.SetEventsPoint(ctx, "blog", t0.Add(3*time.Minute), "p2"); n != 1 {
+		t.Fatalf("only events without a point get the next one: %d", n)
+	}
+	e, err := c.ActivityEvent(ctx, "blog", all[2].ID)
+	if err != nil || e.Point != "p1" {
+		t.Fatalf("event %+v, %v", e, err)
+	}
+	if _, err := c.ActivityEvent(ctx, "other", all[2].ID); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("an event of another site: %v", err)
+	}
+
+	// Real-time: a burst ends after its quiet period, or after the maximum delay.
+	c.MarkDirty(ctx, "blog", t0)
+	c.MarkDirty(ctx, "blog", t0.Add(20*time.Second))
+	if d, _ := c.DirtySites(ctx, t0.Add(30*time.Second), 30*time.Second, 5*time.Minute, 10); len(d) != 0 {
+		t.Fatalf("dirty before the quiet period ended: %v", d)
+	}
+	d, err := c.DirtySites(ctx, t0.Add(51*time.Second), 30*time.Second, 5*time.Minute, 10)
+	if err != nil || len(d) != 1 || !d[0].Since.Equal(t0) {
+		t.Fatalf("DirtySites = %v, %v", d, err)
+	}
+	j1, err := c.StartRealtime(ctx, d[0], catalog.NewJob{Kind: sitevault.JobBackup, Site: "blog", Trigger: "realtime"})
+	j2, _ := c.StartRealtime(ctx, d[0], catalog.NewJob{Kind: sitevault.JobBackup, Site: "blog", Trigger: "realtime"})
+	if err != nil || j1 == nil || j2 != nil {
+		t.Fatalf("StartRealtime twice: %v %v %v; want one job", j1, j2, err)
+	}
+}
+
+func testConnector(t *testing.T, open Open) {
+	c, _ := open(t)
+	ctx := context.Background()
+	addSite(t, c, "blog")
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	c.Now = func() time.Time { return now }
+	if err := c.AddPairingCode(ctx, "blog", "secret-1", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UsePairingCode(ctx, "other", "secret-1"); !errors.Is(err, catalog.ErrPairingRefused) {
+		t.Fatalf("a code of another site: %v", err)
+	}
+	if err := c.UsePairingCode(ctx, "blog", "secret-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UsePairingCode(ctx, "blog", "secret-1"); !errors.Is(err, catalog.ErrPairingRefused) {
+		t.Fatalf("a code used twice: %v", err)
+	}
+	c.AddPairingCode(ctx, "blog", "secret-2", now.Add(time.Hour))
+	now = now.Add(2 * time.Hour)
+	if err := c.UsePairingCode(ctx, "blog", "secret-2"); !errors.Is(err, catalog.ErrPairingRefused) {
+		t.Fatalf("an expired code: %v", err)
+	}
+	if err := c.AddConnectorKey(ctx, "blog", "k1", []byte("key-one"), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddConnectorKey(ctx, "blog", "k2", []byte("key-two"), now.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"k1", "k2"} {
+		if k, err := c.ConnectorKey(ctx, "blog", id); err != nil || len(k.Secret) == 0 {
+			t.Fatalf("key %s during the overlap: %v", id, err)
+		}
+	}
+	now = now.Add(25 * time.Hour)
+	if _, err := c.ConnectorKey(ctx, "blog", "k1"); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("the old key after the overlap: %v", err)
+	}
+	if paired, _, _ := c.Paired(ctx, "blog"); !paired {
+		t.Fatal("not paired with a current key")
+	}
+	if ok, err := c.UseNonce(ctx, "blog", "nonce-aaaaaaaaaaaa", 10*time.Minute); !ok || err != nil {
+		t.Fatalf("first nonce: %v %v", ok, err)
+	}
+	if ok, _ := c.UseNonce(ctx, "blog", "nonce-aaaaaaaaaaaa", 10*time.Minute); ok {
+		t.Fatal("a replayed nonce was accepted")
+	}
+	if err := c.PurgeConnector(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testLocks(t *testing.T, open Open) {

@@ -60,6 +60,7 @@ ALTER TABLE sites ADD COLUMN retention TEXT NOT NULL DEFAULT '';
 ALTER TABLE sites ADD COLUMN notify TEXT NOT NULL DEFAULT '';
 ` + catalog.ServiceSchema("INTEGER PRIMARY KEY")},
 	{Version: 3, Name: "site locks", SQL: catalog.SiteLocksTable},
+	{Version: 4, Name: "activity", SQL: catalog.ActivitySchema("INTEGER PRIMARY KEY")},
 }
 
 // Dialect is SQLite's catalog dialect.
