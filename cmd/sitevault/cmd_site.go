@@ -166,7 +166,7 @@ gives the reason a table is left out.`,
 	}
 	tablesCmd.Flags().BoolVar(&tables.Explain, "explain", false, "also list tables left out with the reason for each")
 
-	cmd.AddCommand(addCmd, editCmd, listCmd, showCmd, removeCmd, filesCmd, tablesCmd)
+	cmd.AddCommand(addCmd, editCmd, listCmd, showCmd, removeCmd, filesCmd, tablesCmd, newSiteConnectCommand(g))
 	return cmd
 }
 

@@ -61,6 +61,14 @@ var routes = []route{
 	{"POST", "/api/v1/jobs/{id}/cancel", owner, (*Service).cancelJob},
 	{"GET", "/api/v1/jobs/{id}/events", viewer, (*Service).jobEvents},
 
+	{"GET", "/api/v1/sites/{site}/activity", viewer, (*Service).listActivity},
+	{"POST", "/api/v1/sites/{site}/activity/{id}/restore", owner, (*Service).restoreToEvent},
+	{"POST", "/api/v1/sites/{site}/activity/{id}/undo", owner, (*Service).undoEvent},
+	{"POST", "/api/v1/sites/{site}/connector", owner, (*Service).createPairingCode},
+	{"POST", "/api/v1/connector/pair", pairing, (*Service).pair},
+	{"POST", "/api/v1/connector/events", signed, (*Service).ingest},
+	{"POST", "/api/v1/connector/rotate", signed, (*Service).rotateKey},
+
 	{"POST", "/api/v1/repository/check", owner, (*Service).startCheck},
 	{"POST", "/api/v1/repository/prune", owner, (*Service).startPrune},
 
@@ -100,6 +108,10 @@ func routeAccess() map[string]string {
 			name = "viewer"
 		case owner:
 			name = "owner"
+		case pairing:
+			name = "pairing"
+		case signed:
+			name = "signed"
 		}
 		out[r.method+" "+r.path] = name
 	}

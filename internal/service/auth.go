@@ -175,15 +175,19 @@ func (s *Service) authenticate(r *http.Request) *sitevault.User {
 type access int
 
 const (
-	public access = iota // sign-in and health
-	viewer               // any signed-in user
-	owner                // owners only
+	public  access = iota // sign-in and health
+	viewer                // any signed-in user
+	owner                 // owners only
+	pairing               // the connector's pairing: a one-time pairing code in the body
+	signed                // the connector's requests: signed with the site's key
 )
 
 // guard wraps h with the route's access rule.
 func (s *Service) guard(a access, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a == public {
+		if a == public || a == pairing || a == signed {
+			// Pairing and signed requests are checked by their handlers
+			// (a code, a signature): they carry no user.
 			h(w, r)
 			return
 		}

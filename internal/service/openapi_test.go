@@ -209,6 +209,18 @@ func TestOpenAPIRoles(t *testing.T) {
 			t.Errorf("%s: x-sitevault-role is %q, the route needs %q", op.key, role, want)
 		}
 		desc, _ := op.op["description"].(string)
+		connectorRoute := want == "pairing" || want == "signed"
+		if connectorRoute {
+			// The connector's routes carry no user: a pairing code or a
+			// signature (docs/connector-protocol.md), checked by the handler.
+			if !hasSecurityOverride(op.op) || !strings.Contains(desc, "Connector") {
+				t.Errorf("%s: a connector route overrides security with [] and says \"Connector\" in its description", op.key)
+			}
+			if _, ok := mapAt(t, op.op["responses"], op.key+" responses")["401"]; !ok {
+				t.Errorf("%s: a connector route documents its 401", op.key)
+			}
+			continue
+		}
 		if want != "public" && !strings.Contains(desc, "Role: "+want) {
 			t.Errorf("%s: the description does not say \"Role: %s\"", op.key, want)
 		}
@@ -345,6 +357,7 @@ var goSchemas = map[string]struct {
 	"service.smtpView":       {reflect.TypeFor[smtpView](), true},
 	"catalog.SiteStatus":     {reflect.TypeFor[catalog.SiteStatus](), true},
 	"sitevault.Job":          {reflect.TypeFor[sitevault.Job](), true},
+	"sitevault.Event":        {reflect.TypeFor[sitevault.Event](), true},
 	"sitevault.Progress":     {reflect.TypeFor[sitevault.Progress](), true},
 	"sitevault.User":         {reflect.TypeFor[sitevault.User](), true},
 	"sitevault.Token":        {reflect.TypeFor[sitevault.Token](), true},
@@ -493,4 +506,9 @@ func TestOpenAPIFieldCheck(t *testing.T) {
 	if !a1["a"] || a1["b"] {
 		t.Fatalf("always = %v, want a only", a1)
 	}
+}
+
+func hasSecurityOverride(op map[string]any) bool {
+	sec, ok := op["security"].([]any)
+	return ok && len(sec) == 0
 }

@@ -65,6 +65,13 @@ type Config struct {
 	// DownloadTTL is how long a prepared download and its links live
 	// (default 24 h for the file, 1 h for a link).
 	DownloadTTL time.Duration
+	// QuietPeriod is how long a site must be without new connector events
+	// before its real-time backup starts (default 30 s); MaxRealtimeDelay
+	// bounds the wait from a burst's first event (default 5 minutes).
+	QuietPeriod, MaxRealtimeDelay time.Duration
+	// ActivityRetention is how long activity log entries are kept
+	// (default 365 days).
+	ActivityRetention time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
 	// Mailer, if set, makes the mailer of the stored settings (tests);
@@ -127,6 +134,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.QuietPeriod <= 0 {
+		cfg.QuietPeriod = 30 * time.Second
+	}
+	if cfg.MaxRealtimeDelay <= 0 {
+		cfg.MaxRealtimeDelay = 5 * time.Minute
+	}
+	if cfg.ActivityRetention <= 0 {
+		cfg.ActivityRetention = 365 * 24 * time.Hour
 	}
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = "http://" + cfg.Listen
@@ -263,7 +279,10 @@ func (s *Service) scheduleOnce(ctx context.Context) error {
 			break
 		}
 	}
-	queued := 0
+	queued, err := s.scheduleRealtime(ctx, now)
+	if err != nil {
+		return err
+	}
 	for {
 		due, err := s.cat.DueBackups(ctx, now, 500)
 		if err != nil {
@@ -336,6 +355,14 @@ func (s *Service) maintain(ctx context.Context) {
 	} else if n > 0 {
 		s.log.Info("job history trimmed", "jobs", n)
 	}
+	if n, err := s.cat.DeleteEventsBefore(ctx, now.Add(-s.cfg.ActivityRetention)); err != nil {
+		s.log.Error("trim the activity log", "err", err)
+	} else if n > 0 {
+		s.log.Info("activity log trimmed", "events", n)
+	}
+	if err := s.cat.PurgeConnector(ctx); err != nil {
+		s.log.Error("purge expired nonces, codes, keys and sessions", "err", err)
+	}
 	s.removeOldDownloads(now)
 }
 
@@ -364,19 +391,27 @@ func (s *Service) Enqueue(ctx context.Context, j catalog.NewJob) (*sitevault.Job
 	return job, err
 }
 
-// jobFinished updates the site's status and metrics and sends alerts.
+// jobFinished updates the site's status, its activity log and the
+// metrics, and sends alerts.
 func (s *Service) jobFinished(ctx context.Context, j *sitevault.Job, err error) {
 	s.metrics.jobEnded(j)
-	if j.Kind != sitevault.JobBackup || j.Site == "" || !j.State.Final() {
+	if j.Site == "" || !j.State.Final() || j.State == sitevault.JobCancelled {
 		return
 	}
-	if j.State == sitevault.JobCancelled {
+	s.logJob(ctx, j)
+	if j.Kind != sitevault.JobBackup {
 		return
 	}
 	ok := j.State == sitevault.JobSucceeded
 	var res BackupResult
 	if ok {
 		_ = decodeResult(j, &res)
+		// Every event up to the backup's start is in its point.
+		if j.Started != nil {
+			if _, err := s.cat.SetEventsPoint(ctx, j.Site, *j.Started, res.Point); err != nil {
+				s.log.Error("mark events restorable", "site", j.Site, "err", err)
+			}
+		}
 	}
 	var took time.Duration
 	if j.Started != nil && j.Finished != nil {
@@ -409,4 +444,43 @@ func (s *Service) loadLinkKey(ctx context.Context) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("service: cannot set up the download link key")
+}
+
+// logJob records a finished job in the site's activity log.
+func (s *Service) logJob(ctx context.Context, j *sitevault.Job) {
+	ok := j.State == sitevault.JobSucceeded
+	var name, summary string
+	switch j.Kind {
+	case sitevault.JobBackup:
+		if ok {
+			var res BackupResult
+			decodeResult(j, &res)
+			name, summary = "sitevault__backup_finished", fmt.Sprintf("Backup finished (%s): %d files new, %d changed; %d tables changed",
+				j.Trigger, res.FilesNew, res.FilesChanged, res.TablesChanged)
+		} else {
+			name, summary = "sitevault__backup_failed", "Backup failed: "+j.Error
+		}
+	case sitevault.JobRestore, sitevault.JobUndo:
+		var res RestoreResult
+		decodeResult(j, &res)
+		verb := "Restore"
+		if j.Kind == sitevault.JobUndo {
+			verb = "Undo of the last restore"
+		}
+		if ok {
+			name, summary = "sitevault__restore_finished", fmt.Sprintf("%s to point %s finished", verb, shortID(res.Point))
+		} else {
+			name, summary = "sitevault__restore_failed", verb+" failed: "+j.Error
+		}
+	case sitevault.JobDownload:
+		if !ok {
+			return
+		}
+		var res DownloadResult
+		decodeResult(j, &res)
+		name, summary = "sitevault__download_ready", fmt.Sprintf("Download of point %s is ready (%s)", shortID(res.Point), res.Format)
+	default:
+		return
+	}
+	s.ownEvent(ctx, j.Site, name, summary, map[string]any{"job": j.ID, "error_code": j.ErrorCode})
 }

@@ -141,6 +141,13 @@ func TestEveryRouteNeedsAuthentication(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s %s without credentials: %d, want 401\n%s", r.method, path, resp.StatusCode, body)
 		}
+		if r.access == pairing || r.access == signed {
+			// A user's token opens no connector route.
+			if resp, _ := e.do(r.method, path, viewerToken, nil); resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s %s with a user's token: %d, want 401", r.method, path, resp.StatusCode)
+			}
+			continue
+		}
 		if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 			t.Errorf("%s %s: 401 as %q, want a problem document", r.method, path, ct)
 		}

@@ -267,6 +267,8 @@ func (s *Service) runRestore(ctx context.Context, j *sitevault.Job, rep *jobs.Re
 		return nil, err
 	}
 	s.alertRestore(ctx, j, site, sn, "started", nil, nil)
+	s.ownEvent(ctx, site.Name, "sitevault__restore_started", fmt.Sprintf("Restore to point %s started", sn.ID.Short()),
+		map[string]any{"job": j.ID, "items": p.Items})
 	prog := new(restore.Progress)
 	var total int64
 	if sn.Summary != nil {
