@@ -234,7 +234,9 @@ func (s *Service) Run(ctx context.Context) error {
 // runs the maintenance (repository jobs, history retention), every
 // SchedulerEvery. It holds no timer or goroutine per site.
 func (s *Service) schedule(ctx context.Context) {
-	t := time.NewTicker(s.cfg.SchedulerEvery)
+	// Real-time backups start within half a quiet period of its end.
+	every := min(s.cfg.SchedulerEvery, max(s.cfg.QuietPeriod/2, 100*time.Millisecond))
+	t := time.NewTicker(every)
 	defer t.Stop()
 	lastMaintenance := time.Time{}
 	for {
