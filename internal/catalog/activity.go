@@ -397,23 +397,5 @@ func (c *Catalog) DirtySites(ctx context.Context, now time.Time, quiet, maxDelay
 // its dirty mark, in one transaction and only if no other worker did; it
 // returns the job, or nil.
 func (c *Catalog) StartRealtime(ctx context.Context, d DirtySite, job NewJob) (*sitevault.Job, error) {
-	var id int64
-	err := c.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, c.q(`UPDATE site_status SET dirty_since = '' WHERE site = ? AND dirty_since = ?`), d.Site, d.raw)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
-		}
-		id, err = c.enqueue(ctx, tx, job)
-		if errors.Is(err, ErrExists) {
-			id, err = 0, nil
-		}
-		return err
-	})
-	if err != nil || id == 0 {
-		return nil, err
-	}
-	return c.Job(ctx, id)
+	return c.enqueueIf(ctx, `UPDATE site_status SET dirty_since = '' WHERE site = ? AND dirty_since = ?`, []any{d.Site, d.raw}, job)
 }

@@ -169,10 +169,18 @@ func (c *Catalog) DueBackups(ctx context.Context, now time.Time, limit int) ([]D
 // impossible even then. It returns the job, or nil when another worker
 // took it.
 func (c *Catalog) StartScheduled(ctx context.Context, d DueBackup, next time.Time, job NewJob) (*sitevault.Job, error) {
+	return c.enqueueIf(ctx, `UPDATE site_status SET next_backup_at = ? WHERE site = ? AND next_backup_at = ?`,
+		[]any{formatTime(next), d.Site, d.raw}, job)
+}
+
+// enqueueIf runs the conditional update claim and, when it changed a row
+// (this worker won the race), enqueues job in the same transaction; a job
+// whose DedupeKey exists already is not an error. It returns the job, or
+// nil when another worker was first.
+func (c *Catalog) enqueueIf(ctx context.Context, claim string, args []any, job NewJob) (*sitevault.Job, error) {
 	var id int64
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, c.q(`UPDATE site_status SET next_backup_at = ? WHERE site = ? AND next_backup_at = ?`),
-			formatTime(next), d.Site, d.raw)
+		res, err := tx.ExecContext(ctx, c.q(claim), args...)
 		if err != nil {
 			return err
 		}
