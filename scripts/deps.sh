@@ -5,7 +5,7 @@
 #
 #   scripts/deps.sh test    # servers the tests start: sshd, MariaDB, PostgreSQL, PHP + WordPress, VersityGW, Mailpit
 #   scripts/deps.sh demo    # what make demo needs
-#   scripts/deps.sh bench   # test deps plus the tools we compare against (restic, mydumper)
+#   scripts/deps.sh bench   # test deps plus the tools we compare against (restic, mydumper) and PostgreSQL (bench/service.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -230,8 +230,8 @@ func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	email := strings.ToLower(strings.TrimSpace(req.Email))
-	keys := []string{"email:" + email, "ip:" + clientIP(r)}
-	if s.limiter.blocked(now, keys...) {
+	keys := loginKeys(email, clientIP(r))
+	if s.limiter.blocked(now, keys) {
 		writeProblem(w, http.StatusTooManyRequests, "too_many_requests", "too many failed sign-ins; wait 15 minutes")
 		return
 	}
@@ -240,7 +240,7 @@ func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
 		CheckPassword(dummyHash, req.Password)
 	}
 	if err != nil || !CheckPassword(hash, req.Password) {
-		s.limiter.fail(now, keys...)
+		s.limiter.fail(now, keys)
 		s.log.Info("sign-in refused", "email", email, "remote", clientIP(r))
 		writeProblem(w, http.StatusUnauthorized, "sign_in_failed", "wrong email or password")
 		return

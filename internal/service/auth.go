@@ -209,8 +209,10 @@ func (s *Service) guard(a access, h http.HandlerFunc) http.Handler {
 const viewerRefusal = "viewers see everything but cannot change, restore or download anything; ask an owner"
 
 // loginLimiter slows down password guessing: after 5 failures for one
-// email or one client address within 15 minutes, sign-ins for it are
-// refused until the window passes.
+// email from one client address, or 50 from one address, within 15
+// minutes, sign-ins from there are refused until the window passes. It
+// never locks an account for everyone: a stranger failing on purpose
+// must not lock the owner out (nor, behind a proxy, everybody).
 type loginLimiter struct {
 	mu       sync.Mutex
 	failures map[string][]time.Time
@@ -219,14 +221,20 @@ type loginLimiter struct {
 func newLoginLimiter() *loginLimiter { return &loginLimiter{failures: map[string][]time.Time{}} }
 
 const (
-	loginWindow   = 15 * time.Minute
-	loginFailures = 5
+	loginWindow     = 15 * time.Minute
+	loginFailures   = 5  // per email and client address
+	addressFailures = 50 // per client address
 )
 
-func (l *loginLimiter) blocked(now time.Time, keys ...string) bool {
+// loginKeys are the keys a sign-in is counted under, with their limits.
+func loginKeys(email, addr string) map[string]int {
+	return map[string]int{"pair:" + addr + "|" + email: loginFailures, "ip:" + addr: addressFailures}
+}
+
+func (l *loginLimiter) blocked(now time.Time, keys map[string]int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, k := range keys {
+	for k, limit := range keys {
 		recent := l.failures[k][:0]
 		for _, t := range l.failures[k] {
 			if now.Sub(t) < loginWindow {
@@ -234,20 +242,20 @@ func (l *loginLimiter) blocked(now time.Time, keys ...string) bool {
 			}
 		}
 		l.failures[k] = recent
-		if len(recent) >= loginFailures {
+		if len(recent) >= limit {
 			return true
 		}
 	}
 	return false
 }
 
-func (l *loginLimiter) fail(now time.Time, keys ...string) {
+func (l *loginLimiter) fail(now time.Time, keys map[string]int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.failures) > 100000 { // bound memory under a spray of addresses
 		clear(l.failures)
 	}
-	for _, k := range keys {
+	for k := range keys {
 		l.failures[k] = append(l.failures[k], now)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -231,7 +232,8 @@ func TestSignInSessionAndCrossOrigin(t *testing.T) {
 	if code := withCookie("POST", "/api/v1/tokens", ""); code != http.StatusCreated {
 		t.Fatalf("a same-origin POST with the session cookie: %d, want 201", code)
 	}
-	// Five failures lock the email out for a while, even with the right password.
+	// Five failures lock the email out from that address for a while, even
+	// with the right password.
 	for range loginFailures {
 		e.do("POST", "/api/v1/session", "", signInRequest{Email: "owner@example.org", Password: "guess-guess-guess"})
 	}
@@ -343,4 +345,25 @@ func mustMarshal(v any) []byte {
 	return b
 }
 
-var _ = time.Second
+func TestLoginLimiterNeverLocksAnAccountForEveryone(t *testing.T) {
+	l := newLoginLimiter()
+	now := time.Now()
+	for range loginFailures {
+		l.fail(now, loginKeys("owner@example.org", "203.0.113.9"))
+	}
+	if !l.blocked(now, loginKeys("owner@example.org", "203.0.113.9")) {
+		t.Fatal("the guessing address is not blocked for that email")
+	}
+	if l.blocked(now, loginKeys("owner@example.org", "198.51.100.7")) {
+		t.Fatal("the owner is locked out from another address")
+	}
+	for i := range addressFailures {
+		l.fail(now, loginKeys(fmt.Sprintf("u%d@example.org", i), "192.0.2.1"))
+	}
+	if !l.blocked(now, loginKeys("anyone@example.org", "192.0.2.1")) {
+		t.Fatal("an address spraying emails is not blocked")
+	}
+	if l.blocked(now.Add(loginWindow+time.Second), loginKeys("owner@example.org", "203.0.113.9")) {
+		t.Fatal("the block outlives its window")
+	}
+}
