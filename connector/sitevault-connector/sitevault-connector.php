@@ -3,7 +3,7 @@
 /**
  * Plugin Name:       sitevault connector
  * Plugin URI:        https://github.com/sitevault/sitevault
- * Description:       Reports what happens on this site (posts, plugins, users, orders …) to your sitevault service, which keeps an activity log and takes a restore point after every burst of changes.
+ * Description:       Sends this site's activity to your sitevault service: activity log, real-time restore points.
  * Version:           1.0.0
  * Requires at least: 6.1
  * Requires PHP:      8.0
@@ -22,12 +22,9 @@ if (!defined('ABSPATH')) {
 }
 
 // Loaded twice (a normal plugin and an mu-plugin at once): the first one wins.
-if (defined('SITEVAULT_CONNECTOR_VERSION')) {
+if (class_exists('Sitevault\\Connector\\Plugin', false)) {
     return;
 }
-
-define('SITEVAULT_CONNECTOR_VERSION', '1.0.0');
-define('SITEVAULT_CONNECTOR_FILE', __FILE__);
 
 spl_autoload_register(static function (string $class): void {
     $prefix = 'Sitevault\\Connector\\';
@@ -43,4 +40,4 @@ spl_autoload_register(static function (string $class): void {
 register_activation_hook(__FILE__, [\Sitevault\Connector\Plugin::class, 'activate']);
 register_deactivation_hook(__FILE__, [\Sitevault\Connector\Plugin::class, 'deactivate']);
 
-\Sitevault\Connector\Plugin::boot();
+\Sitevault\Connector\Plugin::boot(__FILE__);

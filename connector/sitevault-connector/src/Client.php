@@ -62,7 +62,7 @@ final class Client
             'code' => trim($code),
             'site_url' => home_url(),
             'wp_version' => get_bloginfo('version'),
-            'plugin_version' => SITEVAULT_CONNECTOR_VERSION,
+            'plugin_version' => Plugin::VERSION,
         ]);
         $resp = wp_remote_post($d['u'] . '/api/v1/connector/pair', [
             'timeout' => self::TIMEOUT,

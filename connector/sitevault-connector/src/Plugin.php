@@ -15,11 +15,18 @@ final class Plugin
     /** The cron schedule the send event recurs on. */
     public const CRON_SCHEDULE = 'sitevault_every_minute';
 
+    /** The plugin's version (the header's Version). */
+    public const VERSION = '1.0.0';
+
+    /** The main plugin file. */
+    public static string $file = '';
+
     /**
      * Registers every hook; called once from the main plugin file.
      */
-    public static function boot(): void
+    public static function boot(string $file): void
     {
+        self::$file = $file;
         add_filter('cron_schedules', [self::class, 'cronSchedules']);
         add_action(self::CRON_HOOK, [Sender::class, 'fromCron']);
         add_action('init', [self::class, 'init']);
