@@ -360,20 +360,16 @@ final class Events
     public static function commentTransition($new, $old, $comment): void
     {
         $p = self::commentParts($comment);
-        if (!$p || $new === $old) {
-            return;
+        if (!$p || $new === $old || $new === 'delete') {
+            return; // delete_comment records a deletion.
         }
         $verb = [
             'approved' => 'approved', 'unapproved' => 'unapproved', 'spam' => 'spammed', 'trash' => 'trashed',
-            'delete' => '',
         ][$new] ?? 'status_changed';
         if ($old === 'spam' && $new !== 'trash') {
             $verb = 'unspammed';
         } elseif ($old === 'trash' && $new !== 'spam') {
             $verb = 'untrashed';
-        }
-        if ($verb === '') {
-            return; // delete_comment records it.
         }
         $words = [
             'approved' => 'approved', 'unapproved' => 'unapproved', 'spammed' => 'marked as spam',

@@ -262,6 +262,9 @@ final class Outbox
             if (!is_array($e)) {
                 continue;
             }
+            if (($e['details'] ?? []) === []) {
+                $e['details'] = new \stdClass(); // {} stays an object
+            }
             $e['count'] = (int) $r->count;
             $events[] = $e;
             $bytes += $size;

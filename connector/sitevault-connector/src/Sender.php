@@ -82,13 +82,15 @@ final class Sender
             Outbox::releaseAll();
             Client::maybeRotate();
             $outcome = 'empty';
+            $sent = false;
             for ($i = 0; $i < $maxBatches; $i++) {
                 $outcome = self::sendBatch();
+                $sent = $sent || $outcome === 'sent';
                 if ($outcome !== 'sent' && $outcome !== 'smaller') {
                     break;
                 }
             }
-            return $outcome;
+            return $sent && $outcome === 'empty' ? 'sent' : $outcome;
         } finally {
             Store::releaseLock();
         }

@@ -133,7 +133,8 @@ final class Store
     public static function acquireLock(): bool
     {
         global $wpdb;
-        $token = (string) time() . '.' . bin2hex(random_bytes(8));
+        // "<unix time>:<random>": the time says when the lock was taken.
+        $token = time() . ':' . bin2hex(random_bytes(8));
         $got = $wpdb->query($wpdb->prepare(
             "INSERT IGNORE INTO {$wpdb->options} (option_name, option_value, autoload) VALUES (%s, %s, 'no')",
             self::LOCK,
@@ -144,7 +145,7 @@ final class Store
                 "SELECT option_value FROM {$wpdb->options} WHERE option_name = %s",
                 self::LOCK
             ));
-            if (!is_string($held) || (int) $held > time() - self::LOCK_TTL) {
+            if (!is_string($held) || (int) strtok($held, ':') > time() - self::LOCK_TTL) {
                 return false;
             }
             $got = $wpdb->query($wpdb->prepare(
