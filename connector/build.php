@@ -16,7 +16,10 @@ if ($argc !== 2) {
     exit(2);
 }
 if (!class_exists('ZipArchive')) {
-    fwrite(STDERR, "build.php: PHP's zip extension is missing: apt-get install php-zip (or run scripts/deps.sh test)\n");
+    fwrite(
+        STDERR,
+        "build.php: PHP's zip extension is missing: apt-get install php-zip (or run scripts/deps.sh test)\n"
+    );
     exit(1);
 }
 

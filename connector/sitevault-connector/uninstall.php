@@ -14,7 +14,13 @@ global $wpdb;
 
 $sitevaultRemove = static function () use ($wpdb): void {
     $wpdb->query('DROP TABLE IF EXISTS ' . $wpdb->prefix . 'sitevault_outbox');
-    foreach (['sitevault_connector', 'sitevault_connector_state', 'sitevault_connector_lock', 'sitevault_connector_db_version'] as $option) {
+    $options = [
+        'sitevault_connector',
+        'sitevault_connector_state',
+        'sitevault_connector_lock',
+        'sitevault_connector_db_version',
+    ];
+    foreach ($options as $option) {
         delete_option($option);
     }
     wp_clear_scheduled_hook('sitevault_connector_send');
@@ -22,7 +28,8 @@ $sitevaultRemove = static function () use ($wpdb): void {
     // version may add: every name starts with "sitevault_connector".
     $like = $wpdb->esc_like('sitevault_connector') . '%';
     $names = $wpdb->get_col($wpdb->prepare(
-        "SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE %s OR option_name LIKE %s OR option_name LIKE %s",
+        "SELECT option_name FROM {$wpdb->options}
+         WHERE option_name LIKE %s OR option_name LIKE %s OR option_name LIKE %s",
         $like,
         $wpdb->esc_like('_transient_sitevault_connector') . '%',
         $wpdb->esc_like('_transient_timeout_sitevault_connector') . '%'

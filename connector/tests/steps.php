@@ -127,7 +127,12 @@ $svSteps = [
         Store::releaseLock();
         $afterRelease = Store::acquireLock();
         Store::releaseLock();
-        return ['first' => $first, 'second' => $second, 'run_while_held' => $whileHeld, 'after_release' => $afterRelease];
+        return [
+            'first' => $first,
+            'second' => $second,
+            'run_while_held' => $whileHeld,
+            'after_release' => $afterRelease,
+        ];
     },
     'events' => static function (): array {
         // A tour of the hooks, each by WordPress's own functions.
@@ -212,7 +217,9 @@ $svSteps = [
         return [
             'cron_after_deactivate' => $cronAfterDeactivate,
             'tables' => $wpdb->get_col($wpdb->prepare('SHOW TABLES LIKE %s', '%sitevault%')),
-            'options' => $wpdb->get_col("SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE '%sitevault%'"),
+            'options' => $wpdb->get_col(
+                "SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE '%sitevault%'"
+            ),
             'cron' => $cron,
         ];
     },

@@ -8,7 +8,10 @@
  * connector reads.
  */
 
-// phpcs:disable PSR1.Classes.ClassDeclaration.MultipleClasses,PSR1.Classes.ClassDeclaration.MissingNamespace,Squiz.Classes.ValidClassName.NotCamelCaps,PSR1.Methods.CamelCapsMethodName.NotCamelCaps -- WooCommerce's names
+// WooCommerce's class and method names, in the global namespace, as WooCommerce has them:
+// phpcs:disable PSR1.Classes.ClassDeclaration
+// phpcs:disable Squiz.Classes.ValidClassName
+// phpcs:disable PSR1.Methods.CamelCapsMethodName
 
 class WooCommerce
 {

@@ -116,18 +116,28 @@ final class Admin
     private static function renderUnpaired(): void
     {
         $state = Store::state();
-        echo '<p>' . esc_html__('This site is not paired: nothing is recorded. Make a pairing code on the service with `sitevault site connect NAME` and paste it here.', 'sitevault-connector') . '</p>';
+        echo '<p>' . esc_html__(
+            'This site is not paired: nothing is recorded. Make a pairing code on the service with '
+            . '`sitevault site connect NAME` and paste it here.',
+            'sitevault-connector'
+        ) . '</p>';
         if (defined('SITEVAULT_PAIRING_CODE')) {
-            echo '<p>' . esc_html__('wp-config.php sets SITEVAULT_PAIRING_CODE: the site pairs with it on the next admin page load or cron run.', 'sitevault-connector') . '</p>';
+            echo '<p>' . esc_html__(
+                'wp-config.php sets SITEVAULT_PAIRING_CODE: the site pairs with it on the next admin page load '
+                . 'or cron run.',
+                'sitevault-connector'
+            ) . '</p>';
         }
         if ($state['last_error'] !== '') {
-            echo '<p><strong>' . esc_html__('Last error:', 'sitevault-connector') . '</strong> ' . esc_html((string) $state['last_error']) . '</p>';
+            echo '<p><strong>' . esc_html__('Last error:', 'sitevault-connector') . '</strong> '
+                . esc_html((string) $state['last_error']) . '</p>';
         }
         echo '<form method="post" action="' . esc_url(admin_url('admin-post.php')) . '">';
         wp_nonce_field('sitevault_pair');
         echo '<input type="hidden" name="action" value="sitevault_pair">';
         echo '<p><label for="sitevault_code">' . esc_html__('Pairing code', 'sitevault-connector') . '</label><br>';
-        echo '<textarea id="sitevault_code" name="sitevault_code" rows="3" cols="80" class="large-text code" required></textarea></p>';
+        echo '<textarea id="sitevault_code" name="sitevault_code" rows="3" cols="80" class="large-text code" required>'
+            . '</textarea></p>';
         submit_button(__('Pair', 'sitevault-connector'));
         echo '</form>';
     }
@@ -139,7 +149,9 @@ final class Admin
     {
         $state = Store::state();
         $stats = Outbox::stats();
-        $when = static fn (int $t): string => $t > 0 ? wp_date('Y-m-d H:i:s', $t) . ' (' . human_time_diff($t) . ')' : '—';
+        $when = static fn (int $t): string => $t > 0
+            ? wp_date('Y-m-d H:i:s', $t) . ' (' . human_time_diff($t) . ')'
+            : '—';
         $rows = [
             __('Site', 'sitevault-connector') => (string) $c['site'],
             __('Service', 'sitevault-connector') => (string) ($c['service_url'] ?? ''),
@@ -155,8 +167,14 @@ final class Admin
                 Outbox::maxRows(),
                 size_format(Outbox::maxBytes())
             ),
-            __('Dropped', 'sitevault-connector') => sprintf('%d since pairing, %d not yet reported', (int) $state['dropped_total'], (int) $state['dropped']),
-            __('Next attempt', 'sitevault-connector') => (int) $state['next_attempt'] > time() ? $when((int) $state['next_attempt']) : __('now', 'sitevault-connector'),
+            __('Dropped', 'sitevault-connector') => sprintf(
+                '%d since pairing, %d not yet reported',
+                (int) $state['dropped_total'],
+                (int) $state['dropped']
+            ),
+            __('Next attempt', 'sitevault-connector') => (int) $state['next_attempt'] > time()
+                ? $when((int) $state['next_attempt'])
+                : __('now', 'sitevault-connector'),
             __('Last error', 'sitevault-connector') => (string) $state['last_error'] ?: '—',
         ];
         echo '<table class="widefat striped" style="max-width:60em"><tbody>';
@@ -164,7 +182,8 @@ final class Admin
             echo '<tr><th scope="row">' . esc_html($label) . '</th><td>' . esc_html($value) . '</td></tr>';
         }
         echo '</tbody></table>';
-        echo '<form method="post" action="' . esc_url(admin_url('admin-post.php')) . '" style="display:inline-block;margin-right:1em">';
+        echo '<form method="post" action="' . esc_url(admin_url('admin-post.php'))
+            . '" style="display:inline-block;margin-right:1em">';
         wp_nonce_field('sitevault_send');
         echo '<input type="hidden" name="action" value="sitevault_send">';
         submit_button(__('Send now', 'sitevault-connector'), 'secondary', 'submit', false);

@@ -29,8 +29,14 @@ final class Client
         }
         $raw = base64_decode(strtr(substr($code, 5), '-_', '+/'), true);
         $data = is_string($raw) ? json_decode($raw, true) : null;
-        if (!is_array($data) || !is_string($data['u'] ?? null) || !is_string($data['s'] ?? null) || !is_string($data['c'] ?? null)) {
-            return new \WP_Error('sitevault_code', 'The pairing code is damaged (it does not decode). Copy it again, whole.');
+        $fields = is_array($data)
+            ? array_filter([$data['u'] ?? null, $data['s'] ?? null, $data['c'] ?? null], 'is_string')
+            : [];
+        if (count($fields) !== 3) {
+            return new \WP_Error(
+                'sitevault_code',
+                'The pairing code is damaged (it does not decode). Copy it again, whole.'
+            );
         }
         $url = wp_parse_url($data['u']);
         $scheme = is_array($url) ? strtolower((string) ($url['scheme'] ?? '')) : '';
@@ -80,12 +86,15 @@ final class Client
         $status = (int) wp_remote_retrieve_response_code($resp);
         if ($status === 401) {
             return new \WP_Error('sitevault_pair_refused', 'The service refused the pairing code: it was already used, '
-                . 'has expired (codes last one hour) or is unknown. Make a new one with `sitevault site connect NAME`.');
+                . 'has expired (codes last one hour) or is unknown. '
+                . 'Make a new one with `sitevault site connect NAME`.');
         }
         $a = json_decode((string) wp_remote_retrieve_body($resp), true);
         $key = is_array($a) && is_string($a['key'] ?? null) ? base64_decode($a['key'], true) : false;
-        if ($status !== 200 || !is_array($a) || !is_string($key) || strlen($key) !== 32 || empty($a['site'])
-            || empty($a['key_id']) || empty($a['events_url']) || empty($a['rotate_url'])) {
+        if (
+            $status !== 200 || !is_array($a) || !is_string($key) || strlen($key) !== 32 || empty($a['site'])
+            || empty($a['key_id']) || empty($a['events_url']) || empty($a['rotate_url'])
+        ) {
             return new \WP_Error('sitevault_pair', sprintf(
                 'The service at %s answered the pairing with HTTP %d and not the expected keys; '
                 . 'check that its version matches this plugin.',

@@ -87,7 +87,11 @@ final class Events
     /** Whether a post is content this log follows. */
     private static function follows(\WP_Post $post): bool
     {
-        if (in_array($post->post_type, self::SKIP_TYPES, true) || wp_is_post_revision($post) || wp_is_post_autosave($post)) {
+        if (
+            in_array($post->post_type, self::SKIP_TYPES, true)
+            || wp_is_post_revision($post)
+            || wp_is_post_autosave($post)
+        ) {
             return false;
         }
         if (WooCommerce::active() && in_array($post->post_type, WooCommerce::POST_TYPES, true)) {
@@ -189,11 +193,18 @@ final class Events
         if (!$after instanceof \WP_Post || !$before instanceof \WP_Post || !self::follows($after)) {
             return;
         }
-        if ($after->post_status !== $before->post_status || in_array($after->post_status, ['auto-draft', 'trash'], true)) {
+        if (
+            $after->post_status !== $before->post_status
+            || in_array($after->post_status, ['auto-draft', 'trash'], true)
+        ) {
             return;
         }
         $changed = [];
-        foreach (['post_title', 'post_content', 'post_excerpt', 'post_name', 'post_parent', 'post_author', 'post_password', 'menu_order', 'comment_status', 'post_date'] as $f) {
+        $fields = [
+            'post_title', 'post_content', 'post_excerpt', 'post_name', 'post_parent', 'post_author', 'post_password',
+            'menu_order', 'comment_status', 'post_date',
+        ];
+        foreach ($fields as $f) {
             if ((string) $after->$f !== (string) $before->$f) {
                 $changed[] = $f;
             }
@@ -275,7 +286,12 @@ final class Events
     {
         $a = get_post((int) $id);
         if ($a instanceof \WP_Post) {
-            Recorder::record('attachment__uploaded', self::postObject($a), sprintf('Media “%s” was uploaded', self::title($a)), self::mediaDetails($a));
+            Recorder::record(
+                'attachment__uploaded',
+                self::postObject($a),
+                sprintf('Media “%s” was uploaded', self::title($a)),
+                self::mediaDetails($a)
+            );
         }
     }
 
@@ -296,7 +312,12 @@ final class Events
                     }
                 }
             }
-            Recorder::record('attachment__updated', self::postObject($after), sprintf('Media “%s” was updated', self::title($after)), ['changed' => $changed] + self::mediaDetails($after));
+            Recorder::record(
+                'attachment__updated',
+                self::postObject($after),
+                sprintf('Media “%s” was updated', self::title($after)),
+                ['changed' => $changed] + self::mediaDetails($after)
+            );
         }
     }
 
@@ -305,7 +326,12 @@ final class Events
     {
         $a = get_post((int) $id);
         if ($a instanceof \WP_Post) {
-            Recorder::record('attachment__deleted', self::postObject($a), sprintf('Media “%s” was deleted', self::title($a)), self::mediaDetails($a));
+            Recorder::record(
+                'attachment__deleted',
+                self::postObject($a),
+                sprintf('Media “%s” was deleted', self::title($a)),
+                self::mediaDetails($a)
+            );
         }
     }
 
@@ -376,7 +402,12 @@ final class Events
             'trashed' => 'moved to the trash', 'unspammed' => 'marked as not spam',
             'untrashed' => 'restored from the trash', 'status_changed' => 'changed status',
         ];
-        Recorder::record('comment__' . $verb, $p[0], sprintf('Comment by %s was %s', $p[2], $words[$verb]), ['from' => $old, 'to' => $new] + $p[1]);
+        Recorder::record(
+            'comment__' . $verb,
+            $p[0],
+            sprintf('Comment by %s was %s', $p[2], $words[$verb]),
+            ['from' => $old, 'to' => $new] + $p[1]
+        );
     }
 
     /** Edited. */
@@ -419,8 +450,17 @@ final class Events
         ];
     }
 
-    private static function pluginEvent(string $verb, string $file, string $words, array $extra = [], ?array $data = null): void
-    {
+    /**
+     * @param array<string, mixed> $extra
+     * @param array{name: string, version: string}|null $data
+     */
+    private static function pluginEvent(
+        string $verb,
+        string $file,
+        string $words,
+        array $extra = [],
+        ?array $data = null
+    ): void {
         $d = $data ?? self::pluginData($file);
         Recorder::record(
             'plugin__' . $verb,
@@ -470,40 +510,55 @@ final class Events
         $type = (string) ($extra['type'] ?? '');
         $action = (string) ($extra['action'] ?? '');
         if ($type === 'plugin' && $action === 'install') {
-            $file = is_object($upgrader) && method_exists($upgrader, 'plugin_info') ? (string) $upgrader->plugin_info() : '';
-            $data = is_object($upgrader) && !empty($upgrader->new_plugin_data['Name'])
-                ? ['name' => (string) $upgrader->new_plugin_data['Name'], 'version' => (string) ($upgrader->new_plugin_data['Version'] ?? '')]
+            $file = is_object($upgrader) && method_exists($upgrader, 'plugin_info')
+                ? (string) $upgrader->plugin_info()
+                : '';
+            $new = is_object($upgrader) && isset($upgrader->new_plugin_data) ? (array) $upgrader->new_plugin_data : [];
+            $data = !empty($new['Name'])
+                ? ['name' => (string) $new['Name'], 'version' => (string) ($new['Version'] ?? '')]
                 : null;
             if ($file !== '' || $data) {
                 self::pluginEvent('installed', $file, 'installed', [], $data ?? self::pluginData($file));
             }
         } elseif ($type === 'plugin' && $action === 'update') {
-            $files = isset($extra['plugins']) ? (array) $extra['plugins'] : (isset($extra['plugin']) ? [$extra['plugin']] : []);
+            $files = (array) ($extra['plugins'] ?? ($extra['plugin'] ?? []));
             foreach ($files as $f) {
                 self::pluginEvent('updated', (string) $f, 'updated');
             }
         } elseif ($type === 'theme' && $action === 'install') {
-            $name = is_object($upgrader) && !empty($upgrader->new_theme_data['Name']) ? (string) $upgrader->new_theme_data['Name'] : '';
-            $slug = is_object($upgrader) && method_exists($upgrader, 'theme_info') && ($t = $upgrader->theme_info()) instanceof \WP_Theme
-                ? $t->get_stylesheet() : '';
+            $new = is_object($upgrader) && isset($upgrader->new_theme_data) ? (array) $upgrader->new_theme_data : [];
+            $name = (string) ($new['Name'] ?? '');
+            $t = is_object($upgrader) && method_exists($upgrader, 'theme_info') ? $upgrader->theme_info() : null;
+            $slug = $t instanceof \WP_Theme ? $t->get_stylesheet() : '';
             self::themeEvent('installed', $slug, 'installed', $name !== '' ? $name : null);
         } elseif ($type === 'theme' && $action === 'update') {
-            $slugs = isset($extra['themes']) ? (array) $extra['themes'] : (isset($extra['theme']) ? [$extra['theme']] : []);
+            $slugs = (array) ($extra['themes'] ?? ($extra['theme'] ?? []));
             foreach ($slugs as $s) {
                 self::themeEvent('updated', (string) $s, 'updated');
             }
         }
     }
 
-    private static function themeEvent(string $verb, string $slug, string $words, ?string $name = null, array $extra = []): void
-    {
+    /**
+     * @param array<string, mixed> $extra
+     */
+    private static function themeEvent(
+        string $verb,
+        string $slug,
+        string $words,
+        ?string $name = null,
+        array $extra = []
+    ): void {
         $theme = $slug !== '' ? wp_get_theme($slug) : null;
         $name = $name ?? ($theme && $theme->exists() ? (string) $theme->get('Name') : $slug);
         Recorder::record(
             'theme__' . $verb,
             ['type' => 'theme', 'id' => $slug, 'name' => $name],
             sprintf('Theme “%s” was %s', $name, $words),
-            ['stylesheet' => $slug, 'version' => $theme && $theme->exists() ? (string) $theme->get('Version') : ''] + $extra
+            [
+                'stylesheet' => $slug,
+                'version' => $theme && $theme->exists() ? (string) $theme->get('Version') : '',
+            ] + $extra
         );
     }
 
@@ -550,10 +605,21 @@ final class Events
         $file = isset($_POST['file']) ? sanitize_text_field(wp_unslash($_POST['file'])) : '';
         if (!empty($_POST['plugin'])) {
             $plugin = sanitize_text_field(wp_unslash($_POST['plugin']));
-            self::pluginEvent('file_edited', $plugin, 'edited in the file editor (' . $file . ')', ['edited_file' => $file]);
+            self::pluginEvent(
+                'file_edited',
+                $plugin,
+                'edited in the file editor (' . $file . ')',
+                ['edited_file' => $file]
+            );
         } elseif (!empty($_POST['theme'])) {
             $theme = sanitize_text_field(wp_unslash($_POST['theme']));
-            self::themeEvent('file_edited', $theme, 'edited in the file editor (' . $file . ')', null, ['edited_file' => $file]);
+            self::themeEvent(
+                'file_edited',
+                $theme,
+                'edited in the file editor (' . $file . ')',
+                null,
+                ['edited_file' => $file]
+            );
         }
         // phpcs:enable
     }
@@ -585,9 +651,12 @@ final class Events
     {
         $u = get_userdata((int) $id);
         if ($u) {
-            Recorder::record('user__registered', self::userObject($u), sprintf('User “%s” was registered', $u->user_login), [
-                'email' => $u->user_email, 'roles' => array_values((array) $u->roles),
-            ]);
+            Recorder::record(
+                'user__registered',
+                self::userObject($u),
+                sprintf('User “%s” was registered', $u->user_login),
+                ['email' => $u->user_email, 'roles' => array_values((array) $u->roles)]
+            );
         }
     }
 
@@ -633,7 +702,13 @@ final class Events
     {
         $u = get_userdata((int) $id);
         if ($u) {
-            Recorder::record('user__logged_out', self::userObject($u), sprintf('User “%s” logged out', $u->user_login), [], Recorder::actor($u));
+            Recorder::record(
+                'user__logged_out',
+                self::userObject($u),
+                sprintf('User “%s” logged out', $u->user_login),
+                [],
+                Recorder::actor($u)
+            );
         }
     }
 
@@ -656,7 +731,12 @@ final class Events
                 }
             }
         }
-        Recorder::record('user__updated', self::userObject($u), sprintf('Profile of “%s” was updated', $u->user_login), ['changed' => $changed]);
+        Recorder::record(
+            'user__updated',
+            self::userObject($u),
+            sprintf('Profile of “%s” was updated', $u->user_login),
+            ['changed' => $changed]
+        );
     }
 
     /**
@@ -706,9 +786,15 @@ final class Events
      */
     public static function menuCreated($id, $data = []): void
     {
-        $name = is_array($data) && isset($data['menu-name']) ? (string) $data['menu-name'] : self::termName((int) $id, 'nav_menu');
+        $name = is_array($data) && isset($data['menu-name'])
+            ? (string) $data['menu-name']
+            : self::termName((int) $id, 'nav_menu');
         self::$pending['menu-created:' . $id] = ['at' => true];
-        Recorder::record('menu__created', ['type' => 'menu', 'id' => (int) $id, 'name' => $name], sprintf('Menu “%s” was created', $name));
+        Recorder::record(
+            'menu__created',
+            ['type' => 'menu', 'id' => (int) $id, 'name' => $name],
+            sprintf('Menu “%s” was created', $name)
+        );
     }
 
     /** Updated (its name or its items). */
@@ -718,14 +804,22 @@ final class Events
             return; // wp_update_nav_menu also fires when a menu is created.
         }
         $name = self::termName((int) $id, 'nav_menu');
-        Recorder::record('menu__updated', ['type' => 'menu', 'id' => (int) $id, 'name' => $name], sprintf('Menu “%s” was updated', $name));
+        Recorder::record(
+            'menu__updated',
+            ['type' => 'menu', 'id' => (int) $id, 'name' => $name],
+            sprintf('Menu “%s” was updated', $name)
+        );
     }
 
     /** Deleted (its name was read by termDeleting). */
     public static function menuDeleted($id): void
     {
         $name = self::$pending['term:' . $id]['name'] ?? '#' . $id;
-        Recorder::record('menu__deleted', ['type' => 'menu', 'id' => (int) $id, 'name' => $name], sprintf('Menu “%s” was deleted', $name));
+        Recorder::record(
+            'menu__deleted',
+            ['type' => 'menu', 'id' => (int) $id, 'name' => $name],
+            sprintf('Menu “%s” was deleted', $name)
+        );
     }
 
     private static function termName(int $id, string $taxonomy): string
@@ -806,7 +900,11 @@ final class Events
         }
         if (strncmp($option, 'widget_', 7) === 0) {
             $base = substr($option, 7);
-            Recorder::record('widget__updated', ['type' => 'widget', 'id' => $base, 'name' => $base], sprintf('Widget settings “%s” were updated', $base));
+            Recorder::record(
+                'widget__updated',
+                ['type' => 'widget', 'id' => $base, 'name' => $base],
+                sprintf('Widget settings “%s” were updated', $base)
+            );
             return;
         }
         if (!in_array($option, self::SETTINGS, true) || $old === $new) {
@@ -841,15 +939,30 @@ final class Events
         $after = $where($new);
         foreach ($after as $id => $sidebar) {
             if (!isset($before[$id]) || $before[$id] === 'wp_inactive_widgets' && $sidebar !== 'wp_inactive_widgets') {
-                Recorder::record('widget__added', ['type' => 'widget', 'id' => $id, 'name' => $id], sprintf('Widget “%s” was added to %s', $id, $sidebar), ['sidebar' => $sidebar]);
+                Recorder::record(
+                    'widget__added',
+                    ['type' => 'widget', 'id' => $id, 'name' => $id],
+                    sprintf('Widget “%s” was added to %s', $id, $sidebar),
+                    ['sidebar' => $sidebar]
+                );
             } elseif ($before[$id] !== $sidebar) {
                 $verb = $sidebar === 'wp_inactive_widgets' ? 'removed' : 'moved';
-                Recorder::record('widget__' . $verb, ['type' => 'widget', 'id' => $id, 'name' => $id], sprintf('Widget “%s” was %s (%s → %s)', $id, $verb, $before[$id], $sidebar), ['from' => $before[$id], 'to' => $sidebar]);
+                Recorder::record(
+                    'widget__' . $verb,
+                    ['type' => 'widget', 'id' => $id, 'name' => $id],
+                    sprintf('Widget “%s” was %s (%s → %s)', $id, $verb, $before[$id], $sidebar),
+                    ['from' => $before[$id], 'to' => $sidebar]
+                );
             }
         }
         foreach ($before as $id => $sidebar) {
             if (!isset($after[$id])) {
-                Recorder::record('widget__removed', ['type' => 'widget', 'id' => $id, 'name' => $id], sprintf('Widget “%s” was removed from %s', $id, $sidebar), ['from' => $sidebar]);
+                Recorder::record(
+                    'widget__removed',
+                    ['type' => 'widget', 'id' => $id, 'name' => $id],
+                    sprintf('Widget “%s” was removed from %s', $id, $sidebar),
+                    ['from' => $sidebar]
+                );
             }
         }
     }
@@ -871,13 +984,21 @@ final class Events
     /** An import started (WordPress Importer and importers that follow it). */
     public static function importStarted(): void
     {
-        Recorder::record('import__started', ['type' => 'import', 'id' => 'import', 'name' => 'import'], 'An import started');
+        Recorder::record(
+            'import__started',
+            ['type' => 'import', 'id' => 'import', 'name' => 'import'],
+            'An import started'
+        );
     }
 
     /** An import finished. */
     public static function importFinished(): void
     {
-        Recorder::record('import__finished', ['type' => 'import', 'id' => 'import', 'name' => 'import'], 'An import finished');
+        Recorder::record(
+            'import__finished',
+            ['type' => 'import', 'id' => 'import', 'name' => 'import'],
+            'An import finished'
+        );
     }
 
     /**

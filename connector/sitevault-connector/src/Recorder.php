@@ -27,8 +27,13 @@ final class Recorder
      * @param array<string, mixed> $details
      * @param array<string, mixed>|null $actor null: who is acting now (see actor())
      */
-    public static function record(string $name, array $object, string $summary, array $details = [], ?array $actor = null): void
-    {
+    public static function record(
+        string $name,
+        array $object,
+        string $summary,
+        array $details = [],
+        ?array $actor = null
+    ): void {
         if (!Store::paired()) {
             return;
         }

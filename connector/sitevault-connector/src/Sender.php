@@ -162,7 +162,11 @@ final class Sender
                 self::REFUSED_EVENT,
                 ['type' => 'sitevault', 'id' => 'outbox', 'name' => 'outbox'],
                 sprintf('The service refused a batch of %d events (HTTP %d); they were dropped', $n, $status),
-                ['status' => $status, 'events' => $n, 'answer' => substr((string) wp_remote_retrieve_body($resp), 0, 500)],
+                [
+                    'status' => $status,
+                    'events' => $n,
+                    'answer' => substr((string) wp_remote_retrieve_body($resp), 0, 500),
+                ],
                 ['kind' => 'wordpress', 'name' => 'WordPress']
             );
             return 'refused';

@@ -10,7 +10,9 @@ namespace Sitevault\Connector;
 final class WooCommerce
 {
     /** Post types WooCommerce's own hooks cover (the post hooks skip them). */
-    public const POST_TYPES = ['shop_order', 'shop_order_refund', 'shop_order_placehold', 'product', 'product_variation', 'shop_coupon'];
+    public const POST_TYPES = [
+        'shop_order', 'shop_order_refund', 'shop_order_placehold', 'product', 'product_variation', 'shop_coupon',
+    ];
 
     /** Whether WooCommerce is loaded. */
     public static function active(): bool
@@ -86,7 +88,12 @@ final class WooCommerce
     {
         $order = self::object($id, $order, 'wc_get_order');
         [$obj, $d, $n] = self::orderParts($id, $order);
-        Recorder::record('woocommerce__order_created', $obj, sprintf('Order #%s was placed (%s %s)', $n, $d['total'], $d['currency']), $d);
+        Recorder::record(
+            'woocommerce__order_created',
+            $obj,
+            sprintf('Order #%s was placed (%s %s)', $n, $d['total'], $d['currency']),
+            $d
+        );
     }
 
     /**
@@ -117,7 +124,11 @@ final class WooCommerce
             'woocommerce__order_refunded',
             $obj,
             sprintf('Order #%s was refunded%s', $n, $amount !== '' ? ' (' . $amount . ' ' . $d['currency'] . ')' : ''),
-            ['refund_id' => (int) $refundId, 'amount' => $amount, 'reason' => (string) self::get($refund, 'get_reason')] + $d
+            [
+                'refund_id' => (int) $refundId,
+                'amount' => $amount,
+                'reason' => (string) self::get($refund, 'get_reason'),
+            ] + $d
         );
     }
 
