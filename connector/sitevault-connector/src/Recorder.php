@@ -154,7 +154,7 @@ final class Recorder
         }
         array_walk_recursive($details, static function (&$v): void {
             if (is_string($v) && strlen($v) > 256) {
-                $v = mb_strcut($v, 0, 256) . '…';
+                $v = mb_substr($v, 0, 256) . '…'; // WordPress polyfills mb_substr
             }
         });
         if (strlen(self::encode($details)) <= self::MAX_DETAILS) {

@@ -114,11 +114,13 @@ final class Sender
             return 'empty';
         }
         $json = Recorder::encode(['events' => $batch['events'], 'dropped' => $dropped, 'full_backup' => $full]);
-        $body = (string) gzencode($json, 6);
-        $resp = Client::post($c, (string) $c['events_url'], $body, [
-            'Content-Type' => 'application/json',
-            'Content-Encoding' => 'gzip',
-        ]);
+        $headers = ['Content-Type' => 'application/json'];
+        $body = $json;
+        if (function_exists('gzencode')) { // zlib is optional in PHP; gzip is optional in the protocol
+            $body = (string) gzencode($json, 6);
+            $headers['Content-Encoding'] = 'gzip';
+        }
+        $resp = Client::post($c, (string) $c['events_url'], $body, $headers);
         $status = is_wp_error($resp) ? 0 : (int) wp_remote_retrieve_response_code($resp);
         $n = count($batch['events']);
 
