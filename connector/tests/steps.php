@@ -170,6 +170,36 @@ $svSteps = [
         $draft = wp_insert_post(['post_title' => 'Autosaved', 'post_status' => 'draft', 'post_content' => 'x']);
         wp_create_post_autosave(['post_ID' => $draft, 'post_title' => 'Autosaved', 'post_content' => 'changed',
             'post_type' => 'post']);
+        // Plugins and themes: deleted, switched, edited in the file editor (its ajax action, as admin-ajax.php
+        // fires it), by WordPress's own functions.
+        require_once ABSPATH . 'wp-admin/includes/file.php';
+        require_once ABSPATH . 'wp-admin/includes/theme.php';
+        if (delete_plugins(['akismet/akismet.php']) !== true) {
+            throw new RuntimeException('delete_plugins failed');
+        }
+        $theme = get_theme_root() . '/svtest';
+        wp_mkdir_p($theme);
+        file_put_contents($theme . '/style.css', "/*\nTheme Name: SV Test Theme\nVersion: 1.0\n*/\n");
+        file_put_contents($theme . '/index.php', "<?php\n");
+        search_theme_directories(true);
+        switch_theme('svtest');
+        switch_theme('twentytwentythree');
+        if (delete_theme('svtest') !== true) {
+            throw new RuntimeException('delete_theme failed');
+        }
+        $_POST = ['plugin' => 'hello.php', 'file' => 'hello.php'];
+        do_action('wp_ajax_edit-theme-plugin-file');
+        $_POST = ['theme' => 'twentytwentythree', 'file' => 'style.css'];
+        do_action('wp_ajax_edit-theme-plugin-file');
+        $_POST = [];
+        // Widgets, a profile, an export, a core update (the hooks export_wp() and update_core() fire).
+        $sidebars = (array) get_option('sidebars_widgets', []);
+        $sidebars['sidebar-1'] = array_merge((array) ($sidebars['sidebar-1'] ?? []), ['block-99']);
+        update_option('sidebars_widgets', $sidebars);
+        update_option('widget_block', [99 => ['content' => '<p>Hello</p>'], '_multiwidget' => 1]);
+        wp_update_user(['ID' => 1, 'user_url' => 'https://example.invalid/']);
+        do_action('export_wp', ['content' => 'all']);
+        do_action('_core_updated_successfully', '6.1.10');
         do_action('import_start');
         do_action('import_end');
         // WooCommerce is not packaged for Debian: its documented hooks, fired with the arguments WooCommerce

@@ -295,7 +295,9 @@ func TestConnector(t *testing.T) {
 			"attachment__uploaded", "attachment__deleted", "post__trashed", "post__restored", "post__deleted",
 			"post__created", "import__started", "import__finished", "woocommerce__order_created",
 			"woocommerce__order_status_changed", "woocommerce__order_refunded", "woocommerce__product_created",
-			"woocommerce__product_updated"} {
+			"woocommerce__product_updated", "plugin__deleted", "theme__switched", "theme__deleted",
+			"plugin__file_edited", "theme__file_edited", "widget__added", "widget__updated", "user__updated",
+			"export__downloaded", "core__updated"} {
 			if len(find(es, name)) == 0 {
 				t.Errorf("no %s event", name)
 			}
@@ -306,6 +308,12 @@ func TestConnector(t *testing.T) {
 		}
 		if a := find(es, "plugin__activated"); len(a) > 0 && (a[0].Object.Name != "Akismet Anti-Spam" || a[0].Actor.Name != "admin") {
 			t.Errorf("plugin activated: %+v", a[0])
+		}
+		if d := find(es, "plugin__deleted"); len(d) > 0 && d[0].Object.Name != "Akismet Anti-Spam" {
+			t.Errorf("plugin deleted: the name read before the files went is %q", d[0].Object.Name)
+		}
+		if d := find(es, "theme__switched"); len(d) < 2 || d[0].Summary != "Theme “SV Test Theme” was activated" {
+			t.Errorf("theme switched: %+v", d)
 		}
 		for _, e := range find(es, "setting__updated") {
 			if e.Object.ID != "blogname" {

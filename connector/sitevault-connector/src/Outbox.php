@@ -186,7 +186,7 @@ final class Outbox
         $freedBytes = 0;
         while ($freedRows < $excessRows || $freedBytes < $excessBytes) {
             $rows = $wpdb->get_results($wpdb->prepare(
-                "SELECT id, count, bytes FROM {$t} WHERE id > %d AND name <> %s ORDER BY id LIMIT 500",
+                "SELECT id, count, bytes FROM {$t} WHERE id > %d AND name <> %s AND claimed = 0 ORDER BY id LIMIT 500",
                 $lastId,
                 self::DROPPED_EVENT
             ));
@@ -207,7 +207,7 @@ final class Outbox
             return;
         }
         $wpdb->query($wpdb->prepare(
-            "DELETE FROM {$t} WHERE id <= %d AND name <> %s",
+            "DELETE FROM {$t} WHERE id <= %d AND name <> %s AND claimed = 0",
             $lastId,
             self::DROPPED_EVENT
         ));
