@@ -95,6 +95,19 @@ $svSteps = [
         Recorder::$recorded = false;
         return ['outcome' => $outcome];
     },
+    'blogname' => static function (array $args): array {
+        // No user: the actor is WordPress itself, or cron when SV_CRON=1.
+        update_option('blogname', $args[0]);
+        Recorder::$recorded = false;
+        return ['ok' => true];
+    },
+    'set-key-id' => static function (array $args): array {
+        Recorder::$recorded = false;
+        $c = Store::connection();
+        $c['key_id'] = $args[0];
+        Store::saveConnection($c);
+        return ['connection' => Store::connection()];
+    },
     'set-state' => static function (array $args): array {
         Recorder::$recorded = false;
         $s = Store::updateState(static function (array $s) use ($args): array {

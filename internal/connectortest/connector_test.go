@@ -508,9 +508,48 @@ func TestConnector(t *testing.T) {
 		}
 	})
 
+	t.Run("actors", func(t *testing.T) {
+		s.t = t
+		s.step(nil, "blogname", "Changed by WordPress")
+		s.step([]string{"SV_CRON=1"}, "blogname", "Changed by cron")
+		s.send()
+		es := find(all(rcv.take()), "setting__updated")
+		if len(es) != 2 || es[0].Actor.Kind != "wordpress" || es[0].Actor.Name != "WordPress" || es[1].Actor.Kind != "cron" {
+			t.Fatalf("actors: %+v", es)
+		}
+	})
+
+	t.Run("413", func(t *testing.T) {
+		s.t = t
+		s.step(nil, "publish", "Too large", "4", "nosend")
+		rcv.queue(answer{Status: 413})
+		if got := s.send(); got != "sent" {
+			t.Fatalf("send after 413: %s", got)
+		}
+		bs := rcv.take()
+		if len(bs) != 2 || len(bs[0].Events) != 2 || len(bs[1].Events) != 2 {
+			t.Fatalf("after 413 the batch is halved: got %v", bs)
+		}
+	})
+
 	if _, refused := rcv.stats(); len(refused) != 0 {
 		t.Errorf("the receiver refused signed requests: %v", refused)
 	}
+
+	t.Run("unknown key", func(t *testing.T) {
+		s.t = t
+		s.step(nil, "set-key-id", "k99")
+		s.step(nil, "publish", "Signed with an unknown key", "1", "nosend")
+		if got := s.send(); got != "failed" {
+			t.Fatalf("send with an unknown key: %s", got)
+		}
+		o := s.outbox()
+		_, refused := rcv.stats()
+		if len(o.Rows) != 1 || o.State.Attempt != 1 || !strings.Contains(o.State.LastError, "HTTP 401") ||
+			len(refused) != 1 || refused[0] != "unknown site or key" {
+			t.Fatalf("after 401: %d rows, state %+v, receiver refused %v", len(o.Rows), o.State, refused)
+		}
+	})
 
 	t.Run("uninstall", func(t *testing.T) {
 		s.t = t

@@ -335,3 +335,66 @@ func names(es []event) []string {
 func (b batch) String() string {
 	return fmt.Sprintf("{%d events %v, dropped %d, full_backup %v, key %s}", len(b.Events), names(b.Events), b.Dropped, b.FullBackup, b.KeyID)
 }
+
+// TestReceiverRefuses shows that the receiver's check is the protocol's, so
+// that TestConnector's "no request was refused" means something: a request
+// signed as the protocol says is accepted once; a replayed nonce, a
+// timestamp six minutes old, a bad signature, an unknown key or site are
+// refused.
+func TestReceiverRefuses(t *testing.T) {
+	r := newReceiver(t, "shop")
+	r.mu.Lock()
+	id, key := r.newKey()
+	r.mu.Unlock()
+	body := []byte(`{"events":[],"dropped":0,"full_backup":false}`)
+	sign := func(site, keyID string, key []byte, ts int64, nonce string, body []byte) *http.Request {
+		sum := sha256.Sum256(body)
+		canonical := "POST\n/api/v1/connector/events\n" + strconv.FormatInt(ts, 10) + "\n" + nonce + "\n" + hex.EncodeToString(sum[:])
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(canonical))
+		req, _ := http.NewRequest("POST", r.srv.URL+"/api/v1/connector/events?x=1", bytes.NewReader(body))
+		req.Header.Set("X-Sitevault-Site", site)
+		req.Header.Set("X-Sitevault-Key", keyID)
+		req.Header.Set("X-Sitevault-Timestamp", strconv.FormatInt(ts, 10))
+		req.Header.Set("X-Sitevault-Nonce", nonce)
+		req.Header.Set("X-Sitevault-Signature", hex.EncodeToString(mac.Sum(nil)))
+		return req
+	}
+	status := func(req *http.Request) int {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	now := time.Now().Unix()
+	other := make([]byte, 32)
+	for _, c := range []struct {
+		name string
+		req  *http.Request
+		want int
+	}{
+		{"good", sign("shop", id, key, now, "nonce-0123456789ab", body), 200},
+		{"replayed nonce", sign("shop", id, key, now, "nonce-0123456789ab", body), 401},
+		{"six minutes old", sign("shop", id, key, now-360, "nonce-0123456789ac", body), 401},
+		{"bad signature", sign("shop", id, other, now, "nonce-0123456789ad", body), 401},
+		{"unknown key", sign("shop", "k9", key, now, "nonce-0123456789ae", body), 401},
+		{"unknown site", sign("blog", id, key, now, "nonce-0123456789af", body), 401},
+		{"short nonce", sign("shop", id, key, now, "short", body), 401},
+	} {
+		if got := status(c.req); got != c.want {
+			t.Errorf("%s: HTTP %d, want %d", c.name, got, c.want)
+		}
+	}
+	// The body signed is the body sent: a changed body is a bad signature.
+	req := sign("shop", id, key, now, "nonce-0123456789b0", body)
+	req.Body = io.NopCloser(bytes.NewReader([]byte(`{"events":[],"dropped":1,"full_backup":false}`)))
+	if got := status(req); got != 401 {
+		t.Errorf("changed body: HTTP %d", got)
+	}
+	_, refused := r.stats()
+	if len(refused) != 7 {
+		t.Errorf("refusals logged: %v", refused)
+	}
+}

@@ -8,8 +8,8 @@ namespace Sitevault\Connector;
  * (SITEVAULT_OUTBOX_MAX_ROWS, default 10,000) and bytes
  * (SITEVAULT_OUTBOX_MAX_BYTES, default 5 MB); at the bound it drops the
  * oldest events and keeps one visible sitevault__events_dropped event.
- * Repeats (one name and object within COALESCE_SECONDS) become one event
- * with a count. Rows leave the table only when the service has
+ * Repeats (one name and object, by one actor, within COALESCE_SECONDS)
+ * become one event with a count. Rows leave the table only when the service has
  * acknowledged them, or when they are dropped at the bound.
  */
 final class Outbox
@@ -98,7 +98,15 @@ final class Outbox
     {
         self::ensureTable();
         $object = is_array($event['object'] ?? null) ? $event['object'] : [];
-        $key = sha1($event['name'] . '|' . ($object['type'] ?? '') . '|' . ($object['id'] ?? ''));
+        // One name and object by one actor: saves by two people stay two events.
+        $actor = is_array($event['actor'] ?? null) ? $event['actor'] : [];
+        $key = sha1(implode('|', [
+            $event['name'],
+            $object['type'] ?? '',
+            $object['id'] ?? '',
+            $actor['kind'] ?? '',
+            $actor['id'] ?? '',
+        ]));
         $window = $event['name'] === self::DROPPED_EVENT ? PHP_INT_MAX : self::COALESCE_SECONDS;
         if (!self::coalesce($event, $key, $window)) {
             self::insert($event, $key, 1);
