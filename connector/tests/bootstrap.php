@@ -7,6 +7,7 @@
  *   SV_WP_ROOT   the WordPress root
  *   SV_WP_HOST   the site's host:port (WordPress reads HTTP_HOST)
  *   SV_CRON      "1": the step runs as a WP-Cron request (DOING_CRON)
+ *   SV_PAIRING_CODE  SITEVAULT_PAIRING_CODE, when set (else wp-config.php may define it)
  *   SV_MAX_ROWS  SITEVAULT_OUTBOX_MAX_ROWS, when set
  *   SV_MAX_BYTES SITEVAULT_OUTBOX_MAX_BYTES, when set
  */
@@ -23,6 +24,9 @@ $_SERVER['REQUEST_METHOD'] = 'GET';
 $_SERVER['REMOTE_ADDR'] = '127.0.0.1';
 if (getenv('SV_CRON') === '1') {
     define('DOING_CRON', true);
+}
+if (getenv('SV_PAIRING_CODE')) {
+    define('SITEVAULT_PAIRING_CODE', getenv('SV_PAIRING_CODE'));
 }
 if (getenv('SV_MAX_ROWS')) {
     define('SITEVAULT_OUTBOX_MAX_ROWS', (int) getenv('SV_MAX_ROWS'));

@@ -108,6 +108,11 @@ $svSteps = [
         Store::saveConnection($c);
         return ['connection' => Store::connection()];
     },
+    'decode' => static function (array $args): array {
+        Recorder::$recorded = false;
+        $d = \Sitevault\Connector\Client::decodeCode($args[0]);
+        return is_wp_error($d) ? ['error' => $d->get_error_message()] : ['decoded' => $d];
+    },
     'set-state' => static function (array $args): array {
         Recorder::$recorded = false;
         $s = Store::updateState(static function (array $s) use ($args): array {

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -206,6 +207,32 @@ func TestConnector(t *testing.T) {
 	if o := s.outbox(); len(o.Rows) != 0 || o.Connection != nil {
 		t.Fatalf("unpaired, the outbox holds %d events (connection %v)", len(o.Rows), o.Connection)
 	}
+
+	// Pairing codes: the service's URL must be HTTPS or loopback; a damaged code is refused here.
+	enc := func(v map[string]string) string {
+		j, _ := json.Marshal(v)
+		return "svp1." + base64.RawURLEncoding.EncodeToString(j)
+	}
+	for code, want := range map[string]string{
+		enc(map[string]string{"u": "https://vault.example/", "s": "shop", "c": "x"}): "https://vault.example",
+		enc(map[string]string{"u": "http://vault.example", "s": "shop", "c": "x"}):   "neither HTTPS nor on this machine",
+		"svp1.bm90IGpzb24":       "damaged",
+		"sitevault-pairing-code": "not a sitevault pairing code",
+	} {
+		v := s.step(nil, "decode", code)
+		if got := fmt.Sprint(v); !strings.Contains(got, want) {
+			t.Errorf("decode %s: %s, want %q", code, got, want)
+		}
+	}
+
+	// A code the service refuses is not tried again.
+	refusedCode := []string{"SV_CRON=1", "SV_PAIRING_CODE=" + enc(map[string]string{"u": rcv.srv.URL, "s": "shop", "c": "used"})}
+	s.step(refusedCode, "init")
+	s.step(refusedCode, "init")
+	if o := s.outbox(); o.Connection != nil || len(rcv.pairs) != 1 || !strings.Contains(o.State.LastError, "refused the pairing code") {
+		t.Fatalf("a refused code: connection %v, %d pair requests, last error %q", o.Connection, len(rcv.pairs), o.State.LastError)
+	}
+	rcv.pairs = nil
 
 	// Pairing with the constant, on the next cron run.
 	s.define("SITEVAULT_PAIRING_CODE", rcv.code())
