@@ -23,7 +23,20 @@ final class Outbox
     /** The event recorded when the bound drops events. */
     public const DROPPED_EVENT = 'sitevault__events_dropped';
 
+    /** At the bound, the oldest events are dropped until the outbox is at this share of it. */
+    public const DROP_TO = 0.9;
+
+    /** A request checks the bound on its first event and at least every CHECK_EVERY events. */
+    public const CHECK_EVERY = 20;
+
     private static bool $ready = false;
+
+    /** @var array{rows: int, bytes: int}|null the outbox at this request's last check */
+    private static ?array $known = null;
+
+    private static int $addedRows = 0;
+    private static int $addedBytes = 0;
+    private static int $sinceCheck = 0;
 
     /** The table's name, with the site's prefix. */
     public static function table(): string
@@ -109,11 +122,26 @@ final class Outbox
         ]));
         $window = $event['name'] === self::DROPPED_EVENT ? PHP_INT_MAX : self::COALESCE_SECONDS;
         if (!self::coalesce($event, $key, $window)) {
-            self::insert($event, $key, 1);
+            self::$addedBytes += self::insert($event, $key, 1);
+            self::$addedRows++;
         }
-        if ($event['name'] !== self::DROPPED_EVENT) {
+        if ($event['name'] !== self::DROPPED_EVENT && self::mayBeOverBound()) {
             self::keepBound();
         }
+    }
+
+    /**
+     * Whether the bound must be checked (a COUNT and a SUM over the table):
+     * on a request's first event, every CHECK_EVERY events (other requests
+     * add too), and whenever what this request added may have reached it.
+     */
+    private static function mayBeOverBound(): bool
+    {
+        self::$sinceCheck++;
+        return self::$known === null
+            || self::$sinceCheck >= self::CHECK_EVERY
+            || self::$known['rows'] + self::$addedRows > self::maxRows()
+            || self::$known['bytes'] + self::$addedBytes > self::maxBytes();
     }
 
     /**
@@ -155,7 +183,7 @@ final class Outbox
     /**
      * @param array<string, mixed> $event
      */
-    private static function insert(array $event, string $key, int $count): void
+    private static function insert(array $event, string $key, int $count): int
     {
         global $wpdb;
         $payload = Recorder::encode($event);
@@ -168,26 +196,33 @@ final class Outbox
             'bytes' => strlen($payload),
             'payload' => $payload,
         ], ['%s', '%s', '%s', '%f', '%d', '%d', '%s']);
+        return strlen($payload);
     }
 
     /**
-     * Drops the oldest events while the table is over a bound, counts them
-     * into the one sitevault__events_dropped event and the state, and asks
-     * for a full backup with the next batch.
+     * When the table is over a bound, drops the oldest events until it is
+     * at DROP_TO of both (so that the next events do not each drop one),
+     * counts them into the one sitevault__events_dropped event and the
+     * state, and asks for a full backup with the next batch.
      */
     private static function keepBound(): void
     {
         global $wpdb;
         $t = self::table();
         $stats = self::stats();
+        self::$known = $stats;
+        self::$addedRows = 0;
+        self::$addedBytes = 0;
+        self::$sinceCheck = 0;
         $maxRows = self::maxRows();
         $maxBytes = self::maxBytes();
         if ($stats['rows'] <= $maxRows && $stats['bytes'] <= $maxBytes) {
             return;
         }
+        self::$known = null; // check again after the drop
         // Leave room for the drop event itself.
-        $excessRows = $stats['rows'] - $maxRows + 1;
-        $excessBytes = $stats['bytes'] - $maxBytes + 2048;
+        $excessRows = $stats['rows'] - (int) floor($maxRows * self::DROP_TO) + 1;
+        $excessBytes = $stats['bytes'] - (int) floor($maxBytes * self::DROP_TO) + 2048;
         $dropped = 0;
         $lastId = 0;
         $freedRows = 0;
