@@ -108,6 +108,17 @@ $svSteps = [
         Store::saveConnection($c);
         return ['connection' => Store::connection()];
     },
+    'cron-due' => static function (): array {
+        // Makes the send event due now (WP-Cron then runs it on the next wp-cron.php request).
+        Recorder::$recorded = false;
+        $next = wp_next_scheduled('sitevault_connector_send');
+        if ($next === false) {
+            throw new RuntimeException('the send event is not scheduled');
+        }
+        wp_unschedule_event($next, 'sitevault_connector_send');
+        wp_schedule_event(time() - 1, 'sitevault_every_minute', 'sitevault_connector_send');
+        return ['was' => $next, 'recurrence' => wp_get_schedule('sitevault_connector_send')];
+    },
     'decode' => static function (array $args): array {
         Recorder::$recorded = false;
         $d = \Sitevault\Connector\Client::decodeCode($args[0]);
