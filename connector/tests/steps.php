@@ -119,6 +119,12 @@ $svSteps = [
         wp_schedule_event(time() - 1, 'sitevault_every_minute', 'sitevault_connector_send');
         return ['was' => $next, 'recurrence' => wp_get_schedule('sitevault_connector_send')];
     },
+    'drop-table' => static function (): array {
+        global $wpdb;
+        Recorder::$recorded = false;
+        $wpdb->query('DROP TABLE ' . Outbox::table());
+        return ['exists' => Outbox::tableExists()];
+    },
     'decode' => static function (array $args): array {
         Recorder::$recorded = false;
         $d = \Sitevault\Connector\Client::decodeCode($args[0]);

@@ -535,6 +535,19 @@ func TestConnector(t *testing.T) {
 		}
 	})
 
+	t.Run("table dropped", func(t *testing.T) {
+		s.t = t
+		if v := s.step(nil, "drop-table"); v["exists"] != false {
+			t.Fatalf("drop the table: %v", v)
+		}
+		s.step(nil, "publish", "After the table was dropped", "1", "nosend")
+		if o := s.outbox(); len(o.Rows) != 1 || o.Rows[0].Event.Object.Name != "After the table was dropped" {
+			t.Fatalf("the table was not made again on first use: %v", names(eventsOf(o)))
+		}
+		s.send()
+		rcv.take()
+	})
+
 	t.Run("actors", func(t *testing.T) {
 		s.t = t
 		s.step(nil, "blogname", "Changed by WordPress")

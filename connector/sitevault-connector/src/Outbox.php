@@ -93,6 +93,14 @@ final class Outbox
         self::$ready = true;
     }
 
+    /** Whether the table exists. */
+    public static function tableExists(): bool
+    {
+        global $wpdb;
+        $t = self::table();
+        return $wpdb->get_var($wpdb->prepare('SHOW TABLES LIKE %s', $wpdb->esc_like($t))) === $t;
+    }
+
     /** Drops the table (uninstall). */
     public static function dropTable(): void
     {
@@ -187,7 +195,7 @@ final class Outbox
     {
         global $wpdb;
         $payload = Recorder::encode($event);
-        $wpdb->insert(self::table(), [
+        $row = [
             'uuid' => $event['uuid'],
             'name' => $event['name'],
             'ckey' => $key,
@@ -195,7 +203,13 @@ final class Outbox
             'count' => $count,
             'bytes' => strlen($payload),
             'payload' => $payload,
-        ], ['%s', '%s', '%s', '%f', '%d', '%d', '%s']);
+        ];
+        $formats = ['%s', '%s', '%s', '%f', '%d', '%d', '%s'];
+        if ($wpdb->insert(self::table(), $row, $formats) === false && !self::tableExists()) {
+            // The table went missing (dropped by hand, a restored database): make it again.
+            self::createTable();
+            $wpdb->insert(self::table(), $row, $formats);
+        }
         return strlen($payload);
     }
 
