@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 GO ?= go
 BIN := $(CURDIR)/bin/sitevault
 
-.PHONY: all build test test-quick demo demo-stop demo-engine bench deps clean fmt vet
+.PHONY: all build test test-quick demo demo-stop demo-engine bench deps clean fmt vet connector
 
 all: build
 
@@ -37,6 +37,10 @@ demo-stop:
 # The repository engine alone, on a generated folder.
 demo-engine: build
 	scripts/engine-demo.sh
+
+# The WordPress plugin (connector/), as an installable zip for Plugins → Add New → Upload.
+connector:
+	php connector/build.php bin/sitevault-connector.zip
 
 bench: build
 	scripts/deps.sh bench
