@@ -43,11 +43,21 @@ func TestSignature(t *testing.T) {
 		t.Fatal("a good signature (in upper case) refused")
 	}
 	for name, f := range map[string]func() bool{
-		"body":  func() bool { return VerifySignature(key, "POST", "/api/v1/connector/events", "1733300000", "nonce-0123456789ab", []byte(`{}`), sig) },
-		"path":  func() bool { return VerifySignature(key, "POST", "/api/v1/connector/rotate", "1733300000", "nonce-0123456789ab", body, sig) },
-		"time":  func() bool { return VerifySignature(key, "POST", "/api/v1/connector/events", "1733300001", "nonce-0123456789ab", body, sig) },
-		"nonce": func() bool { return VerifySignature(key, "POST", "/api/v1/connector/events", "1733300000", "nonce-0123456789ac", body, sig) },
-		"key":   func() bool { return VerifySignature([]byte("other"), "POST", "/api/v1/connector/events", "1733300000", "nonce-0123456789ab", body, sig) },
+		"body": func() bool {
+			return VerifySignature(key, "POST", "/api/v1/connector/events", "1733300000", "nonce-0123456789ab", []byte(`{}`), sig)
+		},
+		"path": func() bool {
+			return VerifySignature(key, "POST", "/api/v1/connector/rotate", "1733300000", "nonce-0123456789ab", body, sig)
+		},
+		"time": func() bool {
+			return VerifySignature(key, "POST", "/api/v1/connector/events", "1733300001", "nonce-0123456789ab", body, sig)
+		},
+		"nonce": func() bool {
+			return VerifySignature(key, "POST", "/api/v1/connector/events", "1733300000", "nonce-0123456789ac", body, sig)
+		},
+		"key": func() bool {
+			return VerifySignature([]byte("other"), "POST", "/api/v1/connector/events", "1733300000", "nonce-0123456789ab", body, sig)
+		},
 	} {
 		if f() {
 			t.Errorf("a changed %s still verifies", name)
