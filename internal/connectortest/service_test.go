@@ -295,6 +295,32 @@ func TestWithTheService(t *testing.T) {
 			t.Fatalf("event %d of the burst is %q: not in order", i, name)
 		}
 	}
-	l.waitJobs("backup", 3)
+	before := len(l.waitJobs("backup", 3))
 	t.Logf("the burst: %d events in order", len(order))
+
+	// More changes than the outbox holds while the service is unreachable
+	// (2,000 against a bound of 500 rows; the 10,000-row default bound
+	// works the same): the outbox stays within its bound, the drop is
+	// logged, and a backup follows once the service is back.
+	s.define("SITEVAULT_OUTBOX_MAX_ROWS", "500")
+	l.stop()
+	s.step(nil, "publish", "Flood", "2000")
+	o := s.outbox()
+	if len(o.Rows) > 500 || o.State.Dropped == 0 || !o.State.FullBackup {
+		t.Fatalf("over the bound: %d rows, %d dropped, full backup %v", len(o.Rows), o.State.Dropped, o.State.FullBackup)
+	}
+	l.start()
+	s.step(nil, "set-state", "attempt=0", "next_attempt=0")
+	for range 10 {
+		if len(s.outbox().Rows) == 0 {
+			break
+		}
+		s.send()
+	}
+	if len(l.activity("group=sitevault&q="+url.QueryEscape("dropped"))) == 0 {
+		t.Error("the dropped events are not in the log")
+	}
+	if n := len(l.waitJobs("backup", before+1)); n <= before {
+		t.Errorf("no backup followed the dropped events (%d backups, %d before)", n, before)
+	}
 }
