@@ -232,13 +232,21 @@ func backupProgress(p *backup.Progress, total int64) sitevault.Progress {
 	return out
 }
 
-// findPoint resolves a reference, reloading the index when the point was
-// written by another process since this one loaded it.
+// findPoint resolves a reference (an id, latest, or a day in the site's
+// time zone, as the points API lists them), reloading the index when the
+// point was written by another process since this one loaded it.
 func (s *Service) findPoint(ctx context.Context, site, ref string) (*repository.Snapshot, error) {
 	if ref == "" {
 		ref = point.Latest
 	}
-	sn, err := point.Find(ctx, s.repo, site, ref, time.Local)
+	// A day names the site's calendar day, in its schedule's time zone.
+	loc := time.UTC
+	if st, err := s.cat.Site(ctx, site); err == nil {
+		if l, err := st.Schedule.Location(); err == nil {
+			loc = l
+		}
+	}
+	sn, err := point.Find(ctx, s.repo, site, ref, loc)
 	switch {
 	case errors.Is(err, point.ErrNoPoint), errors.Is(err, point.ErrBadRef), errors.Is(err, point.ErrAmbiguous), errors.Is(err, point.ErrOtherSite):
 		return nil, coded("point_not_found", err)
