@@ -72,6 +72,10 @@ type Repository struct {
 	// saving
 	mu       sync.Mutex              // guards inflight, used, pending, err, idxFiles
 	inflight map[BlobHandle]struct{} // blobs in packs not yet indexed in memory
+	// snaps caches decoded snapshot files by id: a file never changes (its
+	// name is its content's hash), so a listing decodes only new ones.
+	snapsMu sync.Mutex
+	snaps   map[ID]*Snapshot
 	used     map[BlobHandle]int64    // blob → last time (unix ns) SaveBlob or MarkUsed saw it
 	pending  []*packInfo             // uploaded packs not yet in an index file
 	saveErr  error

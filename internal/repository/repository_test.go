@@ -305,3 +305,52 @@ func TestCompressionChoice(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotsCache: a listing decodes only new snapshot files, hands
+// out copies a caller may change, and forgets removed ones.
+func TestSnapshotsCache(t *testing.T) {
+	ctx := context.Background()
+	r := TestRepository(t)
+	tid, err := r.SaveTree(ctx, &Tree{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	save := func(site string) ID {
+		id, err := r.SaveSnapshot(ctx, &Snapshot{Time: time.Now(), Site: site, Tree: tid, Meta: map[string]string{"k": "v"},
+			Summary: &Summary{Skipped: []string{"x"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	a := save("a")
+	first, err := r.Snapshots(ctx)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("%v %v", first, err)
+	}
+	first[0].Meta["k"] = "changed"
+	first[0].Summary.Skipped[0] = "changed"
+	b := save("b")
+	second, err := r.Snapshots(ctx)
+	if err != nil || len(second) != 2 {
+		t.Fatalf("%v %v", second, err)
+	}
+	for _, sn := range second {
+		if sn.Meta["k"] != "v" || sn.Summary.Skipped[0] != "x" {
+			t.Fatalf("a caller's change reached the cache: %+v", sn)
+		}
+	}
+	if err := r.RemoveSnapshot(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	third, _ := r.Snapshots(ctx)
+	if len(third) != 1 || third[0].ID != b {
+		t.Fatalf("after removing %v: %v", a, third)
+	}
+	r.snapsMu.Lock()
+	n := len(r.snaps)
+	r.snapsMu.Unlock()
+	if n != 1 {
+		t.Fatalf("the cache holds %d snapshots, want the one left", n)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -161,9 +163,32 @@ func (r *Repository) loadSnapshots(ctx context.Context, strict bool) ([]*Snapsho
 		mu  sync.Mutex
 		out []*Snapshot
 	)
+	// Decoded snapshots are reused (a service lists every point of the
+	// repository for each backup: without the cache each job decrypted
+	// every snapshot file again); strict listings (check) read every file.
+	listed := make(map[ID]bool, len(ids))
+	r.snapsMu.Lock()
+	if r.snaps == nil {
+		r.snaps = make(map[ID]*Snapshot)
+	}
+	var todo []ID
+	for _, id := range ids {
+		listed[id] = true
+		if sn, ok := r.snaps[id]; ok && !strict {
+			out = append(out, sn.clone())
+		} else {
+			todo = append(todo, id)
+		}
+	}
+	for id := range r.snaps {
+		if !listed[id] {
+			delete(r.snaps, id) // removed (forget)
+		}
+	}
+	r.snapsMu.Unlock()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(2 * r.opts.Connections)
-	for _, id := range ids {
+	for _, id := range todo {
 		g.Go(func() error {
 			sn, err := r.LoadSnapshot(gctx, id)
 			if errors.Is(err, backend.ErrNotExist) {
@@ -179,6 +204,9 @@ func (r *Repository) loadSnapshots(ctx context.Context, strict bool) ([]*Snapsho
 			mu.Lock()
 			out = append(out, sn)
 			mu.Unlock()
+			r.snapsMu.Lock()
+			r.snaps[id] = sn.clone()
+			r.snapsMu.Unlock()
 			return nil
 		})
 	}
@@ -249,4 +277,21 @@ func (r *Repository) RemoveSnapshot(ctx context.Context, id ID) error {
 		return fmt.Errorf("remove snapshot %v: %w", id.Short(), err)
 	}
 	return nil
+}
+
+// clone returns a copy of sn that shares nothing a caller may change.
+func (sn *Snapshot) clone() *Snapshot {
+	c := *sn
+	if sn.Parent != nil {
+		p := *sn.Parent
+		c.Parent = &p
+	}
+	c.Tags = slices.Clone(sn.Tags)
+	c.Meta = maps.Clone(sn.Meta)
+	if sn.Summary != nil {
+		s := *sn.Summary
+		s.Skipped, s.Warnings = slices.Clone(sn.Summary.Skipped), slices.Clone(sn.Summary.Warnings)
+		c.Summary = &s
+	}
+	return &c
 }
