@@ -110,15 +110,21 @@ func (c *Catalog) PendingSchedules(ctx context.Context, limit int) (map[string]s
 const scheduleOff = "off"
 
 // SetNextBackup records when a site's scheduled backup is next due
-// (nil: the schedule is off), if it is still what was read as before
-// ("" for a pending one). It reports whether it was set: a scheduler that
-// lost the race to another worker leaves it.
-func (c *Catalog) SetNextBackup(ctx context.Context, site string, before string, next *time.Time) (bool, error) {
+// (nil: the schedule is off), computed from sched, if the next backup is
+// still what was read as before ("" for a pending one) and the site's
+// schedule is still sched. It reports whether it was set: a scheduler that
+// lost the race to another worker, or to an edit of the schedule, leaves it.
+func (c *Catalog) SetNextBackup(ctx context.Context, site string, before string, sched sitevault.Schedule, next *time.Time) (bool, error) {
 	v := scheduleOff
 	if next != nil {
 		v = formatTime(*next)
 	}
-	res, err := c.db.ExecContext(ctx, c.q(`UPDATE site_status SET next_backup_at = ? WHERE site = ? AND next_backup_at = ?`), v, site, before)
+	stored, _, _, err := siteSettingsJSON(sitevault.Site{Schedule: sched})
+	if err != nil {
+		return false, err
+	}
+	res, err := c.db.ExecContext(ctx, c.q(`UPDATE site_status SET next_backup_at = ? WHERE site = ? AND next_backup_at = ?
+		AND (SELECT schedule FROM sites WHERE name = ?) = ?`), v, site, before, site, stored)
 	if err != nil {
 		return false, fmt.Errorf("schedule %s: %w", site, err)
 	}

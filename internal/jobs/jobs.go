@@ -218,7 +218,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			}()
 		}
 	wait:
-		poll.Reset(r.Poll)
+		// A random phase, so that idle workers share the queue instead of
+		// the one whose tick comes first taking every job.
+		poll.Reset(r.Poll/2 + rand.N(r.Poll))
 	}
 }
 

@@ -74,10 +74,10 @@ type Repository struct {
 	inflight map[BlobHandle]struct{} // blobs in packs not yet indexed in memory
 	// snaps caches decoded snapshot files by id: a file never changes (its
 	// name is its content's hash), so a listing decodes only new ones.
-	snapsMu sync.Mutex
-	snaps   map[ID]*Snapshot
-	used     map[BlobHandle]int64    // blob → last time (unix ns) SaveBlob or MarkUsed saw it
-	pending  []*packInfo             // uploaded packs not yet in an index file
+	snapsMu  sync.Mutex
+	snaps    map[ID]*Snapshot
+	used     map[BlobHandle]int64 // blob → last time (unix ns) SaveBlob or MarkUsed saw it
+	pending  []*packInfo          // uploaded packs not yet in an index file
 	saveErr  error
 	idxFiles map[ID][]ID     // index files applied to idx → the packs they name
 	idxGone  map[ID]struct{} // index files known to be superseded (not applied)

@@ -246,10 +246,8 @@ func (s *Service) schedule(ctx context.Context) {
 				s.log.Error("scheduler", "err", err)
 			}
 			lastDaily = now
-		} else if n, err := s.scheduleRealtime(ctx, now); err != nil && ctx.Err() == nil {
+		} else if _, err := s.scheduleRealtime(ctx, now); err != nil && ctx.Err() == nil {
 			s.log.Error("scheduler", "err", err)
-		} else if n > 0 {
-			s.runner.Wake()
 		}
 		if now := s.cfg.Now(); now.Sub(lastMaintenance) > time.Minute {
 			s.maintain(ctx)
@@ -281,7 +279,7 @@ func (s *Service) scheduleOnce(ctx context.Context) error {
 				}
 				next = &at
 			}
-			if _, err := s.cat.SetNextBackup(ctx, name, "", next); err != nil {
+			if _, err := s.cat.SetNextBackup(ctx, name, "", sched, next); err != nil {
 				return err
 			}
 		}
@@ -289,8 +287,10 @@ func (s *Service) scheduleOnce(ctx context.Context) error {
 			break
 		}
 	}
-	queued, err := s.scheduleRealtime(ctx, now)
-	if err != nil {
+	// The runners of every worker find what is queued here on their next
+	// poll (within a second): waking this one at once would give this
+	// worker every scheduled job while the others sleep.
+	if _, err := s.scheduleRealtime(ctx, now); err != nil {
 		return err
 	}
 	for {
@@ -317,16 +317,12 @@ func (s *Service) scheduleOnce(ctx context.Context) error {
 				return err
 			}
 			if j != nil {
-				queued++
 				s.log.Info("scheduled backup queued", "site", d.Site, "job", j.ID, "due", d.Due, "late", now.Sub(d.Due).Round(time.Second))
 			}
 		}
 		if len(due) < 500 {
 			break
 		}
-	}
-	if queued > 0 {
-		s.runner.Wake()
 	}
 	return nil
 }

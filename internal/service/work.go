@@ -26,6 +26,9 @@ import (
 // The handlers of the job kinds: each calls the same library flow as the
 // CLI's command of the same name.
 
+// maxListed bounds the skipped paths and tables a job's result lists.
+const maxListed = 200
+
 // BackupParams are a backup job's parameters.
 type BackupParams struct {
 	// Trigger is stored with the point ("manual", "daily", "realtime").
@@ -46,10 +49,13 @@ type BackupResult struct {
 	TablesChanged  int                   `json:"tables_changed"`
 	Partial        bool                  `json:"partial"`
 	Warnings       []backup.Warning      `json:"warnings,omitempty"`
-	Skipped        []archiver.Skip       `json:"skipped,omitempty"` // at most 200
-	SkippedTables  []backup.SkippedTable `json:"skipped_tables,omitempty"`
-	Forgotten      []string              `json:"forgotten,omitempty"`
-	Seconds        float64               `json:"seconds"`
+	Skipped        []archiver.Skip       `json:"skipped,omitempty"`        // at most 200
+	SkippedTables  []backup.SkippedTable `json:"skipped_tables,omitempty"` // at most 200
+	// SkippedTablesTotal and SkippedTotal count every table and path left out.
+	SkippedTablesTotal int      `json:"skipped_tables_total"`
+	SkippedTotal       int      `json:"skipped_total"`
+	Forgotten          []string `json:"forgotten,omitempty"`
+	Seconds            float64  `json:"seconds"`
 }
 
 // RestoreParams are a restore job's parameters.
@@ -169,19 +175,18 @@ func (s *Service) runBackup(ctx context.Context, j *sitevault.Job, rep *jobs.Rep
 	if err != nil {
 		return nil, classify(err)
 	}
+	// A site in a shared database skips every other site's tables: the
+	// job keeps the first ones and the count, not thousands of lines.
 	out := BackupResult{Point: res.Snapshot.ID.String(), Time: res.Snapshot.Time, Partial: res.Partial,
-		Warnings: res.Details, SkippedTables: res.SkippedTables, Seconds: res.Duration.Seconds()}
+		Warnings: res.Details, SkippedTables: res.SkippedTables[:min(len(res.SkippedTables), maxListed)],
+		SkippedTablesTotal: len(res.SkippedTables), Seconds: res.Duration.Seconds()}
 	if res.Parent != nil {
 		out.Parent = res.Parent.ID.String()
 	}
 	if f := res.Files; f != nil {
 		out.FilesNew, out.FilesChanged, out.FilesUnchanged = f.FilesNew, f.FilesChanged, f.FilesUnchanged
 		out.Bytes, out.BytesRead = f.BytesTotal, f.BytesRead
-		for _, sk := range f.Skipped {
-			if len(out.Skipped) < 200 {
-				out.Skipped = append(out.Skipped, sk)
-			}
-		}
+		out.Skipped, out.SkippedTotal = f.Skipped[:min(len(f.Skipped), maxListed)], len(f.Skipped)
 	}
 	if d := res.Database; d != nil {
 		out.Tables = len(d.Tables)

@@ -252,10 +252,14 @@ func testSites(t *testing.T, open Open) {
 		t.Fatalf("PendingSchedules = %v, %v", pending, err)
 	}
 	next := time.Date(2026, 12, 5, 2, 30, 0, 0, time.UTC)
-	if ok, err := c.SetNextBackup(ctx, "blog", "", &next); !ok || err != nil {
+	// A schedule edited since it was read is not overwritten from the stale read.
+	if ok, _ := c.SetNextBackup(ctx, "blog", "", sitevault.Schedule{Start: "05:00"}, &next); ok {
+		t.Fatal("SetNextBackup stored a moment computed from a schedule the site no longer has")
+	}
+	if ok, err := c.SetNextBackup(ctx, "blog", "", s.Schedule, &next); !ok || err != nil {
 		t.Fatalf("SetNextBackup = %v, %v", ok, err)
 	}
-	if ok, _ := c.SetNextBackup(ctx, "blog", "", &next); ok {
+	if ok, _ := c.SetNextBackup(ctx, "blog", "", s.Schedule, &next); ok {
 		t.Fatal("SetNextBackup set a schedule that was no longer pending")
 	}
 	got.Schedule.Start = "04:00"
@@ -470,7 +474,7 @@ func testScheduleOnce(t *testing.T, open Open) {
 		name := fmt.Sprintf("site%d", i)
 		addSite(t, c, name)
 		due := now.Add(time.Duration(i) * time.Second)
-		if ok, err := c.SetNextBackup(ctx, name, "", &due); !ok || err != nil {
+		if ok, err := c.SetNextBackup(ctx, name, "", sitevault.Schedule{}, &due); !ok || err != nil {
 			t.Fatal(ok, err)
 		}
 	}
