@@ -72,7 +72,7 @@ func (c *Catalog) UpdateSite(ctx context.Context, s sitevault.Site) (sitevault.S
 		ssh_user = ?4, ssh_host = ?5, ssh_port = ?6, ssh_identity_file = ?7, ssh_host_key = ?8, ssh_host_key_sha256 = ?9,
 		ssh_password = ?10, ssh_passphrase = ?11,
 		db_host = ?12, db_name = ?13, db_user = ?14, db_password = ?15, db_table_prefix = ?16, db_last_credentials = ?17,
-		updated_at = ?19, schedule = ?20, retention = ?21, notify = ?22
+		created_at = ?18, updated_at = ?19, schedule = ?20, retention = ?21, notify = ?22
 		WHERE name = ?1`), args...)
 		if err != nil {
 			return err
