@@ -14,7 +14,7 @@ what=${1:-test}
 pkgs=(openssh-server openssh-client mariadb-server mariadb-client php-cli php-mysql wordpress wordpress-theme-twentytwentythree wordpress-l10n ca-certificates)
 case "$what" in
   test|demo) ;;
-  bench) pkgs+=(restic mydumper hyperfine time) ;;
+  bench) pkgs+=(restic mydumper hyperfine time postgresql) ;;
   *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;
 esac
 
