@@ -693,6 +693,9 @@ func runMode(ctx context.Context, o options, mode string, workers int, catalogUR
 	res.repoBytes = duBytes(repo)
 
 	// The jobs of the day.
+	if b, err := json.Marshal(mapf(all, func(j job) job { j.Result = nil; return j })); err == nil {
+		os.WriteFile(filepath.Join(base, "jobs.json"), b, 0o644)
+	}
 	perSite := map[string]int{}
 	var last time.Time
 	for _, j := range all {
@@ -1169,7 +1172,7 @@ func compute(r *result) figures {
 	f.perMinute = float64(len(r.jobs)) / r.dayWall.Minutes()
 	f.busyPerMinute = float64(len(r.jobs)) / last.Sub(first).Minutes()
 	// Hand-off: after a job ends on a worker while another job waits
-	// (queued before that end, started after it), how long until that
+	// (queued and runnable before that end, started after it), how long until that
 	// worker starts its next job — the claim's share of the overhead.
 	byWorker := map[string][]job{}
 	for _, j := range r.jobs {
@@ -1181,7 +1184,7 @@ func compute(r *result) figures {
 			end := *j.Finished
 			waiting := false
 			for _, k := range r.jobs {
-				if !k.Created.After(end) && k.Started.After(end) {
+				if !k.Created.After(end) && !k.RunAfter.After(end) && k.Started.After(end) {
 					waiting = true
 					break
 				}
@@ -1263,6 +1266,21 @@ func formatReport(o options, rs []*result, loadBefore string) string {
 	})
 	row("hand-off (a job ends while others wait → that worker's next start): mean / p95 (n)", func(i int, r *result) string {
 		return fmt.Sprintf("%s / %s (%d)", ms(mean(fs[i].handoff)), ms(durPercentile(fs[i].handoff, 95)), len(fs[i].handoff))
+	})
+	row("wall − own, first 100 jobs / last 100 jobs (by start)", func(i int, r *result) string {
+		js := slices.Clone(r.jobs)
+		slices.SortFunc(js, func(a, b job) int { return a.Started.Compare(*b.Started) })
+		k := min(100, len(js))
+		part := func(js []job) (ovh, own []time.Duration) {
+			for _, j := range js {
+				o := time.Duration(j.seconds * float64(time.Second))
+				ovh, own = append(ovh, j.Finished.Sub(*j.Started)-o), append(own, o)
+			}
+			return
+		}
+		o1, w1 := part(js[:k])
+		o2, w2 := part(js[len(js)-k:])
+		return fmt.Sprintf("%s / %s (own time %s / %s)", ms(mean(o1)), ms(mean(o2)), ms(mean(w1)), ms(mean(w2)))
 	})
 	row("jobs per worker", func(i int, r *result) string {
 		var parts []string
