@@ -3,6 +3,7 @@ package ssh
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -190,6 +191,68 @@ func check(t *testing.T, counts, want map[string]int) {
 	for typ, n := range want {
 		if counts[typ] != n {
 			t.Errorf("%s requests: %d, want %d", typ, counts[typ], n)
+		}
+	}
+}
+
+// TestOpenListedChecksTheFile opens files as a listing described them:
+// unchanged, empty, changed since the listing, and replaced by a symbolic
+// link to a file outside the root, which must give ErrNotAsListed and none
+// of the outside file's bytes.
+func TestOpenListedChecksTheFile(t *testing.T) {
+	base := t.TempDir()
+	root, outside := filepath.Join(base, "site"), filepath.Join(base, "outside")
+	must(t, os.MkdirAll(root, 0o755))
+	must(t, os.MkdirAll(outside, 0o755))
+	must(t, os.WriteFile(filepath.Join(outside, "secret"), []byte("outside!"), 0o644))
+	for name, content := range map[string]string{"same": "inside", "empty": "", "grows": "inside", "swapped": "inside", "retimed": "inside"} {
+		must(t, os.WriteFile(filepath.Join(root, name), []byte(content), 0o644))
+		old := time.Now().Add(-time.Hour)
+		must(t, os.Chtimes(filepath.Join(root, name), old, old))
+	}
+	cfg := testConfig(needSSHD(t))
+	cfg.Root = root
+	c := dialTest(t, cfg)
+	f, err := c.FSAt(context.Background(), root)
+	must(t, err)
+	ctx := context.Background()
+	list, err := f.ReadDir(ctx, "")
+	must(t, err)
+	listed := map[string]fsys.FileInfo{}
+	for _, fi := range list {
+		listed[fi.Name] = fi
+	}
+
+	// Changed after the listing.
+	must(t, os.WriteFile(filepath.Join(root, "grows"), []byte("inside and more"), 0o644))
+	must(t, os.Chtimes(filepath.Join(root, "retimed"), time.Now(), time.Now()))
+	must(t, os.Remove(filepath.Join(root, "swapped")))
+	must(t, os.Symlink(filepath.Join(outside, "secret"), filepath.Join(root, "swapped")))
+
+	for name, want := range map[string]string{"same": "inside", "empty": ""} {
+		file, err := f.OpenListed(ctx, name, listed[name])
+		if err != nil {
+			t.Fatalf("OpenListed(%s): %v", name, err)
+		}
+		before, err := file.Stat()
+		must(t, err)
+		got, err := io.ReadAll(file)
+		must(t, err)
+		after, err := file.Stat()
+		must(t, err)
+		must(t, file.Close())
+		if string(got) != want || before != listed[name] || after.Size != before.Size || !after.ModTime.Equal(before.ModTime) || after.Mode != before.Mode {
+			t.Errorf("OpenListed(%s): read %q, stat before %+v after %+v; want %q and the listing %+v twice", name, got, before, after, want, listed[name])
+		}
+	}
+	for _, name := range []string{"grows", "retimed", "swapped"} {
+		file, err := f.OpenListed(ctx, name, listed[name])
+		if !errors.Is(err, fsys.ErrNotAsListed) {
+			var got []byte
+			if err == nil {
+				got, _ = io.ReadAll(file)
+			}
+			t.Errorf("OpenListed(%s) after a change: %v (read %q), want ErrNotAsListed", name, err, got)
 		}
 	}
 }
