@@ -39,6 +39,13 @@ var ErrOutsideRoot = errors.New("path escapes the site root")
 // the operation is not caught: restore therefore also checks parents with
 // Lstat, as it does on every FS.
 //
+// OpenListed (fsys.ListedOpener) opens a file its folder's listing
+// described, using the listing's attributes instead of the LSTAT and
+// checking the open file with FSTAT before handing anything over. Between
+// a check and an OPEN a file may still be swapped for a FIFO, which blocks
+// the session (OpenSSH's OPEN has no O_NONBLOCK): the window is the time
+// from the listing (OpenListed) or the LSTAT (Open) to the OPEN.
+//
 // ReadDir returns the attributes READDIR carries (one round trip per batch
 // of entries, no per-file stat). SFTP version 3 has no inode, device or
 // change time and gives modification times in whole seconds.
