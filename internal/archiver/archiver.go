@@ -303,7 +303,7 @@ func (r *run) tree(ctx context.Context, dir string, entries []fsys.FileInfo, pre
 			wg.Add(1)
 			if !r.submit(ctx, func() {
 				defer wg.Done()
-				nodes[i] = r.file(ctx, p, state)
+				nodes[i] = r.file(ctx, p, state, fi)
 			}) {
 				wg.Done()
 			}
@@ -389,11 +389,17 @@ func (r *run) dir(ctx context.Context, p string, fi fsys.FileInfo, old *reposito
 
 // file reads and stores the regular file at p. A file that changes while it
 // is read is read once more; if it changes again it is stored as read the
-// second time and named in the report.
-func (r *run) file(ctx context.Context, p string, state fileState) *repository.Node {
+// second time and named in the report. listed is the file's entry in its
+// folder's listing: a file system that can open a listed file in fewer
+// requests (fsys.ListedOpener; SFTP) is given it on the first attempt.
+func (r *run) file(ctx context.Context, p string, state fileState, listed fsys.FileInfo) *repository.Node {
 	var read int64
 	for attempt := 1; ; attempt++ {
-		n, changed, nread, err := r.readFile(ctx, p)
+		var l *fsys.FileInfo
+		if attempt == 1 {
+			l = &listed
+		}
+		n, changed, nread, err := r.readFile(ctx, p, l)
 		read += nread
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, errFatal) {
@@ -419,8 +425,18 @@ var errFatal = errors.New("backup failing")
 
 // readFile reads p once. The node carries the attributes seen before the
 // read, so a file that changed while read looks changed to the next backup.
-func (r *run) readFile(ctx context.Context, p string) (n *repository.Node, changed bool, read int64, err error) {
-	f, err := r.a.fs.Open(ctx, p)
+// listed, if not nil, is the file's listing, for an fsys.ListedOpener; a
+// file that no longer matches it is opened again with Open.
+func (r *run) readFile(ctx context.Context, p string, listed *fsys.FileInfo) (n *repository.Node, changed bool, read int64, err error) {
+	var f fsys.File
+	if lo, ok := r.a.fs.(fsys.ListedOpener); ok && listed != nil {
+		f, err = lo.OpenListed(ctx, p, *listed)
+		if errors.Is(err, fsys.ErrNotAsListed) {
+			f, err = r.a.fs.Open(ctx, p)
+		}
+	} else {
+		f, err = r.a.fs.Open(ctx, p)
+	}
 	if err != nil {
 		return nil, false, 0, err
 	}

@@ -13,6 +13,7 @@ package fsys
 
 import (
 	"context"
+	"errors"
 	"io"
 	"io/fs"
 	"strings"
@@ -38,6 +39,25 @@ type File interface {
 	// Stat describes the open file (after reading, to see whether it changed).
 	Stat() (FileInfo, error)
 }
+
+// ListedOpener is implemented by file systems where opening a file the
+// caller has just listed can skip requests (SFTP: the LSTAT before the
+// OPEN). OpenListed opens name, which a ReadDir of its folder described as
+// listed (a regular file), for reading.
+//
+// The returned File's first Stat returns listed (the attributes seen before
+// the read), its second Stat the open file's attributes after the read. An
+// implementation must make sure it opened what was listed: when the opened
+// file is not a regular file with listed's size, modification time and
+// mode (it was replaced or changed since the listing), OpenListed returns
+// an error wrapping ErrNotAsListed and hands over nothing it read; the
+// caller then opens the file again with Open.
+type ListedOpener interface {
+	OpenListed(ctx context.Context, name string, listed FileInfo) (File, error)
+}
+
+// ErrNotAsListed means a file no longer matches its listing (see ListedOpener).
+var ErrNotAsListed = errors.New("file changed since its folder was listed")
 
 // WFile is a file being written.
 type WFile interface {

@@ -39,6 +39,13 @@ var ErrOutsideRoot = errors.New("path escapes the site root")
 // the operation is not caught: restore therefore also checks parents with
 // Lstat, as it does on every FS.
 //
+// OpenListed (fsys.ListedOpener) opens a file its folder's listing
+// described, using the listing's attributes instead of the LSTAT and
+// checking the open file with FSTAT before handing anything over. Between
+// a check and an OPEN a file may still be swapped for a FIFO, which blocks
+// the session (OpenSSH's OPEN has no O_NONBLOCK): the window is the time
+// from the listing (OpenListed) or the LSTAT (Open) to the OPEN.
+//
 // ReadDir returns the attributes READDIR carries (one round trip per batch
 // of entries, no per-file stat). SFTP version 3 has no inode, device or
 // change time and gives modification times in whole seconds.
@@ -303,6 +310,120 @@ func (f *FS) Open(ctx context.Context, name string) (fsys.File, error) {
 	info := toInfo(path.Base(p), fi)
 	return &rfile{f: file, name: info.Name, first: &info, size: fi.Size()}, nil
 }
+
+// listedMax is the largest file OpenListed reads whole into memory; larger
+// files go through Open, where a request more per file does not matter.
+const listedMax = 512 << 10
+
+// OpenListed opens a file that a ReadDir of its folder described as listed
+// (fsys.ListedOpener), in fewer requests than Open: the listing's
+// attributes (READDIR's, taken with lstat) stand for Open's LSTAT, so a
+// small file costs OPEN, READ, FSTAT and CLOSE (4 requests, the CLOSE not
+// waited for) instead of 5, and an empty one a single LSTAT.
+//
+// The file is read whole into memory before anything is handed over, then
+// checked with FSTAT on the open handle: unless it is still a regular file
+// with the listing's size, modification time and mode, what was read is
+// dropped and the error wraps fsys.ErrNotAsListed (the caller opens it
+// again with Open, which checks a final symbolic link's real path). So a
+// file replaced by a link to a file outside the root after the listing
+// is not taken (unless the target has the listed file's exact size,
+// time and mode). The folder's real path is checked as for Open. Files
+// larger than listedMax, and anything not listed as a regular file, go
+// through Open.
+func (f *FS) OpenListed(ctx context.Context, name string, listed fsys.FileInfo) (fsys.File, error) {
+	if !listed.Mode.IsRegular() || listed.Size > listedMax || listed.Size < 0 {
+		return f.Open(ctx, name)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p, err := f.full("open", name)
+	if err != nil {
+		return nil, err
+	}
+	// Usually cached: the folder was checked when it was listed.
+	if err := f.checkDir("open", name, path.Dir(p)); err != nil {
+		return nil, err
+	}
+	info := listed
+	info.Name = path.Base(p)
+	c := f.cl()
+	if listed.Size == 0 {
+		// Nothing to read: one LSTAT shows whether it is still empty.
+		fi, err := c.Lstat(p)
+		if err != nil {
+			return nil, pathErr("open", name, err)
+		}
+		if !asListed(listed, fi) {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fsys.ErrNotAsListed}
+		}
+		return &listedFile{name: info.Name, first: &info, after: toInfo(info.Name, fi)}, nil
+	}
+	file, err := c.OpenFile(p, os.O_RDONLY)
+	if err != nil {
+		return nil, pathErr("open", name, err)
+	}
+	// Close without waiting for the answer (see rfile.Close).
+	defer func() { go file.Close() }()
+	buf := make([]byte, listed.Size)
+	// Exactly the listed size: one READ for a small file, no READ for EOF;
+	// a file that grew shows in the FSTAT.
+	n, rerr := file.ReadAt(buf, 0)
+	if rerr != nil && !(rerr == io.EOF && n == len(buf)) {
+		if rerr == io.EOF {
+			// Shorter than listed: it changed.
+			return nil, &fs.PathError{Op: "open", Path: name, Err: fsys.ErrNotAsListed}
+		}
+		return nil, pathErr("read", name, rerr)
+	}
+	// The FSTAT follows the READ, so a change while reading shows.
+	fi, err := file.Stat()
+	if err != nil {
+		return nil, pathErr("stat", name, err)
+	}
+	if !asListed(listed, fi) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fsys.ErrNotAsListed}
+	}
+	return &listedFile{name: info.Name, first: &info, after: toInfo(info.Name, fi), data: buf}, nil
+}
+
+// asListed reports whether fi (an LSTAT or FSTAT) shows the file listed.
+func asListed(listed fsys.FileInfo, fi os.FileInfo) bool {
+	return fi.Mode().IsRegular() && fi.Mode() == listed.Mode && fi.Size() == listed.Size && fi.ModTime().Equal(listed.ModTime)
+}
+
+// listedFile is a file OpenListed read whole.
+type listedFile struct {
+	name  string
+	first *fsys.FileInfo // the listing's attributes, served once
+	after fsys.FileInfo  // the open file's, checked after the read
+	data  []byte
+	off   int
+}
+
+func (l *listedFile) Read(b []byte) (int, error) {
+	if l.off >= len(l.data) {
+		return 0, io.EOF
+	}
+	n := copy(b, l.data[l.off:])
+	l.off += n
+	return n, nil
+}
+
+// Stat returns the listing's attributes first, the open file's after.
+func (l *listedFile) Stat() (fsys.FileInfo, error) {
+	if l.first != nil {
+		fi := *l.first
+		l.first = nil
+		return fi, nil
+	}
+	return l.after, nil
+}
+
+func (l *listedFile) Close() error { l.data = nil; return nil }
+
+var _ fsys.ListedOpener = (*FS)(nil)
 
 // rfile is a file open for reading.
 type rfile struct {
