@@ -113,6 +113,11 @@ func run(o options) (err error) {
 		if err != nil {
 			return err
 		}
+		// PostgreSQL runs as the postgres user when we are root: it must
+		// be able to enter the work folder to reach its own data folder.
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
 		defer func() {
 			if err == nil {
 				os.RemoveAll(d)
