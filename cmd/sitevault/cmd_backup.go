@@ -76,7 +76,7 @@ func openSiteJob(ctx context.Context, g *globalOptions, name string) (*siteJob, 
 	entry, err := cat.Site(ctx, name)
 	if err != nil {
 		cat.Close()
-		return nil, siteNotFound(name, err)
+		return nil, siteNotFound(ctx, cat, name, err)
 	}
 	s, err := openRepository(ctx, g)
 	if err != nil {

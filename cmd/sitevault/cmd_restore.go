@@ -179,7 +179,7 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 				fmt.Fprintf(g.errOut(), "Not imported: %s\n", s)
 			}
 		}
-	} else if point, err = findPoint(ctx, j.s, j.entry.Name, opts.To); err != nil {
+	} else if point, err = findPoint(ctx, g, j.s, j.entry.Name, opts.To); err != nil {
 		return err
 	}
 	items, paths, err := restore.ResolveItems(opts.Only, opts.Paths, opts.Tables, point.Meta[backup.MetaContentDir])

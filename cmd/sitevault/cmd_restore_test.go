@@ -112,7 +112,7 @@ func TestBackupPointsRestoreUndo(t *testing.T) {
 		}
 		defer s.Close()
 		first := points[len(points)-1]
-		sn, err := findPoint(context.Background(), s, "blog", first.ID)
+		sn, err := findPoint(context.Background(), e.global(""), s, "blog", first.ID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -70,7 +70,7 @@ func newSiteCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "site",
 		Short: "Register WordPress sites (local or over SSH), list what a backup takes, back up and restore their files",
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  unknownCommand,
 		RunE:  showHelp,
 	}
 	addFlags := func(c *cobra.Command, o *siteOptions) {
@@ -563,7 +563,7 @@ func runSiteEdit(ctx context.Context, opts siteOptions, g *globalOptions, stdout
 	defer cat.Close()
 	entry, err := cat.Site(ctx, opts.Name)
 	if err != nil {
-		return siteNotFound(opts.Name, err)
+		return siteNotFound(ctx, cat, opts.Name, err)
 	}
 	return checkAndSave(ctx, g, &entry, opts, cat.UpdateSite, "changed", stdout)
 }
@@ -620,13 +620,6 @@ func printCheck(w io.Writer, s sitevault.Site, c *site.CheckResult) {
 	fmt.Fprintf(w, "  database:    %q on %s:%s as %q, tables %s* — login OK\n", db.Name, c.DBAddr.Network, c.DBAddr.Address, db.User, db.TablePrefix)
 }
 
-func siteNotFound(name string, err error) error {
-	if errors.Is(err, catalog.ErrSiteNotFound) {
-		return userErrorf(err, "there is no site %s; `sitevault site list` shows the sites", name)
-	}
-	return err
-}
-
 func runSiteList(ctx context.Context, g *globalOptions, stdout io.Writer) error {
 	cat, _, err := openCatalog(ctx, g)
 	if err != nil {
@@ -662,7 +655,7 @@ func runSiteShow(ctx context.Context, name string, g *globalOptions, stdout io.W
 	defer cat.Close()
 	s, err := cat.Site(ctx, name)
 	if err != nil {
-		return siteNotFound(name, err)
+		return siteNotFound(ctx, cat, name, err)
 	}
 	set := func(sec sitevault.Secret) string {
 		if sec.IsSet() {
@@ -718,7 +711,7 @@ func runSiteRemove(ctx context.Context, name string, g *globalOptions, stdout io
 	}
 	defer cat.Close()
 	if err := cat.RemoveSite(ctx, name); err != nil {
-		return siteNotFound(name, err)
+		return siteNotFound(ctx, cat, name, err)
 	}
 	if !g.Quiet {
 		fmt.Fprintf(stdout, "Site %s removed from the catalog; its restore points stay in the repository.\n", name)
@@ -735,7 +728,7 @@ func openSite(ctx context.Context, g *globalOptions, name string) (sitevault.Sit
 	defer cat.Close()
 	entry, err := cat.Site(ctx, name)
 	if err != nil {
-		return sitevault.Site{}, nil, nil, siteNotFound(name, err)
+		return sitevault.Site{}, nil, nil, siteNotFound(ctx, cat, name, err)
 	}
 	conn, err := connectSite(ctx, g, &entry)
 	if err != nil {

@@ -44,7 +44,7 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Arguments the root does not know are a usage error (exit code 2).
-		Args: usageArgs(cobra.NoArgs),
+		Args: unknownCommand,
 		RunE: showHelp,
 	}
 	f := root.PersistentFlags()
