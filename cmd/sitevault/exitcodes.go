@@ -59,9 +59,12 @@ func userErrorf(cause error, format string, args ...any) error {
 func exitCode(err error) int {
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
+	var coded *exitCodeError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &coded):
+		return coded.code
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.Is(err, errUsage):

@@ -38,3 +38,16 @@ func TestMistypedCommandSuggests(t *testing.T) {
 		}
 	}
 }
+
+func TestWorstCode(t *testing.T) {
+	for _, c := range []struct {
+		codes []int
+		want  int
+	}{
+		{nil, 0}, {[]int{0, 0}, 0}, {[]int{0, 3}, 3}, {[]int{3, 1, 0}, 1}, {[]int{13, 3, 1}, 13}, {[]int{1, 3}, 1},
+	} {
+		if got := worstCode(c.codes); got != c.want {
+			t.Errorf("worstCode(%v) = %d, want %d", c.codes, got, c.want)
+		}
+	}
+}
