@@ -21,6 +21,7 @@ const (
 	exitNoRepository = 11  // no repository there (or not a sitevault repository)
 	exitDamaged      = 12  // the repository is damaged (check found problems, a blob failed authentication)
 	exitUnreachable  = 13  // the site or the repository's backend cannot be reached
+	exitStale        = 14  // status --max-age: a site's last good backup is older (or missing)
 	exitInterrupted  = 130 // interrupted (Ctrl-C, SIGTERM)
 )
 
@@ -32,6 +33,8 @@ var (
 	errPartial = errors.New("backup is partial")
 	// errUnreachable: a server could not be reached.
 	errUnreachable = errors.New("unreachable")
+	// errStale: a site's last good backup is older than status --max-age.
+	errStale = errors.New("backup too old")
 )
 
 // usageError marks err as a command-line mistake (exit code 2).
@@ -80,6 +83,8 @@ func exitCode(err error) int {
 		return exitUnreachable
 	case errors.Is(err, errPartial):
 		return exitPartial
+	case errors.Is(err, errStale):
+		return exitStale
 	}
 	return exitError
 }

@@ -79,7 +79,7 @@ var commandConstructors = []func(g *globalOptions) *cobra.Command{
 	newSiteCommand,
 	newDownloadCommand,
 	newBackupCommand, newPointsCommand, newRestoreCommand, newUndoCommand,
-	newServeCommand, newJobsCommand,
+	newServeCommand, newJobsCommand, newStatusCommand,
 }
 
 // usageArgs turns an argument validator's error into a usage error.

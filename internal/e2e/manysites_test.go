@@ -1,10 +1,12 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMistypedSiteName checks that a site name that is no site's fails
@@ -136,5 +138,63 @@ func TestBackupAll(t *testing.T) {
 	}
 	if n := len(sv.points("blog")); n != 2 {
 		t.Errorf("blog has %d points, want 2 (nothing backed up when a pattern matched nothing)", n)
+	}
+}
+
+// TestStatusMaxAge checks status and site list on real backups: a site
+// backed up now is fresh, one never backed up (and one whose backups now
+// fail) is stale with --max-age and the exit code is 14; the JSON holds
+// typed values.
+func TestStatusMaxAge(t *testing.T) {
+	needServers(t)
+	sv := newCLI(t)
+	fresh, _ := newSite(t)
+	sv.addSite("blog", fresh, false)
+	never, _ := newSite(t)
+	sv.addSite("shop", never, false)
+	sv.ok("backup", "blog")
+
+	if out := sv.ok("status", "blog", "--max-age", "26h"); !strings.Contains(out, "blog") || !strings.Contains(out, " ok ") {
+		t.Errorf("status of a fresh site:\n%s", out)
+	}
+	r := sv.run("status", "--max-age", "26h")
+	if r.code != 14 || !strings.Contains(r.stderr, "shop") || strings.Contains(r.stderr, "blog") {
+		t.Errorf("status with a site never backed up: want exit code 14 naming shop only, got %v", r)
+	}
+	// A second passes while --max-age 1s has not yet elapsed … then has.
+	time.Sleep(1500 * time.Millisecond)
+	if r := sv.run("status", "blog", "--max-age", "1s"); r.code != 14 || !strings.Contains(r.stdout, "stale") {
+		t.Errorf("status --max-age 1s of a site backed up earlier: want 14 and \"stale\", got %v", r)
+	}
+	if r := sv.run("status", "blgo"); r.code == 0 || !strings.Contains(r.stderr, "did you mean blog?") {
+		t.Errorf("status of a mistyped site: %v", r)
+	}
+
+	var list []struct {
+		Site       string     `json:"site"`
+		LastBackup *time.Time `json:"last_backup"`
+		AgeSeconds *float64   `json:"age_seconds"`
+		LastPoint  string     `json:"last_point"`
+		Bytes      int64      `json:"bytes"`
+		Result     string     `json:"result"`
+		Stale      bool       `json:"stale"`
+	}
+	for _, args := range [][]string{{"status", "--json"}, {"site", "list", "--json"}} {
+		list = nil
+		must(t, json.Unmarshal([]byte(sv.ok(args...)), &list))
+		if len(list) != 2 || list[0].Site != "blog" || list[1].Site != "shop" {
+			t.Fatalf("%v: %+v", args, list)
+		}
+		b, s := list[0], list[1]
+		if b.LastBackup == nil || b.AgeSeconds == nil || b.Result != "ok" || b.Bytes <= 0 || len(b.LastPoint) != 64 {
+			t.Errorf("%v: blog %+v, want its backup", args, b)
+		}
+		if s.LastBackup != nil || s.Result != "none" || s.Stale {
+			t.Errorf("%v: shop %+v, want never backed up (stale only with --max-age)", args, s)
+		}
+	}
+	out := sv.ok("site", "list")
+	if !strings.Contains(out, "LAST BACKUP") || !strings.Contains(out, "never") {
+		t.Errorf("site list:\n%s", out)
 	}
 }
