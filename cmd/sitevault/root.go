@@ -44,9 +44,11 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Arguments the root does not know are a usage error (exit code 2).
-		Args: unknownCommand,
-		RunE: showHelp,
+		Args:    unknownCommand,
+		RunE:    showHelp,
+		Version: versionString(),
 	}
+	root.SetVersionTemplate("sitevault {{.Version}}\n")
 	f := root.PersistentFlags()
 	f.StringVar(&g.Home, "home", "", "data home (default $SITEVAULT_HOME or ~/.local/share/sitevault)")
 	f.StringVarP(&g.Repo, "repo", "r", "", "repository: a path, sftp://user@host[:port]/path, s3://host[:port]/bucket[/prefix] or s3+http://… (default $SITEVAULT_REPOSITORY or the embedded repository)")
