@@ -49,7 +49,8 @@ not stop the others. A name or glob that matches no site is an error before
 any backup starts.
 
 Exit codes: 0 saved; 3 saved, but some files could not be read (listed);
-13 the site or its database cannot be reached; see the README for the rest.
+13 the site or its database cannot be reached; 16 the site is busy (another
+backup or restore of it runs); see the README for the rest.
 With several sites the code is the worst of the sites' codes (any failure
 outranks 3).`,
 		Args: usageArgs(cobra.ArbitraryArgs),

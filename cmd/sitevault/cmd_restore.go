@@ -297,7 +297,7 @@ func finishRestore(g *globalOptions, asJSON bool, stdout io.Writer, siteName, jo
 		err := fmt.Errorf("%s of site %s is incomplete: %d files were refused, %d files and %d tables failed (listed above); `sitevault undo %s` takes it back",
 			job, siteName, refused, failed, tables, siteName)
 		if tables > 0 || damagedFiles(res.Files) {
-			// exit code 12: `sitevault check --read-data` tells what else is damaged
+			// exit code 15: `sitevault check --read-data` tells what else is damaged
 			err = fmt.Errorf("%w; run `sitevault check --read-data`: %w", err, repository.ErrDamaged)
 		}
 		return err
