@@ -78,7 +78,7 @@ cat <<EOF
    sitevault snapshots --json
    sitevault key list                      # the key file is one key; add a password too:
    SITEVAULT_NEW_PASSWORD=… sitevault key add
-   sitevault forget --site demo --keep-last 1 --dry-run
+   sitevault forget demo --keep-last 1 --dry-run
    sitevault prune --dry-run
    sitevault dir restore <ID> /tmp/elsewhere   # any restore point, anywhere
    sitevault --help

@@ -24,29 +24,55 @@ import (
 )
 
 type backupOptions struct {
-	Name   string
-	JSON   bool
-	NoWait bool
+	Name     string
+	Sites    []string // several sites, names or globs (backup --all, backup 'shop-*' blog)
+	All      bool
+	Parallel int
+	JSON     bool
+	NoWait   bool
 }
 
 func newBackupCommand(g *globalOptions) *cobra.Command {
 	var opts backupOptions
 	cmd := &cobra.Command{
-		Use:   "backup SITE [--json] [--no-wait]",
-		Short: "Back up a site's files and database into one restore point (incremental)",
+		Use:   "backup SITE… | backup --all [--parallel N] [--json] [--no-wait]",
+		Short: "Back up sites' files and databases into restore points (incremental)",
 		Long: `Back up a registered site: its files (as the WordPress rules select them) and
 its database tables (those with the site's prefix and a key) into one restore
 point, incremental from the site's previous point. One backup per site runs at
 a time: a second one waits for the first (or fails at once with --no-wait).
 
+Several sites — names, globs ('shop-*', quoted for the shell) or --all —
+are backed up --parallel at a time (default 2), each printing one summary
+line ("blog: saved 1a2b3c4d, …" or "shop: FAILED: …"); a failed site does
+not stop the others. A name or glob that matches no site is an error before
+any backup starts.
+
 Exit codes: 0 saved; 3 saved, but some files could not be read (listed);
-13 the site or its database cannot be reached; see the README for the rest.`,
-		Args: usageArgs(cobra.ExactArgs(1)),
+13 the site or its database cannot be reached; 16 the site is busy (another
+backup or restore of it runs); see the README for the rest.
+With several sites the code is the worst of the sites' codes (any failure
+outranks 3).`,
+		Args: usageArgs(cobra.ArbitraryArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case opts.All && len(args) > 0:
+				return usageError(errors.New("backup takes sites or --all, not both"))
+			case !opts.All && len(args) == 0:
+				return usageError(errors.New("backup needs a SITE (or several, or --all); `sitevault site list` shows the sites"))
+			case opts.Parallel < 1:
+				return usageError(errors.New("--parallel must be at least 1"))
+			}
+			if opts.All || len(args) > 1 || hasGlob(args[0]) {
+				opts.Sites = args
+				return runBackupMany(cmd.Context(), opts, g, cmd.OutOrStdout())
+			}
 			opts.Name = args[0]
 			return runBackup(cmd.Context(), opts, g, cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().BoolVar(&opts.All, "all", false, "back up every registered site")
+	cmd.Flags().IntVar(&opts.Parallel, "parallel", 2, "with several sites: how many are backed up at once")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON (see the README)")
 	cmd.Flags().BoolVar(&opts.NoWait, "no-wait", false, "fail at once if another backup or restore of the site is running")
 	return cmd
@@ -75,22 +101,27 @@ func openSiteJob(ctx context.Context, g *globalOptions, name string) (*siteJob, 
 	}
 	entry, err := cat.Site(ctx, name)
 	if err != nil {
+		err = siteNotFound(ctx, cat, name, err)
 		cat.Close()
-		return nil, siteNotFound(name, err)
+		return nil, err
 	}
 	s, err := openRepository(ctx, g)
 	if err != nil {
 		cat.Close()
 		return nil, err
 	}
-	j := &siteJob{entry: entry, cat: cat, s: s}
-	j.deps = backup.Deps{
-		Repo: s.repo, Catalog: cat, Locker: siteLocker(cfg.Home, cat), Logger: g.logger(), Now: g.now,
+	return &siteJob{entry: entry, cat: cat, s: s, deps: jobDeps(g, cfg.Home, cat, s)}, nil
+}
+
+// jobDeps are the library's dependencies for jobs on the open catalog
+// and repository.
+func jobDeps(g *globalOptions, home string, cat *catalog.Catalog, s *session) backup.Deps {
+	return backup.Deps{
+		Repo: s.repo, Catalog: cat, Locker: siteLocker(home, cat), Logger: g.logger(), Now: g.now,
 		Connect: func(ctx context.Context, e sitevault.Site) (connection.Connection, error) {
 			return connectSite(ctx, g, &e)
 		},
 	}
-	return j, nil
 }
 
 // onWait tells the user why nothing happens yet.

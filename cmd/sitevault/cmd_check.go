@@ -21,14 +21,14 @@ func newCheckCommand(g *globalOptions) *cobra.Command {
 	var opts checkOptions
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Verify the repository; exits non-zero (12) if anything is damaged",
+		Short: "Verify the repository; exits non-zero (15) if anything is damaged",
 		Long: `Verify the repository's structure: every index file decrypts, every indexed
 pack exists with the right size, and every restore point's trees and chunks
 are indexed in a sound pack. With --read-data, also read every pack and
 authenticate every chunk in it (this reads the whole repository).
 
 Each problem is printed with the restore points it affects. Any problem makes
-the command exit with code 12.`,
+the command exit with code 15.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runCheck(cmd.Context(), opts, g, cmd.OutOrStdout())

@@ -72,7 +72,7 @@ func runSiteConnect(ctx context.Context, opts connectOptions, g *globalOptions, 
 		defer cat.Close()
 		code, expires, err = service.MakePairingCode(ctx, cat, opts.Name, opts.URL, time.Now())
 		if err != nil {
-			return siteNotFound(opts.Name, err)
+			return siteNotFound(ctx, cat, opts.Name, err)
 		}
 	}
 	if g.Quiet {

@@ -41,7 +41,7 @@ func newDirCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dir",
 		Short: "Back up and restore a plain folder (the engine without WordPress)",
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  unknownCommand,
 		RunE:  showHelp,
 	}
 
@@ -187,7 +187,7 @@ func runDirRestore(ctx context.Context, opts dirRestoreOptions, g *globalOptions
 	}
 	defer s.Close()
 
-	sn, err := findPoint(ctx, s, opts.Site, opts.Snapshot)
+	sn, err := findPoint(ctx, g, s, opts.Site, opts.Snapshot)
 	if err != nil {
 		return err
 	}

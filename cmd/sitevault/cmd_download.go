@@ -74,7 +74,7 @@ func runDownload(ctx context.Context, opts downloadOptions, g *globalOptions, st
 		return err
 	}
 	defer s.Close()
-	sn, err := findPoint(ctx, s, opts.Site, opts.To)
+	sn, err := findPoint(ctx, g, s, opts.Site, opts.To)
 	if err != nil {
 		return err
 	}

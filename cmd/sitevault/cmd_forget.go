@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,12 +11,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
 type forgetOptions struct {
 	Site   string
+	All    bool
 	Policy repository.Policy
 	DryRun bool
 }
@@ -23,9 +27,15 @@ type forgetOptions struct {
 func newForgetCommand(g *globalOptions) *cobra.Command {
 	var opts forgetOptions
 	cmd := &cobra.Command{
-		Use:   "forget --site NAME --keep-… N",
+		Use:   "forget SITE [--keep-… N] | forget --all",
 		Short: "Remove a site's restore points that a retention policy does not keep",
 		Long: `Apply a retention policy to one site's restore points and remove the others.
+The policy is the --keep-… flags, or, without them, the site's own retention
+(` + "`sitevault site show`" + `; the service applies it after each backup). --all
+applies each registered site's policy (or the --keep-… flags) to every site.
+SITE is a registered site or a name with restore points in the repository
+(a folder's, a removed site's); any other name is an error.
+
 The rules count backup points only (triggers manual, daily, realtime): each
 rule keeps the newest backup point in each of its last N periods (each backup
 point, day, ISO week, month); a backup point is kept if any rule keeps it.
@@ -38,13 +48,18 @@ kept while the latest restore wrote it, and for 7 days after it was taken. The W
 
 Forget removes only the restore points: ` + "`sitevault prune`" + ` frees the
 space their data used.`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := siteArg(&opts.Site, args); err != nil {
+				return err
+			}
 			return runForget(cmd.Context(), opts, g, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Site, "site", "", "the site whose restore points are thinned (required)")
+	f.StringVar(&opts.Site, "site", "", "the site whose restore points are thinned")
+	deprecateSiteFlag(cmd)
+	f.BoolVar(&opts.All, "all", false, "every registered site, each by its own retention policy (or the --keep-… flags)")
 	f.IntVar(&opts.Policy.KeepLast, "keep-last", 0, "keep the N newest backup points")
 	f.IntVar(&opts.Policy.KeepDaily, "keep-daily", 0, "keep the newest backup point of each of the last N days (pre-restore points are not counted)")
 	f.IntVar(&opts.Policy.KeepWeekly, "keep-weekly", 0, "keep the newest backup point of each of the last N weeks")
@@ -53,35 +68,127 @@ space their data used.`,
 	return cmd
 }
 
+// retentionPolicy is a site's retention as the engine's policy.
+func retentionPolicy(r sitevault.Retention) repository.Policy {
+	return repository.Policy{KeepLast: r.KeepLast, KeepDaily: r.KeepDaily, KeepWeekly: r.KeepWeekly, KeepMonthly: r.KeepMonthly}
+}
+
 func runForget(ctx context.Context, opts forgetOptions, g *globalOptions, stdout io.Writer) error {
-	if opts.Site == "" {
-		return userErrorf(errUsage, "forget needs --site NAME (`sitevault snapshots` lists the sites)")
+	switch {
+	case opts.All && opts.Site != "":
+		return userErrorf(errUsage, "forget takes SITE or --all, not both")
+	case !opts.All && opts.Site == "":
+		return userErrorf(errUsage, "forget needs SITE or --all (`sitevault snapshots` lists the sites)")
 	}
 	p := opts.Policy
 	if p.KeepLast < 0 || p.KeepDaily < 0 || p.KeepWeekly < 0 || p.KeepMonthly < 0 {
 		return userErrorf(errUsage, "--keep-… counts cannot be negative")
-	}
-	if p.Empty() {
-		return userErrorf(errUsage, "forget needs at least one of --keep-last, --keep-daily, --keep-weekly, --keep-monthly")
 	}
 	s, err := openRepository(ctx, g)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	site, err := point.List(ctx, s.repo, opts.Site)
+	if !opts.All {
+		if err := knownSite(ctx, g, s, opts.Site); err != nil {
+			return err
+		}
+	}
+	// Each site's policy: the flags, else the catalog's.
+	type job struct {
+		site   string
+		policy repository.Policy
+	}
+	var jobs []job
+	if opts.All || p.Empty() {
+		cat, _, err := openCatalog(ctx, g)
+		if err != nil {
+			return err
+		}
+		defer cat.Close()
+		if opts.All {
+			sites, err := cat.Sites(ctx)
+			if err != nil {
+				return err
+			}
+			if len(sites) == 0 {
+				return userErrorf(catalog.ErrSiteNotFound, "forget --all: no sites are registered (`sitevault site add` adds one)")
+			}
+			for _, st := range sites {
+				pol := p
+				if pol.Empty() {
+					pol = retentionPolicy(st.RetentionOrDefault())
+				}
+				jobs = append(jobs, job{st.Name, pol})
+			}
+		} else {
+			st, err := cat.Site(ctx, opts.Site)
+			if errors.Is(err, catalog.ErrSiteNotFound) {
+				return userErrorf(errUsage, "forget %s: the site is not registered, so it has no retention policy; give one with --keep-last, --keep-daily, --keep-weekly or --keep-monthly", opts.Site)
+			}
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, job{st.Name, retentionPolicy(st.RetentionOrDefault())})
+		}
+	} else {
+		jobs = append(jobs, job{opts.Site, p})
+	}
+	var failed error
+	for i, j := range jobs {
+		if opts.All && !g.Quiet {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			fmt.Fprintf(stdout, "Site %s (%s):\n", j.site, policyString(j.policy))
+		}
+		if err := forgetSite(ctx, s, j.site, j.policy, opts.DryRun, g, stdout); err != nil {
+			if !opts.All {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s: FAILED: %v\n", j.site, err)
+			failed = fmt.Errorf("forget --all: %s and maybe others failed (listed above): %w", j.site, err)
+		}
+	}
+	return failed
+}
+
+// policyString says a policy in flags: "--keep-last 10 --keep-daily 30".
+func policyString(p repository.Policy) string {
+	var parts []string
+	for _, kv := range []struct {
+		flag string
+		n    int
+	}{{"last", p.KeepLast}, {"daily", p.KeepDaily}, {"weekly", p.KeepWeekly}, {"monthly", p.KeepMonthly}} {
+		if kv.n > 0 {
+			parts = append(parts, fmt.Sprintf("--keep-%s %d", kv.flag, kv.n))
+		}
+	}
+	if len(parts) == 0 {
+		return "keep everything"
+	}
+	return strings.Join(parts, " ")
+}
+
+// forgetSite applies p to one site's points.
+func forgetSite(ctx context.Context, s *session, site string, p repository.Policy, dryRun bool, g *globalOptions, stdout io.Writer) error {
+	if p.Empty() {
+		fmt.Fprintf(stdout, "Site %q keeps every restore point (its retention policy is empty); nothing to do.\n", site)
+		return nil
+	}
+	points, err := point.List(ctx, s.repo, site)
 	if err != nil {
 		return fmt.Errorf("%w (in %s)", err, s.where)
 	}
-	if len(site) == 0 {
-		fmt.Fprintf(stdout, "Site %q has no restore points in %s; nothing to do.\n", opts.Site, s.where)
+	if len(points) == 0 {
+		fmt.Fprintf(stdout, "Site %q has no restore points in %s; nothing to do.\n", site, s.where)
 		return nil
 	}
 	now := time.Now
 	if g.now != nil {
 		now = g.now
 	}
-	keep, remove, reasons := point.Plan(site, p, now())
+	keep, remove, reasons := point.Plan(points, p, now())
 
 	if !g.Quiet {
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -94,8 +201,8 @@ func runForget(ctx context.Context, opts forgetOptions, g *globalOptions, stdout
 		}
 		tw.Flush()
 	}
-	if opts.DryRun {
-		fmt.Fprintf(stdout, "Dry run: would keep %d and remove %d restore points of site %q.\n", len(keep), len(remove), opts.Site)
+	if dryRun {
+		fmt.Fprintf(stdout, "Dry run: would keep %d and remove %d restore points of site %q.\n", len(keep), len(remove), site)
 		return nil
 	}
 	for i, sn := range remove {
@@ -105,7 +212,7 @@ func runForget(ctx context.Context, opts forgetOptions, g *globalOptions, stdout
 		g.logger().Info("snapshot removed", "id", sn.ID.String(), "site", sn.Site)
 	}
 	if !g.Quiet {
-		fmt.Fprintf(stdout, "Kept %d and removed %d restore points of site %q.", len(keep), len(remove), opts.Site)
+		fmt.Fprintf(stdout, "Kept %d and removed %d restore points of site %q.", len(keep), len(remove), site)
 		if len(remove) > 0 {
 			fmt.Fprint(stdout, " Run `sitevault prune` to free the space their data used.")
 		}

@@ -36,7 +36,7 @@ func newKeyCommand(g *globalOptions) *cobra.Command {
 holds that master key wrapped by one password. Adding a key lets a second
 password open the repository; removing one revokes it (the last key cannot
 be removed).`,
-		Args: usageArgs(cobra.NoArgs),
+		Args: unknownCommand,
 		RunE: showHelp,
 	}
 

@@ -155,6 +155,11 @@ func runPoints(ctx context.Context, opts pointsOptions, g *globalOptions, stdout
 	if err != nil {
 		return err
 	}
+	if len(points) == 0 {
+		if err := knownSite(ctx, g, s, opts.Name); err != nil {
+			return err
+		}
+	}
 	if !day.IsZero() {
 		points = point.OnDay(points, day)
 	}
@@ -202,7 +207,7 @@ func runPoints(ctx context.Context, opts pointsOptions, g *globalOptions, stdout
 // findPoint resolves a reference to a restore point of site (any site if
 // empty) with point.Find, the one resolver of restore, download and dir
 // restore, and turns its errors into messages that say what to do.
-func findPoint(ctx context.Context, s *session, site, ref string) (*repository.Snapshot, error) {
+func findPoint(ctx context.Context, g *globalOptions, s *session, site, ref string) (*repository.Snapshot, error) {
 	sn, err := point.Find(ctx, s.repo, site, ref, time.Local)
 	if err == nil {
 		return sn, nil
@@ -215,6 +220,11 @@ func findPoint(ctx context.Context, s *session, site, ref string) (*repository.S
 	case errors.Is(err, point.ErrBadRef), errors.Is(err, point.ErrOtherSite), errors.Is(err, point.ErrAmbiguous):
 		return nil, userErrorf(errUsage, "%v; %s", err, list)
 	case errors.Is(err, point.ErrNoPoint):
+		if site != "" {
+			if kerr := knownSite(ctx, g, s, site); kerr != nil {
+				return nil, kerr
+			}
+		}
 		return nil, userErrorf(err, "%v (in %s); %s", err, s.where, list)
 	}
 	return nil, fmt.Errorf("find restore point %q in %s: %w", ref, s.where, err)

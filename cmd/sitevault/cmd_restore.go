@@ -179,7 +179,7 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 				fmt.Fprintf(g.errOut(), "Not imported: %s\n", s)
 			}
 		}
-	} else if point, err = findPoint(ctx, j.s, j.entry.Name, opts.To); err != nil {
+	} else if point, err = findPoint(ctx, g, j.s, j.entry.Name, opts.To); err != nil {
 		return err
 	}
 	items, paths, err := restore.ResolveItems(opts.Only, opts.Paths, opts.Tables, point.Meta[backup.MetaContentDir])
@@ -297,7 +297,7 @@ func finishRestore(g *globalOptions, asJSON bool, stdout io.Writer, siteName, jo
 		err := fmt.Errorf("%s of site %s is incomplete: %d files were refused, %d files and %d tables failed (listed above); `sitevault undo %s` takes it back",
 			job, siteName, refused, failed, tables, siteName)
 		if tables > 0 || damagedFiles(res.Files) {
-			// exit code 12: `sitevault check --read-data` tells what else is damaged
+			// exit code 15: `sitevault check --read-data` tells what else is damaged
 			err = fmt.Errorf("%w; run `sitevault check --read-data`: %w", err, repository.ErrDamaged)
 		}
 		return err

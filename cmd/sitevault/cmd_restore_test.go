@@ -112,7 +112,7 @@ func TestBackupPointsRestoreUndo(t *testing.T) {
 		}
 		defer s.Close()
 		first := points[len(points)-1]
-		sn, err := findPoint(context.Background(), s, "blog", first.ID)
+		sn, err := findPoint(context.Background(), e.global(""), s, "blog", first.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func TestBackupPointsRestoreUndo(t *testing.T) {
 	_, err = e.run("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
 		return runBackup(ctx, backupOptions{Name: "blog", NoWait: true}, g, out)
 	})
-	if !errors.Is(err, backup.ErrBusy) || !strings.Contains(err.Error(), "another restore of blog is running, started at") {
-		t.Errorf("backup --no-wait during a restore: %v", err)
+	if !errors.Is(err, backup.ErrBusy) || !strings.Contains(err.Error(), "another restore of blog is running, started at") || exitCode(err) != exitBusy {
+		t.Errorf("backup --no-wait during a restore: %v (exit code %d, want %d)", err, exitCode(err), exitBusy)
 	}
 }

@@ -70,7 +70,7 @@ func newSiteCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "site",
 		Short: "Register WordPress sites (local or over SSH), list what a backup takes, back up and restore their files",
-		Args:  usageArgs(cobra.NoArgs),
+		Args:  unknownCommand,
 		RunE:  showHelp,
 	}
 	addFlags := func(c *cobra.Command, o *siteOptions) {
@@ -113,14 +113,20 @@ func newSiteCommand(g *globalOptions) *cobra.Command {
 	editCmd.Flags().BoolVar(&edit.Local, "local", false, "make the site a local one (drops its SSH settings)")
 	editCmd.Flags().BoolVar(&edit.ResetHostKey, "reset-host-key", false, "forget the recorded SSH host key and accept the server's current one (after checking its fingerprint)")
 
+	var listJSON bool
 	listCmd := &cobra.Command{
-		Use:   "list",
-		Short: "List the registered sites",
-		Args:  usageArgs(cobra.NoArgs),
+		Use:   "list [--json]",
+		Short: "List the registered sites with their last backup and last error",
+		Long: `List the registered sites: name, connection, location, and the columns of
+` + "`sitevault status`" + ` (last good backup, its age, the latest result, size, last
+error). The backup columns need the repository; when it cannot be opened,
+they show what the catalog holds and a note says why.`,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runSiteList(cmd.Context(), g, cmd.OutOrStdout())
+			return runSiteList(cmd.Context(), g, listJSON, cmd.OutOrStdout())
 		},
 	}
+	listCmd.Flags().BoolVar(&listJSON, "json", false, "print JSON: the objects of `sitevault status --json` (see the README)")
 	showCmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a site's settings (never its secrets)",
@@ -563,7 +569,7 @@ func runSiteEdit(ctx context.Context, opts siteOptions, g *globalOptions, stdout
 	defer cat.Close()
 	entry, err := cat.Site(ctx, opts.Name)
 	if err != nil {
-		return siteNotFound(opts.Name, err)
+		return siteNotFound(ctx, cat, opts.Name, err)
 	}
 	return checkAndSave(ctx, g, &entry, opts, cat.UpdateSite, "changed", stdout)
 }
@@ -620,14 +626,7 @@ func printCheck(w io.Writer, s sitevault.Site, c *site.CheckResult) {
 	fmt.Fprintf(w, "  database:    %q on %s:%s as %q, tables %s* — login OK\n", db.Name, c.DBAddr.Network, c.DBAddr.Address, db.User, db.TablePrefix)
 }
 
-func siteNotFound(name string, err error) error {
-	if errors.Is(err, catalog.ErrSiteNotFound) {
-		return userErrorf(err, "there is no site %s; `sitevault site list` shows the sites", name)
-	}
-	return err
-}
-
-func runSiteList(ctx context.Context, g *globalOptions, stdout io.Writer) error {
+func runSiteList(ctx context.Context, g *globalOptions, asJSON bool, stdout io.Writer) error {
 	cat, _, err := openCatalog(ctx, g)
 	if err != nil {
 		return err
@@ -637,20 +636,33 @@ func runSiteList(ctx context.Context, g *globalOptions, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if len(sites) == 0 {
+	if len(sites) == 0 && !asJSON && !g.JSON {
 		if !g.Quiet {
 			fmt.Fprintln(g.errOut(), "No sites yet; add one with `sitevault site add NAME --path DIR [--ssh USER@HOST]`.")
 		}
 		return nil
 	}
-	width := 4
-	for _, s := range sites {
-		width = max(width, len(s.Name))
+	var s *session
+	if len(sites) > 0 {
+		if s, err = openRepository(ctx, g); err != nil {
+			fmt.Fprintf(g.errOut(), "Note: backup columns from the catalog only (the repository: %v)\n", err)
+			s = nil
+		} else {
+			defer s.Close()
+		}
 	}
-	fmt.Fprintf(stdout, "%-*s  %-5s  %s\n", width, "NAME", "KIND", "LOCATION")
-	for _, s := range sites {
-		fmt.Fprintf(stdout, "%-*s  %-5s  %s\n", width, s.Name, s.Kind, s.Location())
+	now := time.Now
+	if g.now != nil {
+		now = g.now
 	}
+	list, err := siteStatuses(ctx, cat, s, sites, now())
+	if err != nil {
+		return err
+	}
+	if asJSON || g.JSON {
+		return writeJSON(stdout, list)
+	}
+	printStatuses(stdout, list, true)
 	return nil
 }
 
@@ -662,7 +674,7 @@ func runSiteShow(ctx context.Context, name string, g *globalOptions, stdout io.W
 	defer cat.Close()
 	s, err := cat.Site(ctx, name)
 	if err != nil {
-		return siteNotFound(name, err)
+		return siteNotFound(ctx, cat, name, err)
 	}
 	set := func(sec sitevault.Secret) string {
 		if sec.IsSet() {
@@ -718,7 +730,7 @@ func runSiteRemove(ctx context.Context, name string, g *globalOptions, stdout io
 	}
 	defer cat.Close()
 	if err := cat.RemoveSite(ctx, name); err != nil {
-		return siteNotFound(name, err)
+		return siteNotFound(ctx, cat, name, err)
 	}
 	if !g.Quiet {
 		fmt.Fprintf(stdout, "Site %s removed from the catalog; its restore points stay in the repository.\n", name)
@@ -735,7 +747,7 @@ func openSite(ctx context.Context, g *globalOptions, name string) (sitevault.Sit
 	defer cat.Close()
 	entry, err := cat.Site(ctx, name)
 	if err != nil {
-		return sitevault.Site{}, nil, nil, siteNotFound(name, err)
+		return sitevault.Site{}, nil, nil, siteNotFound(ctx, cat, name, err)
 	}
 	conn, err := connectSite(ctx, g, &entry)
 	if err != nil {

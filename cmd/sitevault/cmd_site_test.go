@@ -74,7 +74,9 @@ func TestSiteAddLocal(t *testing.T) {
 	if strings.Contains(out, ts.db.Password) {
 		t.Errorf("add printed the database password:\n%s", out)
 	}
-	out = e.mustRun("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error { return runSiteList(ctx, g, out) })
+	out = e.mustRun("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
+		return runSiteList(ctx, g, false, out)
+	})
 	if !strings.Contains(out, "blog") || !strings.Contains(out, ts.root) {
 		t.Errorf("list:\n%s", out)
 	}
@@ -167,7 +169,9 @@ func TestSiteAddErrors(t *testing.T) {
 			if strings.Contains(err.Error(), ts.db.Password) || strings.Contains(out, ts.db.Password) {
 				t.Errorf("the database password was shown: %v\n%s", err, out)
 			}
-			list, _ := e.run("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error { return runSiteList(ctx, g, out) })
+			list, _ := e.run("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
+				return runSiteList(ctx, g, false, out)
+			})
 			if strings.Contains(list, "a ") {
 				t.Errorf("a failed add stored the site:\n%s", list)
 			}

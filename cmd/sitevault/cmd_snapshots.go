@@ -23,19 +23,24 @@ type snapshotsOptions struct {
 func newSnapshotsCommand(g *globalOptions) *cobra.Command {
 	var opts snapshotsOptions
 	cmd := &cobra.Command{
-		Use:   "snapshots",
+		Use:   "snapshots [SITE]",
 		Short: "List restore points, oldest first",
 		Long: `List restore points, oldest first. The TRIGGER column says what each is:
 a backup point's trigger (manual, daily, realtime), or "pre-restore (undo of
 restore to ID)" for the state a restore replaced, or "imported archive" for a
 download a restore --from-archive imported. latest and a day name backup
-points only.`,
-		Args: usageArgs(cobra.NoArgs),
+points only. With SITE, only that site's points (a name that is neither
+registered nor in the repository is an error).`,
+		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := siteArg(&opts.Site, args); err != nil {
+				return err
+			}
 			return runSnapshots(cmd.Context(), opts, g, cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().StringVar(&opts.Site, "site", "", "only this site's restore points")
+	deprecateSiteFlag(cmd)
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
 }
@@ -62,6 +67,11 @@ func runSnapshots(ctx context.Context, opts snapshotsOptions, g *globalOptions, 
 	for _, sn := range all {
 		if opts.Site == "" || sn.Site == opts.Site {
 			list = append(list, sn)
+		}
+	}
+	if opts.Site != "" && len(list) == 0 {
+		if err := knownSite(ctx, g, s, opts.Site); err != nil {
+			return err
 		}
 	}
 	if opts.JSON || g.JSON {

@@ -9,18 +9,24 @@ import (
 	"github.com/sitevault/sitevault/internal/connection/ssh"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/site"
+	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
 // Exit codes, documented in the README. Only main turns errors into them.
+// Where restic has a code for the same condition, it is restic's (10, 11,
+// 12, 3, 130), so scripts written for both read them alike.
 const (
 	exitOK           = 0
 	exitError        = 1   // any other failure
 	exitUsage        = 2   // bad flags or arguments
 	exitPartial      = 3   // a backup finished, but some files could not be read
-	exitPassword     = 10  // no key of the repository opens with the password
-	exitNoRepository = 11  // no repository there (or not a sitevault repository)
-	exitDamaged      = 12  // the repository is damaged (check found problems, a blob failed authentication)
+	exitNoRepository = 10  // no repository there (or not a sitevault repository); restic's 10
+	exitLocked       = 11  // the repository is locked (a prune runs, or lost its lock); restic's 11
+	exitPassword     = 12  // no key of the repository opens with the password; restic's 12
 	exitUnreachable  = 13  // the site or the repository's backend cannot be reached
+	exitStale        = 14  // status --max-age: a site's last good backup is older (or missing)
+	exitDamaged      = 15  // the repository is damaged (check found problems, a blob failed authentication)
+	exitBusy         = 16  // the site is busy: another backup or restore of it runs (--no-wait, or waited too long)
 	exitInterrupted  = 130 // interrupted (Ctrl-C, SIGTERM)
 )
 
@@ -32,6 +38,8 @@ var (
 	errPartial = errors.New("backup is partial")
 	// errUnreachable: a server could not be reached.
 	errUnreachable = errors.New("unreachable")
+	// errStale: a site's last good backup is older than status --max-age.
+	errStale = errors.New("backup too old")
 )
 
 // usageError marks err as a command-line mistake (exit code 2).
@@ -59,9 +67,12 @@ func userErrorf(cause error, format string, args ...any) error {
 func exitCode(err error) int {
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
+	var coded *exitCodeError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &coded):
+		return coded.code
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.Is(err, errUsage):
@@ -72,11 +83,17 @@ func exitCode(err error) int {
 		return exitDamaged
 	case errors.Is(err, repository.ErrNotRepository):
 		return exitNoRepository
+	case errors.Is(err, repository.ErrPruneRunning), errors.Is(err, repository.ErrPruneLockLost):
+		return exitLocked
+	case errors.Is(err, sitevault.ErrBusy):
+		return exitBusy
 	case errors.Is(err, errUnreachable), errors.Is(err, ssh.ErrUnreachable), errors.Is(err, site.ErrDBUnreachable),
 		errors.As(err, &opErr), errors.As(err, &dnsErr):
 		return exitUnreachable
 	case errors.Is(err, errPartial):
 		return exitPartial
+	case errors.Is(err, errStale):
+		return exitStale
 	}
 	return exitError
 }

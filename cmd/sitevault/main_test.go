@@ -17,6 +17,7 @@ import (
 	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/fsys"
 	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
 // testEnv is a data home and a fake environment for one test.
@@ -173,10 +174,13 @@ func TestExitCodes(t *testing.T) {
 		{errors.New("boom"), 1},
 		{usageError(errors.New("bad flag")), 2},
 		{userErrorf(errPartial, "partial"), 3},
-		{userErrorf(repository.ErrWrongPassword, "wrong"), 10},
-		{userErrorf(repository.ErrNotRepository, "none"), 11},
-		{userErrorf(repository.ErrDamaged, "damaged"), 12},
+		{userErrorf(repository.ErrNotRepository, "none"), 10},
+		{fmt.Errorf("prune: %w", repository.ErrPruneRunning), 11},
+		{userErrorf(repository.ErrWrongPassword, "wrong"), 12},
 		{userErrorf(errUnreachable, "down"), 13},
+		{userErrorf(errStale, "old"), 14},
+		{userErrorf(repository.ErrDamaged, "damaged"), 15},
+		{&sitevault.BusyError{}, 16},
 		{context.Canceled, 130},
 	}
 	for _, tt := range tests {

@@ -85,6 +85,8 @@ func jobFailed(j *sitevault.Job) error {
 	switch j.ErrorCode {
 	case "ssh_unreachable", "database_unreachable":
 		return &userError{msg: msg, err: errUnreachable}
+	case "busy":
+		return &userError{msg: msg, err: sitevault.ErrBusy}
 	}
 	return errors.New(msg)
 }

@@ -44,9 +44,11 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Arguments the root does not know are a usage error (exit code 2).
-		Args: usageArgs(cobra.NoArgs),
-		RunE: showHelp,
+		Args:    unknownCommand,
+		RunE:    showHelp,
+		Version: versionString(),
 	}
+	root.SetVersionTemplate("sitevault {{.Version}}\n")
 	f := root.PersistentFlags()
 	f.StringVar(&g.Home, "home", "", "data home (default $SITEVAULT_HOME or ~/.local/share/sitevault)")
 	f.StringVarP(&g.Repo, "repo", "r", "", "repository: a path, sftp://user@host[:port]/path, s3://host[:port]/bucket[/prefix] or s3+http://… (default $SITEVAULT_REPOSITORY or the embedded repository)")
@@ -79,7 +81,7 @@ var commandConstructors = []func(g *globalOptions) *cobra.Command{
 	newSiteCommand,
 	newDownloadCommand,
 	newBackupCommand, newPointsCommand, newRestoreCommand, newUndoCommand,
-	newServeCommand, newJobsCommand,
+	newServeCommand, newJobsCommand, newStatusCommand,
 }
 
 // usageArgs turns an argument validator's error into a usage error.

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestExitCodes: a wrong repository password exits with 10 (README), an
+// TestExitCodes: a wrong repository password exits with 12 (README; restic's code), an
 // unknown site with a non-zero code and a message that names it.
 func TestExitCodes(t *testing.T) {
 	needServers(t)
@@ -22,8 +22,8 @@ func TestExitCodes(t *testing.T) {
 		{"restore", "blog", "--to", "latest", "--yes"},
 		{"download", "blog", "--to", "latest", "-o", t.TempDir() + "/x.tar.gz"},
 	} {
-		if r := sv.run(args...); r.code != 10 {
-			t.Errorf("wrong password: want exit code 10\n%v", r)
+		if r := sv.run(args...); r.code != 12 {
+			t.Errorf("wrong password: want exit code 12\n%v", r)
 		}
 	}
 	sv.env["SITEVAULT_PASSWORD"] = password
