@@ -15,7 +15,9 @@
 #
 # Environment: BENCH_DIR (default /tmp/sitevault-bench-delta), BENCH_SEED (1),
 # BENCH_SIZE (512MiB), BENCH_FILES (16000), BENCH_RUNS (3), BENCH_CHANGED
-# (percent of files changed, 1).
+# (percent of files changed, 1), BENCH_BASE (a sitevault binary of an
+# earlier commit: its full restore into an empty folder is timed too, as
+# "full-base", to compare with today's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,10 +66,10 @@ print(n)
 PY
 }
 
-# timed NAME TARGET: runs the restore, prints "NAME secs rssKiB written unchanged".
+# timed NAME TARGET [BINARY]: runs the restore, prints "NAME secs rssKiB written unchanged".
 timed() {
   local out
-  out=$( { /usr/bin/time -f 'TIME %e %M' "$sv" --repo "$B/repo" dir restore latest "$2" --site bench; } 2>&1 )
+  out=$( { /usr/bin/time -f 'TIME %e %M' "${3:-$sv}" --repo "$B/repo" dir restore latest "$2" --site bench; } 2>&1 )
   local t rss w u
   read -r _ t rss < <(grep '^TIME' <<<"$out")
   w=$(sed -n 's/^  \([0-9]*\) files, .*/\1/p' <<<"$out")
@@ -80,11 +82,18 @@ results=()
 for ((r = 1; r <= runs; r++)); do
   changed=$(change "$r")
   if ((r % 2)); then order="full delta"; else order="delta full"; fi
+  if [[ -n ${BENCH_BASE:-} ]]; then
+    if ((r % 2)); then order="$order full-base"; else order="full-base $order"; fi
+  fi
+  n0=${#results[@]}
   for k in $order; do
-    if [[ $k == full ]]; then rm -rf "$B/full"; sync; results+=("$(timed full "$B/full")")
-    else results+=("$(timed delta "$B/delta")"); fi
+    case $k in
+    full) rm -rf "$B/full"; sync; results+=("$(timed full "$B/full")") ;;
+    full-base) rm -rf "$B/full"; sync; results+=("$(timed full-base "$B/full" "$BENCH_BASE")") ;;
+    delta) results+=("$(timed delta "$B/delta")") ;;
+    esac
   done
-  log "round $r: $changed files changed; ${results[*]: -2}"
+  log "round $r: $changed files changed; ${results[*]:n0}"
 done
 log "load after: $(uptime)"
 printf '%s\n' "${results[@]}" | awk -v files="$(find "$tree" -type f | wc -l)" -v bytes="$(du -sb "$tree" | cut -f1)" '
@@ -95,4 +104,5 @@ printf '%s\n' "${results[@]}" | awk -v files="$(find "$tree" -type f | wc -l)" -
     printf "| restore | median wall s | runs (s) | peak RSS MiB | files written | files already right |\n|---|---|---|---|---|---|\n"
     for (k in t) printf "| %s | %.2f |%s | %.0f | %d | %d |\n", k, med(t[k]), t[k], rss[k] / 1024, w[k], u[k]
     printf "delta / full (medians): %.3f\n", med(t["delta"]) / med(t["full"])
+    if ("full-base" in t) printf "full / full-base (medians): %.3f\n", med(t["full"]) / med(t["full-base"])
   }'
