@@ -69,12 +69,12 @@ PY
 # timed NAME TARGET [BINARY]: runs the restore, prints "NAME secs rssKiB written unchanged".
 timed() {
   local out
-  out=$( { /usr/bin/time -f 'TIME %e %M' "${3:-$sv}" --repo "$B/repo" dir restore latest "$2" --site bench; } 2>&1 )
-  local t rss w u
-  read -r _ t rss < <(grep '^TIME' <<<"$out")
+  out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "${3:-$sv}" --repo "$B/repo" dir restore latest "$2" --site bench; } 2>&1 )
+  local t rss w u us sy
+  read -r _ t rss us sy < <(grep '^TIME' <<<"$out")
   w=$(sed -n 's/^  \([0-9]*\) files, .*/\1/p' <<<"$out")
   u=$(sed -n 's/^  \([0-9]*\) files already right.*/\1/p' <<<"$out")
-  echo "$1 $t $rss ${w:-0} ${u:-0}"
+  echo "$1 $t $rss ${w:-0} ${u:-0} $(awk -v a="$us" -v b="$sy" 'BEGIN { print a + b }')"
 }
 
 "$sv" --repo "$B/repo" dir restore latest "$B/delta" --site bench >/dev/null  # the populated folder
@@ -97,12 +97,12 @@ for ((r = 1; r <= runs; r++)); do
 done
 log "load after: $(uptime)"
 printf '%s\n' "${results[@]}" | awk -v files="$(find "$tree" -type f | wc -l)" -v bytes="$(du -sb "$tree" | cut -f1)" '
-  { t[$1] = t[$1] " " $2; rss[$1] = $3; w[$1] = $4; u[$1] = $5 }
+  { t[$1] = t[$1] " " $2; rss[$1] = $3; w[$1] = $4; u[$1] = $5; c[$1] = c[$1] " " $6 }
   function med(s,   a, n) { n = split(s, a, " "); asort(a); return a[int((n + 1) / 2)] }
   END {
     printf "tree: %d files, %.0f MiB\n", files, bytes / 1048576
-    printf "| restore | median wall s | runs (s) | peak RSS MiB | files written | files already right |\n|---|---|---|---|---|---|\n"
-    for (k in t) printf "| %s | %.2f |%s | %.0f | %d | %d |\n", k, med(t[k]), t[k], rss[k] / 1024, w[k], u[k]
-    printf "delta / full (medians): %.3f\n", med(t["delta"]) / med(t["full"])
-    if ("full-base" in t) printf "full / full-base (medians): %.3f\n", med(t["full"]) / med(t["full-base"])
+    printf "| restore | median wall s | runs (s) | median CPU s (user+sys) | runs (s) | peak RSS MiB | files written | files already right |\n|---|---|---|---|---|---|---|---|\n"
+    for (k in t) printf "| %s | %.2f |%s | %.2f |%s | %.0f | %d | %d |\n", k, med(t[k]), t[k], med(c[k]), c[k], rss[k] / 1024, w[k], u[k]
+    printf "delta / full (medians): wall %.3f, CPU %.3f\n", med(t["delta"]) / med(t["full"]), med(c["delta"]) / med(c["full"])
+    if ("full-base" in t) printf "full / full-base (medians): wall %.3f, CPU %.3f\n", med(t["full"]) / med(t["full-base"]), med(c["full"]) / med(c["full-base"])
   }'
