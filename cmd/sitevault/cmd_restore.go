@@ -74,26 +74,29 @@ refuses.`,
 
 // restoreJSON is the stable JSON of `sitevault restore --json` and `sitevault undo --json`.
 type restoreJSON struct {
-	Site          string   `json:"site"`
-	Point         string   `json:"point"`
-	PointTime     string   `json:"point_time"`
-	PreRestore    string   `json:"pre_restore_point"`
-	Items         []string `json:"items"`
-	Paths         []string `json:"paths"`
-	Tables        []string `json:"tables"`
-	FilesWritten  int      `json:"files_written"`
-	BytesWritten  int64    `json:"bytes_written"`
-	LinksWritten  int      `json:"symlinks_written"`
-	FilesRemoved  []string `json:"files_removed"`
-	TablesWritten []string `json:"tables_restored"`
-	TablesDropped []string `json:"tables_removed"`
-	Rows          int64    `json:"rows"`
-	NotInPoint    []string `json:"tables_not_in_point"`
-	TablesKept    []string `json:"tables_kept"`
-	Refused       []string `json:"refused"`
-	Failed        []string `json:"failed"`
-	Warnings      []string `json:"warnings"`
-	Duration      float64  `json:"duration_seconds"`
+	Site         string   `json:"site"`
+	Point        string   `json:"point"`
+	PointTime    string   `json:"point_time"`
+	PreRestore   string   `json:"pre_restore_point"`
+	Items        []string `json:"items"`
+	Paths        []string `json:"paths"`
+	Tables       []string `json:"tables"`
+	FilesWritten int      `json:"files_written"`
+	BytesWritten int64    `json:"bytes_written"`
+	LinksWritten int      `json:"symlinks_written"`
+	// FilesUnchanged counts files already right on disk, left in place.
+	FilesUnchanged int      `json:"files_unchanged"`
+	BytesUnchanged int64    `json:"bytes_unchanged"`
+	FilesRemoved   []string `json:"files_removed"`
+	TablesWritten  []string `json:"tables_restored"`
+	TablesDropped  []string `json:"tables_removed"`
+	Rows           int64    `json:"rows"`
+	NotInPoint     []string `json:"tables_not_in_point"`
+	TablesKept     []string `json:"tables_kept"`
+	Refused        []string `json:"refused"`
+	Failed         []string `json:"failed"`
+	Warnings       []string `json:"warnings"`
+	Duration       float64  `json:"duration_seconds"`
 }
 
 func newRestoreJSON(entry string, res *restore.Result) restoreJSON {
@@ -108,6 +111,7 @@ func newRestoreJSON(entry string, res *restore.Result) restoreJSON {
 	}
 	if f := res.Files; f != nil {
 		out.FilesWritten, out.BytesWritten, out.LinksWritten = f.FilesWritten, f.BytesWritten, f.Symlinks
+		out.FilesUnchanged, out.BytesUnchanged = f.FilesUnchanged, f.BytesUnchanged
 		for _, s := range f.Skipped {
 			out.Refused = append(out.Refused, s.String())
 		}
@@ -334,7 +338,8 @@ func printRestore(w io.Writer, siteName, job string, res *restore.Result) {
 		fmt.Fprintf(w, "  paths:       %s\n", strings.Join(res.Paths, ", "))
 	}
 	if f := res.Files; f != nil {
-		fmt.Fprintf(w, "  files:       %d written (%s), %d symbolic links, %d folders created\n", f.FilesWritten, humanize.IBytes(uint64(f.BytesWritten)), f.Symlinks, f.DirsCreated)
+		fmt.Fprintf(w, "  files:       %d written (%s), %d already right (%s), %d symbolic links, %d folders created\n", f.FilesWritten, humanize.IBytes(uint64(f.BytesWritten)),
+			f.FilesUnchanged, humanize.IBytes(uint64(f.BytesUnchanged)), f.Symlinks, f.DirsCreated)
 	}
 	if len(res.Removed) > 0 {
 		fmt.Fprintf(w, "  removed:     %d files the undone restore had created\n", len(res.Removed))

@@ -417,3 +417,30 @@ func (w *waitCounter) Wait() {
 	}
 	w.mu.Unlock()
 }
+
+// ContentMatches reports whether rd holds exactly the content whose chunk
+// ids are ids: it cuts rd into chunks as SaveStream does and compares each
+// chunk's keyed id in order, stopping at the first difference. Nothing is
+// stored. A restore uses it to leave alone a file that is already right.
+func (r *Repository) ContentMatches(ctx context.Context, rd io.Reader, ids []ID) (bool, error) {
+	c, err := r.newChunker(rd)
+	if err != nil {
+		return false, fmt.Errorf("compare content: %w", err)
+	}
+	defer r.chunkBufs.Put(c)
+	for i := 0; ; i++ {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		chunk, err := c.Next()
+		if errors.Is(err, io.EOF) {
+			return i == len(ids), nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("compare content: read: %w", err)
+		}
+		if i >= len(ids) || r.crypt.blobID(chunk) != ids[i] {
+			return false, nil
+		}
+	}
+}

@@ -346,7 +346,7 @@ func run(ctx context.Context, deps backup.Deps, entry sitevault.Site, point *rep
 		ropts := restorer.Options{Progress: &p.Files, Logger: log, Root: entry.Path}
 		rep, err := site.RestoreFiles(ctx, repo, root, filesTree, filter, ropts)
 		res.Files = rep
-		if err == nil && len(paths) > 0 && rep.FilesWritten == 0 && rep.Symlinks == 0 && rep.DirsCreated == 0 {
+		if err == nil && len(paths) > 0 && rep.FilesWritten == 0 && rep.FilesUnchanged == 0 && rep.Symlinks == 0 && rep.DirsCreated == 0 {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("restore point %s holds nothing under %s", point.ID.Short(), strings.Join(paths, ", ")))
 		}
 		if err != nil {

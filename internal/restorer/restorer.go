@@ -52,6 +52,9 @@ import (
 type Repo interface {
 	LoadTree(ctx context.Context, id repository.ID) (*repository.Tree, error)
 	WriteContent(ctx context.Context, ids []repository.ID, w io.Writer) error
+	// ContentMatches reports whether rd holds exactly the chunks ids (a
+	// file already on disk compared with the restore point's content).
+	ContentMatches(ctx context.Context, rd io.Reader, ids []repository.ID) (bool, error)
 }
 
 var _ Repo = (*repository.Repository)(nil)
@@ -135,8 +138,16 @@ func (e *PathError) Unwrap() error { return e.Err }
 type Report struct {
 	FilesWritten int
 	BytesWritten int64
-	DirsCreated  int
-	Symlinks     int
+	// FilesUnchanged counts files found already right on disk (same size
+	// and the same chunk ids as the restore point's content) and left in
+	// place instead of being written; BytesUnchanged is their size.
+	FilesUnchanged int
+	BytesUnchanged int64
+	// AttrsFixed counts the unchanged files whose mode or modification
+	// time differed and were set in place.
+	AttrsFixed  int
+	DirsCreated int
+	Symlinks    int
 	// SymlinksKept counts links pointing out of the restored tree that a
 	// restore never places, found already on disk with the same target.
 	SymlinksKept int
@@ -456,7 +467,7 @@ func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string, fi *fs
 				fh := h.acquire()
 				job = func() {
 					defer fh.release()
-					u.fileIn(ctx, n, np, fh.d)
+					u.fileIn(ctx, n, np, fsPath, fh.d)
 				}
 			}
 			select {
@@ -484,24 +495,35 @@ func join(dir, name string) string {
 // missing, a file or a link (a rename replaces the link itself). A
 // directory is never replaced.
 func (u *run) replaceable(ctx context.Context, np, fsPath string) bool {
+	_, ok := u.lstatReplaceable(ctx, np, fsPath)
+	return ok
+}
+
+// lstatReplaceable is replaceable that also returns the Lstat of what is
+// there (nil when nothing is).
+func (u *run) lstatReplaceable(ctx context.Context, np, fsPath string) (*fsys.FileInfo, bool) {
 	fi, err := u.r.fs.Lstat(ctx, fsPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return true
+		return nil, true
 	}
 	if err != nil {
 		u.fail(np, err)
-		return false
+		return nil, false
 	}
 	if fi.Mode.IsDir() {
 		u.skip(np, "a directory of that name exists: not replaced")
-		return false
+		return nil, false
 	}
-	return true
+	return &fi, true
 }
 
 // file writes one file through a temporary name in its directory.
 func (u *run) file(ctx context.Context, n *repository.Node, np, fsDir, fsPath string) {
-	if ctx.Err() != nil || !u.replaceable(ctx, np, fsPath) {
+	if ctx.Err() != nil {
+		return
+	}
+	fi, ok := u.lstatReplaceable(ctx, np, fsPath)
+	if !ok || fi != nil && u.unchanged(ctx, n, np, fsPath, *fi) {
 		return
 	}
 	w, err := u.r.fs.CreateTemp(ctx, fsDir, TempPattern)
@@ -553,8 +575,11 @@ func (u *run) file(ctx context.Context, n *repository.Node, np, fsDir, fsPath st
 // fileIn writes one file through a temporary name in the open directory d
 // (np is its path, for messages). A directory of the file's name is not
 // replaced: the rename fails on it (POSIX), which is when it is looked at.
-func (u *run) fileIn(ctx context.Context, n *repository.Node, np string, d fsys.Dir) {
+func (u *run) fileIn(ctx context.Context, n *repository.Node, np, fsPath string, d fsys.Dir) {
 	if ctx.Err() != nil {
+		return
+	}
+	if fi, err := d.Lstat(ctx, n.Name); err == nil && u.unchanged(ctx, n, np, fsPath, fi) {
 		return
 	}
 	w, err := d.CreateTemp(ctx, TempPattern)
@@ -621,6 +646,73 @@ func (u *run) fileIn(ctx context.Context, n *repository.Node, np string, d fsys.
 	u.rep.BytesWritten += cw.n
 	u.mu.Unlock()
 	u.p.FilesDone.Add(1)
+}
+
+// unchanged reports whether the file at fsPath, whose Lstat is fi, already
+// holds n's content, so that it is left in place instead of rewritten. Only
+// a regular file of n's size is read: its chunks are hashed with the
+// repository's key and compared with n's content ids (size and time alone
+// can lie: a file edited within the same second keeps both). The file is
+// only read; when its content is right but its mode or modification time
+// differ, they are set in place. Anything unexpected (the file changed
+// while read, a read error) answers false: the file is rewritten.
+func (u *run) unchanged(ctx context.Context, n *repository.Node, np, fsPath string, fi fsys.FileInfo) bool {
+	if !fi.Mode.IsRegular() || fi.Size != n.Size {
+		return false
+	}
+	u.p.Current.Store(&np)
+	if n.Size > 0 || len(n.Content) > 0 {
+		f, err := u.r.fs.Open(ctx, fsPath)
+		if err != nil {
+			return false
+		}
+		same, err := u.r.repo.ContentMatches(ctx, f, n.Content)
+		after, serr := f.Stat()
+		f.Close()
+		if err != nil || serr != nil || !same {
+			return false
+		}
+		// The file read must be the one looked at, unchanged meanwhile.
+		if after.Size != fi.Size || !after.ModTime.Equal(fi.ModTime) ||
+			(fi.Inode != 0 && (after.Inode != fi.Inode || after.Dev != fi.Dev)) {
+			return false
+		}
+	}
+	fixed := false
+	if want := fs.FileMode(n.Mode) & permBits; fi.Mode&permBits != want {
+		if err := u.r.fs.Chmod(ctx, fsPath, want); err != nil {
+			u.fail(np, fmt.Errorf("chmod: %w", err))
+			return true
+		}
+		fixed = true
+	}
+	if !sameTime(fi, n.ModTime) {
+		if err := u.chtimes(ctx, fsPath, n.ModTime); err != nil {
+			u.fail(np, fmt.Errorf("chtimes: %w", err))
+			return true
+		}
+		fixed = true
+	}
+	u.mu.Lock()
+	u.rep.FilesUnchanged++
+	u.rep.BytesUnchanged += n.Size
+	if fixed {
+		u.rep.AttrsFixed++
+	}
+	u.mu.Unlock()
+	u.p.FilesDone.Add(1)
+	return true
+}
+
+// sameTime reports whether the file's modification time is the restore
+// point's (a zero time, recorded for none, is always the same). A file
+// system that reports no inode (SFTP) keeps whole seconds only: there the
+// point's time truncated to the second is the same.
+func sameTime(fi fsys.FileInfo, mtime time.Time) bool {
+	if mtime.IsZero() || fi.ModTime.Equal(mtime) {
+		return true
+	}
+	return fi.Inode == 0 && fi.ModTime.Nanosecond() == 0 && fi.ModTime.Equal(mtime.Truncate(time.Second))
 }
 
 // symlink creates the link under a temporary name and renames it into place.

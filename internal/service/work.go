@@ -73,12 +73,14 @@ type RestoreResult struct {
 	PreRestore   string   `json:"pre_restore,omitempty"`
 	Items        []string `json:"items"`
 	FilesWritten int      `json:"files_written"`
-	FilesRemoved []string `json:"files_removed,omitempty"`
-	Tables       int      `json:"tables"`
-	Failed       []string `json:"failed,omitempty"`
-	Warnings     []string `json:"warnings,omitempty"`
-	Complete     bool     `json:"complete"`
-	Seconds      float64  `json:"seconds"`
+	// FilesUnchanged counts files already right on disk, left in place.
+	FilesUnchanged int      `json:"files_unchanged"`
+	FilesRemoved   []string `json:"files_removed,omitempty"`
+	Tables         int      `json:"tables"`
+	Failed         []string `json:"failed,omitempty"`
+	Warnings       []string `json:"warnings,omitempty"`
+	Complete       bool     `json:"complete"`
+	Seconds        float64  `json:"seconds"`
 }
 
 // DownloadParams are a download job's parameters.
@@ -330,7 +332,7 @@ func restoreResult(res *restore.Result) RestoreResult {
 		out.PreRestore = res.PreRestore.Snapshot.ID.String()
 	}
 	if f := res.Files; f != nil {
-		out.FilesWritten = f.FilesWritten
+		out.FilesWritten, out.FilesUnchanged = f.FilesWritten, f.FilesUnchanged
 	}
 	if d := res.Database; d != nil {
 		out.Tables = len(d.Tables)
