@@ -269,6 +269,7 @@ func (s *Service) scheduleOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		set := 0
 		for name, sched := range pending {
 			var next *time.Time
 			if !sched.Off {
@@ -279,11 +280,16 @@ func (s *Service) scheduleOnce(ctx context.Context) error {
 				}
 				next = &at
 			}
-			if _, err := s.cat.SetNextBackup(ctx, name, "", sched, next); err != nil {
+			ok, err := s.cat.SetNextBackup(ctx, name, "", sched, next)
+			if err != nil {
 				return err
 			}
+			if ok {
+				set++
+			}
 		}
-		if len(pending) < 500 {
+		// Sites left pending (an edit raced this read) wait for the next round.
+		if len(pending) < 500 || set == 0 {
 			break
 		}
 	}
@@ -298,6 +304,7 @@ func (s *Service) scheduleOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		moved := 0
 		for _, d := range due {
 			// The day this moment belongs to names the job: a second
 			// worker, or this one after a restart, never queues it twice.
@@ -316,11 +323,12 @@ func (s *Service) scheduleOnce(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			moved++
 			if j != nil {
 				s.log.Info("scheduled backup queued", "site", d.Site, "job", j.ID, "due", d.Due, "late", now.Sub(d.Due).Round(time.Second))
 			}
 		}
-		if len(due) < 500 {
+		if len(due) < 500 || moved == 0 {
 			break
 		}
 	}
