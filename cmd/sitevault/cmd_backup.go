@@ -285,8 +285,9 @@ func printSiteBackup(w io.Writer, res *backup.Result) {
 	fmt.Fprintf(w, "  files:     %d new, %d changed, %d unchanged\n", r.FilesNew, r.FilesChanged, r.FilesUnchanged)
 	if d := res.Database; d != nil {
 		total, reused, _, written := d.Segments()
-		fmt.Fprintf(w, "  database:  %d tables, %s changed (%d of %d segments written, %d reused)\n",
-			len(d.Tables), sn.Meta[backup.MetaTablesChanged], written, total, reused)
+		patched, rows := d.Patched()
+		fmt.Fprintf(w, "  database:  %d tables, %s changed (%d of %d segments written, %d updated row by row (%d rows), %d reused)\n",
+			len(d.Tables), sn.Meta[backup.MetaTablesChanged], written, total, patched, rows, reused)
 	} else {
 		fmt.Fprintf(w, "  database:  NOT backed up\n")
 	}

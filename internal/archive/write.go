@@ -252,7 +252,11 @@ func (aw *writer) database(ctx context.Context, id repository.ID, m *Manifest) e
 		head, tail := tableSQL(aw.sn, t)
 		size := int64(len(head) + len(tail))
 		for i, s := range t.Segments {
-			size += int64(len(segmentMarker(i))) + s.Size
+			n, err := segmentSize(ctx, aw.repo, t, s)
+			if err != nil {
+				return err
+			}
+			size += int64(len(segmentMarker(i))) + n
 		}
 		err := aw.file(name, size, 0o644, aw.sn.Time, func(w io.Writer) error {
 			if _, err := io.WriteString(w, head); err != nil {
@@ -262,7 +266,7 @@ func (aw *writer) database(ctx context.Context, id repository.ID, m *Manifest) e
 				if _, err := io.WriteString(w, segmentMarker(i)); err != nil {
 					return err
 				}
-				if err := aw.repo.WriteContent(ctx, s.Content, w); err != nil {
+				if err := mysql.SegmentSQL(ctx, aw.repo, t, s, w); err != nil {
 					return err
 				}
 			}
@@ -289,6 +293,30 @@ func (aw *writer) database(ctx context.Context, id repository.ID, m *Manifest) e
 		}
 	}
 	return nil
+}
+
+// segmentSize is the size of a segment's SQL as mysql.SegmentSQL writes
+// it: the stored size, or for a segment with deltas (merged as it is
+// written), the size of one merging pass that writes nothing. (The archive
+// needs each file's size before its content; the merge is CPU work on
+// blobs the second pass reads again, cheaper than a temporary copy of the
+// table.)
+func segmentSize(ctx context.Context, repo Repo, t *mysql.TableManifest, s *mysql.Segment) (int64, error) {
+	if len(s.Deltas) == 0 {
+		return s.Size, nil
+	}
+	var c byteCounter
+	if err := mysql.SegmentSQL(ctx, repo, t, s, &c); err != nil {
+		return 0, fmt.Errorf("table %s: %w", t.Name, err)
+	}
+	return int64(c), nil
+}
+
+type byteCounter int64
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
 }
 
 // Lines of a table file. The session is saved in @SV_OLD_… variables, not

@@ -373,7 +373,7 @@ func Run(ctx context.Context, deps Deps, entry sitevault.Site, opts Options) (*R
 		for _, t := range res.Database.Tables {
 			// A table read in full (new, or its definition changed) has
 			// changed even when it holds no rows.
-			if t.Written > 0 || t.Full {
+			if t.Written > 0 || t.Patched > 0 || t.Full {
 				changed++
 			}
 		}

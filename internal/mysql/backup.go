@@ -65,12 +65,17 @@ type BackupReport struct {
 type TableReport struct {
 	Name     string
 	Rows     int64
-	Segments int  // segments in the backup
-	Reused   int  // previous segments referenced unchanged, without reading rows
-	Reread   int  // previous segments whose checksum changed and whose range was read again
-	Written  int  // segments written by this backup
-	Full     bool // read entirely (first backup or changed definition)
-	Bytes    int64
+	Segments int // segments in the backup
+	Reused   int // previous segments referenced unchanged, without reading rows
+	Reread   int // previous segments whose checksum changed and whose range was read again whole
+	// Patched are previous segments whose checksum changed and that were
+	// brought up to date row by row: only their changed rows were read,
+	// and stored as a delta (see refresh). RowsChanged counts those rows.
+	Patched     int
+	RowsChanged int64
+	Written     int  // segments written by this backup
+	Full        bool // read entirely (first backup or changed definition)
+	Bytes       int64
 	// Whole: the table has no primary or unique key over NOT NULL
 	// columns; it was backed up whole, as one unordered run of rows cut
 	// into segments by size, and reused only when the whole table's
@@ -93,6 +98,16 @@ func (r *BackupReport) Segments() (total, reused, reread, written int) {
 		reused += t.Reused
 		reread += t.Reread
 		written += t.Written
+	}
+	return
+}
+
+// Patched returns the totals over all tables of the segments brought up to
+// date row by row and of the rows read for them (see TableReport.Patched).
+func (r *BackupReport) Patched() (segments int, rows int64) {
+	for _, t := range r.Tables {
+		segments += t.Patched
+		rows += t.RowsChanged
 	}
 	return
 }
@@ -499,6 +514,19 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 				tm.Segments = append(tm.Segments, s)
 				tr.Reused++
 			} else {
+				ns, err := d.refresh(ctx, q, t, lower, s)
+				if err != nil {
+					return nil, err
+				}
+				if ns != nil {
+					tm.Segments = append(tm.Segments, ns)
+					tr.Patched++
+					dl := ns.Deltas[len(ns.Deltas)-1]
+					tr.Bytes += dl.Size
+					tr.RowsChanged += dl.Rows
+					lower = s.Last
+					continue
+				}
 				segs, err := d.dump(ctx, q, t, lower, s.Last)
 				if err != nil {
 					return nil, err
@@ -597,96 +625,178 @@ func checksums(ctx context.Context, qs []querier, t *tableInfo, segs []*Segment)
 
 // dump reads the rows with keys in (lower, upper] in key order and writes
 // them as segments of about SegmentSize bytes.
-func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper [][]byte) (segs []*Segment, err error) {
-	list, cols, keyAt := selectList(t)
+func (d *dumper) dump(ctx context.Context, q querier, t *tableInfo, lower, upper [][]byte) ([]*Segment, error) {
+	list, _, _ := selectList(t)
 	query := "SELECT " + list + " FROM " + t.from()
 	if !t.whole() {
 		query += " WHERE " + rangeWhere(t, lower, upper) + " ORDER BY " + orderBy(t)
 	}
-	rows, err := q.QueryContext(ctx, query)
+	sk := d.newSink(ctx, t, true)
+	if err := sk.read(q, query); err != nil {
+		sk.abort(err)
+		return nil, err
+	}
+	return sk.close()
+}
+
+// sink writes rows read from the server as segments (split: cut by
+// SegmentSize) or as one stream (a delta), with their row index when the
+// table has a key.
+type sink struct {
+	d     *dumper
+	ctx   context.Context
+	t     *tableInfo
+	split bool
+	head  string
+	cols  []int
+	keyAt []int
+	vals  []sql.RawBytes
+	ptrs  []any
+	row   []byte
+	key   [][]byte
+	rkey  []byte
+	w     *segWriter
+	idx   *rowIndex
+	segs  []*Segment
+	// drops go in the index of the (one) stream a delta sink writes.
+	drops []rowRef
+}
+
+// rows is the number of rows added so far.
+func (sk *sink) rows() int64 {
+	var n int64
+	for _, s := range sk.segs {
+		n += s.Rows
+	}
+	if sk.w != nil {
+		n += sk.w.seg.Rows
+	}
+	return n
+}
+
+func (d *dumper) newSink(ctx context.Context, t *tableInfo, split bool) *sink {
+	_, cols, keyAt := selectList(t)
+	n := len(cols) + 1
+	for _, p := range keyAt {
+		n = max(n, p+2)
+	}
+	sk := &sink{d: d, ctx: ctx, t: t, split: split, head: insertHead(t.Name, t), cols: cols, keyAt: keyAt,
+		vals: make([]sql.RawBytes, n), ptrs: make([]any, n), key: make([][]byte, len(keyAt))}
+	for i := range sk.vals {
+		sk.ptrs[i] = &sk.vals[i]
+	}
+	return sk
+}
+
+// read runs a query returning selectList's columns and adds its rows.
+func (sk *sink) read(q querier, query string) error {
+	t := sk.t
+	rows, err := q.QueryContext(sk.ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("read table %s: %w", t.Name, err)
+		return fmt.Errorf("read table %s: %w", t.Name, err)
 	}
 	defer rows.Close()
-	n := len(keyAt) + len(cols) + 1
-	vals := make([]sql.RawBytes, n)
-	ptrs := make([]any, n)
-	for i := range vals {
-		ptrs[i] = &vals[i]
+	if rc, _ := rows.Columns(); len(rc) != len(sk.vals) {
+		return fmt.Errorf("read table %s: %d columns, want %d", t.Name, len(rc), len(sk.vals))
 	}
-	nvals := 0
-	if rc, _ := rows.Columns(); len(rc) > 0 {
-		nvals = len(rc)
-	}
-	vals, ptrs = vals[:nvals], ptrs[:nvals]
-	head := insertHead(t.Name, t)
-	var w *segWriter
-	defer func() {
-		if w != nil {
-			w.abort(err)
-		}
-	}()
-	var row []byte
-	key := make([][]byte, len(keyAt))
 	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("read table %s: %w", t.Name, err)
+		if err := rows.Scan(sk.ptrs...); err != nil {
+			return fmt.Errorf("read table %s: %w", t.Name, err)
 		}
-		row = encodeRow(row[:0], t, cols, vals, false)
-		hash, ok := parseUint32(vals[nvals-1])
-		if !ok {
-			return nil, fmt.Errorf("read table %s: bad row hash %q", t.Name, vals[nvals-1])
-		}
-		for i, p := range keyAt {
-			key[i] = append(key[i][:0], vals[p]...)
-		}
-		if w == nil {
-			w = d.startSegment(ctx, head)
-			w.seg.First = cloneKey(key)
-		}
-		if len(head)+len(row)+2 > d.maxPacket-1024 {
-			row = encodeRow(row[:0], t, cols, vals, true)
-		}
-		var parts []string
-		if len(head)+len(row)+2 > d.maxPacket-1024 {
-			size := len(head) + len(row) + 2
-			row, parts = d.splitRow(row[:0], t, cols, vals, keyAt, len(head))
-			if parts == nil {
-				return nil, &rowTooLargeError{table: t.Name, key: keyText(key), size: size}
-			}
-		}
-		if err := w.add(row, d.stmtMax); err != nil {
-			return nil, fmt.Errorf("save table %s: %w", t.Name, err)
-		}
-		for _, p := range parts {
-			w.line(p)
-			w.seg.Parts = true
-		}
-		w.seg.Rows++
-		w.xor ^= hash
-		if w.size >= int64(d.opts.SegmentSize) {
-			w.seg.Last = cloneKey(key)
-			s, err := w.finish()
-			w = nil
-			if err != nil {
-				return nil, fmt.Errorf("save table %s: %w", t.Name, err)
-			}
-			segs = append(segs, s)
+		if err := sk.add(); err != nil {
+			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read table %s: %w", t.Name, err)
+		return fmt.Errorf("read table %s: %w", t.Name, err)
 	}
-	if w != nil {
-		w.seg.Last = cloneKey(key)
-		s, err := w.finish()
-		w = nil
-		if err != nil {
-			return nil, fmt.Errorf("save table %s: %w", t.Name, err)
+	return nil
+}
+
+// add writes the row in sk.vals.
+func (sk *sink) add() error {
+	d, t, vals := sk.d, sk.t, sk.vals
+	nvals := len(vals)
+	sk.row = encodeRow(sk.row[:0], t, sk.cols, vals, false)
+	hash, ok := parseUint32(vals[nvals-1])
+	if !ok {
+		return fmt.Errorf("read table %s: bad row hash %q", t.Name, vals[nvals-1])
+	}
+	for i, p := range sk.keyAt {
+		sk.key[i] = append(sk.key[i][:0], vals[p]...)
+	}
+	if sk.w == nil {
+		sk.w = d.startSegment(sk.ctx, sk.head)
+		sk.w.seg.First = cloneKey(sk.key)
+		if !t.whole() {
+			sk.idx = &rowIndex{}
 		}
-		segs = append(segs, s)
 	}
-	return segs, nil
+	w := sk.w
+	if len(sk.head)+len(sk.row)+2 > d.maxPacket-1024 {
+		sk.row = encodeRow(sk.row[:0], t, sk.cols, vals, true)
+	}
+	var parts []string
+	if len(sk.head)+len(sk.row)+2 > d.maxPacket-1024 {
+		size := len(sk.head) + len(sk.row) + 2
+		sk.row, parts = d.splitRow(sk.row[:0], t, sk.cols, vals, sk.keyAt, len(sk.head))
+		if parts == nil {
+			return &rowTooLargeError{table: t.Name, key: keyText(sk.key), size: size}
+		}
+	}
+	if err := w.add(sk.row, d.stmtMax); err != nil {
+		return fmt.Errorf("save table %s: %w", t.Name, err)
+	}
+	for _, p := range parts {
+		w.line(p)
+		w.seg.Parts = true
+	}
+	w.seg.Rows++
+	w.xor ^= hash
+	if sk.idx != nil {
+		sk.rkey = appendRowKey(sk.rkey[:0], sk.key)
+		sk.idx.add(sk.rkey, hash)
+	}
+	if sk.split && w.size >= int64(d.opts.SegmentSize) {
+		return sk.finish()
+	}
+	return nil
+}
+
+// finish ends the open segment.
+func (sk *sink) finish() error {
+	w := sk.w
+	sk.w = nil
+	w.seg.Last = cloneKey(sk.key)
+	s, err := w.finish()
+	if err == nil && sk.idx != nil {
+		sk.idx.drops = sk.drops
+		s.Index, s.IndexSize, err = saveIndex(sk.ctx, sk.d.st, sk.idx)
+	}
+	sk.idx = nil
+	if err != nil {
+		return fmt.Errorf("save table %s: %w", sk.t.Name, err)
+	}
+	sk.segs = append(sk.segs, s)
+	return nil
+}
+
+// close ends the open segment and returns the segments written.
+func (sk *sink) close() ([]*Segment, error) {
+	if sk.w != nil {
+		if err := sk.finish(); err != nil {
+			return nil, err
+		}
+	}
+	return sk.segs, nil
+}
+
+// abort drops the open segment after an error.
+func (sk *sink) abort(err error) {
+	if sk.w != nil {
+		sk.w.abort(err)
+		sk.w = nil
+	}
 }
 
 // splitRow writes a row too large for one statement below

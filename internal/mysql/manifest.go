@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -90,7 +91,40 @@ type Segment struct {
 	// loaded with INSERTs, never LOAD DATA. Restores before parts existed
 	// skip those lines; the segment checks of later ones catch that.
 	Parts bool
+	// Index is the row index of Content (see rowIndex); nil in backups
+	// made before row indexes, whose changed segments are read again whole.
+	Index     []repository.ID
+	IndexSize int64
+	// Deltas are the changes since Content was read, oldest first: the
+	// segment's rows are Content's and the deltas' rows, less those that a
+	// later delta drops (see SegmentSQL). Rows and Checksum are those of
+	// the merged rows.
+	Deltas []*Delta
 }
+
+// Delta is one backup's changes to a segment's rows: the rows inserted or
+// changed (Content, SQL like a segment's) and, in its index, those rows'
+// keys and hashes and the rows of earlier streams it supersedes.
+type Delta struct {
+	Rows      int64 // rows in Content
+	Size      int64
+	Content   []repository.ID
+	Index     []repository.ID
+	IndexSize int64
+	Parts     bool // Content holds UPDATE lines appending a large value (see Segment.Parts)
+}
+
+// deltaLimits say when a segment's deltas are folded into a new base (the
+// segment's range read again whole; see compactDue).
+const (
+	// maxDeltas bounds the deltas a restore merges per segment.
+	maxDeltas = 16
+	// deltaShare: the deltas' stored SQL may reach this share of the
+	// base's (scaled per segment between 1/2 and 3/2 of it, so that the
+	// segments of a table changing evenly are not all read again in the
+	// same backup).
+	deltaShare = 0.5
+)
 
 // View is one view's definition.
 type View struct {
@@ -153,6 +187,22 @@ func jsonString(v any) string {
 // segmentName names the i-th (0-based) segment; names sort in key order.
 func segmentName(i int) string { return fmt.Sprintf("%06d.sql", i+1) }
 
+// deltaName names the k-th (1-based) delta of the i-th segment.
+func deltaName(i, k int) string { return fmt.Sprintf("%06d.d%03d.sql", i+1, k) }
+
+// indexName names the row index of the i-th segment's base (k 0) or of
+// its k-th delta.
+func indexName(i, k int) string {
+	if k == 0 {
+		return fmt.Sprintf("%06d.idx", i+1)
+	}
+	return fmt.Sprintf("%06d.d%03d.idx", i+1, k)
+}
+
+// segmentNodeRe matches the names of a table's segment nodes: 000001.sql,
+// 000001.idx, 000001.d001.sql, 000001.d001.idx.
+var segmentNodeRe = regexp.MustCompile(`^([0-9]{6})(?:\.d([0-9]{3}))?\.(sql|idx)$`)
+
 // Save writes m as trees and returns the root tree's id.
 func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 	tables := &repository.Tree{}
@@ -193,6 +243,18 @@ func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 			if s.Parts {
 				tt.Nodes[len(tt.Nodes)-1].Meta["parts"] = "1"
 			}
+			if s.Index != nil {
+				tt.Nodes = append(tt.Nodes, &repository.Node{Name: indexName(i, 0), Type: repository.NodeFile, Mode: 0o644, Size: s.IndexSize, Content: s.Index})
+			}
+			for k, dl := range s.Deltas {
+				n := &repository.Node{Name: deltaName(i, k+1), Type: repository.NodeFile, Mode: 0o644, Size: dl.Size, Content: dl.Content,
+					Meta: map[string]string{"rows": strconv.FormatInt(dl.Rows, 10)}}
+				if dl.Parts {
+					n.Meta["parts"] = "1"
+				}
+				tt.Nodes = append(tt.Nodes, n,
+					&repository.Node{Name: indexName(i, k+1), Type: repository.NodeFile, Mode: 0o644, Size: dl.IndexSize, Content: dl.Index})
+			}
 		}
 		sort.Slice(tt.Nodes, func(i, j int) bool { return tt.Nodes[i].Name < tt.Nodes[j].Name })
 		id, err := st.SaveTree(ctx, tt)
@@ -217,7 +279,7 @@ func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 	if views == nil {
 		views = []View{}
 	}
-	tmeta := map[string]string{"format": "1"}
+	tmeta := map[string]string{"format": "2"}
 	if m.Whole {
 		tmeta["whole"] = "1"
 	}
@@ -243,7 +305,7 @@ func LoadManifest(ctx context.Context, st Store, id repository.ID) (*Manifest, e
 	if tn == nil || tn.Subtree == nil {
 		return nil, fmt.Errorf("load database tree: no tables directory")
 	}
-	if f := tn.Meta["format"]; f != "1" {
+	if f := tn.Meta["format"]; f != "1" && f != "2" {
 		return nil, fmt.Errorf("load database tree: unknown format %q", f)
 	}
 	m := &Manifest{Whole: tn.Meta["whole"] == "1"}
@@ -282,23 +344,92 @@ func LoadManifest(ctx context.Context, st Store, id repository.ID) (*Manifest, e
 				return nil, fmt.Errorf("load table %s: %s: %w", n.Name, k, err)
 			}
 		}
-		for _, sg := range tt.Nodes {
-			if sg.Name == "schema.sql" || !strings.HasSuffix(sg.Name, ".sql") {
-				continue
-			}
-			s := &Segment{Checksum: sg.Meta["checksum"], Size: sg.Size, Content: sg.Content, Parts: sg.Meta["parts"] == "1"}
-			if s.First, err = decodeKey(sg.Meta["first"]); err == nil {
-				s.Last, err = decodeKey(sg.Meta["last"])
-			}
-			if err == nil {
-				s.Rows, err = strconv.ParseInt(sg.Meta["rows"], 10, 64)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("load table %s segment %s: %w", n.Name, sg.Name, err)
-			}
-			t.Segments = append(t.Segments, s)
+		if t.Segments, err = loadSegments(tt); err != nil {
+			return nil, fmt.Errorf("load table %s: %w", n.Name, err)
 		}
 		m.Tables = append(m.Tables, t)
 	}
 	return m, nil
+}
+
+// loadSegments reads a table tree's segment nodes (see Manifest): each
+// base segment, its index and its deltas, in order. Segment numbers must
+// run from 1 without a gap, and each delta needs its index.
+func loadSegments(tt *repository.Tree) ([]*Segment, error) {
+	type parts struct {
+		base, index *repository.Node
+		deltas      map[int][2]*repository.Node // [sql, idx]
+	}
+	bySeg := map[int]*parts{}
+	for _, n := range tt.Nodes {
+		if n.Name == "schema.sql" {
+			continue
+		}
+		m := segmentNodeRe.FindStringSubmatch(n.Name)
+		if m == nil {
+			continue // not a segment (a later format's node)
+		}
+		i, _ := strconv.Atoi(m[1])
+		p := bySeg[i]
+		if p == nil {
+			p = &parts{deltas: map[int][2]*repository.Node{}}
+			bySeg[i] = p
+		}
+		if m[2] == "" {
+			if m[3] == "sql" {
+				p.base = n
+			} else {
+				p.index = n
+			}
+			continue
+		}
+		k, _ := strconv.Atoi(m[2])
+		d := p.deltas[k]
+		if m[3] == "sql" {
+			d[0] = n
+		} else {
+			d[1] = n
+		}
+		p.deltas[k] = d
+	}
+	segs := make([]*Segment, len(bySeg))
+	for i, p := range bySeg {
+		if i < 1 || i > len(bySeg) || p.base == nil {
+			return nil, fmt.Errorf("segments are not numbered 1 to %d: %w", len(bySeg), repository.ErrDamaged)
+		}
+		sg := p.base
+		s := &Segment{Checksum: sg.Meta["checksum"], Size: sg.Size, Content: sg.Content, Parts: sg.Meta["parts"] == "1"}
+		var err error
+		if s.First, err = decodeKey(sg.Meta["first"]); err == nil {
+			s.Last, err = decodeKey(sg.Meta["last"])
+		}
+		if err == nil {
+			s.Rows, err = strconv.ParseInt(sg.Meta["rows"], 10, 64)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("segment %s: %w", sg.Name, err)
+		}
+		if p.index != nil {
+			s.Index, s.IndexSize = p.index.Content, p.index.Size
+			if s.Index == nil {
+				s.Index = []repository.ID{}
+			}
+		}
+		for k := 1; k <= len(p.deltas); k++ {
+			d, ok := p.deltas[k]
+			if !ok || d[0] == nil || d[1] == nil || p.index == nil {
+				return nil, fmt.Errorf("segment %s: deltas incomplete: %w", sg.Name, repository.ErrDamaged)
+			}
+			dl := &Delta{Size: d[0].Size, Content: d[0].Content, Index: d[1].Content, IndexSize: d[1].Size, Parts: d[0].Meta["parts"] == "1"}
+			if dl.Index == nil {
+				dl.Index = []repository.ID{}
+			}
+			if dl.Rows, err = strconv.ParseInt(d[0].Meta["rows"], 10, 64); err != nil {
+				return nil, fmt.Errorf("segment %s delta %d: %w", sg.Name, k, err)
+			}
+			s.Deltas = append(s.Deltas, dl)
+		}
+		segs[i-1] = s
+	}
+	return segs, nil
 }

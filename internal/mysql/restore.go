@@ -683,7 +683,7 @@ func load(ctx context.Context, db *sql.DB, st Store, tables []*TableManifest, tm
 					continue
 				}
 				loadFn := loadSegment
-				if j.loadData && !j.table.Versioned && !j.seg.Parts {
+				if j.loadData && !j.table.Versioned && !j.seg.hasParts() {
 					loadFn = loadSegmentData
 				}
 				if err := loadFn(ctx, conn, st, j); err != nil {
@@ -955,7 +955,7 @@ func eachInsert(ctx context.Context, st Store, j loadJob, fn func(values []byte)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := st.WriteContent(ctx, j.seg.Content, pw)
+		err := SegmentSQL(ctx, st, j.table, j.seg, pw)
 		pw.CloseWithError(err)
 		done <- err
 	}()

@@ -250,7 +250,7 @@ func loadWithClient(t *testing.T, e *env, m *Manifest, want map[string]string, t
 		for i, s := range tm.Segments {
 			p := filepath.Join(dir, name+"."+segmentName(i))
 			f, _ := os.Create(p)
-			if err := e.repo.WriteContent(ctx, s.Content, f); err != nil {
+			if err := SegmentSQL(ctx, e.repo, tm, s, f); err != nil {
 				t.Fatal(err)
 			}
 			f.Close()

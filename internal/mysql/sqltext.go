@@ -199,33 +199,77 @@ func selectList(t *tableInfo) (list string, cols []int, keyAt []int) {
 	var exprs []string
 	pos := map[int]int{}
 	for _, i := range t.dataColumns() {
-		c := &t.Columns[i]
-		e := quoteIdent(c.Name)
-		switch c.Kind {
-		case kindFloat:
-			e = "CAST(" + e + " AS DOUBLE)"
-		case kindNative:
-			e = "CAST(" + e + " AS BINARY)"
-		case kindEnum:
-			e = "(" + e + "+0)"
-		}
 		pos[i] = len(exprs)
-		exprs = append(exprs, e)
+		exprs = append(exprs, readExpr(&t.Columns[i]))
 		cols = append(cols, i)
 	}
 	for _, i := range t.Key {
 		if _, ok := pos[i]; !ok {
 			pos[i] = len(exprs)
-			e := quoteIdent(t.Columns[i].Name)
-			if t.Columns[i].Kind == kindNative {
-				e = "CAST(" + e + " AS BINARY)"
-			}
-			exprs = append(exprs, e)
+			exprs = append(exprs, readExpr(&t.Columns[i]))
 		}
 		keyAt = append(keyAt, pos[i])
 	}
 	exprs = append(exprs, rowHashExpr(t))
 	return strings.Join(exprs, ", "), cols, keyAt
+}
+
+// readExpr is how a dump reads a column: the raw bytes appendValue writes
+// back exactly.
+func readExpr(c *column) string {
+	e := quoteIdent(c.Name)
+	switch c.Kind {
+	case kindFloat:
+		return "CAST(" + e + " AS DOUBLE)"
+	case kindNative:
+		return "CAST(" + e + " AS BINARY)"
+	case kindEnum:
+		return "(" + e + "+0)"
+	}
+	return e
+}
+
+// keyList reads a table's key columns as selectList reads them, so that
+// their values are the same bytes as a dump's.
+func keyList(t *tableInfo) string {
+	s := make([]string, len(t.Key))
+	for i, ci := range t.Key {
+		s[i] = readExpr(&t.Columns[ci])
+	}
+	return strings.Join(s, ", ")
+}
+
+// keysWhere returns the condition for rows whose keys are among keys.
+func keysWhere(t *tableInfo, keys [][][]byte) string {
+	var b strings.Builder
+	if len(t.Key) == 1 {
+		c := &t.Columns[t.Key[0]]
+		b.WriteString(quoteIdent(c.Name) + " IN (")
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(keyLiteral(c, k[0]))
+		}
+		b.WriteByte(')')
+		return b.String()
+	}
+	b.WriteByte('(')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteByte('(')
+		for j, ci := range t.Key {
+			if j > 0 {
+				b.WriteString(" AND ")
+			}
+			b.WriteString(quoteIdent(t.Columns[ci].Name) + " = " + keyLiteral(&t.Columns[ci], k[j]))
+		}
+		b.WriteByte(')')
+	}
+	b.WriteByte(')')
+	return b.String()
 }
 
 // insertHead returns "INSERT INTO `t` (`a`,`b`) VALUES ".
