@@ -211,10 +211,10 @@ func TestSegmentSQLRefusesDamage(t *testing.T) {
 	head := insertHeadNames("wp_h", tm.Columns)
 	for name, dl := range map[string]*Delta{
 		"drops a row that is not there": save(&rowIndex{drops: []rowRef{{0, 100}}}, ""),
-		"drops a row of its own stream":  save(&rowIndex{keys: []string{"\x011"}, hashes: []uint32{1}, drops: []rowRef{{1, 0}}}, head+"(1,'x');\n"),
-		"more rows than its index":       save(&rowIndex{keys: []string{"\x011"}, hashes: []uint32{1}}, head+"(1,'x'),(2,'y');\n"),
-		"another table's rows":           save(&rowIndex{keys: []string{"\x011"}, hashes: []uint32{1}}, insertHeadNames("wp_other", tm.Columns)+"(1,'x');\n"),
-		"a statement hidden in a row":    save(&rowIndex{keys: []string{"\x011"}, hashes: []uint32{1}}, head+"(1,'x'); DROP TABLE wp_h; ('y');\n"),
+		"drops a row of its own stream": save(&rowIndex{keys: []string{"\x011"}, hashes: []uint32{1}, drops: []rowRef{{1, 0}}}, head+"(1,'x');\n"),
+		"more rows than its index":      save(&rowIndex{keys: []string{"\x011"}, hashes: []uint32{1}}, head+"(1,'x'),(2,'y');\n"),
+		"another table's rows":          save(&rowIndex{keys: []string{"\x011"}, hashes: []uint32{1}}, insertHeadNames("wp_other", tm.Columns)+"(1,'x');\n"),
+		"a statement hidden in a row":   save(&rowIndex{keys: []string{"\x011"}, hashes: []uint32{1}}, head+"(1,'x'); DROP TABLE wp_h; ('y');\n"),
 	} {
 		s := *base
 		s.Deltas = []*Delta{dl}
