@@ -11,8 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/sitevault/sitevault/internal/repository"
 )
@@ -73,6 +71,10 @@ type TableReport struct {
 	// and stored as a delta (see refresh). RowsChanged counts those rows.
 	Patched     int
 	RowsChanged int64
+	// Scanned: the changes looked scattered over the table, so the row
+	// hashes of every segment were read without asking for segment
+	// checksums first (see incremental).
+	Scanned bool
 	Written     int  // segments written by this backup
 	Full        bool // read entirely (first backup or changed definition)
 	Bytes       int64
@@ -504,45 +506,9 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 			return nil, err
 		}
 	} else if prev != nil && prev.Definition == tm.Definition && len(prev.Key) > 0 {
-		sums, err := checksums(ctx, qs, t, prev.Segments)
-		if err != nil {
+		if err := d.incremental(ctx, qs, t, prev, tm, &tr); err != nil {
 			return nil, err
 		}
-		var lower [][]byte
-		for i, s := range prev.Segments {
-			if sums[i] == s.Checksum {
-				tm.Segments = append(tm.Segments, s)
-				tr.Reused++
-			} else {
-				ns, err := d.refresh(ctx, q, t, lower, s)
-				if err != nil {
-					return nil, err
-				}
-				if ns != nil {
-					tm.Segments = append(tm.Segments, ns)
-					tr.Patched++
-					dl := ns.Deltas[len(ns.Deltas)-1]
-					tr.Bytes += dl.Size
-					tr.RowsChanged += dl.Rows
-					lower = s.Last
-					continue
-				}
-				segs, err := d.dump(ctx, q, t, lower, s.Last)
-				if err != nil {
-					return nil, err
-				}
-				tm.Segments = append(tm.Segments, segs...)
-				tr.Reread++
-				tr.addWritten(segs)
-			}
-			lower = s.Last
-		}
-		segs, err := d.dump(ctx, q, t, lower, nil)
-		if err != nil {
-			return nil, err
-		}
-		tm.Segments = append(tm.Segments, segs...)
-		tr.addWritten(segs)
 	} else {
 		tr.Full = true
 		segs, err := d.dump(ctx, q, t, nil, nil)
@@ -586,41 +552,6 @@ func (d *dumper) wholeTable(ctx context.Context, q querier, t *tableInfo, prev *
 	tm.Segments = segs
 	tr.addWritten(segs)
 	return nil
-}
-
-// checksums asks the server for the checksum of each previous segment's
-// key range, spreading the queries over the snapshot's connections.
-func checksums(ctx context.Context, qs []querier, t *tableInfo, segs []*Segment) ([]string, error) {
-	sums := make([]string, len(segs))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, len(qs))
-	for w, q := range qs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(segs) || ctx.Err() != nil {
-					return
-				}
-				var lower [][]byte
-				if i > 0 {
-					lower = segs[i-1].Last
-				}
-				if err := q.QueryRowContext(ctx, checksumQuery(t, lower, segs[i].Last)).Scan(&sums[i]); err != nil {
-					errs[w] = fmt.Errorf("checksum table %s: %w", t.Name, err)
-					next.Store(int64(len(segs)))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return sums, nil
 }
 
 // dump reads the rows with keys in (lower, upper] in key order and writes

@@ -10,6 +10,8 @@ import (
 	"hash/crc32"
 	"io"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/sitevault/sitevault/internal/repository"
 )
@@ -57,10 +59,210 @@ func compactDue(s *Segment) bool {
 	return float64(size) > deltaShare*scale*float64(s.Size)
 }
 
-// refresh brings a segment whose checksum changed up to date row by row,
-// reading the rows in (lower, s.Last] through q, and returns the segment
-// with one more delta. It returns nil (and no error) when the segment is
-// better read again whole (see above).
+// incremental backs up a table whose previous backup prev has the same
+// definition: each previous segment is reused when its rows are unchanged,
+// brought up to date row by row (refresh), or read again whole; rows past
+// the last one are read as new segments. The segments are spread over the
+// snapshot's connections qs.
+//
+// Usually the server first gives each segment's checksum (no rows sent),
+// and only the changed segments are looked at row by row. When the backup
+// that made prev found most segments changed (Changed; changes scattered
+// over the table), that pass is skipped: each segment's rows' keys and
+// hashes are read directly, which tells both whether and what changed, in
+// one pass over the table instead of two.
+func (d *dumper) incremental(ctx context.Context, qs []querier, t *tableInfo, prev, tm *TableManifest, tr *TableReport) error {
+	segs := prev.Segments
+	sums, err := d.probe(ctx, qs, t, prev)
+	if err != nil {
+		return err
+	}
+	tr.Scanned = slices.Contains(sums, "")
+	const (
+		reused = iota
+		patched
+		reread
+	)
+	type result struct {
+		kind int
+		segs []*Segment
+	}
+	res := make([]result, len(segs))
+	var work []int
+	for i, s := range segs {
+		if sums[i] != "" && sums[i] == s.Checksum {
+			res[i] = result{reused, []*Segment{s}}
+		} else {
+			work = append(work, i)
+		}
+	}
+	err = eachOn(ctx, qs, len(work), func(q querier, w int) error {
+		i := work[w]
+		s := segs[i]
+		var lower [][]byte
+		if i > 0 {
+			lower = segs[i-1].Last
+		}
+		if sums[i] == "" && (s.Index == nil || compactDue(s)) {
+			var got string
+			if err := q.QueryRowContext(ctx, checksumQuery(t, lower, s.Last)).Scan(&got); err != nil {
+				return fmt.Errorf("checksum table %s: %w", t.Name, err)
+			}
+			if got == s.Checksum {
+				res[i] = result{reused, []*Segment{s}}
+				return nil
+			}
+		} else {
+			ns, err := d.refresh(ctx, q, t, lower, s)
+			if err != nil {
+				return err
+			}
+			if ns == s {
+				res[i] = result{reused, []*Segment{s}}
+				return nil
+			}
+			if ns != nil {
+				res[i] = result{patched, []*Segment{ns}}
+				return nil
+			}
+		}
+		out, err := d.dump(ctx, q, t, lower, s.Last)
+		if err != nil {
+			return err
+		}
+		res[i] = result{reread, out}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		tm.Segments = append(tm.Segments, r.segs...)
+		switch r.kind {
+		case reused:
+			tr.Reused++
+		case patched:
+			tr.Patched++
+			dl := r.segs[0].Deltas[len(r.segs[0].Deltas)-1]
+			tr.Bytes += dl.Size
+			tr.RowsChanged += dl.Rows
+		case reread:
+			tr.Reread++
+			tr.addWritten(r.segs)
+		}
+	}
+	var last [][]byte // rows past the last segment's, or all for a table that was empty
+	if len(segs) > 0 {
+		last = segs[len(segs)-1].Last
+	}
+	tail, err := d.dump(ctx, qs[0], t, last, nil)
+	if err != nil {
+		return err
+	}
+	tm.Segments = append(tm.Segments, tail...)
+	tr.addWritten(tail)
+	tm.Changed = tr.Patched + tr.Reread
+	return nil
+}
+
+// probe returns the checksums of the previous segments' ranges now, as
+// far as the backup needs them ("" for those it does not ask for). When
+// the backup that made prev found most segments changed, it asks for
+// none; otherwise it asks for those of 8 segments spread over the table
+// first, and for none of the others when most of those changed: the
+// changes are scattered, and reading the row hashes of every segment
+// (refresh) costs one pass over the table where checksums and then row
+// hashes cost two (see incremental).
+func (d *dumper) probe(ctx context.Context, qs []querier, t *tableInfo, prev *TableManifest) ([]string, error) {
+	segs := prev.Segments
+	sums := make([]string, len(segs))
+	if len(segs) > 1 && prev.Changed*2 > len(segs) {
+		return sums, nil
+	}
+	var ask []int
+	if len(segs) >= 32 {
+		for k := range probeSegments {
+			ask = append(ask, (2*k+1)*len(segs)/(2*probeSegments))
+		}
+	}
+	check := func(ask []int) (changed int, err error) {
+		err = eachOn(ctx, qs, len(ask), func(q querier, k int) error {
+			i := ask[k]
+			var lower [][]byte
+			if i > 0 {
+				lower = segs[i-1].Last
+			}
+			if err := q.QueryRowContext(ctx, checksumQuery(t, lower, segs[i].Last)).Scan(&sums[i]); err != nil {
+				return fmt.Errorf("checksum table %s: %w", t.Name, err)
+			}
+			return nil
+		})
+		for _, i := range ask {
+			if sums[i] != segs[i].Checksum {
+				changed++
+			}
+		}
+		return changed, err
+	}
+	if len(ask) > 0 {
+		changed, err := check(ask)
+		if err != nil {
+			return nil, err
+		}
+		if changed*2 > len(ask) {
+			return sums, nil
+		}
+	}
+	var rest []int
+	for i := range segs {
+		if sums[i] == "" {
+			rest = append(rest, i)
+		}
+	}
+	_, err := check(rest)
+	return sums, err
+}
+
+// probeSegments is how many segments probe asks about first.
+const probeSegments = 8
+
+// eachOn calls fn for 0 ≤ i < n, spread over the connections qs (one call
+// at a time on each), and returns the first error, after which no new call
+// starts.
+func eachOn(ctx context.Context, qs []querier, n int, fn func(q querier, i int) error) error {
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		errs = make([]error, len(qs))
+	)
+	for w, q := range qs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(q, i); err != nil {
+					errs[w] = err
+					next.Store(int64(n))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// refresh brings a segment up to date row by row, reading the rows in
+// (lower, s.Last] through q, and returns the segment with one more delta,
+// or s itself when no row changed. It returns nil (and no error) when the
+// segment is better read again whole (see above).
 func (d *dumper) refresh(ctx context.Context, q querier, t *tableInfo, lower [][]byte, s *Segment) (*Segment, error) {
 	if s.Index == nil || compactDue(s) {
 		return nil, nil
@@ -125,7 +327,11 @@ func (d *dumper) refresh(ctx context.Context, q querier, t *tableInfo, lower [][
 	for _, lr := range live {
 		drops = append(drops, lr.at) // deleted since
 	}
+	checksum := fmt.Sprintf("%d:%d", count, xor)
 	if len(fetch) == 0 && len(drops) == 0 {
+		if checksum == s.Checksum {
+			return s, nil // unchanged
+		}
 		return nil, nil // the index disagrees with the checksum: read it whole
 	}
 	slices.SortFunc(drops, func(a, b rowRef) int {
@@ -142,7 +348,7 @@ func (d *dumper) refresh(ctx context.Context, q querier, t *tableInfo, lower [][
 	ns := *s
 	ns.Deltas = append(slices.Clip(s.Deltas), dl)
 	ns.Rows = int64(count)
-	ns.Checksum = fmt.Sprintf("%d:%d", count, xor)
+	ns.Checksum = checksum
 	return &ns, nil
 }
 

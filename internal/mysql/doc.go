@@ -46,6 +46,19 @@
 //     a full backup scans a table once; an incremental backup asks the
 //     server for the checksums and reuses the previous segment when its
 //     checksum matches, without reading rows.
+//   - row index and delta: each segment of a keyed table has a row index
+//     (every row's key and hash, in the segment's order; see rowIndex). An
+//     incremental backup brings a changed segment up to date row by row:
+//     the server sends the keys and hashes of its range, only the new or
+//     changed rows are read, by key, and stored as a delta (their SQL and
+//     an index that also lists the rows they supersede). A restore or a
+//     download reads a segment as its base and deltas merged
+//     (SegmentSQL). A segment is read again whole, as a new base, when it
+//     has no index (older backups), when more than a quarter of its rows
+//     changed, or when its deltas grow past a share of it (see delta.go).
+//     When most segments changed (changes scattered over a table), the
+//     row hashes of every segment are read without asking for segment
+//     checksums first: one pass over the table instead of two.
 //   - manifest: how a database backup is laid out as repository trees (see
 //     Manifest): a tree with a "tables" dir (one dir per table holding
 //     schema.sql — CREATE TABLE and triggers — and the segments

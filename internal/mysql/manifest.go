@@ -34,7 +34,7 @@ var _ Store = (*repository.Repository)(nil)
 // Tree layout (the tree whose id Backup returns; the backup layer puts it in
 // the restore point as the "database" directory):
 //
-//	tables/                      dir; Meta format=1, whole=1 (tables without a key
+//	tables/                      dir; Meta format=2 (1: no row indexes), whole=1 (tables without a key
 //	                             are included, whole; absent in older backups),
 //	                             leftout=JSON names of selected tables the backup could
 //	                             not take (a row over max_allowed_packet)
@@ -42,12 +42,18 @@ var _ Store = (*repository.Repository)(nil)
 //	    schema.sql               CREATE TABLE + triggers as a client would load them;
 //	                             Meta: engine, key, columns, definition, create, triggers (JSON),
 //	                             versioned=1 for a system-versioned table (segments hold
-//	                             its history rows and period columns; key [])
+//	                             its history rows and period columns; key []),
+//	                             changed=N segments this backup found changed
 //	    000001.sql …             segments in key order; Meta: first, last (JSON arrays of
 //	                             hex key values), rows, checksum. A table without a key
 //	                             (key []) has segments of rows in no order, first and
 //	                             last []. Meta parts=1: the segment holds UPDATE lines
 //	                             appending a large value in parts to the row before.
+//	                             rows and checksum are those of the merged segment.
+//	    000001.idx …             the segment's row index (format 2; see rowIndex)
+//	    000001.d001.sql …        the segment's deltas, oldest first: changed rows' SQL;
+//	                             Meta: rows (in this delta), parts
+//	    000001.d001.idx …        each delta's row index (its rows, the rows it drops)
 //	views.sql                    CREATE VIEW statements; Meta: views (JSON [{name, create}])
 type Manifest struct {
 	Tables []*TableManifest
@@ -76,6 +82,10 @@ type TableManifest struct {
 	Versioned bool
 	Schema    *repository.Node
 	Segments  []*Segment
+	// Changed is how many of the segments the backup that made this
+	// manifest found changed (Meta changed on schema.sql): when most were,
+	// the next backup reads row hashes directly (see incremental).
+	Changed int
 }
 
 // Segment is one file of rows of a table: the rows whose keys are in
@@ -225,6 +235,9 @@ func (m *Manifest) Save(ctx context.Context, st Store) (repository.ID, error) {
 		if t.Versioned {
 			schema.Meta["versioned"] = "1"
 		}
+		if t.Changed > 0 {
+			schema.Meta["changed"] = strconv.Itoa(t.Changed)
+		}
 		tt.Nodes = append(tt.Nodes, &schema)
 		for i, s := range t.Segments {
 			tt.Nodes = append(tt.Nodes, &repository.Node{
@@ -339,6 +352,11 @@ func LoadManifest(ctx context.Context, st Store, id repository.ID) (*Manifest, e
 		t.Schema = sn
 		t.Engine, t.Create, t.Definition = sn.Meta["engine"], sn.Meta["create"], sn.Meta["definition"]
 		t.Versioned = sn.Meta["versioned"] == "1"
+		if c := sn.Meta["changed"]; c != "" {
+			if t.Changed, err = strconv.Atoi(c); err != nil {
+				return nil, fmt.Errorf("load table %s: changed: %w", n.Name, err)
+			}
+		}
 		for k, dst := range map[string]*[]string{"key": &t.Key, "columns": &t.Columns, "triggers": &t.Triggers} {
 			if err := json.Unmarshal([]byte(sn.Meta[k]), dst); err != nil {
 				return nil, fmt.Errorf("load table %s: %s: %w", n.Name, k, err)
