@@ -75,9 +75,9 @@ type TableReport struct {
 	// hashes of every segment were read without asking for segment
 	// checksums first (see incremental).
 	Scanned bool
-	Written     int  // segments written by this backup
-	Full        bool // read entirely (first backup or changed definition)
-	Bytes       int64
+	Written int  // segments written by this backup
+	Full    bool // read entirely (first backup or changed definition)
+	Bytes   int64
 	// Whole: the table has no primary or unique key over NOT NULL
 	// columns; it was backed up whole, as one unordered run of rows cut
 	// into segments by size, and reused only when the whole table's
