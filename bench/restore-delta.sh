@@ -8,7 +8,13 @@
 #   full   `sitevault dir restore` into an empty folder
 #   delta  `sitevault dir restore` into a folder holding the point where 1 %
 #          of the files had one byte changed with size and mtime kept (the
-#          hardest case: every file of the point is read and hashed)
+#          hardest case: a folder the restore wrote, every file of the point
+#          is read and hashed)
+#   inplace the same change in the folder that was backed up (a copy of the
+#          tree, backed up as site "inplace"), restored in place: a user
+#          wrecking their site and restoring it. Files the backup read and
+#          nothing wrote since (same inode, size, mtime and ctime) are not
+#          read; the changed ones (their ctime moved) are.
 # and the figures that do not depend on load: files written and files left
 # in place, from restore's summary. Wall times and peak RSS come from GNU
 # time; the load average is printed before and after.
@@ -45,11 +51,14 @@ unset SITEVAULT_REPOSITORY
 rm -rf "$B/repo" "$B/sv-home" "$B/full" "$B/delta"
 "$sv" init --repo "$B/repo" >/dev/null
 "$sv" --repo "$B/repo" dir backup "$tree" --site bench >/dev/null
+rm -rf "$B/site"
+cp -a "$tree" "$B/site"
+"$sv" --repo "$B/repo" dir backup "$B/site" --site inplace >/dev/null
 log "load before: $(uptime)"
 
-# change ROUND: one byte of every (100/pct)th file, size and mtime kept.
+# change ROOT ROUND: one byte of every (100/pct)th file, size and mtime kept.
 change() {
-  python3 - "$B/delta" "$pct" "$1" <<'PY'
+  python3 - "$1" "$pct" "$2" <<'PY'
 import os, sys
 root, pct, rnd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 paths = sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs)
@@ -66,10 +75,10 @@ print(n)
 PY
 }
 
-# timed NAME TARGET [BINARY]: runs the restore, prints "NAME secs rssKiB written unchanged".
+# timed NAME TARGET [BINARY [SITE]]: runs the restore, prints "NAME secs rssKiB written unchanged".
 timed() {
   local out
-  out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "${3:-$sv}" --repo "$B/repo" dir restore latest "$2" --site bench; } 2>&1 )
+  out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "${3:-$sv}" --repo "$B/repo" dir restore latest "$2" --site "${4:-bench}"; } 2>&1 )
   local t rss w u us sy
   read -r _ t rss us sy < <(grep '^TIME' <<<"$out")
   w=$(sed -n 's/^  \([0-9]*\) files, .*/\1/p' <<<"$out")
@@ -80,8 +89,9 @@ timed() {
 "$sv" --repo "$B/repo" dir restore latest "$B/delta" --site bench >/dev/null  # the populated folder
 results=()
 for ((r = 1; r <= runs; r++)); do
-  changed=$(change "$r")
-  if ((r % 2)); then order="full delta"; else order="delta full"; fi
+  changed=$(change "$B/delta" "$r")
+  change "$B/site" "$r" >/dev/null
+  if ((r % 2)); then order="full delta inplace"; else order="inplace delta full"; fi
   if [[ -n ${BENCH_BASE:-} ]]; then
     if ((r % 2)); then order="$order full-base"; else order="full-base $order"; fi
   fi
@@ -91,6 +101,7 @@ for ((r = 1; r <= runs; r++)); do
     full) rm -rf "$B/full"; sync; results+=("$(timed full "$B/full")") ;;
     full-base) rm -rf "$B/full"; sync; results+=("$(timed full-base "$B/full" "$BENCH_BASE")") ;;
     delta) results+=("$(timed delta "$B/delta")") ;;
+    inplace) results+=("$(timed inplace "$B/site" "$sv" inplace)") ;;
     esac
   done
   log "round $r: $changed files changed; ${results[*]:n0}"
@@ -104,5 +115,6 @@ printf '%s\n' "${results[@]}" | awk -v files="$(find "$tree" -type f | wc -l)" -
     printf "| restore | median wall s | runs (s) | median CPU s (user+sys) | runs (s) | peak RSS MiB | files written | files already right |\n|---|---|---|---|---|---|---|---|\n"
     for (k in t) printf "| %s | %.2f |%s | %.2f |%s | %.0f | %d | %d |\n", k, med(t[k]), t[k], med(c[k]), c[k], rss[k] / 1024, w[k], u[k]
     printf "delta / full (medians): wall %.3f, CPU %.3f\n", med(t["delta"]) / med(t["full"]), med(c["delta"]) / med(c["full"])
+    printf "inplace / full (medians): wall %.3f, CPU %.3f\n", med(t["inplace"]) / med(t["full"]), med(c["inplace"]) / med(c["full"])
     if ("full-base" in t) printf "full / full-base (medians): wall %.3f, CPU %.3f\n", med(t["full"]) / med(t["full-base"]), med(c["full"]) / med(c["full-base"])
   }'

@@ -227,7 +227,8 @@ func runDirRestore(ctx context.Context, opts dirRestoreOptions, g *globalOptions
 		fmt.Fprintf(stdout, "  %d files, %d folders, %d links; %s in %s (%s)\n", rep.FilesWritten, rep.DirsCreated,
 			rep.Symlinks, humanize.IBytes(uint64(rep.BytesWritten)), formatDuration(took), rate(rep.BytesWritten, took))
 		if rep.FilesUnchanged > 0 {
-			fmt.Fprintf(stdout, "  %d files already right (%s), left in place\n", rep.FilesUnchanged, humanize.IBytes(uint64(rep.BytesUnchanged)))
+			fmt.Fprintf(stdout, "  %d files already right (%s), left in place (%s read to compare)\n", rep.FilesUnchanged,
+				humanize.IBytes(uint64(rep.BytesUnchanged)), humanize.IBytes(uint64(rep.BytesHashed)))
 		}
 		for _, sk := range rep.Skipped {
 			fmt.Fprintf(stdout, "  refused: %s\n", sk)

@@ -6,12 +6,15 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sitevault/sitevault/internal/archiver"
 	"github.com/sitevault/sitevault/internal/connection/ssh"
 	"github.com/sitevault/sitevault/internal/fsys"
+	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restorer"
 	"github.com/sitevault/sitevault/internal/testsrv"
 )
@@ -130,4 +133,54 @@ func statIno(t *testing.T, p string) uint64 {
 	fi, err := os.Stat(p)
 	must(t, err)
 	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// TestRestoreTrustsFilesTheBackupRead restores a point in place, into the
+// folder it was backed up from: files the backup read and nothing wrote
+// since (same inode, size, mtime and ctime) are left in place without
+// being read; a file written since, even with its size and mtime set back,
+// and a copy in a new inode are read and compared.
+func TestRestoreTrustsFilesTheBackupRead(t *testing.T) {
+	ctx := context.Background()
+	dst := t.TempDir()
+	content := map[string]string{}
+	for i := range 20 {
+		name := filepath.Join(dst, "f"+string(rune('a'+i))+".txt")
+		content[name] = strings.Repeat(string(rune('a'+i)), 1000+i)
+		writeFile(t, name, content[name])
+	}
+	repo := repository.TestRepository(t)
+	tree, _, err := archiver.New(repo, newLocal(t, dst), archiver.Options{}).Snapshot(ctx, "", nil)
+	must(t, err)
+	must(t, repo.Flush(ctx))
+
+	rep := restore(t, repo, newLocal(t, dst), tree, restorer.Options{})
+	if rep.FilesWritten != 0 || rep.FilesUnchanged != 20 || rep.BytesHashed != 0 || !rep.OK() {
+		t.Fatalf("in place, untouched: %d written, %d unchanged, %d bytes hashed; want 0, 20, 0", rep.FilesWritten, rep.FilesUnchanged, rep.BytesHashed)
+	}
+
+	// One byte changed behind the same size and mtime: its ctime moved.
+	changed := filepath.Join(dst, "fc.txt")
+	before, err := os.Stat(changed)
+	must(t, err)
+	b := []byte(content[changed])
+	b[10] = 'X'
+	must(t, os.WriteFile(changed, b, 0o644))
+	must(t, os.Chtimes(changed, before.ModTime(), before.ModTime()))
+	// The same bytes in a new inode.
+	copied := filepath.Join(dst, "fd.txt")
+	fi, err := os.Stat(copied)
+	must(t, err)
+	must(t, os.Remove(copied))
+	writeFile(t, copied, content[copied])
+	must(t, os.Chtimes(copied, fi.ModTime(), fi.ModTime()))
+
+	rep = restore(t, repo, newLocal(t, dst), tree, restorer.Options{})
+	want := int64(len(content[changed]) + len(content[copied]))
+	if rep.FilesWritten != 1 || rep.FilesUnchanged != 19 || rep.BytesHashed != want || !rep.OK() {
+		t.Fatalf("after changes: %d written, %d unchanged, %d bytes hashed; want 1, 19, %d", rep.FilesWritten, rep.FilesUnchanged, rep.BytesHashed, want)
+	}
+	if got := readFile(t, changed); got != content[changed] {
+		t.Errorf("fc.txt = %.20q…, want it restored", got)
+	}
 }

@@ -143,6 +143,10 @@ type Report struct {
 	// place instead of being written; BytesUnchanged is their size.
 	FilesUnchanged int
 	BytesUnchanged int64
+	// BytesHashed counts the bytes of files already on disk that were read
+	// and hashed to compare them with the restore point. A file the backup
+	// itself read, untouched since (see unchanged), is not read.
+	BytesHashed int64
 	// AttrsFixed counts the unchanged files whose mode or modification
 	// time differed and were set in place.
 	AttrsFixed  int
@@ -652,7 +656,8 @@ func (u *run) fileIn(ctx context.Context, n *repository.Node, np, fsPath string,
 // holds n's content, so that it is left in place instead of rewritten. Only
 // a regular file of n's size is read: its chunks are hashed with the
 // repository's key and compared with n's content ids (size and time alone
-// can lie: a file edited within the same second keeps both). The file is
+// can lie: a file edited within the same second keeps both), unless it is
+// the file the backup read, untouched since (sameFile). The file is
 // only read; when its content is right but its mode or modification time
 // differ, they are set in place. Anything unexpected (the file changed
 // while read, a read error) answers false: the file is rewritten.
@@ -661,7 +666,10 @@ func (u *run) unchanged(ctx context.Context, n *repository.Node, np, fsPath stri
 		return false
 	}
 	u.p.Current.Store(&np)
-	if n.Size > 0 || len(n.Content) > 0 {
+	if (n.Size > 0 || len(n.Content) > 0) && !sameFile(fi, n) {
+		u.mu.Lock()
+		u.rep.BytesHashed += n.Size
+		u.mu.Unlock()
 		f, err := u.r.fs.Open(ctx, fsPath)
 		if err != nil {
 			return false
@@ -702,6 +710,21 @@ func (u *run) unchanged(ctx context.Context, n *repository.Node, np, fsPath stri
 	u.mu.Unlock()
 	u.p.FilesDone.Add(1)
 	return true
+}
+
+// sameFile reports whether the file on disk, whose Lstat is fi, is the very
+// file the backup of n read, not written since: the same device and inode,
+// and the same size, modification time and change time. Writing a file's
+// content sets its change time to the present, and no system call sets it
+// back (a user can set the modification time back, never the change
+// time), so such a file still holds what the backup read, and is not read
+// again. (Only a file system that reports inodes and change times can
+// tell: on SFTP, or for a file of another copy of the site, the content is
+// hashed.)
+func sameFile(fi fsys.FileInfo, n *repository.Node) bool {
+	return fi.Inode != 0 && n.Inode == fi.Inode && n.Dev == fi.Dev &&
+		!n.ChangeTime.IsZero() && fi.ChangeTime.Equal(n.ChangeTime) &&
+		fi.Size == n.Size && fi.ModTime.Equal(n.ModTime)
 }
 
 // sameTime reports whether the file's modification time is the restore
