@@ -237,7 +237,7 @@ func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	u, hash, err := s.cat.UserByEmail(r.Context(), email)
 	if err != nil {
-		CheckPassword(dummyHash, req.Password)
+		CheckPassword(dummyHash(), req.Password)
 	}
 	if err != nil || !CheckPassword(hash, req.Password) {
 		s.limiter.fail(now, keys)

@@ -79,7 +79,10 @@ func CheckPassword(hash, password string) bool {
 
 // dummyHash is checked for unknown emails, so that a sign-in takes as
 // long whether the email exists or not.
-var dummyHash = HashPassword("sitevault-no-such-user")
+// It is computed on first use: an argon2id hash costs 64 MiB and about a
+// second of CPU, which every sitevault command would pay at start-up if it
+// were a package variable.
+var dummyHash = sync.OnceValue(func() string { return HashPassword("sitevault-no-such-user") })
 
 func randomToken(n int) string {
 	b := make([]byte, n)
