@@ -28,9 +28,14 @@ import (
 //	  4 bytes: the row hash, little-endian
 //	uvarint drops, then for each: uvarint stream, uvarint row
 //
-// Costs: about 6 bytes per row of an integer-keyed table (a 1M-row
-// postmeta table: 6 MB, 4 of them the incompressible hashes), about 4 % of
-// the table's stored SQL.
+// Costs: about 7 bytes per row of an integer-keyed table, 4 of them the
+// incompressible hash (a 1M-row postmeta table: 7.1 MB of indexes beside
+// 108 MB of SQL that compresses to 21 MB: a third more stored for its
+// full backup). An unchanged segment's index is shared by every later
+// point like any blob; only a delta's own index is new. (Encoding an
+// integer key as the difference from the previous one would save about
+// 2 bytes a row; the hashes cannot be shortened without letting a
+// changed row go unseen.)
 type rowIndex struct {
 	keys   []string // rowKey of each row
 	hashes []uint32
