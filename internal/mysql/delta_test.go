@@ -251,15 +251,35 @@ func TestSegmentSQLRefusesDamage(t *testing.T) {
 			t.Errorf("%s: %v, want ErrDamaged", name, err)
 		}
 	}
-	// A damaged index file is refused, not read past its end.
-	enc := (&rowIndex{keys: []string{"\x01a", "\x01b"}, hashes: []uint32{1, 2}, drops: []rowRef{{0, 1}}}).encode()
-	for i := range len(enc) - 1 {
-		if _, err := decodeRowIndex(enc[:i]); err == nil {
-			t.Errorf("index cut at %d of %d bytes decoded", i, len(enc))
+	// Indexes round-trip, integer keys (written as differences) or not;
+	// a damaged one is refused, not read past its end.
+	key := func(vs ...string) string {
+		var k [][]byte
+		for _, v := range vs {
+			k = append(k, []byte(v))
 		}
+		return string(appendRowKey(nil, k))
 	}
-	if x, err := decodeRowIndex(enc); err != nil || len(x.keys) != 2 || x.keys[1] != "\x01b" || x.drops[0] != (rowRef{0, 1}) {
-		t.Errorf("decode: %+v, %v", x, err)
+	for _, keys := range [][]string{
+		{key("a"), key("b")},
+		{key("10"), key("11"), key("-5"), key("9223372036854775807"), key("0")},
+		{key("10"), key("011")}, // not canonical: kept as bytes
+		{key("1", "2"), key("1", "3")},
+	} {
+		x := &rowIndex{keys: keys, drops: []rowRef{{0, 1}}}
+		for i := range keys {
+			x.hashes = append(x.hashes, uint32(1000+i))
+		}
+		enc := x.encode()
+		for i := range len(enc) - 1 {
+			if _, err := decodeRowIndex(enc[:i]); err == nil {
+				t.Errorf("%q: index cut at %d of %d bytes decoded", keys, i, len(enc))
+			}
+		}
+		got, err := decodeRowIndex(enc)
+		if err != nil || strings.Join(got.keys, "|") != strings.Join(keys, "|") || len(got.hashes) != len(keys) || got.hashes[len(keys)-1] != uint32(999+len(keys)) || got.drops[0] != (rowRef{0, 1}) {
+			t.Errorf("%q: decoded %+v, %v", keys, got, err)
+		}
 	}
 }
 
