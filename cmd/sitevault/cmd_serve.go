@@ -67,7 +67,7 @@ get 20 seconds to finish, then stop at a safe point and are queued again.`,
 	f.DurationVar(&opts.CheckEvery, "check-every", 7*24*time.Hour, "run `check --read-data` this often (0 or less: never)")
 	f.DurationVar(&opts.PruneEvery, "prune-every", 7*24*time.Hour, "run `prune` this often (0 or less: never)")
 	f.DurationVar(&opts.Retention, "job-history", 90*24*time.Hour, "keep ended jobs in the history this long")
-	f.DurationVar(&opts.QuietPeriod, "quiet-period", 30*time.Second, "back a site up this long after its last reported change (the connector plugin)")
+	f.DurationVar(&opts.QuietPeriod, "quiet-period", 30*time.Second, "back the rest of a burst of changes (reported by the connector plugin) up this long after its last change; a burst's first change is backed up at once")
 	f.DurationVar(&opts.SchedulerEvery, "scheduler-every", 15*time.Second, "how often due backups are looked for")
 	f.DurationVar(&opts.HeartbeatEvery, "heartbeat-every", 10*time.Second, "how often a running job's progress is saved")
 	f.DurationVar(&opts.StaleAfter, "stale-after", 45*time.Second, "a job without heartbeat this long lost its worker")

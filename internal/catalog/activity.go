@@ -370,11 +370,19 @@ type DirtySite struct {
 	raw        string
 }
 
-// DirtySites returns sites whose burst of changes is over (no change for
-// quiet) or has lasted maxDelay.
+// LeadAfterColumn is the site status column (a later migration of each
+// dialect) holding when a new burst of changes may next be backed up at
+// once (see DirtySites).
+const LeadAfterColumn = `ALTER TABLE site_status ADD COLUMN lead_after TEXT NOT NULL DEFAULT '';`
+
+// DirtySites returns sites whose changes are due for a real-time backup:
+// a burst that is over (no change for quiet), or has lasted maxDelay, or
+// has just begun at least quiet after the site's last real-time backup
+// started (lead_after, set by StartRealtime: a burst's first change is
+// backed up at once, the ones after it when the burst is over).
 func (c *Catalog) DirtySites(ctx context.Context, now time.Time, quiet, maxDelay time.Duration, limit int) ([]DirtySite, error) {
 	rows, err := c.db.QueryContext(ctx, c.q(`SELECT site, dirty_since, last_event_at FROM site_status
-		WHERE dirty_since != '' AND (last_event_at <= ? OR dirty_since <= ?) ORDER BY dirty_since LIMIT ?`),
+		WHERE dirty_since != '' AND (last_event_at <= ? OR dirty_since <= ? OR dirty_since >= lead_after) ORDER BY dirty_since LIMIT ?`),
 		formatTime(now.Add(-quiet)), formatTime(now.Add(-maxDelay)), limit)
 	if err != nil {
 		return nil, fmt.Errorf("find changed sites: %w", err)
@@ -395,7 +403,9 @@ func (c *Catalog) DirtySites(ctx context.Context, now time.Time, quiet, maxDelay
 
 // StartRealtime enqueues the real-time backup of a dirty site and clears
 // its dirty mark, in one transaction and only if no other worker did; it
-// returns the job, or nil.
-func (c *Catalog) StartRealtime(ctx context.Context, d DirtySite, job NewJob) (*sitevault.Job, error) {
-	return c.enqueueIf(ctx, `UPDATE site_status SET dirty_since = '' WHERE site = ? AND dirty_since = ?`, []any{d.Site, d.raw}, job)
+// returns the job, or nil. A burst beginning at leadAfter or later is
+// backed up as soon as it begins (see DirtySites).
+func (c *Catalog) StartRealtime(ctx context.Context, d DirtySite, leadAfter time.Time, job NewJob) (*sitevault.Job, error) {
+	return c.enqueueIf(ctx, `UPDATE site_status SET dirty_since = '', lead_after = ? WHERE site = ? AND dirty_since = ?`,
+		[]any{formatTime(leadAfter), d.Site, d.raw}, job)
 }

@@ -201,12 +201,24 @@ func TestWithTheService(t *testing.T) {
 	}
 
 	// Changes: each lands in the log with its actor and summary, and a
-	// real-time backup follows each burst.
+	// real-time backup follows each burst (its first change at once, the
+	// rest after the quiet period).
 	s.step(nil, "publish", "A post to keep")
 	l.waitJobs("backup", 1)
 	s.step(nil, "events") // plugins, media, users, a failed login, comments, terms …
 	s.step(nil, "publish", "A post to undo")
 	jobs := l.waitJobs("backup", 2)
+	undoPoint := func() string {
+		for _, e := range l.activity("") {
+			if e.Name == "post__published" && e.Object.Name == "A post to undo" {
+				return e.Point
+			}
+		}
+		return ""
+	}
+	for deadline := time.Now().Add(2 * time.Minute); undoPoint() == "" && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+	}
 	for _, j := range jobs {
 		if j.Trigger != "realtime" {
 			t.Errorf("backup job %d has trigger %q, want realtime", j.ID, j.Trigger)

@@ -194,6 +194,10 @@ func (s *Service) ingest(w http.ResponseWriter, r *http.Request) {
 		if err := s.cat.MarkDirty(r.Context(), site, now); err != nil {
 			s.log.Error("mark site changed", "site", site, "err", err)
 		}
+		select {
+		case s.changed <- struct{}{}:
+		default: // a round is already due
+		}
 	}
 	if b.FullBackup {
 		s.log.Warn("connector asks for a full backup", "site", site, "dropped", b.Dropped)
@@ -242,7 +246,7 @@ func (s *Service) scheduleRealtime(ctx context.Context, now time.Time) (int, err
 	}
 	n := 0
 	for _, d := range dirty {
-		j, err := s.cat.StartRealtime(ctx, d, catalog.NewJob{Kind: sitevault.JobBackup, Site: d.Site, Trigger: "realtime",
+		j, err := s.cat.StartRealtime(ctx, d, now.Add(s.cfg.QuietPeriod), catalog.NewJob{Kind: sitevault.JobBackup, Site: d.Site, Trigger: "realtime",
 			MaxAttempts: s.cfg.BackupAttempts, Params: BackupParams{Trigger: "realtime"}})
 		if err != nil {
 			return n, err

@@ -201,11 +201,28 @@ func TestConnectorIngestAndRefusals(t *testing.T) {
 		t.Fatalf("filtered activity: %s", lb)
 	}
 
-	// Real time: no backup during the quiet period, one after it.
+	// Real time: the burst's first changes are backed up at once; later
+	// ones wait for the quiet period, then are backed up once.
 	if err := e.svc.scheduleOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if jobs, _ := e.cat.Jobs(ctx, catalog.JobFilter{Site: "blog"}); len(jobs) != 0 {
+	jobs, _ := e.cat.Jobs(ctx, catalog.JobFilter{Site: "blog"})
+	if len(jobs) != 1 || jobs[0].Trigger != "realtime" || jobs[0].Kind != sitevault.JobBackup {
+		t.Fatalf("a first burst: %v, want one real-time backup at once", jobs)
+	}
+	mu.Lock()
+	now = now.Add(5 * time.Second)
+	mu.Unlock()
+	mu.Lock()
+	later := now
+	mu.Unlock()
+	if code, ans := p.send(path, batch(ev("post__updated", "later", later)), nil); code != http.StatusOK {
+		t.Fatalf("another event: %d %s", code, ans)
+	}
+	if err := e.svc.scheduleOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if jobs, _ := e.cat.Jobs(ctx, catalog.JobFilter{Site: "blog"}); len(jobs) != 1 {
 		t.Fatalf("a backup was queued during the quiet period: %v", jobs)
 	}
 	mu.Lock()
@@ -214,14 +231,13 @@ func TestConnectorIngestAndRefusals(t *testing.T) {
 	if err := e.svc.scheduleOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	jobs, _ := e.cat.Jobs(ctx, catalog.JobFilter{Site: "blog"})
-	if len(jobs) != 1 || jobs[0].Trigger != "realtime" || jobs[0].Kind != sitevault.JobBackup {
-		t.Fatalf("after the quiet period: %v, want one real-time backup", jobs)
+	if jobs, _ := e.cat.Jobs(ctx, catalog.JobFilter{Site: "blog"}); len(jobs) != 2 {
+		t.Fatalf("after the quiet period: %v, want a second real-time backup", jobs)
 	}
 	if err := e.svc.scheduleOnce(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if jobs, _ := e.cat.Jobs(ctx, catalog.JobFilter{Site: "blog"}); len(jobs) != 1 {
+	if jobs, _ := e.cat.Jobs(ctx, catalog.JobFilter{Site: "blog"}); len(jobs) != 2 {
 		t.Fatalf("the burst was backed up twice: %v", jobs)
 	}
 	// Restore to an event without a point yet: 409.

@@ -66,8 +66,11 @@ type Config struct {
 	// (default 24 h for the file, 1 h for a link).
 	DownloadTTL time.Duration
 	// QuietPeriod is how long a site must be without new connector events
-	// before its real-time backup starts (default 30 s); MaxRealtimeDelay
-	// bounds the wait from a burst's first event (default 5 minutes).
+	// before the real-time backup of the rest of a burst starts (default
+	// 30 s); a burst's first event is backed up at once when the site's
+	// last real-time backup began a quiet period before it or earlier
+	// (see catalog.DirtySites). MaxRealtimeDelay bounds the wait from a
+	// burst's first event (default 5 minutes).
 	QuietPeriod, MaxRealtimeDelay time.Duration
 	// ActivityRetention is how long activity log entries are kept
 	// (default 365 days).
@@ -90,6 +93,9 @@ type Service struct {
 	linkKey []byte
 	limiter *loginLimiter
 	metrics *metrics
+	// changed wakes the scheduler when connector events arrive, so that a
+	// burst's first change is backed up at once (see catalog.DirtySites).
+	changed chan struct{}
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -150,7 +156,8 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if len(cfg.BaseURL) > 8 && cfg.BaseURL[:8] == "https://" {
 		cfg.SecureCookies = true
 	}
-	s := &Service{cfg: cfg, cat: cfg.Catalog, repo: cfg.Repo, log: cfg.Logger, limiter: newLoginLimiter(), metrics: newMetrics()}
+	s := &Service{cfg: cfg, cat: cfg.Catalog, repo: cfg.Repo, log: cfg.Logger, limiter: newLoginLimiter(), metrics: newMetrics(),
+		changed: make(chan struct{}, 1)}
 	key, err := s.loadLinkKey(ctx)
 	if err != nil {
 		return nil, err
@@ -257,6 +264,7 @@ func (s *Service) schedule(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.changed:
 		}
 	}
 }

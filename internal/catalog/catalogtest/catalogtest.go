@@ -91,21 +91,72 @@ func testActivity(t *testing.T, open Open) {
 		t.Fatalf("an event of another site: %v", err)
 	}
 
-	// Real-time: a burst ends after its quiet period, or after the maximum delay.
+	// Real-time: a site's first burst is backed up as soon as it begins.
+	quiet := 30 * time.Second
+	realtime := catalog.NewJob{Kind: sitevault.JobBackup, Site: "blog", Trigger: "realtime"}
 	c.MarkDirty(ctx, "blog", t0)
-	c.MarkDirty(ctx, "blog", t0.Add(20*time.Second))
-	if d, _ := c.DirtySites(ctx, t0.Add(30*time.Second), 30*time.Second, 5*time.Minute, 10); len(d) != 0 {
-		t.Fatalf("dirty before the quiet period ended: %v", d)
-	}
-	d, err := c.DirtySites(ctx, t0.Add(51*time.Second), 30*time.Second, 5*time.Minute, 10)
+	d, err := c.DirtySites(ctx, t0.Add(time.Second), quiet, 5*time.Minute, 10)
 	if err != nil || len(d) != 1 || !d[0].Since.Equal(t0) {
-		t.Fatalf("DirtySites = %v, %v", d, err)
+		t.Fatalf("a first change: DirtySites = %v, %v; want it due at once", d, err)
 	}
-	j1, err := c.StartRealtime(ctx, d[0], catalog.NewJob{Kind: sitevault.JobBackup, Site: "blog", Trigger: "realtime"})
-	j2, _ := c.StartRealtime(ctx, d[0], catalog.NewJob{Kind: sitevault.JobBackup, Site: "blog", Trigger: "realtime"})
+	j1, err := c.StartRealtime(ctx, d[0], t0.Add(time.Second+quiet), realtime)
+	j2, _ := c.StartRealtime(ctx, d[0], t0.Add(time.Second+quiet), realtime)
 	if err != nil || j1 == nil || j2 != nil {
 		t.Fatalf("StartRealtime twice: %v %v %v; want one job", j1, j2, err)
 	}
+	// The rest of the burst waits until it is over (no change for the
+	// quiet period)…
+	c.MarkDirty(ctx, "blog", t0.Add(5*time.Second))
+	c.MarkDirty(ctx, "blog", t0.Add(20*time.Second))
+	if d, _ := c.DirtySites(ctx, t0.Add(30*time.Second), quiet, 5*time.Minute, 10); len(d) != 0 {
+		t.Fatalf("dirty before the quiet period ended: %v", d)
+	}
+	d, err = c.DirtySites(ctx, t0.Add(51*time.Second), quiet, 5*time.Minute, 10)
+	if err != nil || len(d) != 1 || !d[0].Since.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("after the quiet period: DirtySites = %v, %v", d, err)
+	}
+	if j, err := c.StartRealtime(ctx, d[0], t0.Add(51*time.Second+quiet), realtime); err != nil || j == nil {
+		t.Fatalf("StartRealtime: %v %v", j, err)
+	}
+	// … and so does a change soon after that backup began; one that comes
+	// a quiet period later begins a new burst, backed up at once.
+	c.MarkDirty(ctx, "blog", t0.Add(60*time.Second))
+	if d, _ := c.DirtySites(ctx, t0.Add(61*time.Second), quiet, 5*time.Minute, 10); len(d) != 0 {
+		t.Fatalf("a change right after a real-time backup began is due at once: %v", d)
+	}
+	d, _ = c.DirtySites(ctx, t0.Add(91*time.Second), quiet, 5*time.Minute, 10)
+	c.StartRealtime(ctx, d[0], t0.Add(91*time.Second+quiet), realtime)
+	c.MarkDirty(ctx, "blog", t0.Add(200*time.Second))
+	if d, _ := c.DirtySites(ctx, t0.Add(200*time.Second), quiet, 5*time.Minute, 10); len(d) != 1 {
+		t.Fatalf("a new burst, long after the last backup: %v, want it due at once", d)
+	}
+	// A burst that never stops is backed up after the maximum delay.
+	c.StartRealtime(ctx, DirtyOf(t, c, "blog", t0.Add(200*time.Second)), t0.Add(200*time.Second+quiet), realtime)
+	for i := 201; i < 520; i += 10 {
+		c.MarkDirty(ctx, "blog", t0.Add(time.Duration(i)*time.Second))
+	}
+	if d, _ := c.DirtySites(ctx, t0.Add(500*time.Second), quiet, 5*time.Minute, 10); len(d) != 0 {
+		t.Fatalf("a burst under the maximum delay: %v", d)
+	}
+	if d, _ := c.DirtySites(ctx, t0.Add(502*time.Second), quiet, 5*time.Minute, 10); len(d) != 1 {
+		t.Fatalf("a burst past the maximum delay: %v, want it due", d)
+	}
+}
+
+// DirtyOf returns site's dirty mark as DirtySites gives it at now.
+func DirtyOf(t *testing.T, c *catalog.Catalog, site string, now time.Time) catalog.DirtySite {
+	t.Helper()
+	d, err := c.DirtySites(context.Background(), now, 0, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range d {
+		if x.Site == site {
+			return x
+		}
+	}
+	t.Fatalf("%s is not dirty", site)
+	return catalog.DirtySite{}
 }
 
 func testConnector(t *testing.T, open Open) {

@@ -61,6 +61,7 @@ ALTER TABLE sites ADD COLUMN notify TEXT NOT NULL DEFAULT '';
 ` + catalog.ServiceSchema("INTEGER PRIMARY KEY")},
 	{Version: 3, Name: "site locks", SQL: catalog.SiteLocksTable},
 	{Version: 4, Name: "activity", SQL: catalog.ActivitySchema("INTEGER PRIMARY KEY")},
+	{Version: 5, Name: "real-time lead", SQL: catalog.LeadAfterColumn},
 }
 
 // Dialect is SQLite's catalog dialect.
