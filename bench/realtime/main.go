@@ -6,7 +6,7 @@
 // the request) and polls the activity log until the post's event has a
 // restore point.
 //
-//	go run ./bench/realtime -bin bin/sitevault -quiet 30s -rounds 7
+//	go run ./bench/realtime -bin bin/sitevault -quiet 30s -rounds 7 [-gap 32s]
 package main
 
 import (
@@ -34,14 +34,18 @@ func main() {
 	bin := flag.String("bin", "bin/sitevault", "the sitevault binary")
 	quiet := flag.Duration("quiet", 30*time.Second, "the service's --quiet-period")
 	rounds := flag.Int("rounds", 7, "posts to publish")
+	gap := flag.Duration("gap", -1, "pause between rounds (default: the quiet period and 2 s, so that each post begins a burst of its own, as a post published now and then does; a shorter one puts posts in one burst)")
 	flag.Parse()
-	if err := run(*bin, *quiet, *rounds); err != nil {
+	if *gap < 0 {
+		*gap = *quiet + 2*time.Second
+	}
+	if err := run(*bin, *quiet, *rounds, *gap); err != nil {
 		fmt.Fprintln(os.Stderr, "realtime:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, quiet time.Duration, rounds int) error {
+func run(bin string, quiet time.Duration, rounds int, gap time.Duration) error {
 	bin, _ = filepath.Abs(bin)
 	root := testsrv.ModuleRoot()
 	tmp, err := os.MkdirTemp("", "sitevault-realtime-")
@@ -148,7 +152,7 @@ func run(bin string, quiet time.Duration, rounds int) error {
 		d := time.Since(start)
 		lat = append(lat, d)
 		fmt.Printf("round %d: %.1f s from publishing to a restore point that holds it\n", i+1, d.Seconds())
-		time.Sleep(2 * time.Second)
+		time.Sleep(gap)
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	fmt.Printf("quiet period %s, %d rounds: median %.1f s, max %.1f s\n", quiet, len(lat), lat[len(lat)/2].Seconds(), lat[len(lat)-1].Seconds())

@@ -950,6 +950,16 @@ func (r *Repository) loadIndex(ctx context.Context, skipDamaged bool) error {
 // deleted them) instead of loading everything again: a refresh never
 // holds two indexes.
 func (r *Repository) refreshIndex(ctx context.Context) error {
+	// Only files applied before the listing can have vanished from it: a
+	// file this process writes meanwhile (another backup's Flush) is
+	// applied but may be missing from the listing, and taking it for
+	// replaced would drop its packs from memory.
+	r.mu.Lock()
+	known := make(map[ID]bool, len(r.idxFiles))
+	for id := range r.idxFiles {
+		known[id] = true
+	}
+	r.mu.Unlock()
 	ids, err := r.listIndexNames(ctx)
 	if err != nil {
 		return err
@@ -972,7 +982,7 @@ func (r *Repository) refreshIndex(ctx context.Context) error {
 	}
 	var vanished []ID
 	for id := range r.idxFiles {
-		if !present[id] {
+		if !present[id] && known[id] {
 			vanished = append(vanished, id)
 		}
 	}
