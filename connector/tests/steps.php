@@ -53,6 +53,11 @@ $svSteps = [
         }
         return ['active' => is_plugin_active($svPlugin)];
     },
+    'deactivate' => static function () use ($svPlugin): array {
+        Recorder::$recorded = false;
+        deactivate_plugins($svPlugin);
+        return ['active' => is_plugin_active($svPlugin)];
+    },
     'init' => static function () use ($svOutbox): array {
         // Nothing but loading WordPress (as a cron run when SV_CRON=1): pairing from the constant.
         return $svOutbox();
