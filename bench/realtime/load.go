@@ -166,7 +166,7 @@ func runPhase(name, site string, ids []int, rate int, d time.Duration, root *sql
 		wg.Go(func() { // the outbox's size, every second
 			for time.Now().Before(stop) {
 				var rows, bytes int64
-				root.QueryRow("SELECT COUNT(*), IFNULL(SUM(LENGTH(payload)), 0) FROM " + outbox).Scan(&rows, &bytes)
+				root.QueryRow("SELECT COUNT(*), IFNULL(SUM(LENGTH(payload)), 0) FROM "+outbox).Scan(&rows, &bytes)
 				mu.Lock()
 				p.outboxRows, p.outboxBytes = max(p.outboxRows, rows), max(p.outboxBytes, bytes)
 				mu.Unlock()
