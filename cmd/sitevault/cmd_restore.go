@@ -25,6 +25,7 @@ type restoreOptions struct {
 	Paths       []string
 	Tables      []string
 	Yes         bool
+	Delete      bool
 	NoWait      bool
 	JSON        bool
 	FromArchive string
@@ -46,7 +47,11 @@ uploads, roots (files in the WordPress root, wp-config.php included), contents
 paths of the files, --table single tables of the database.
 
 Files of the point overwrite files of the same name; no other file is
-deleted. The database's backed-up tables are replaced completely (tables the
+deleted: the summary lists the files the point does not hold, left in place.
+With --delete the restore is exact: inside the restored items (or paths)
+only, it removes those files (what a backup takes, as the backup rules
+select it: never WordPress core, caches or excluded folders); the
+pre-restore point keeps them, so undo brings them back. The database's backed-up tables are replaced completely (tables the
 point does not hold are dropped) unless --table names single ones. Before
 anything changes, the current state is saved as a pre-restore point, so
 ` + "`sitevault undo SITE`" + ` brings it back. The restore needs only the connection and
@@ -66,6 +71,7 @@ refuses.`,
 	f.StringArrayVar(&opts.Paths, "path", nil, "restore only this path of the files (relative to the site root; repeatable)")
 	f.StringArrayVar(&opts.Tables, "table", nil, "restore only this table (full name; repeatable)")
 	f.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation")
+	f.BoolVar(&opts.Delete, "delete", false, "exact restore: remove, inside the restored items only, files the point does not hold (the pre-restore point keeps them)")
 	f.BoolVar(&opts.NoWait, "no-wait", false, "fail at once if another backup or restore of the site is running")
 	f.BoolVar(&opts.JSON, "json", false, "print the result as JSON (see the README)")
 	f.StringVar(&opts.FromArchive, "from-archive", "", "restore from a downloaded archive (.tar.gz or .zip of `sitevault download`) instead of --to")
@@ -88,21 +94,26 @@ type restoreJSON struct {
 	FilesUnchanged int      `json:"files_unchanged"`
 	BytesUnchanged int64    `json:"bytes_unchanged"`
 	FilesRemoved   []string `json:"files_removed"`
-	TablesWritten  []string `json:"tables_restored"`
-	TablesDropped  []string `json:"tables_removed"`
-	Rows           int64    `json:"rows"`
-	NotInPoint     []string `json:"tables_not_in_point"`
-	TablesKept     []string `json:"tables_kept"`
-	Refused        []string `json:"refused"`
-	Failed         []string `json:"failed"`
-	Warnings       []string `json:"warnings"`
-	Duration       float64  `json:"duration_seconds"`
+	// FilesDeleted (--delete) and FilesLeft (without it) are the files the
+	// point does not hold, removed or left in place.
+	FilesDeleted  []string `json:"files_deleted"`
+	FilesLeft     []string `json:"files_not_in_point"`
+	TablesWritten []string `json:"tables_restored"`
+	TablesDropped []string `json:"tables_removed"`
+	Rows          int64    `json:"rows"`
+	NotInPoint    []string `json:"tables_not_in_point"`
+	TablesKept    []string `json:"tables_kept"`
+	Refused       []string `json:"refused"`
+	Failed        []string `json:"failed"`
+	Warnings      []string `json:"warnings"`
+	Duration      float64  `json:"duration_seconds"`
 }
 
 func newRestoreJSON(entry string, res *restore.Result) restoreJSON {
 	out := restoreJSON{
 		Site: entry, Point: res.Point.ID.String(), PointTime: res.Point.Time.Format(time.RFC3339),
 		Items: res.Items, Paths: nonNil(res.Paths), Tables: nonNil(res.Tables), FilesRemoved: nonNil(res.Removed),
+		FilesDeleted: nonNil(res.Deleted), FilesLeft: nonNil(res.Left),
 		TablesWritten: []string{}, TablesDropped: []string{}, NotInPoint: []string{}, TablesKept: []string{}, Refused: []string{}, Failed: []string{},
 		Warnings: nonNil(res.Warnings), Duration: res.Duration.Seconds(),
 	}
@@ -191,7 +202,7 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 		return jobError(err)
 	}
 	if !opts.Yes {
-		showRestorePlan(g.errOut(), j.entry.Name, point, items, paths, opts.Tables, false, nil)
+		showRestorePlan(g.errOut(), j.entry.Name, point, items, paths, opts.Tables, false, opts.Delete, nil)
 		if err := confirm(g, "Restore now? (yes/no): "); err != nil {
 			return err
 		}
@@ -199,7 +210,7 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 	progress := new(restore.Progress)
 	bar := startProgress(g.progressTTY() && !opts.JSON, g.errOut(), restoreLine(progress))
 	res, err := restore.Run(ctx, j.deps, j.entry, point, restore.Options{
-		Items: opts.Only, Paths: opts.Paths, Tables: opts.Tables, NoWait: opts.NoWait, OnWait: g.onWait, Progress: progress,
+		Items: opts.Only, Paths: opts.Paths, Tables: opts.Tables, Delete: opts.Delete, NoWait: opts.NoWait, OnWait: g.onWait, Progress: progress,
 	})
 	bar.Stop()
 	return finishRestore(g, opts.JSON, stdout, j.entry.Name, "restore", res, err)
@@ -218,7 +229,7 @@ func confirm(g *globalOptions, question string) error {
 }
 
 // showRestorePlan says what a restore (or undo, with undone) will do.
-func showRestorePlan(w io.Writer, siteName string, point *repository.Snapshot, items, paths, tables []string, undo bool, undone *repository.Snapshot) {
+func showRestorePlan(w io.Writer, siteName string, point *repository.Snapshot, items, paths, tables []string, undo, exact bool, undone *repository.Snapshot) {
 	when := point.Time.Local().Format("2006-01-02 15:04:05")
 	if undo {
 		what := "the last restore"
@@ -236,11 +247,15 @@ func showRestorePlan(w io.Writer, siteName string, point *repository.Snapshot, i
 			fileItems = append(fileItems, it)
 		}
 	}
+	others := "no other file is deleted"
+	if exact {
+		others = "files the point does not hold are deleted (--delete)"
+	}
 	switch {
 	case len(paths) > 0:
-		fmt.Fprintf(w, "  files:    only %s\n", strings.Join(paths, ", "))
+		fmt.Fprintf(w, "  files:    only %s; %s\n", strings.Join(paths, ", "), others)
 	case len(fileItems) > 0:
-		fmt.Fprintf(w, "  files:    %s — files of the point overwrite the site's; no other file is deleted\n", strings.Join(fileItems, ", "))
+		fmt.Fprintf(w, "  files:    %s — files of the point overwrite the site's; %s\n", strings.Join(fileItems, ", "), others)
 	default:
 		fmt.Fprintf(w, "  files:    none\n")
 	}
@@ -344,6 +359,14 @@ func printRestore(w io.Writer, siteName, job string, res *restore.Result) {
 	if len(res.Removed) > 0 {
 		fmt.Fprintf(w, "  removed:     %d files the undone restore had created\n", len(res.Removed))
 	}
+	if len(res.Deleted) > 0 {
+		fmt.Fprintf(w, "  deleted:     %s not in the point (--delete; undo brings them back)\n", plural(len(res.Deleted), "file"))
+		listSome(w, res.Deleted)
+	}
+	if len(res.Left) > 0 {
+		fmt.Fprintf(w, "  left:        %s not in the point left in place (--delete removes them)\n", plural(len(res.Left), "file"))
+		listSome(w, res.Left)
+	}
 	if d := res.Database; d != nil {
 		fmt.Fprintf(w, "  database:    %d tables restored (%d rows)", len(d.Tables), d.Rows)
 		if len(d.Removed) > 0 {
@@ -382,5 +405,16 @@ func printRestore(w io.Writer, siteName, job string, res *restore.Result) {
 		for _, f := range d.Failed {
 			fmt.Fprintf(w, "  FAILED:      %v (the live table was left as it was)\n", f)
 		}
+	}
+}
+
+// listSome prints up to ten paths, one a line, and how many more there are.
+func listSome(w io.Writer, paths []string) {
+	for i, p := range paths {
+		if i == 10 {
+			fmt.Fprintf(w, "               … and %d more (--json lists them all)\n", len(paths)-10)
+			return
+		}
+		fmt.Fprintf(w, "               %s\n", p)
 	}
 }

@@ -61,7 +61,7 @@ func runUndo(ctx context.Context, opts undoOptions, g *globalOptions, stdout io.
 		return jobError(err)
 	}
 	if !opts.Yes {
-		showRestorePlan(g.errOut(), j.entry.Name, plan.Point, plan.Items, plan.Paths, plan.Tables, true, plan.Undone)
+		showRestorePlan(g.errOut(), j.entry.Name, plan.Point, plan.Items, plan.Paths, plan.Tables, true, false, plan.Undone)
 		if err := confirm(g, "Undo now? (yes/no): "); err != nil {
 			return err
 		}

@@ -175,7 +175,7 @@ func runRestoreRemote(ctx context.Context, c *apiclient.Client, opts restoreOpti
 			return err
 		}
 	}
-	body := map[string]any{"point": opts.To, "items": opts.Only, "paths": opts.Paths, "tables": opts.Tables}
+	body := map[string]any{"point": opts.To, "items": opts.Only, "paths": opts.Paths, "tables": opts.Tables, "delete": opts.Delete}
 	return runSiteJobRemote(ctx, c, g, stdout, opts.JSON, "/api/v1/sites/"+url.PathEscape(opts.Name)+"/restores", body, "Restore")
 }
 

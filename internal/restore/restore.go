@@ -92,6 +92,15 @@ type Options struct {
 	NoWait bool
 	Wait   time.Duration
 	OnWait func(*backup.BusyError)
+	// Delete makes the restore exact: files and links inside the restored
+	// items (or paths) that the point does not hold are removed, as are
+	// folders they leave empty. Only what a backup takes can be removed
+	// (the pre-restore point's files, as the backup rules select them:
+	// never WordPress core, caches or excluded folders), and only when
+	// unchanged since that point was taken, which keeps them: undo brings
+	// them back. Without Delete they are left in place and listed
+	// (Result.Left).
+	Delete bool
 	// Progress, if not nil, is updated while the restore runs.
 	Progress *Progress
 }
@@ -103,11 +112,15 @@ type Result struct {
 	Items      []string
 	Paths      []string
 	Tables     []string
-	Files      *restorer.Report     // nil when no file was to be restored
-	Removed    []string             // Undo: files the undone restore had created, removed
-	Database   *mysql.RestoreReport // nil when the database was not restored
-	Warnings   []string
-	Duration   time.Duration
+	Files      *restorer.Report // nil when no file was to be restored
+	Removed    []string         // Undo: files the undone restore had created, removed
+	// Deleted (Options.Delete) are the files, links and emptied folders
+	// (ending in "/") the restore removed because the point does not hold
+	// them; Left are those it found and left in place without Delete.
+	Deleted, Left []string
+	Database      *mysql.RestoreReport // nil when the database was not restored
+	Warnings      []string
+	Duration      time.Duration
 }
 
 // OK reports whether everything selected was restored.
@@ -337,7 +350,7 @@ func run(ctx context.Context, deps backup.Deps, entry sitevault.Site, point *rep
 			res.Warnings = append(res.Warnings, fmt.Sprintf("kept %s's own %s: the restore point comes from site %q (name it with --path %s to restore it too)", entry.Name, wpConfig, origin, wpConfig))
 		}
 		if undoneFiles != nil {
-			removed, err := removeCreated(ctx, repo, root, *undoneFiles, &filesTree, filter, "")
+			removed, err := removeCreated(ctx, repo, root, *undoneFiles, &filesTree, filter, "", false)
 			res.Removed = removed
 			if err != nil {
 				return res, fmt.Errorf("%s %s: remove the files the undone restore created: %w", job, entry.Name, err)
@@ -346,6 +359,23 @@ func run(ctx context.Context, deps backup.Deps, entry sitevault.Site, point *rep
 		ropts := restorer.Options{Progress: &p.Files, Logger: log, Root: entry.Path}
 		rep, err := site.RestoreFiles(ctx, repo, root, filesTree, filter, ropts)
 		res.Files = rep
+		if err == nil && undone == nil {
+			// What the site holds beyond the point: the pre-restore point's
+			// files (as the backup rules select them) that the point lacks.
+			if preFiles, perr := site.FilesTree(ctx, repo, pre.Snapshot); perr != nil {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("files not in the point could not be listed: %v", perr))
+			} else {
+				extra, derr := removeCreated(ctx, repo, root, preFiles, &filesTree, filter, "", !opts.Delete)
+				if opts.Delete {
+					res.Deleted = extra
+				} else {
+					res.Left = extra
+				}
+				if derr != nil {
+					return res, fmt.Errorf("%s %s: remove the files the point does not hold (the pre-restore point %s keeps them): %w", job, entry.Name, pre.Snapshot.ID.Short(), derr)
+				}
+			}
+		}
 		if err == nil && len(paths) > 0 && rep.FilesWritten == 0 && rep.FilesUnchanged == 0 && rep.Symlinks == 0 && rep.DirsCreated == 0 {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("restore point %s holds nothing under %s", point.ID.Short(), strings.Join(paths, ", ")))
 		}
@@ -512,8 +542,9 @@ func Undo(ctx context.Context, deps backup.Deps, entry sitevault.Site, opts Opti
 // selects them) that the tree before lacks (nil: the folder was absent),
 // when they still have the size and modification time the restore gave
 // them; folders that held nothing else are removed too. It never follows a
-// symbolic link.
-func removeCreated(ctx context.Context, repo restorer.Repo, root fsys.FS, undone repository.ID, before *repository.ID, filter restorer.Filter, dir string) ([]string, error) {
+// symbolic link. With list, it removes nothing and returns what it would
+// remove (files and links; not folders).
+func removeCreated(ctx context.Context, repo restorer.Repo, root fsys.FS, undone repository.ID, before *repository.ID, filter restorer.Filter, dir string, list bool) ([]string, error) {
 	ut, err := repo.LoadTree(ctx, undone)
 	if err != nil {
 		return nil, err
@@ -556,16 +587,20 @@ func removeCreated(ctx context.Context, repo restorer.Repo, root fsys.FS, undone
 			if bn != nil && bn.Type == repository.NodeDir {
 				sub = bn.Subtree
 			}
-			r, err := removeCreated(ctx, repo, root, *n.Subtree, sub, filter, np)
+			r, err := removeCreated(ctx, repo, root, *n.Subtree, sub, filter, np, list)
 			removed = append(removed, r...)
 			if err != nil {
 				return removed, err
 			}
-			if bn == nil && root.Remove(ctx, np) == nil { // only when empty
+			if bn == nil && !list && root.Remove(ctx, np) == nil { // only when empty
 				removed = append(removed, np+"/")
 			}
 		case repository.NodeFile:
 			if bn != nil || !fi.Mode.IsRegular() || fi.Size != n.Size || !sameTime(fi.ModTime, n.ModTime) {
+				continue
+			}
+			if list {
+				removed = append(removed, np)
 				continue
 			}
 			if err := root.Remove(ctx, np); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -577,6 +612,10 @@ func removeCreated(ctx context.Context, repo restorer.Repo, root fsys.FS, undone
 				continue
 			}
 			if target, err := root.Readlink(ctx, np); err != nil || target != n.LinkTarget {
+				continue
+			}
+			if list {
+				removed = append(removed, np)
 				continue
 			}
 			if err := root.Remove(ctx, np); err != nil && !errors.Is(err, fs.ErrNotExist) {

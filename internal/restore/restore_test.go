@@ -643,3 +643,84 @@ func TestPartialBackup(t *testing.T) {
 		t.Errorf("warnings do not name the file: %v", res.Snapshot.Summary.Warnings)
 	}
 }
+
+// TestExactRestore restores the plugins of a hacked site: by default files
+// the point does not hold are listed and left; with Delete they are
+// removed, inside the restored items only and never what the backup rules
+// leave out (core, caches); undo brings them back.
+func TestExactRestore(t *testing.T) {
+	e := newEnv(t)
+	ctx := e.ctx
+	pt := e.backup(backup.Options{}).Snapshot
+	planted := []string{"wp-content/plugins/sv-plugin/evil.php", "wp-content/plugins/planted/x.php", "wp-content/plugins/planted/deep/y.php"}
+	for _, p := range planted {
+		e.write(p, "<?php eval($_POST['x']);")
+	}
+	kept := []string{"wp-content/uploads/2024/05/shell.php", "wp-content/cache/page.html", "wp-includes/evil.php"}
+	for _, p := range kept {
+		e.write(p, "<?php // not among the restored items, or never backed up")
+	}
+	only := []string{"plugins"}
+
+	res, err := restore.Run(ctx, e.deps, e.entry(), pt, restore.Options{Items: only})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{planted[2], planted[1], planted[0]}; !slices.Equal(sorted(res.Left), sorted(want)) || len(res.Deleted) != 0 {
+		t.Errorf("a restore without Delete: left %q, deleted %q; want %q left", res.Left, res.Deleted, want)
+	}
+	for _, p := range append(planted, kept...) {
+		if _, err := os.Stat(filepath.Join(e.root, p)); err != nil {
+			t.Errorf("%s: %v, want it left in place", p, err)
+		}
+	}
+
+	before := e.files()
+	res, err = restore.Run(ctx, e.deps, e.entry(), pt, restore.Options{Items: only, Delete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDeleted := append(slices.Clone(planted), "wp-content/plugins/planted/deep/", "wp-content/plugins/planted/")
+	if !slices.Equal(sorted(res.Deleted), sorted(wantDeleted)) || len(res.Left) != 0 {
+		t.Errorf("an exact restore deleted %q (left %q), want %q", res.Deleted, res.Left, wantDeleted)
+	}
+	for _, p := range planted {
+		if _, err := os.Lstat(filepath.Join(e.root, p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v, want it deleted", p, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(e.root, "wp-content/plugins/planted")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the emptied folder stayed: %v", err)
+	}
+	for _, p := range kept {
+		if _, err := os.Stat(filepath.Join(e.root, p)); err != nil {
+			t.Errorf("%s: %v, want it kept (outside the items or the backup rules)", p, err)
+		}
+	}
+	if e.read("wp-content/plugins/sv-plugin/sv-plugin.php") != "<?php /* Plugin Name: SV Plugin */" {
+		t.Error("the plugin's own file is not as in the point")
+	}
+
+	// Undo brings back what the exact restore deleted.
+	if _, err := restore.Undo(ctx, e.deps, e.entry(), restore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	diffMaps(t, "after undoing the exact restore: file", e.files(), before)
+
+	// An exact restore of everything never deletes what backups leave out
+	// (WordPress core, caches).
+	res, err = restore.Run(ctx, e.deps, e.entry(), pt, restore.Options{Delete: true, Items: []string{"themes", "plugins", "uploads", "roots", "contents"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(res.Deleted, kept[0]) || slices.Contains(res.Deleted, kept[1]) || slices.Contains(res.Deleted, kept[2]) {
+		t.Errorf("an exact restore of every item deleted %q: want %s, not %s or %s", res.Deleted, kept[0], kept[1], kept[2])
+	}
+	for _, p := range kept[1:] {
+		if _, err := os.Stat(filepath.Join(e.root, p)); err != nil {
+			t.Errorf("%s: %v, want it kept", p, err)
+		}
+	}
+}
+
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }

@@ -65,6 +65,8 @@ type RestoreParams struct {
 	Items  []string `json:"items,omitempty"`
 	Paths  []string `json:"paths,omitempty"`
 	Tables []string `json:"tables,omitempty"`
+	// Delete makes the restore exact (restore.Options.Delete).
+	Delete bool `json:"delete,omitempty"`
 }
 
 // RestoreResult is what a restore or undo job did.
@@ -76,11 +78,15 @@ type RestoreResult struct {
 	// FilesUnchanged counts files already right on disk, left in place.
 	FilesUnchanged int      `json:"files_unchanged"`
 	FilesRemoved   []string `json:"files_removed,omitempty"`
-	Tables         int      `json:"tables"`
-	Failed         []string `json:"failed,omitempty"`
-	Warnings       []string `json:"warnings,omitempty"`
-	Complete       bool     `json:"complete"`
-	Seconds        float64  `json:"seconds"`
+	// FilesDeleted (Delete) and FilesLeft (without it) are the files the
+	// point does not hold, removed or left in place.
+	FilesDeleted []string `json:"files_deleted,omitempty"`
+	FilesLeft    []string `json:"files_not_in_point,omitempty"`
+	Tables       int      `json:"tables"`
+	Failed       []string `json:"failed,omitempty"`
+	Warnings     []string `json:"warnings,omitempty"`
+	Complete     bool     `json:"complete"`
+	Seconds      float64  `json:"seconds"`
 }
 
 // DownloadParams are a download job's parameters.
@@ -290,7 +296,7 @@ func (s *Service) runRestore(ctx context.Context, j *sitevault.Job, rep *jobs.Re
 		total = sn.Summary.BytesTotal
 	}
 	rep.Poll(func() sitevault.Progress { return restoreProgress(prog, total) })
-	res, err := restore.Run(ctx, s.deps(), site, sn, restore.Options{Items: p.Items, Paths: p.Paths, Tables: p.Tables, Progress: prog, Wait: s.cfg.LockWait})
+	res, err := restore.Run(ctx, s.deps(), site, sn, restore.Options{Items: p.Items, Paths: p.Paths, Tables: p.Tables, Delete: p.Delete, Progress: prog, Wait: s.cfg.LockWait})
 	if err != nil {
 		err = classify(err)
 		s.alertRestore(ctx, j, site, sn, "failed", nil, err)
@@ -326,7 +332,7 @@ func (s *Service) runUndo(ctx context.Context, j *sitevault.Job, rep *jobs.Repor
 }
 
 func restoreResult(res *restore.Result) RestoreResult {
-	out := RestoreResult{Point: res.Point.ID.String(), Items: res.Items, FilesRemoved: res.Removed,
+	out := RestoreResult{Point: res.Point.ID.String(), Items: res.Items, FilesRemoved: res.Removed, FilesDeleted: res.Deleted, FilesLeft: res.Left,
 		Warnings: res.Warnings, Complete: res.OK(), Seconds: res.Duration.Seconds()}
 	if res.PreRestore != nil && res.PreRestore.Snapshot != nil {
 		out.PreRestore = res.PreRestore.Snapshot.ID.String()
