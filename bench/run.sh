@@ -15,9 +15,11 @@
 #
 # Measured per tool: first backup, backup of the unchanged tree, restore
 # (wall time, and peak memory as GNU time's maximum resident set size), and
-# the repository's size on disk. The page cache is warmed first so that
-# neither tool pays for the first read of the tree from disk. The results table
-# (markdown) goes to stdout and to bench/out/.
+# the repository's size on disk. The two tools take turns going first: in
+# odd rounds sitevault runs each step first, in even rounds restic does. The
+# page cache is warmed first so that neither tool pays for the first read of
+# the tree from disk. The results table (markdown) goes to stdout and to
+# bench/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -77,15 +79,28 @@ measure() {
 }
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
+# The steps, one function per tool and step ($round names the restore folder).
+sv_first() { measure sv_first "$sv" --repo "$B/sv-repo" dir backup "$tree" --site bench; }
+restic_first() { measure restic_first restic --repo "$B/restic-repo" --compression auto backup --host bench "$tree"; }
+sv_unchanged() { measure sv_unchanged "$sv" --repo "$B/sv-repo" dir backup "$tree" --site bench; }
+restic_unchanged() { measure restic_unchanged restic --repo "$B/restic-repo" --compression auto backup --host bench "$tree"; }
+sv_restore() { measure sv_restore "$sv" --repo "$B/sv-repo" dir restore latest "$B/sv-restore-$round" --site bench; }
+restic_restore() { measure restic_restore restic --repo "$B/restic-repo" restore latest --target "$B/restic-restore-$round"; }
+
 # Each round creates both repositories, then runs each step for sitevault
 # and for restic back to back, so that a change of load on a shared machine
-# weighs on both alike; the table shows the median of the rounds.
+# weighs on both alike: sitevault first in odd rounds, restic first in even
+# rounds, so that neither always gets the warmer (or the colder) page cache
+# or the quieter moment. The load average is recorded before each round;
+# the table shows the median of the rounds and lists each round's seconds.
 runs=${BENCH_RUNS:-3}
+round_loads=""
 export SITEVAULT_HOME=$B/sv-home SITEVAULT_PASSWORD=bench-password
 export RESTIC_PASSWORD=bench-password RESTIC_CACHE_DIR=$B/restic-cache
 unset SITEVAULT_REPOSITORY
 for ((round = 1; round <= runs; round++)); do
   log "round $round of $runs"
+  round_loads+="round $round: $(cut -d' ' -f1-3 /proc/loadavg); "
   # Restores go into fresh folders and none is deleted during the run:
   # right after a 32,000-file tree is deleted, ext4 creates files several
   # times slower for minutes, which would be measured as restore time.
@@ -94,12 +109,9 @@ for ((round = 1; round <= runs; round++)); do
   restic init --repo "$B/restic-repo" --repository-version 2 >/dev/null
   warm
 
-  measure sv_first "$sv" --repo "$B/sv-repo" dir backup "$tree" --site bench
-  measure restic_first restic --repo "$B/restic-repo" --compression auto backup --host bench "$tree"
-  measure sv_unchanged "$sv" --repo "$B/sv-repo" dir backup "$tree" --site bench
-  measure restic_unchanged restic --repo "$B/restic-repo" --compression auto backup --host bench "$tree"
-  measure sv_restore "$sv" --repo "$B/sv-repo" dir restore latest "$B/sv-restore-$round" --site bench
-  measure restic_restore restic --repo "$B/restic-repo" restore latest --target "$B/restic-restore-$round"
+  for step in first unchanged restore; do
+    if ((round % 2)); then "sv_$step"; "restic_$step"; else "restic_$step"; "sv_$step"; fi
+  done
 done
 for name in "${!all_secs[@]}"; do
   secs[$name]=$(median <<<"${all_secs[$name]}")
@@ -160,7 +172,7 @@ report=$(cat <<EOF
 - load average before the run: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows both tools alike, not always equally)
 - command: \`bench/run.sh\` (BENCH_SEED=$seed BENCH_SIZE=$size BENCH_FILES=$nfiles BENCH_RUNS=$runs), work folder $B
 
-Median of $runs rounds. Each round's seconds, in order:
+Median of $runs rounds (sitevault ran first in odd rounds, restic first in even rounds; load average before each round: ${round_loads%; }). Each round's seconds, in order:
 
 | step | sitevault | restic |
 |---|---|---|
