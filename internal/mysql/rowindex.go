@@ -276,7 +276,7 @@ func segmentRows(ctx context.Context, st Store, s *Segment) (live map[string]liv
 	if err != nil {
 		return nil, nil, false, err
 	}
-	live = make(map[string]liveRow, s.Rows)
+	live = make(map[string]liveRow, min(max(s.Rows, 0), 1<<20)) // Rows is a hint, from the manifest
 	counts = make([]int, len(idx))
 	for k, x := range idx {
 		counts[k] = len(x.keys)
