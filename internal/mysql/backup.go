@@ -33,14 +33,23 @@ type BackupOptions struct {
 	// StatementSize bounds an INSERT statement (it is also kept below the
 	// server's max_allowed_packet); 0 means DefaultStatementSize.
 	StatementSize int
-	// Parallel is the number of connections an incremental backup asks
-	// for checksums on (sharing one snapshot, see snapshot); 0 means 2.
+	// Parallel is the number of connections reading the InnoDB tables,
+	// all in one consistent snapshot (see snapshot): a full backup reads
+	// tables, and key ranges of big tables, on them at once (see
+	// parallelFull); an incremental one asks for segment checksums on
+	// them. 0 means 2.
 	Parallel int
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
 
 	// beforeTable, in tests, runs before each attempt to read a table.
 	beforeTable func(table string, attempt int)
+	// rangeRows, in tests, replaces the rows per key range of a full
+	// backup (see parallelFull) and lets any table with more rows split.
+	rangeRows int64
+	// onRanges, in tests, learns into how many key ranges a full backup
+	// cut a table it split.
+	onRanges func(table string, ranges int)
 }
 
 // BackupReport says what a backup did.
@@ -120,7 +129,29 @@ type dumper struct {
 	stmtMax   int
 	maxPacket int
 	log       *slog.Logger
-	rep       *BackupReport
+	// mu guards rep: tables are read on several connections at once.
+	mu  sync.Mutex
+	rep *BackupReport
+}
+
+// addTable records a table's report and its new bytes.
+func (d *dumper) addTable(tr TableReport) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rep.BytesWritten += tr.Bytes
+	d.rep.Tables = append(d.rep.Tables, tr)
+}
+
+func (d *dumper) addBytes(n int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rep.BytesWritten += n
+}
+
+func (d *dumper) skip(table, reason string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rep.Skipped = append(d.rep.Skipped, Skipped{table, reason})
 }
 
 // Backup backs up the selected tables of the database cfg reaches (see
@@ -188,7 +219,7 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 		snap.tables = append(snap.tables, t.Name)
 	}
 	defer snap.close()
-	if prev != nil && opts.Parallel > 1 && len(tx) > 0 {
+	if opts.Parallel > 1 && len(tx) > 0 {
 		for i := 1; i < opts.Parallel; i++ {
 			c, err := session(ctx, db)
 			if err != nil {
@@ -197,20 +228,39 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 			snap.conns = append(snap.conns, c)
 		}
 	}
+	var sizes map[string]tableSize
+	if prev == nil && len(tx) > 0 {
+		// Estimates for cutting big tables, read before the snapshot
+		// begins (like the inventory).
+		if sizes, err = tableSizes(ctx, conn); err != nil {
+			return repository.ID{}, nil, err
+		}
+	}
 	if err := snap.begin(ctx); err != nil {
 		return repository.ID{}, nil, fmt.Errorf("start consistent snapshot: %w", err)
 	}
-	for _, t := range tx {
-		tm, err := d.tableWithRetry(ctx, snap, t, prevTable(t.Name))
-		if d.leaveOut(t, err) {
-			m.LeftOut = append(m.LeftOut, t.Name)
-			continue
-		}
+	if prev == nil {
+		tms, left, err := d.parallelFull(ctx, snap, tx, sizes)
 		if err != nil {
 			return repository.ID{}, nil, err
 		}
-		if tm != nil {
-			m.Tables = append(m.Tables, tm)
+		m.Tables = append(m.Tables, tms...)
+		m.LeftOut = append(m.LeftOut, left...)
+	} else {
+		// One table at a time; its segment checksums spread over the
+		// snapshot's connections (see checksums).
+		for _, t := range tx {
+			tm, err := d.tableWithRetry(ctx, snap, t, prevTable(t.Name))
+			if d.leaveOut(t, err) {
+				m.LeftOut = append(m.LeftOut, t.Name)
+				continue
+			}
+			if err != nil {
+				return repository.ID{}, nil, err
+			}
+			if tm != nil {
+				m.Tables = append(m.Tables, tm)
+			}
 		}
 	}
 	if err := snap.end(ctx); err != nil {
@@ -255,8 +305,10 @@ func (d *dumper) leaveOut(t *tableInfo, err error) bool {
 	}
 	reason := fmt.Sprintf("%s (%d): the row with key %s needs %d bytes of SQL; raise max_allowed_packet on the database server (to at least %d) and back up again",
 		ReasonRowTooLarge, d.maxPacket, big.key, big.size, (big.size+1024+(1<<20)-1)&^((1<<20)-1))
-	d.rep.Skipped = append(d.rep.Skipped, Skipped{t.Name, reason})
+	d.skip(t.Name, reason)
+	d.mu.Lock()
 	d.rep.Partial = true
+	d.mu.Unlock()
 	d.warn(fmt.Sprintf("table %s left out: %s", t.Name, reason))
 	return true
 }
@@ -274,7 +326,9 @@ func (e *rowTooLargeError) Error() string {
 func (e *rowTooLargeError) Unwrap() error { return ErrRowTooLarge }
 
 func (d *dumper) warn(msg string) {
+	d.mu.Lock()
 	d.rep.Warnings = append(d.rep.Warnings, msg)
+	d.mu.Unlock()
 	d.log.Warn("database backup", "warning", msg)
 }
 
@@ -370,7 +424,13 @@ func (s *snapshot) close() {
 // definition changed since the snapshot began (error 1412), it takes a new
 // snapshot and reads the table once more.
 func (d *dumper) tableWithRetry(ctx context.Context, snap *snapshot, t *tableInfo, prev *TableManifest) (*TableManifest, error) {
-	for attempt := 0; ; attempt++ {
+	return d.tableAttempts(ctx, snap, t, prev, 0)
+}
+
+// tableAttempts reads t from attempt on (0 first, 1 the last, in a
+// snapshot renewed after a definition change).
+func (d *dumper) tableAttempts(ctx context.Context, snap *snapshot, t *tableInfo, prev *TableManifest, attempt int) (*TableManifest, error) {
+	for ; ; attempt++ {
 		if d.opts.beforeTable != nil {
 			d.opts.beforeTable(t.Name, attempt)
 		}
@@ -378,37 +438,61 @@ func (d *dumper) tableWithRetry(ctx context.Context, snap *snapshot, t *tableInf
 		if err == nil {
 			return tm, nil
 		}
-		switch errNumber(err) {
-		case 1146: // dropped since the inventory
-			d.rep.Skipped = append(d.rep.Skipped, Skipped{t.Name, "dropped during the backup"})
+		if d.dropped(t, err) {
 			return nil, nil
-		case 1412, 1054: // ER_TABLE_DEF_CHANGED; a column gone since the inventory
-		default:
+		}
+		if !definitionChanged(err) {
 			return nil, err
 		}
 		if attempt == 1 {
 			return nil, fmt.Errorf("back up table %s: %w", t.Name, ErrDefinitionChanged)
 		}
-		d.warn(fmt.Sprintf("table %s changed definition during the backup; read again in a new snapshot", t.Name))
-		if err := snap.begin(ctx); err != nil {
-			return nil, fmt.Errorf("restart snapshot: %w", err)
-		}
-		tables, _, _, err := inventory(ctx, snap.conns[0], d.opts.Prefix)
-		if err != nil {
+		if t, err = d.renew(ctx, snap, t); t == nil || err != nil {
 			return nil, err
 		}
-		var found *tableInfo
-		for _, nt := range tables {
-			if nt.Name == t.Name {
-				found = nt
-			}
-		}
-		if found == nil {
-			d.rep.Skipped = append(d.rep.Skipped, Skipped{t.Name, "dropped or lost its key during the backup"})
-			return nil, nil
-		}
-		t = found
 	}
+}
+
+// definitionChanged reports whether err, from reading a table, calls for
+// reading it again in a new snapshot: its definition changed (1412) or a
+// column went away (1054) since the snapshot began.
+func definitionChanged(err error) bool {
+	switch errNumber(err) {
+	case 1412, 1054: // ER_TABLE_DEF_CHANGED; a column gone since the inventory
+		return true
+	}
+	return false
+}
+
+// dropped reports whether err says that t was dropped since the
+// inventory (1146); it records the table as skipped.
+func (d *dumper) dropped(t *tableInfo, err error) bool {
+	if errNumber(err) != 1146 {
+		return false
+	}
+	d.skip(t.Name, "dropped during the backup")
+	return true
+}
+
+// renew warns that t changed definition, restarts the snapshot and
+// returns t as the new snapshot's inventory has it; nil (recorded as
+// skipped) when it was dropped or lost its key meanwhile.
+func (d *dumper) renew(ctx context.Context, snap *snapshot, t *tableInfo) (*tableInfo, error) {
+	d.warn(fmt.Sprintf("table %s changed definition during the backup; read again in a new snapshot", t.Name))
+	if err := snap.begin(ctx); err != nil {
+		return nil, fmt.Errorf("restart snapshot: %w", err)
+	}
+	tables, _, _, err := inventory(ctx, snap.conns[0], d.opts.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	for _, nt := range tables {
+		if nt.Name == t.Name {
+			return nt, nil
+		}
+	}
+	d.skip(t.Name, "dropped or lost its key during the backup")
+	return nil, nil
 }
 
 // nonTransactional backs up MyISAM, Aria… tables on a second connection
@@ -457,10 +541,9 @@ func (d *dumper) nonTransactional(ctx context.Context, db *sql.DB, tables []*tab
 	return out, left, nil
 }
 
-// table backs up one table: schema, then segments, reusing the previous
-// backup's unchanged segments when the definition is the same.
-func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *TableManifest) (*TableManifest, error) {
-	q := qs[0]
+// tableHead reads a table's definition and triggers, saves its schema
+// and returns its manifest without segments.
+func (d *dumper) tableHead(ctx context.Context, q querier, t *tableInfo) (*TableManifest, error) {
 	create, err := showCreateTable(ctx, q, t.Name)
 	if err != nil {
 		return nil, fmt.Errorf("back up table %s: %w", t.Name, err)
@@ -492,8 +575,19 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 	if err != nil {
 		return nil, fmt.Errorf("save schema of %s: %w", t.Name, err)
 	}
-	d.rep.BytesWritten += size
+	d.addBytes(size)
 	tm.Schema = &repository.Node{Size: size, Content: ids}
+	return tm, nil
+}
+
+// table backs up one table: schema, then segments, reusing the previous
+// backup's unchanged segments when the definition is the same.
+func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *TableManifest) (*TableManifest, error) {
+	q := qs[0]
+	tm, err := d.tableHead(ctx, q, t)
+	if err != nil {
+		return nil, err
+	}
 	tr := TableReport{Name: t.Name}
 	if t.Versioned {
 		tr.Whole, tr.Note = true, NoteVersioned
@@ -520,8 +614,7 @@ func (d *dumper) table(ctx context.Context, qs []querier, t *tableInfo, prev *Ta
 	}
 	tr.Segments = len(tm.Segments)
 	tr.Rows = tm.Rows()
-	d.rep.BytesWritten += tr.Bytes
-	d.rep.Tables = append(d.rep.Tables, tr)
+	d.addTable(tr)
 	return tm, nil
 }
 

@@ -64,12 +64,14 @@
 //     schema.sql — CREATE TABLE and triggers — and the segments
 //     000001.sql…) and views.sql.
 //
-// Consistency: every InnoDB table is read inside one REPEATABLE READ
-// transaction started WITH CONSISTENT SNAPSHOT. An incremental backup spreads
-// its checksum queries over several connections whose snapshots are started
-// together while a coordinating connection holds LOCK TABLES … READ on the
-// tables for a few milliseconds (see snapshot); without that privilege it
-// stays on one connection. Non-transactional tables (MyISAM, Aria) are read
+// Consistency: every InnoDB table is read inside REPEATABLE READ
+// transactions started WITH CONSISTENT SNAPSHOT on BackupOptions.Parallel
+// connections, together, while a coordinating connection holds LOCK TABLES
+// … READ on the tables for a few milliseconds (see snapshot), so that they
+// all see one state; without that privilege the backup stays on one
+// connection. A full backup reads tables, and key ranges of big tables, on
+// all of them at once (see parallelFull); an incremental one spreads its
+// checksum queries over them. Non-transactional tables (MyISAM, Aria) are read
 // on another connection under LOCK TABLES … READ, or, when the user may not
 // lock, as they are with a warning. A table whose definition changes during
 // the backup (error 1412) is read once more in a new snapshot, with a
