@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/sitevault/sitevault/internal/repository"
 )
@@ -248,7 +249,7 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 		m.LeftOut = append(m.LeftOut, left...)
 	} else {
 		// One table at a time; its segment checksums spread over the
-		// snapshot's connections (see checksums).
+		// snapshot's connections (see incremental).
 		for _, t := range tx {
 			tm, err := d.tableWithRetry(ctx, snap, t, prevTable(t.Name))
 			if d.leaveOut(t, err) {
