@@ -23,12 +23,13 @@ type Options struct {
 	// PackSize is the target pack size; 0 means the default (16 MiB).
 	PackSize int
 	// Connections bounds concurrent backend uploads; 0 means 2 (each
-	// upload holds one pack in memory).
+	// upload holds one pack in memory, or in a file with SpillDir).
 	Connections int
 	// Packers is the number of packs filled in parallel; 0 means 1
 	// (filling is a copy: hashing, compression and encryption run before,
 	// in the callers' goroutines). Memory for unfinished packs is bounded by
-	// (Packers + Connections) × (PackSize + largest blob).
+	// (Packers + Connections) × (PackSize + largest blob); with SpillDir,
+	// by Packers × (1 MiB + largest blob) plus the blob lists.
 	Packers int
 	// SpillDir, if set, is where packs are assembled, each in a temporary
 	// file (created there with O_EXCL and mode 0600, unlinked at once so a
