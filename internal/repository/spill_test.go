@@ -181,3 +181,23 @@ func TestSpillDiskFull(t *testing.T) {
 	mustCheck(t, r2)
 	mustRestore(t, TestOpen(t, be, Options{}), sn, files)
 }
+
+// Packs streamed from their temporary files reach each real backend
+// (local: temporary file and rename; SFTP; S3 PutObject with the size)
+// whole: the repository checks, reading every pack, and restores.
+func TestSpillRealBackends(t *testing.T) {
+	for _, rb := range realBackends(t) {
+		t.Run(rb.name, func(t *testing.T) {
+			w := watchSpills(t, 0)
+			dir := t.TempDir()
+			where := rb.new(t)
+			r := TestRepositoryWith(t, rb.open(t, where), Options{SpillDir: dir, PackSize: 1 << 20, Packers: 2})
+			files := spillFiles()
+			sn := TestSnapshot(t, r, "s", time.Now(), files)
+			w.requireReleased(t, dir)
+			r2 := TestOpen(t, rb.open(t, where), Options{})
+			mustCheck(t, r2)
+			mustRestore(t, r2, sn, files)
+		})
+	}
+}
