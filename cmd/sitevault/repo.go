@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/memlimit"
@@ -68,7 +69,9 @@ func openRepositoryWith(ctx context.Context, g *globalOptions, tune func(*reposi
 }
 
 func (g *globalOptions) repoOptions() repository.Options {
-	return repository.Options{Logger: g.logger(), Now: g.now}
+	// Packs are assembled in temporary files, out of the heap: the soft
+	// memory limit (memlimit) then leaves the GC little to chase.
+	return repository.Options{Logger: g.logger(), Now: g.now, SpillDir: os.TempDir()}
 }
 
 // openError turns repository.Open's failures into messages that say what to do.

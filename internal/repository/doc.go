@@ -192,7 +192,11 @@
 //
 // Unfinished packs are buffered in
 // memory: at most (Packers + Connections) × (PackSize + largest blob),
-// 6 × ~24 MiB ≈ 150 MiB with the defaults on 2 cores. SaveStream holds
+// 6 × ~24 MiB ≈ 150 MiB with the defaults on 2 cores. With
+// Options.SpillDir (the CLI sets it to the OS temp dir) each pack is
+// written to an unlinked temporary file as it fills and uploaded from it;
+// the heap keeps only the blob lists and a 1 MiB write buffer per packer,
+// and the files hold only sealed blobs (ciphertext). SaveStream holds
 // about three chunks plus the chunker's 2 × Max buffer (16 MiB).
 // SaveSnapshot's protection set (below) costs ~50 bytes per blob a
 // backup touched.

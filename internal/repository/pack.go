@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -145,51 +146,92 @@ func (r *Repository) loadPackHeader(ctx context.Context, id ID, size int64) ([]p
 	return nil, fmt.Errorf("pack %v: header does not fit: %w", h, ErrDamaged)
 }
 
-// packer accumulates sealed blobs into one pack in memory.
+// packer accumulates sealed blobs into one pack. Without spill the whole
+// pack is in buf; with spill, buf holds only the bytes not yet written to
+// the pack's temporary file, so the pack's bulk stays out of the heap.
 type packer struct {
 	buf   []byte
 	blobs []packBlob
+	spill *spill
 }
 
-// add seals payload into the pack.
-func (p *packer) add(c *crypter, h BlobHandle, payload []byte, rawLen int, compressed bool) {
-	off := len(p.buf)
+// size is the number of pack bytes so far.
+func (p *packer) size() int {
+	if p.spill != nil {
+		return int(p.spill.written) + len(p.buf)
+	}
+	return len(p.buf)
+}
+
+// add seals payload into the pack. It fails only when a spilling packer
+// cannot write its temporary file; the blob is listed in p.blobs anyway,
+// so that failPacker releases it with the others.
+func (p *packer) add(c *crypter, h BlobHandle, payload []byte, rawLen int, compressed bool) error {
+	off := p.size()
+	start := len(p.buf)
 	p.buf = c.seal(p.buf, payload)
 	var fl uint8
 	if compressed {
 		fl = flagCompressed
 	}
-	p.blobs = append(p.blobs, packBlob{Handle: h, Offset: uint32(off), Length: uint32(len(p.buf) - off), RawLen: uint32(rawLen), Flags: fl})
+	p.blobs = append(p.blobs, packBlob{Handle: h, Offset: uint32(off), Length: uint32(len(p.buf) - start), RawLen: uint32(rawLen), Flags: fl})
+	if p.spill != nil && len(p.buf) >= spillChunk {
+		return p.flushSpill()
+	}
+	return nil
 }
 
-// finish appends the sealed header and trailer and names the pack.
-func (p *packer) finish(c *crypter) *packInfo {
+func (p *packer) flushSpill() error {
+	err := p.spill.write(p.buf)
+	p.buf = p.buf[:0]
+	return err
+}
+
+// finish appends the sealed header and trailer and names the pack; a
+// spilling packer writes them to its file and names the pack from the
+// hash taken while writing.
+func (p *packer) finish(c *crypter) (*packInfo, error) {
 	hdr := c.sealKind(kindPackHeader, nil, encodePackHeader(p.blobs))
 	p.buf = append(p.buf, hdr...)
 	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(hdr)))
-	return &packInfo{ID: fileID(p.buf), Size: int64(len(p.buf)), Blobs: p.blobs}
+	if p.spill == nil {
+		return &packInfo{ID: fileID(p.buf), Size: int64(len(p.buf)), Blobs: p.blobs}, nil
+	}
+	if err := p.flushSpill(); err != nil {
+		return nil, err
+	}
+	var id ID
+	p.spill.sum.Sum(id[:0])
+	return &packInfo{ID: id, Size: p.spill.written, Blobs: p.blobs}, nil
 }
 
-// savePack verifies and uploads a finished pack; see verifyPack.
-func (r *Repository) savePack(ctx context.Context, pi *packInfo, data []byte) error {
-	h := backend.Handle{Type: backend.PackFile, Name: pi.ID.String()}
-	if packSealedHook != nil {
-		packSealedHook(data)
+// source returns the finished pack's bytes for verification and upload.
+func (p *packer) source() io.ReaderAt {
+	if p.spill != nil {
+		return p.spill.store
 	}
-	if err := r.verifyPack(pi, data); err != nil {
+	return bytes.NewReader(p.buf)
+}
+
+// savePack verifies and uploads a finished pack of pi.Size bytes read
+// from data; see verifyPack.
+func (r *Repository) savePack(ctx context.Context, pi *packInfo, data io.ReaderAt) error {
+	h := backend.Handle{Type: backend.PackFile, Name: pi.ID.String()}
+	if err := r.verifyPack(pi, data, pi.Size); err != nil {
 		return fmt.Errorf("save pack %v: refused before upload: %w", h, err)
 	}
 	if err := r.markWriter(ctx); err != nil {
 		return fmt.Errorf("save pack %v: %w", h, err)
 	}
-	src := newHashingReader(data)
-	if err := r.be.Save(ctx, h, src, int64(len(data))); err != nil && !errors.Is(err, backend.ErrExist) {
+	src := newHashingReader(io.NewSectionReader(data, 0, pi.Size))
+	if err := r.be.Save(ctx, h, src, pi.Size); err != nil && !errors.Is(err, backend.ErrExist) {
 		return fmt.Errorf("save pack %v: %w", h, err)
 	}
 	if sum := src.sum(); sum != pi.ID {
 		// What the backend read is not the pack that was verified: memory
-		// changed under the upload. The stored file does not match its
-		// name; remove it so that nothing (orphan recovery) indexes it.
+		// (or the temporary file) changed under the upload. The stored
+		// file does not match its name; remove it so that nothing (orphan
+		// recovery) indexes it.
 		_ = r.be.Remove(ctx, h)
 		return fmt.Errorf("save pack %v: the bytes sent hash to %v, not to the pack's name (memory changed during the upload): %w", h, sum.Short(), ErrPackCorrupted)
 	}

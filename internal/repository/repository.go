@@ -23,13 +23,22 @@ type Options struct {
 	// PackSize is the target pack size; 0 means the default (16 MiB).
 	PackSize int
 	// Connections bounds concurrent backend uploads; 0 means 2 (each
-	// upload holds one pack in memory).
+	// upload holds one pack in memory, or in a file with SpillDir).
 	Connections int
 	// Packers is the number of packs filled in parallel; 0 means 1
 	// (filling is a copy: hashing, compression and encryption run before,
 	// in the callers' goroutines). Memory for unfinished packs is bounded by
-	// (Packers + Connections) × (PackSize + largest blob).
+	// (Packers + Connections) × (PackSize + largest blob); with SpillDir,
+	// by Packers × (1 MiB + largest blob) plus the blob lists.
 	Packers int
+	// SpillDir, if set, is where packs are assembled, each in a temporary
+	// file (created there with O_EXCL and mode 0600, unlinked at once so a
+	// crash leaves nothing, closed after its upload or failure), and
+	// uploaded from it: packs leave the heap, which then holds only each
+	// pack's blob list and a 1 MiB write buffer. The files hold only
+	// sealed (encrypted) blobs. The folder needs room for
+	// (Packers + Connections) packs. "" keeps packs in memory.
+	SpillDir string
 	// IndexEvery writes an index file after that many packs are uploaded
 	// (and at Flush); 0 means 4.
 	IndexEvery int
@@ -230,7 +239,31 @@ func (r *Repository) Close() error {
 	r.uploads.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return r.unmarkWriter(ctx)
+	err := r.unmarkWriter(ctx)
+	r.dropSpilled()
+	return err
+}
+
+// errClosedUnsaved fails a session closed while spilled packs were still
+// being filled (a backup that failed before its Flush).
+var errClosedUnsaved = errors.New("repository closed with blobs not yet uploaded: run the backup again")
+
+// dropSpilled closes the temporary files of packs still being filled:
+// after a failed backup nothing uploads them, and their files must not
+// stay open. Their blobs are released (failPacker), so the session fails
+// rather than treat them as stored.
+func (r *Repository) dropSpilled() {
+	for range r.opts.Packers {
+		p := <-r.packers
+		if p != nil && p.spill != nil {
+			if len(p.blobs) > 0 {
+				r.failPacker(p, errClosedUnsaved)
+			}
+			r.releasePacker(p)
+			p = nil
+		}
+		r.packers <- p
+	}
 }
 
 func (r *Repository) setErr(err error) {

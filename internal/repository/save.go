@@ -76,19 +76,42 @@ func (r *Repository) saveBlob(ctx context.Context, h BlobHandle, data []byte, fo
 		return false, ctx.Err()
 	}
 	if p == nil {
-		p = &packer{buf: getPackBuf(r.opts.PackSize)}
+		var err error
+		if p, err = r.newPacker(); err != nil {
+			r.packers <- nil
+			r.dropInflight(h)
+			return false, fmt.Errorf("save blob: %w", err)
+		}
 	}
-	if len(p.blobs) > 0 && len(p.buf)+len(payload)+packRoom(len(p.blobs)+1) > cap(p.buf) {
-		// The blob would grow the pack's buffer (append doubles it):
-		// upload the pack as it is and start the next one with the blob.
+	if len(p.blobs) > 0 && p.size()+len(payload)+packRoom(len(p.blobs)+1) > r.packLimit(p) {
+		// The blob would grow the pack's buffer (append doubles it), or
+		// the spilled pack past its size: upload the pack as it is and
+		// start the next one with the blob.
 		full := p
-		p = &packer{buf: getPackBuf(r.opts.PackSize)}
-		p.add(r.crypt, h, payload, len(data), compressed)
+		p, err := r.newPacker()
+		if err != nil {
+			r.packers <- nil
+			r.dropInflight(h)
+			if uerr := r.startUpload(ctx, full); uerr != nil {
+				return false, uerr
+			}
+			return false, fmt.Errorf("save blob: %w", err)
+		}
+		if err := p.add(r.crypt, h, payload, len(data), compressed); err != nil {
+			r.dropPacker(p, err)
+			if uerr := r.startUpload(ctx, full); uerr != nil {
+				return false, uerr
+			}
+			return false, fmt.Errorf("save blob: %w", err)
+		}
 		r.packers <- p
 		return false, r.startUpload(ctx, full)
 	}
-	p.add(r.crypt, h, payload, len(data), compressed)
-	if len(p.buf) < r.opts.PackSize {
+	if err := p.add(r.crypt, h, payload, len(data), compressed); err != nil {
+		r.dropPacker(p, err)
+		return false, fmt.Errorf("save blob: %w", err)
+	}
+	if p.size() < r.opts.PackSize {
 		r.packers <- p
 		return false, nil
 	}
@@ -97,6 +120,49 @@ func (r *Repository) saveBlob(ctx context.Context, h BlobHandle, data []byte, fo
 		return false, err
 	}
 	return false, nil
+}
+
+// newPacker starts a pack: in memory, or in a temporary file of
+// Options.SpillDir.
+func (r *Repository) newPacker() (*packer, error) {
+	if r.opts.SpillDir == "" {
+		return &packer{buf: getPackBuf(r.opts.PackSize)}, nil
+	}
+	s, err := newSpill(r.opts.SpillDir)
+	if err != nil {
+		return nil, err
+	}
+	return &packer{buf: getSpillBuf(), spill: s}, nil
+}
+
+// packLimit is the size a pack must not outgrow: its buffer's capacity in
+// memory, an eighth over PackSize when spilled.
+func (r *Repository) packLimit(p *packer) int {
+	if p.spill != nil {
+		return r.opts.PackSize + r.opts.PackSize/8
+	}
+	return cap(p.buf)
+}
+
+// dropPacker gives up p after its temporary file failed: its blobs are
+// lost, so the session fails (failPacker) and p's slot is freed.
+func (r *Repository) dropPacker(p *packer, err error) {
+	r.failPacker(p, err)
+	r.releasePacker(p)
+	r.packers <- nil
+}
+
+// releasePacker returns p's buffer to its pool and closes (so removes)
+// its temporary file.
+func (r *Repository) releasePacker(p *packer) {
+	buf := p.buf
+	p.buf = nil
+	if p.spill != nil {
+		p.spill.close()
+		spillBufs.Put(&buf)
+		return
+	}
+	packBufs.Put(&buf)
 }
 
 func (r *Repository) dropInflight(h BlobHandle) {
@@ -121,6 +187,15 @@ var packBufs sync.Pool // *[]byte pack buffers
 // packRoom is what sealing one blob and finishing a pack of n blobs add
 // beyond the blobs' payloads.
 func packRoom(n int) int { return sealOverhead + 1 + n*headerEntrySize + sealOverhead + 4 }
+
+var spillBufs sync.Pool // *[]byte write buffers of spilling packers
+
+func getSpillBuf() []byte {
+	if v, ok := spillBufs.Get().(*[]byte); ok {
+		return (*v)[:0]
+	}
+	return make([]byte, 0, spillChunk+spillChunk/4)
+}
 
 func getPackBuf(size int) []byte {
 	if v, ok := packBufs.Get().(*[]byte); ok && cap(*v) >= size {
@@ -164,11 +239,14 @@ func (r *Repository) failPacker(p *packer, err error) {
 }
 
 func (r *Repository) upload(ctx context.Context, p *packer) error {
-	pi := p.finish(r.crypt)
-	err := r.savePack(ctx, pi, p.buf)
-	buf := p.buf
-	p.buf = nil
-	packBufs.Put(&buf)
+	pi, err := p.finish(r.crypt)
+	if err == nil {
+		if packSealedHook != nil && p.spill == nil {
+			packSealedHook(p.buf)
+		}
+		err = r.savePack(ctx, pi, p.source())
+	}
+	r.releasePacker(p) // removes the temporary file, uploaded or not
 	if err != nil {
 		r.failPacker(p, err)
 		return err
@@ -228,6 +306,8 @@ func (r *Repository) Flush(ctx context.Context) error {
 		case p := <-r.packers:
 			if p != nil && len(p.blobs) > 0 {
 				full = append(full, p)
+			} else if p != nil {
+				r.releasePacker(p)
 			}
 		case <-ctx.Done():
 			return ctx.Err()

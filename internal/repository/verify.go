@@ -1,12 +1,12 @@
 package repository
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 )
 
 // ErrPackCorrupted: a pack changed in memory between sealing and upload (a
@@ -25,11 +25,18 @@ var packSealedHook func(data []byte)
 //
 // That the bytes hash to the pack's name is checked on the bytes the
 // backend reads (hashingReader), one SHA-256 pass for both.
-func (r *Repository) verifyPack(pi *packInfo, data []byte) error {
-	tail := data[max(0, len(data)-(1<<20)):]
-	blobs, need, err := parsePackTail(r.crypt, tail, int64(len(data)))
+func (r *Repository) verifyPack(pi *packInfo, data io.ReaderAt, size int64) error {
+	tail := make([]byte, min(size, 1<<20))
+	if _, err := data.ReadAt(tail, size-int64(len(tail))); err != nil {
+		return fmt.Errorf("read the pack back: %w", err)
+	}
+	blobs, need, err := parsePackTail(r.crypt, tail, size)
 	if err == nil && need > 0 {
-		blobs, _, err = parsePackTail(r.crypt, data, int64(len(data)))
+		tail = make([]byte, need)
+		if _, err := data.ReadAt(tail, size-int64(need)); err != nil {
+			return fmt.Errorf("read the pack back: %w", err)
+		}
+		blobs, _, err = parsePackTail(r.crypt, tail, size)
 	}
 	if err != nil {
 		return fmt.Errorf("pack header: %v: %w", err, ErrPackCorrupted)
@@ -37,12 +44,15 @@ func (r *Repository) verifyPack(pi *packInfo, data []byte) error {
 	if len(blobs) != len(pi.Blobs) {
 		return fmt.Errorf("pack header lists %d blobs, %d were packed: %w", len(blobs), len(pi.Blobs), ErrPackCorrupted)
 	}
-	var plain, raw []byte
+	var sealed, plain, raw []byte
 	for i, pb := range blobs {
 		if pb != pi.Blobs[i] {
 			return fmt.Errorf("pack header entry %d differs from the blob packed: %w", i, ErrPackCorrupted)
 		}
-		sealed := data[pb.Offset : pb.Offset+pb.Length]
+		sealed = slices.Grow(sealed[:0], int(pb.Length))[:pb.Length]
+		if _, err := data.ReadAt(sealed, int64(pb.Offset)); err != nil {
+			return fmt.Errorf("read the pack back: %w", err)
+		}
 		plain, err = r.crypt.open(plain[:0], sealed)
 		if err != nil {
 			return fmt.Errorf("blob %v: %v: %w", pb.Handle.ID.Short(), err, ErrPackCorrupted)
@@ -65,12 +75,12 @@ func (r *Repository) verifyPack(pi *packInfo, data []byte) error {
 // hashingReader hashes what a backend reads of data; a rewind (a retry)
 // starts the hash again.
 type hashingReader struct {
-	rd *bytes.Reader
+	rd io.ReadSeeker
 	h  hash.Hash
 }
 
-func newHashingReader(data []byte) *hashingReader {
-	return &hashingReader{rd: bytes.NewReader(data), h: sha256.New()}
+func newHashingReader(rd io.ReadSeeker) *hashingReader {
+	return &hashingReader{rd: rd, h: sha256.New()}
 }
 
 func (r *hashingReader) Read(p []byte) (int, error) {

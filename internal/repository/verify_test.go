@@ -168,10 +168,13 @@ func BenchmarkVerifyPack(b *testing.B) {
 		}
 		p.add(r.crypt, BlobHandle{Type: DataBlob, ID: r.crypt.blobID(data)}, payload, len(data), ok)
 	}
-	pi := p.finish(r.crypt)
+	pi, err := p.finish(r.crypt)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.SetBytes(pi.Size)
 	for b.Loop() {
-		if err := r.verifyPack(pi, p.buf); err != nil {
+		if err := r.verifyPack(pi, p.source(), pi.Size); err != nil {
 			b.Fatal(err)
 		}
 	}
