@@ -449,18 +449,41 @@ type merger struct {
 	kept      [][]byte
 }
 
-func (m *merger) stream(ctx context.Context, st Store, content []repository.ID) (err error) {
+func (m *merger) stream(ctx context.Context, st Store, content []repository.ID) error {
+	write := func(w io.Writer) error { return st.WriteContent(ctx, content, w) }
+	return eachLine(m.table, write, func(line []byte) error {
+		switch {
+		case bytes.HasPrefix(line, m.head):
+			return m.insert(bytes.TrimRight(line[len(m.head):], ";\n"))
+		case bytes.HasPrefix(line, m.upd):
+			if !m.lastDead {
+				m.w.Write(line)
+			}
+		case bytes.HasPrefix(line, []byte("INSERT ")), bytes.HasPrefix(line, []byte("UPDATE ")):
+			return fmt.Errorf("segment of %s holds a statement for another table or columns: %w", m.table, repository.ErrDamaged)
+		}
+		// Other lines (the stream's own header and footer) are left out:
+		// the merged segment has one of each.
+		return nil
+	})
+}
+
+// eachLine calls fn with each line (newline included) of what write
+// writes, read through a pipe as it is written; table names the segment's
+// table in errors. Text after the last newline is a statement cut short
+// (repository.ErrDamaged).
+func eachLine(table string, write func(io.Writer) error, fn func(line []byte) error) (err error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := st.WriteContent(ctx, content, pw)
+		err := write(pw)
 		pw.CloseWithError(err)
 		done <- err
 	}()
 	defer func() {
-		pr.CloseWithError(errors.New("merge abandoned"))
+		pr.CloseWithError(errors.New("segment read abandoned"))
 		if werr := <-done; err == nil && werr != nil {
-			err = fmt.Errorf("read segment of %s: %w", m.table, werr)
+			err = fmt.Errorf("read segment of %s: %w", table, werr)
 		}
 	}()
 	br := bufio.NewReaderSize(pr, 1<<20)
@@ -475,29 +498,18 @@ func (m *merger) stream(ctx context.Context, st Store, content []repository.ID) 
 			}
 			if rerr == io.EOF {
 				if len(bytes.TrimSpace(line)) > 0 {
-					return fmt.Errorf("segment of %s ends in the middle of a statement: %w", m.table, repository.ErrDamaged)
+					return fmt.Errorf("segment of %s ends in the middle of a statement: %w", table, repository.ErrDamaged)
 				}
 				return nil
 			}
 			if rerr != nil {
-				return fmt.Errorf("read segment of %s: %w", m.table, rerr)
+				return fmt.Errorf("read segment of %s: %w", table, rerr)
 			}
 			break
 		}
-		switch {
-		case bytes.HasPrefix(line, m.head):
-			if err := m.insert(bytes.TrimRight(line[len(m.head):], ";\n")); err != nil {
-				return err
-			}
-		case bytes.HasPrefix(line, m.upd):
-			if !m.lastDead {
-				m.w.Write(line)
-			}
-		case bytes.HasPrefix(line, []byte("INSERT ")), bytes.HasPrefix(line, []byte("UPDATE ")):
-			return fmt.Errorf("segment of %s holds a statement for another table or columns: %w", m.table, repository.ErrDamaged)
+		if err := fn(line); err != nil {
+			return err
 		}
-		// Other lines (the stream's own header and footer) are left out:
-		// the merged segment has one of each.
 	}
 }
 

@@ -950,63 +950,26 @@ func warningColumn(msg string) string {
 
 // eachInsert calls fn with the VALUES part of every INSERT line of a
 // segment ("(…),(…);"), checking that each one is for the table.
-func eachInsert(ctx context.Context, st Store, j loadJob, fn func(values []byte) error, upd func(rest []byte) error) (err error) {
+func eachInsert(ctx context.Context, st Store, j loadJob, fn func(values []byte) error, upd func(rest []byte) error) error {
 	updHead := []byte("UPDATE " + quoteIdent(j.table.Name) + " SET ")
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := SegmentSQL(ctx, st, j.table, j.seg, pw)
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	defer func() {
-		pr.CloseWithError(errors.New("load abandoned"))
-		if werr := <-done; err == nil && werr != nil {
-			err = fmt.Errorf("read segment of %s: %w", j.table.Name, werr)
-		}
-	}()
 	head := []byte(insertHeadNames(j.table.Name, j.table.Columns))
-	br := bufio.NewReaderSize(pr, 1<<20)
-	var line []byte
-	for {
-		line = line[:0]
-		for {
-			chunk, rerr := br.ReadSlice('\n')
-			line = append(line, chunk...)
-			if rerr == bufio.ErrBufferFull {
-				continue
-			}
-			if rerr == io.EOF {
-				if len(bytes.TrimSpace(line)) > 0 {
-					return fmt.Errorf("load %s: segment ends in the middle of a statement", j.table.Name)
-				}
-				return nil
-			}
-			if rerr != nil {
-				return fmt.Errorf("read segment of %s: %w", j.table.Name, rerr)
-			}
-			break
-		}
+	write := func(w io.Writer) error { return SegmentSQL(ctx, st, j.table, j.seg, w) }
+	return eachLine(j.table.Name, write, func(line []byte) error {
 		if bytes.HasPrefix(line, []byte("UPDATE ")) {
 			// A large value appended in parts (Segment.Parts).
 			if upd == nil || !bytes.HasPrefix(line, updHead) {
 				return fmt.Errorf("load %s: segment holds an UPDATE this load cannot run", j.table.Name)
 			}
-			if err := upd(bytes.TrimRight(line[len(updHead):], ";\n")); err != nil {
-				return err
-			}
-			continue
+			return upd(bytes.TrimRight(line[len(updHead):], ";\n"))
 		}
 		if !bytes.HasPrefix(line, []byte("INSERT ")) {
-			continue // comments and the session settings this session already has
+			return nil // comments and the session settings this session already has
 		}
 		if !bytes.HasPrefix(line, head) {
 			return fmt.Errorf("load %s: segment holds a statement for another table or columns", j.table.Name)
 		}
-		if err := fn(bytes.TrimRight(line[len(head):], ";\n")); err != nil {
-			return err
-		}
-	}
+		return fn(bytes.TrimRight(line[len(head):], ";\n"))
+	})
 }
 
 // loadSegment runs a segment's INSERT statements (one per line) against
