@@ -31,11 +31,21 @@ const (
 	defaultScryptP = 1
 )
 
+// RandomKeyScryptN is the KDF cost for a slot whose password is a generated
+// random key (sitevault init's key file: 256 random bits). Stretching a
+// password makes each guess of a low-entropy secret expensive; a 256-bit
+// random key cannot be guessed, so the default's 0.27 s of CPU at every
+// open would buy nothing (age's X25519 identities are used unstretched for
+// the same reason). It is the smallest cost a slot may have, 2^10: about
+// 1 MiB and a millisecond. A slot for a typed password always gets the
+// default.
+const RandomKeyScryptN = minScryptN
+
 // Bounds on what a key file may ask for: Open runs the KDF of every slot
 // until one opens, so a hostile slot must cost little more than ours. Up
 // to 4 times the default memory (256 MiB) and 4 times its work (N·r·p).
 const (
-	minScryptN     = 1 << 10 // tests' cost; weaker slots are refused
+	minScryptN     = 1 << 10 // tests' cost and RandomKeyScryptN; weaker slots are refused
 	maxScryptN     = 1 << 20
 	maxScryptR     = 32
 	maxScryptP     = 16
@@ -247,6 +257,14 @@ func unlock(ctx context.Context, be backend.Backend, password string, format int
 		return nil, "", nil, fmt.Errorf("no key files in keys/: %w", ErrNotRepository)
 	}
 	sort.Strings(names)
+	// Load and parse every slot first, then try the cheapest KDF first: a
+	// generated key file's slot (RandomKeyScryptN) opens without paying for
+	// the stretched slots of typed passwords beside it.
+	type slot struct {
+		name string
+		kf   *keyFile
+	}
+	var slots []slot
 	var damaged []error
 	for _, name := range names {
 		h := backend.Handle{Type: backend.KeyFile, Name: name}
@@ -263,15 +281,22 @@ func unlock(ctx context.Context, be backend.Backend, password string, format int
 			damaged = append(damaged, fmt.Errorf("key file %v: %w (if you did not make this slot, remove it: sitevault key remove %s)", h, err, name))
 			continue
 		}
-		mk, err := kf.unwrap(password)
+		slots = append(slots, slot{name, kf})
+	}
+	sort.SliceStable(slots, func(i, j int) bool {
+		a, b := slots[i].kf, slots[j].kf
+		return a.N*a.R*a.P < b.N*b.R*b.P
+	})
+	for _, s := range slots {
+		mk, err := s.kf.unwrap(password)
 		if errors.Is(err, ErrWrongPassword) {
 			continue
 		}
 		if err != nil {
-			damaged = append(damaged, fmt.Errorf("key file %v: %w", h, err))
+			damaged = append(damaged, fmt.Errorf("key file %v: %w", backend.Handle{Type: backend.KeyFile, Name: s.name}, err))
 			continue
 		}
-		return mk, name, kf, nil
+		return mk, s.name, s.kf, nil
 	}
 	if len(damaged) > 0 {
 		return nil, "", nil, fmt.Errorf("%w; %w", ErrWrongPassword, errors.Join(damaged...))
@@ -280,13 +305,17 @@ func unlock(ctx context.Context, be backend.Backend, password string, format int
 }
 
 // AddKey adds a key slot for password, with the KDF cost of the slot this
-// session opened with.
+// session opened with, but never less than the default when that slot was a
+// generated key file's (RandomKeyScryptN): the new password may be typed.
+// Tests' cheap slots (TestScryptN, which equals RandomKeyScryptN) therefore
+// add default-cost slots.
 func (r *Repository) AddKey(ctx context.Context, password, label string) (KeyInfo, error) {
 	version := 1
 	if r.crypt.bound {
 		version = keyFileVersion
 	}
-	b, kf, err := newKeyFile(r.mk, password, label, version, r.kdf.N, r.kdf.R, r.kdf.P, r.now())
+	n := max(r.kdf.N, defaultScryptN)
+	b, kf, err := newKeyFile(r.mk, password, label, version, n, r.kdf.R, r.kdf.P, r.now())
 	if err != nil {
 		return KeyInfo{}, fmt.Errorf("add key: %w", err)
 	}
