@@ -250,6 +250,11 @@ func Run(ctx context.Context, deps Deps, entry sitevault.Site, opts Options) (*R
 		start = deps.now()
 	}
 	repo := deps.Repo
+	// A long-lived repository (the service's) learns what other writers
+	// and prunes did since its last load (see repository.Refresh).
+	if err := repo.Refresh(ctx); err != nil {
+		return nil, fmt.Errorf("back up %s: %w", entry.Name, err)
+	}
 	if n, err := repo.RecoverOrphans(ctx); err != nil {
 		return nil, fmt.Errorf("back up %s: %w", entry.Name, err)
 	} else if n > 0 {

@@ -87,6 +87,10 @@ func RunDir(ctx context.Context, deps Deps, opts DirOptions) (*DirResult, error)
 
 	repo := deps.Repo
 	res := &DirResult{}
+	// See Run: learn what other writers and prunes did since the last load.
+	if err := repo.Refresh(ctx); err != nil {
+		return nil, fmt.Errorf("back up %s: %w", opts.Dir, err)
+	}
 	// Packs an interrupted backup left behind are indexed first, so that
 	// this backup reuses them instead of uploading their data again.
 	if res.RecoveredPacks, err = repo.RecoverOrphans(ctx); err != nil {

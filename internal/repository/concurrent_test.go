@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sitevault/sitevault/internal/backend"
 	"github.com/sitevault/sitevault/internal/backend/mem"
 )
 
 // TestConcurrentBackupsAndPrune runs backups from two processes (two
-// Repository instances on one backend) while a third forgets and prunes
+// Repository instances on one backend, each living across its backups as
+// the service's does, refreshing at each start) while a third forgets and prunes
 // with a fake clock that passes Grace several times; then every snapshot
 // left must restore byte for byte and check --read-data must pass.
 //
@@ -56,6 +58,12 @@ func TestConcurrentBackupsAndPrune(t *testing.T) {
 				start := clk.Now()
 				running[w] = start
 				mu.Unlock()
+				// as backup.Run does at its start: a session that lives
+				// across backups learns what prunes did meanwhile
+				if err := r.Refresh(ctx); err != nil {
+					errs <- err
+					return
+				}
 				sn, err := SaveTestSnapshot(ctx, r, site, start, files)
 				mu.Lock()
 				delete(running, w)
@@ -218,4 +226,84 @@ func TestRefreshWhileFlushing(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// afterList is a backend that runs hook once, after the next listing of
+// index files has been taken and before it is returned: what another
+// process does between a refresh's listing and its loads.
+type afterList struct {
+	backend.Backend
+	hook func()
+}
+
+func (b *afterList) List(ctx context.Context, t backend.FileType, fn func(backend.FileInfo) error) error {
+	h := b.hook
+	if t != backend.IndexFile || h == nil {
+		return b.Backend.List(ctx, t, fn)
+	}
+	b.hook = nil
+	var got []backend.FileInfo
+	if err := b.Backend.List(ctx, t, func(fi backend.FileInfo) error { got = append(got, fi); return nil }); err != nil {
+		return err
+	}
+	h()
+	for _, fi := range got {
+		if err := fn(fi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestRefreshListingOutrunByPrune: a refresh lists index files, then a
+// prune compacts them into a new file and removes the ones listed before
+// the refresh loads them. The refresh must list again, not take the packs
+// of the files that vanished for deleted (it once dropped them from the
+// in-memory index, so a long-lived session's backup failed at
+// SaveSnapshot with "removed by a prune while this backup ran").
+func TestRefreshListingOutrunByPrune(t *testing.T) {
+	ctx := context.Background()
+	clk := NewFakeClock(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+	mb := mem.New()
+	mb.Now = clk.Now
+	be := &afterList{Backend: mb}
+	w := TestRepositoryWith(t, be, Options{Now: clk.Now})
+	// two index files, each naming a pack; a snapshot keeps both blobs
+	files := map[string][]byte{"a": randBytes(1, 64<<10), "b": randBytes(2, 64<<10)}
+	TestSnapshot(t, w, "s", clk.Now(), map[string][]byte{"a": files["a"]})
+	TestSnapshot(t, w, "s", clk.Now(), files)
+
+	reader := TestOpen(t, be, Options{Now: clk.Now})
+	var handles []BlobHandle
+	for _, data := range files {
+		handles = append(handles, BlobHandle{Type: DataBlob, ID: w.crypt.blobID(data)})
+	}
+	for _, h := range handles {
+		if !reader.idx.Load().has(h) {
+			t.Fatalf("blob %v not in the reader's index after Open", h)
+		}
+	}
+	pr := TestOpen(t, mb, Options{Now: clk.Now})
+	// a first compaction the reader has not seen yet…
+	if _, err := pr.Prune(ctx, PruneOptions{Grace: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	// …and a second one, superseding the first, after the reader listed
+	be.hook = func() {
+		TestSnapshot(t, w, "s", clk.Now(), map[string][]byte{"c": randBytes(3, 64<<10)})
+		if _, err := pr.Prune(ctx, PruneOptions{Grace: time.Hour}); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := reader.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if be.hook != nil {
+		t.Fatal("the refresh did not list index files")
+	}
+	for _, h := range handles {
+		if !reader.idx.Load().has(h) {
+			t.Errorf("after the refresh, blob %v (in a pack no prune deleted) is no longer in the reader's index", h)
+		}
+	}
 }

@@ -304,6 +304,12 @@
 //   - Two prunes never act at once: a prune proves its lock before each
 //     destructive step, and a lock is taken over only after LockStale.
 //
+// The argument takes B's index to hold every tombstone visible at s. A
+// session opened for one backup does (Open loads the index); one that
+// lives across backups (the service's) must call Refresh when each backup
+// starts, as backup.Run does: otherwise B may deduplicate against a copy
+// tombstoned before s, and a prune may delete it before w, failing B.
+//
 // A snapshot written just after a prune listed snapshots may reference
 // blobs that prune tombstoned; the next prune sees the snapshot and
 // revives them. A layer that reuses blob or tree ids without saving them

@@ -944,12 +944,50 @@ func (r *Repository) loadIndex(ctx context.Context, skipDamaged bool) error {
 	return nil
 }
 
+// Refresh applies the index files written since the index was loaded or
+// last refreshed: packs other writers saved, and tombstones and deletions
+// of prunes. A backup calls it when it starts, so that a long-lived
+// Repository (the service's) never deduplicates against copies a prune
+// tombstoned since the last load: SaveSnapshot would have to save those
+// again, and fail (ErrBlobNotFound) if that prune deleted them meanwhile
+// (see "Why a snapshot S is never left referencing a deleted blob" in the
+// package documentation). It lists index/ and loads only new files.
+func (r *Repository) Refresh(ctx context.Context) error {
+	if err := r.refreshIndex(ctx); err != nil {
+		return fmt.Errorf("refresh the index: %w", err)
+	}
+	return nil
+}
+
 // refreshIndex applies index files written since the last load. When
 // files it had applied are superseded or gone (a prune compacted the
 // index), it drops the packs that no remaining file names (the prune
 // deleted them) instead of loading everything again: a refresh never
 // holds two indexes.
+//
+// A file listed may be gone when it is loaded: a prune wrote a newer
+// compaction and removed it meanwhile. Applying the listing without it
+// would take the packs it names for deleted (the files it superseded have
+// vanished too), so the refresh starts again from a new listing, which
+// holds the newer compaction.
 func (r *Repository) refreshIndex(ctx context.Context) error {
+	for try := 1; ; try++ {
+		again, err := r.refreshOnce(ctx)
+		if err != nil || !again {
+			return err
+		}
+		if try == 5 {
+			// Prunes compacting this often: load everything instead.
+			r.log.Debug("index changed during every refresh, loading it whole")
+			return r.LoadIndex(ctx)
+		}
+		r.log.Debug("index changed while refreshing, listing again")
+	}
+}
+
+// refreshOnce is one listing of refreshIndex; again reports that a listed
+// file vanished before it was loaded (nothing was applied).
+func (r *Repository) refreshOnce(ctx context.Context) (again bool, err error) {
 	// Only files applied before the listing can have vanished from it: a
 	// file this process writes meanwhile (another backup's Flush) is
 	// applied but may be missing from the listing, and taking it for
@@ -962,7 +1000,7 @@ func (r *Repository) refreshIndex(ctx context.Context) error {
 	r.mu.Unlock()
 	ids, err := r.listIndexNames(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	r.mu.Lock()
 	present := make(map[ID]bool, len(ids))
@@ -988,11 +1026,20 @@ func (r *Repository) refreshIndex(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	if len(fresh) == 0 && len(vanished) == 0 {
-		return nil
+		return false, nil
 	}
-	files, err := r.loadIndexFiles(ctx, fresh, false)
+	files := make(map[ID]*indexFile, len(fresh))
+	var mu sync.Mutex
+	missing, err := r.forEachIndexFile(ctx, fresh, false, func(id ID, f *indexFile) {
+		mu.Lock()
+		files[id] = f
+		mu.Unlock()
+	})
 	if err != nil {
-		return err
+		return false, err
+	}
+	if missing > 0 {
+		return true, nil
 	}
 	sup := make(map[ID]bool)
 	for _, f := range files {
@@ -1066,7 +1113,7 @@ func (r *Repository) refreshIndex(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	x.apply(list)
-	return nil
+	return false, nil
 }
 
 // saveIndexFile seals and stores f, returning its id.
