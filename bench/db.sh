@@ -19,6 +19,10 @@
 #   BENCH_DIR      work folder (default: a temporary one, removed at the end)
 #   BENCH_BINS     space-separated NAME=PATH sitevault binaries to compare;
 #                  default: this checkout, built for the run
+#   BENCH_PASSWORD keyfile (default): embedded defaults, the repository in the
+#                  data home opened by the key file `sitevault init` makes;
+#                  env: a password in $SITEVAULT_PASSWORD (a typed password's
+#                  slot, stretched with scrypt N=2^16)
 #
 # Cases (goals of issue 11): full backup into a fresh repository (≤ 1.0×
 # mariadb-dump's time); backup after 1% of wp_postmeta changed in one region
@@ -47,7 +51,7 @@ fi
 go build -o "$tmp/dbbench" ./bench/dbbench
 
 args=(-rows "${BENCH_DB_ROWS:-1000000}" -runs "${BENCH_RUNS:-3}" -out bench/out -bins "$bins"
-  -commit "$(git rev-parse --short HEAD)"
-  -command "bench/db.sh (BENCH_DB_ROWS=${BENCH_DB_ROWS:-1000000} BENCH_RUNS=${BENCH_RUNS:-3})")
+  -password "${BENCH_PASSWORD:-keyfile}" -commit "$(git rev-parse --short HEAD)"
+  -command "bench/db.sh (BENCH_DB_ROWS=${BENCH_DB_ROWS:-1000000} BENCH_RUNS=${BENCH_RUNS:-3} BENCH_PASSWORD=${BENCH_PASSWORD:-keyfile})")
 [[ -n ${BENCH_DIR:-} ]] && args+=(-dir "$BENCH_DIR")
 "$tmp/dbbench" "${args[@]}"

@@ -7,8 +7,8 @@
 //
 // Every tool is timed as a whole process, as a user runs it. sitevault is
 // the `sitevault` binary (one or more builds, -bins): a repository made by
-// `sitevault init` with the default key derivation (the password in
-// $SITEVAULT_PASSWORD, never in argv), a site registered with `sitevault
+// `sitevault init` on embedded defaults (its generated key file; with
+// -password env, a password in $SITEVAULT_PASSWORD, never in argv), a site registered with `sitevault
 // site add` whose wp-config.php names the bench database over TCP
 // 127.0.0.1:port, then `sitevault backup SITE` and `sitevault restore SITE
 // --to latest --only database --yes`, each including opening the
@@ -76,7 +76,12 @@ func main() {
 	command := flag.String("command", "bench/db.sh", "command line shown in the results")
 	bins := flag.String("bins", "", "space-separated NAME=PATH sitevault binaries to time")
 	commit := flag.String("commit", "", "the commit the bench runs from, shown in the results")
+	flag.StringVar(&passwordMode, "password", "keyfile", "keyfile: the embedded defaults (the repository in the data home, opened by the key file `sitevault init` generates); "+
+		"env: a repository at its own path opened by a password in $SITEVAULT_PASSWORD (a typed password's slot, scrypt N=2^16)")
 	flag.Parse()
+	if passwordMode != "keyfile" && passwordMode != "env" {
+		log.Fatalf("-password %q: want keyfile or env", passwordMode)
+	}
 	log.SetFlags(0)
 	log.SetPrefix("dbbench: ")
 	tools, err := parseBins(*bins)
@@ -87,6 +92,9 @@ func main() {
 		log.Fatal(err)
 	}
 }
+
+// passwordMode says how sitevault opens its repository (-password).
+var passwordMode string
 
 // tool is one program the bench times.
 type tool struct {
@@ -207,6 +215,9 @@ func run(rows, runs int, workDir, outDir, command, commit string, svTools []*too
 	for i, t := range svTools {
 		t.home = filepath.Join(workDir, fmt.Sprintf("home%d", i))
 		t.repo = filepath.Join(workDir, fmt.Sprintf("repo%d", i))
+		if passwordMode == "keyfile" {
+			t.repo = filepath.Join(t.home, "repo") // the embedded repository
+		}
 		if err := b.register(t); err != nil {
 			return err
 		}
@@ -306,11 +317,17 @@ func (b *bench) makeSite() error {
 	return nil
 }
 
-// sv runs a sitevault binary with its home and repository, the password
-// in the environment.
+// sv runs a sitevault binary with its home and repository: the embedded
+// one and its key file (-password keyfile), or its own with the password
+// in the environment (-password env).
 func (b *bench) sv(t *tool, args ...string) *exec.Cmd {
-	cmd := exec.Command(t.bin, append([]string{"--home", t.home, "--repo", t.repo, "-q"}, args...)...)
-	env := []string{"SITEVAULT_PASSWORD=" + repoPassword}
+	base := []string{"--home", t.home, "-q"}
+	var env []string
+	if passwordMode == "env" {
+		base = append(base, "--repo", t.repo)
+		env = append(env, "SITEVAULT_PASSWORD="+repoPassword)
+	}
+	cmd := exec.Command(t.bin, append(base, args...)...)
 	for _, e := range os.Environ() {
 		if !strings.HasPrefix(e, "SITEVAULT_") {
 			env = append(env, e)
@@ -332,11 +349,16 @@ func (b *bench) register(t *tool) error {
 	return nil
 }
 
-// initRepo replaces the tool's repository with a new one (default key
-// derivation, as `sitevault init` makes it).
+// initRepo replaces the tool's repository with a new one, as `sitevault
+// init` makes it (with -password keyfile, a new key file too).
 func (b *bench) initRepo(t *tool) error {
 	if err := os.RemoveAll(t.repo); err != nil {
 		return err
+	}
+	if passwordMode == "keyfile" {
+		if err := os.Remove(filepath.Join(t.home, "repo.key")); err != nil && !os.IsNotExist(err) {
+			return err
+		}
 	}
 	if _, _, err := runCmd(b.sv(t, "init"), "", ""); err != nil {
 		return fmt.Errorf("%s init: %w", t.name, err)
@@ -553,10 +575,10 @@ func (b *bench) page(p pageInfo) []byte {
 	fmt.Fprintf(&md, "- binaries: %s\n", strings.Join(bins, "; "))
 	fmt.Fprintf(&md, "- data: mysql.GenerateWordPress: WordPress core tables, wp_postmeta with %d rows (plus 0.5%% appended each round by the clustered change)\n", p.rows)
 	fmt.Fprintf(&md, "- sitevault: whole `sitevault` processes, as a user runs them: a repository from `sitevault init` on local disk "+
-		"(default key derivation, zstd, encrypted; password in $SITEVAULT_PASSWORD), a site from `sitevault site add` "+
+		"(zstd, encrypted; %s), a site from `sitevault site add` "+
 		"(a folder holding only wp-config.php and two core files; the database as wp-config.php names it, TCP 127.0.0.1, prefix wp_); "+
 		"timed: `sitevault backup %s` and `sitevault restore %s --to latest --only database --yes` (which first saves a pre-restore point of the database, as every restore does), "+
-		"each opening the repository. Stored: bytes added to the repository directory (apparent size, as du -sb).\n", siteName, siteName)
+		"each opening the repository. Stored: bytes added to the repository directory (apparent size, as du -sb).\n", passwordDesc(), siteName, siteName)
 	fmt.Fprintf(&md, "- mariadb-dump --single-transaction to a file; `mariadb < dump.sql`; mydumper/myloader with %s threads (sitevault's connections for checksums and loads) and 100k-row chunks; all as root over TCP 127.0.0.1\n", threads)
 	fmt.Fprintf(&md, "- clustered change: %d rows appended and %d contiguous rows updated (1%%); scattered change: `UPDATE wp_postmeta … WHERE meta_id %% 100 = k` (1%%, evenly across the key range); each backup case is a full mariadb-dump / mydumper for those tools\n",
 		max(p.rows/200, 1), max(p.rows/200, 1))
@@ -697,4 +719,12 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// passwordDesc says in the results how sitevault opened its repository.
+func passwordDesc() string {
+	if passwordMode == "env" {
+		return "at its own path, the password in $SITEVAULT_PASSWORD: a typed password's slot, scrypt N=2^16 r=8"
+	}
+	return "the embedded defaults: the repository in the data home, opened by the key file `sitevault init` generated (its slot scrypt N=2^10: 256 random bits need no stretching)"
 }
