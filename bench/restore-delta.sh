@@ -19,7 +19,8 @@
 # in place, from restore's summary. Wall times and peak RSS come from GNU
 # time; the load average is printed before and after.
 #
-# Environment: BENCH_DIR (default /tmp/sitevault-bench-delta), BENCH_SEED (1),
+# Environment: BENCH_PASSWORD (keyfile: embedded defaults, opened by the
+# generated key file; env: a typed password's slot), BENCH_DIR (default /tmp/sitevault-bench-delta), BENCH_SEED (1),
 # BENCH_SIZE (512MiB), BENCH_FILES (16000), BENCH_RUNS (3), BENCH_CHANGED
 # (percent of files changed, 1), BENCH_BASE (a sitevault binary of an
 # earlier commit: its full restore into an empty folder is timed too, as
@@ -46,14 +47,22 @@ if [[ ! -f $B/tree.stamp || $(cat "$B/tree.stamp") != "$stamp" ]]; then
 fi
 go build -o "$B/sitevault" ./cmd/sitevault
 sv=$B/sitevault
-export SITEVAULT_HOME=$B/sv-home SITEVAULT_PASSWORD=bench-password
-unset SITEVAULT_REPOSITORY
-rm -rf "$B/repo" "$B/sv-home" "$B/full" "$B/delta"
-"$sv" init --repo "$B/repo" >/dev/null
-"$sv" --repo "$B/repo" dir backup "$tree" --site bench >/dev/null
+export SITEVAULT_HOME=$B/sv-home
+unset SITEVAULT_REPOSITORY SITEVAULT_PASSWORD
+# keyfile (default): embedded defaults, the repository in the data home
+# opened by the key file init generates; env: its own path and a typed
+# password's slot (scrypt N=2^16) from $SITEVAULT_PASSWORD.
+case ${BENCH_PASSWORD:-keyfile} in
+  keyfile) REPO=() ;;
+  env) REPO=(--repo "$B/repo"); export SITEVAULT_PASSWORD=bench-password ;;
+  *) echo "BENCH_PASSWORD: keyfile or env" >&2; exit 2 ;;
+esac
+rm -rf "$B/repo" "$B/sv-home" "$B"/full-* "$B/delta"
+"$sv" init "${REPO[@]}" >/dev/null
+"$sv" "${REPO[@]}" dir backup "$tree" --site bench >/dev/null
 rm -rf "$B/site"
 cp -a "$tree" "$B/site"
-"$sv" --repo "$B/repo" dir backup "$B/site" --site inplace >/dev/null
+"$sv" "${REPO[@]}" dir backup "$B/site" --site inplace >/dev/null
 log "load before: $(uptime)"
 
 # change ROOT ROUND: one byte of every (100/pct)th file, size and mtime kept.
@@ -78,7 +87,7 @@ PY
 # timed NAME TARGET [BINARY [SITE]]: runs the restore, prints "NAME secs rssKiB written unchanged".
 timed() {
   local out
-  out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "${3:-$sv}" --repo "$B/repo" dir restore latest "$2" --site "${4:-bench}"; } 2>&1 )
+  out=$( { /usr/bin/time -f 'TIME %e %M %U %S' "${3:-$sv}" "${REPO[@]}" dir restore latest "$2" --site "${4:-bench}"; } 2>&1 )
   local t rss w u us sy
   read -r _ t rss us sy < <(grep '^TIME' <<<"$out")
   w=$(sed -n 's/^  \([0-9]*\) files, .*/\1/p' <<<"$out")
@@ -86,7 +95,7 @@ timed() {
   echo "$1 $t $rss ${w:-0} ${u:-0} $(awk -v a="$us" -v b="$sy" 'BEGIN { print a + b }')"
 }
 
-"$sv" --repo "$B/repo" dir restore latest "$B/delta" --site bench >/dev/null  # the populated folder
+"$sv" "${REPO[@]}" dir restore latest "$B/delta" --site bench >/dev/null  # the populated folder
 results=()
 for ((r = 1; r <= runs; r++)); do
   changed=$(change "$B/delta" "$r")
@@ -98,8 +107,12 @@ for ((r = 1; r <= runs; r++)); do
   n0=${#results[@]}
   for k in $order; do
     case $k in
-    full) rm -rf "$B/full"; sync; results+=("$(timed full "$B/full")") ;;
-    full-base) rm -rf "$B/full"; sync; results+=("$(timed full-base "$B/full" "$BENCH_BASE")") ;;
+    # A new folder each time, all deleted at the end: ext4 creates files
+    # slowly for a while after a large tree was deleted, so deleting the
+    # previous round's restore first would slow the next (see "Benchmark
+    # hygiene" in docs/benchmarks.md).
+    full) results+=("$(timed full "$B/full-$r")") ;;
+    full-base) results+=("$(timed full-base "$B/full-base-$r" "$BENCH_BASE")") ;;
     delta) results+=("$(timed delta "$B/delta")") ;;
     inplace) results+=("$(timed inplace "$B/site" "$sv" inplace)") ;;
     esac
@@ -107,6 +120,7 @@ for ((r = 1; r <= runs; r++)); do
   log "round $r: $changed files changed; ${results[*]:n0}"
 done
 log "load after: $(uptime)"
+rm -rf "$B"/full-*
 printf '%s\n' "${results[@]}" | awk -v files="$(find "$tree" -type f | wc -l)" -v bytes="$(du -sb "$tree" | cut -f1)" '
   { t[$1] = t[$1] " " $2; rss[$1] = $3; w[$1] = $4; u[$1] = $5; c[$1] = c[$1] " " $6 }
   function med(s,   a, n) { n = split(s, a, " "); asort(a); return a[int((n + 1) / 2)] }

@@ -431,6 +431,43 @@ func TestRestoreModesAndTimes(t *testing.T) {
 	}
 }
 
+// TestRestoreAgainSetsDirectoryAttributes: a second restore into the
+// folder the first one wrote sets each directory's mode and mtime again
+// where they differ: a directory a file was rewritten in (its mtime moved)
+// and one whose mode was changed, and leaves the rest as they are.
+func TestRestoreAgainSetsDirectoryAttributes(t *testing.T) {
+	repo := newRepo(t)
+	id := saveTree(t, repo, []tn{
+		{name: "a", mode: fs.ModeDir | 0o755, children: []tn{file("f", "one")}},
+		{name: "b", mode: fs.ModeDir | 0o750, children: []tn{file("g", "two")}},
+		{name: "c", mode: fs.ModeDir | 0o755, children: []tn{file("h", "three")}},
+	})
+	dst := t.TempDir()
+	restore(t, repo, newLocal(t, dst), id, restorer.Options{})
+	// a: a file changed (the directory's mtime moves when it is rewritten);
+	// b: its mode changed; c: untouched.
+	must(t, os.WriteFile(filepath.Join(dst, "a", "f"), []byte("ONE, changed"), 0o644))
+	must(t, os.Chmod(filepath.Join(dst, "b"), 0o700))
+	rep := restore(t, repo, newLocal(t, dst), id, restorer.Options{})
+	if rep.FilesWritten != 1 {
+		t.Errorf("files written: %d, want 1 (a/f)", rep.FilesWritten)
+	}
+	for _, tt := range []struct {
+		path string
+		mode fs.FileMode
+	}{{"a", fs.ModeDir | 0o755}, {"b", fs.ModeDir | 0o750}, {"c", fs.ModeDir | 0o755}} {
+		fi, err := os.Lstat(filepath.Join(dst, tt.path))
+		must(t, err)
+		if fi.Mode() != tt.mode || !fi.ModTime().Equal(mtime) {
+			t.Errorf("%s: %v %v, want %v %v", tt.path, fi.Mode(), fi.ModTime(), tt.mode, mtime)
+		}
+	}
+	diffs, err := restorer.Verify(context.Background(), repo, newLocal(t, dst), id, "", nil)
+	if err != nil || len(diffs) != 0 {
+		t.Errorf("Verify: %q %v", diffs, err)
+	}
+}
+
 // failingRepo breaks WriteContent halfway through a file.
 type failingRepo struct {
 	testRepo
