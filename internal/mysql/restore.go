@@ -247,24 +247,8 @@ func Restore(ctx context.Context, cfg Config, st Store, id repository.ID, opts R
 		rep.Tables = append(rep.Tables, t.Name)
 		rep.Rows += t.Rows()
 	}
-	for _, t := range live {
-		if m.Table(t.Name) != nil {
-			continue
-		}
-		rep.NotInPoint = append(rep.NotInPoint, t.Name)
-		switch {
-		case !full:
-			rep.Kept = append(rep.Kept, Skipped{t.Name, "not in the restore point; a restore of single tables removes nothing"})
-		case slices.Contains(m.LeftOut, t.Name):
-			rep.Kept = append(rep.Kept, Skipped{t.Name, "not in the restore point, whose backup could not take it (a row over max_allowed_packet)"})
-		case t.whole() && !m.Whole:
-			// The backup left keyless tables out by the rules of its
-			// time; the table may well have existed then.
-			rep.Kept = append(rep.Kept, Skipped{t.Name, "not in the restore point, whose backup left tables without a key out"})
-		case !restored[t.Name]:
-			renames = append(renames, quoteIdent(t.Name)+" TO "+quoteIdent(oldName()))
-			rep.Removed = append(rep.Removed, t.Name)
-		}
+	for _, name := range classifyLive(rep, m, live, full, restored) {
+		renames = append(renames, quoteIdent(name)+" TO "+quoteIdent(oldName()))
 	}
 	if len(renames) > 0 {
 		if _, err := conn.ExecContext(ctx, "RENAME TABLE "+strings.Join(renames, ", ")); err != nil {
@@ -331,6 +315,94 @@ func unquoteIdent(s string) string {
 // of a restore's temporary names.
 func ownName(name, prefix string) bool {
 	return strings.HasPrefix(name, prefix) && !strings.HasPrefix(name, tmpPrefix) && !strings.HasPrefix(name, oldPrefix) && name != ""
+}
+
+// classifyLive records in rep the live tables the point does not hold
+// (NotInPoint), and which of them a restore keeps and why (Kept) or drops
+// (Removed, also returned). restored are the tables the restore writes.
+func classifyLive(rep *RestoreReport, m *Manifest, live []*tableInfo, full bool, restored map[string]bool) (drop []string) {
+	for _, t := range live {
+		if m.Table(t.Name) != nil {
+			continue
+		}
+		rep.NotInPoint = append(rep.NotInPoint, t.Name)
+		switch {
+		case !full:
+			rep.Kept = append(rep.Kept, Skipped{t.Name, "not in the restore point; a restore of single tables removes nothing"})
+		case slices.Contains(m.LeftOut, t.Name):
+			rep.Kept = append(rep.Kept, Skipped{t.Name, "not in the restore point, whose backup could not take it (a row over max_allowed_packet)"})
+		case t.whole() && !m.Whole:
+			// The backup left keyless tables out by the rules of its
+			// time; the table may well have existed then.
+			rep.Kept = append(rep.Kept, Skipped{t.Name, "not in the restore point, whose backup left tables without a key out"})
+		case !restored[t.Name]:
+			drop = append(drop, t.Name)
+			rep.Removed = append(rep.Removed, t.Name)
+		}
+	}
+	return drop
+}
+
+// PlanRestore says what Restore would do with the same arguments, and
+// changes nothing: Tables (and Rows) are the point's tables it would write,
+// NotInPoint, Kept and Removed the live tables the point lacks, and with a
+// whole restore Removed also names the live views it would drop. It
+// refuses what Restore refuses (another site's names, unknown tables).
+func PlanRestore(ctx context.Context, cfg Config, st Store, id repository.ID, opts RestoreOptions) (*RestoreReport, error) {
+	m, err := LoadManifest(ctx, st, id)
+	if err != nil {
+		return nil, err
+	}
+	full := len(opts.Tables) == 0
+	if opts.Prefix == "" && !opts.EmptyPrefix {
+		return nil, ErrNoPrefix
+	}
+	if err := checkOwnNames(m, opts.Prefix, full); err != nil {
+		return nil, err
+	}
+	tables := m.Tables
+	if !full {
+		tables = nil
+		for _, name := range opts.Tables {
+			t := m.Table(name)
+			if t == nil {
+				return nil, fmt.Errorf("restore table %s: %w", name, ErrNotFound)
+			}
+			tables = append(tables, t)
+		}
+	}
+	db, err := connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	live, liveViews, _, err := inventory(ctx, db, opts.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	rep := &RestoreReport{}
+	restored := map[string]bool{}
+	for _, t := range tables {
+		restored[t.Name] = true
+		rep.Tables = append(rep.Tables, t.Name)
+		rep.Rows += t.Rows()
+	}
+	classifyLive(rep, m, live, full, restored)
+	if full {
+		want := map[string]bool{}
+		for _, v := range m.Views {
+			want[v.Name] = true
+		}
+		for _, v := range liveViews {
+			if !want[v] {
+				rep.Removed = append(rep.Removed, v)
+			}
+		}
+		for _, v := range m.Views {
+			rep.Views = append(rep.Views, v.Name)
+		}
+	}
+	return rep, nil
 }
 
 // checkOwnNames refuses a restore point that would create, replace or

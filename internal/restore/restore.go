@@ -632,3 +632,162 @@ func removeCreated(ctx context.Context, repo restorer.Repo, root fsys.FS, undone
 func sameTime(got, want time.Time) bool {
 	return got.Equal(want) || got.Nanosecond() == 0 && got.Unix() == want.Unix()
 }
+
+// Preview is what Run would do, found by DryRun without changing anything.
+type Preview struct {
+	Point  *repository.Snapshot
+	Items  []string
+	Paths  []string
+	Tables []string
+	// Files is the restorer's dry run (restorer.Options.DryRun): the files
+	// and links it would write (Planned, new or replacing), those already
+	// right, the folders it would create, what it would refuse. Nil when
+	// no file item is restored.
+	Files *restorer.Report
+	// Extra are the files and links inside the restored items (or paths)
+	// that a backup takes and the point does not hold: a restore with
+	// Options.Delete removes them, one without leaves them in place.
+	Extra  []string
+	Delete bool
+	// Database is mysql.PlanRestore's answer: the tables written, the
+	// live tables and views dropped or kept. Nil when the database is not
+	// restored.
+	Database *mysql.RestoreReport
+	Warnings []string
+}
+
+// DryRun answers, for the same arguments, what Run would write, replace,
+// remove and drop, and changes nothing: no lock, no pre-restore point, no
+// write to the site or its database. It reads the site as a backup does
+// (wp-config.php, the backup rules) and the database's table list. Like
+// Run, it needs only the connection: it works while the site is down,
+// except that a database it cannot reach is an error when the database is
+// among the items.
+func DryRun(ctx context.Context, deps backup.Deps, entry sitevault.Site, point *repository.Snapshot, opts Options) (*Preview, error) {
+	if point.Site != entry.Name {
+		return nil, fmt.Errorf("%w: restore point %s belongs to site %q, not %s", ErrUsage, point.ID.Short(), point.Site, entry.Name)
+	}
+	contentDir := point.Meta[backup.MetaContentDir]
+	items, paths, err := ResolveItems(opts.Items, opts.Paths, opts.Tables, contentDir)
+	if err != nil {
+		return nil, err
+	}
+	plan := &Preview{Point: point, Items: items, Paths: paths, Tables: opts.Tables, Delete: opts.Delete}
+	repo := deps.Repo
+	dbItem := slices.Contains(items, backup.ItemDatabase)
+	fileItems := slices.DeleteFunc(slices.Clone(items), func(s string) bool { return s == backup.ItemDatabase })
+	var filesTree, dbTree repository.ID
+	if len(fileItems) > 0 {
+		if filesTree, err = site.FilesTree(ctx, repo, point); err != nil {
+			return nil, err
+		}
+	}
+	if dbItem {
+		dbTree, err = backup.DatabaseTree(ctx, repo, point)
+		if errors.Is(err, backup.ErrNoDatabase) && len(opts.Items) == 0 && len(opts.Tables) == 0 {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("restore point %s holds no database (%s); only the files are restored", point.ID.Short(), point.Meta[backup.MetaDatabase]))
+			dbItem = false
+			plan.Items = fileItems
+		} else if err != nil {
+			return nil, err
+		}
+	}
+
+	conn, err := deps.Connection(ctx, entry)
+	if err != nil {
+		return nil, fmt.Errorf("plan the restore of %s: connect: %w", entry.Name, err)
+	}
+	defer conn.Close()
+	root, err := conn.FS(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan the restore of %s: open the site folder: %w", entry.Name, err)
+	}
+	defer root.Close()
+	in, inErr := site.Inspect(ctx, conn, entry)
+
+	if dbItem {
+		db, _, err := backup.ResolveDatabase(ctx, conn, entry, in, inErr, point.Meta)
+		if err != nil {
+			return nil, fmt.Errorf("plan the restore of %s: %w", entry.Name, err)
+		}
+		prefix := point.Meta[backup.MetaTablePrefix]
+		if prefix == "" {
+			prefix = db.Prefix
+		} else if prefix != db.Prefix {
+			if point.Trigger == archive.TriggerArchive {
+				return nil, fmt.Errorf("%w: restore point %s was imported for table prefix %q, but site %s now uses %q (import the download again)",
+					ErrUsage, point.ID.Short(), prefix, entry.Name, db.Prefix)
+			}
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("the restore point's table prefix %q differs from the site's current %q: the point's tables are restored under their own names", prefix, db.Prefix))
+		}
+		if plan.Database, err = mysql.PlanRestore(ctx, db.Config, repo, dbTree, mysql.RestoreOptions{Prefix: prefix, EmptyPrefix: prefix == "", Tables: opts.Tables}); err != nil {
+			return nil, fmt.Errorf("plan the restore of the database of %s from %s: %w", entry.Name, point.ID.Short(), err)
+		}
+	}
+
+	if len(fileItems) > 0 {
+		filter, err := fileFilter(fileItems, paths, contentDir)
+		if err != nil {
+			return nil, err
+		}
+		if origin := foreignOrigin(point, entry.Name); origin != "" && len(paths) == 0 {
+			filter = keepOwnConfig(filter)
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s's own %s is kept: the restore point comes from site %q", entry.Name, wpConfig, origin))
+		}
+		if plan.Files, err = site.RestoreFiles(ctx, repo, root, filesTree, filter, restorer.Options{Root: entry.Path, DryRun: true}); err != nil {
+			return nil, fmt.Errorf("plan the restore of the files of %s from %s: %w", entry.Name, point.ID.Short(), err)
+		}
+		if in == nil {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("files not in the point are not listed: %v", inErr))
+		} else if plan.Extra, err = extraFiles(ctx, repo, root, in, filesTree, filter); err != nil {
+			return nil, fmt.Errorf("plan the restore of %s: list the files the point does not hold: %w", entry.Name, err)
+		}
+	}
+	return plan, nil
+}
+
+// extraFiles lists the files and links a backup of the site takes now (its
+// rules) that pass filter and that the files tree does not hold: what the
+// pre-restore point would hold beyond the point (see run).
+func extraFiles(ctx context.Context, repo restorer.Repo, root fsys.FS, in *site.Inspection, tree repository.ID, filter restorer.Filter) ([]string, error) {
+	held := map[string]bool{}
+	var walk func(id repository.ID, dir string) error
+	walk = func(id repository.ID, dir string) error {
+		t, err := repo.LoadTree(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, n := range t.Nodes {
+			p := n.Name
+			if dir != "" {
+				p = dir + "/" + n.Name
+			}
+			held[p] = true
+			if n.Type == repository.NodeDir && n.Subtree != nil {
+				if err := walk(*n.Subtree, p); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(tree, ""); err != nil {
+		return nil, err
+	}
+	rules := in.WordPress.Rules(wordpress.HeadReader(ctx, root))
+	var extra []string
+	err := wordpress.Explain(ctx, root, rules, func(d wordpress.Decision) error {
+		if !d.Taken || d.Info.Mode.IsDir() || held[d.Path] {
+			return nil
+		}
+		n := &repository.Node{Name: path.Base(d.Path), Type: repository.NodeFile}
+		if d.Info.Mode&fs.ModeSymlink != 0 {
+			n.Type = repository.NodeSymlink
+		}
+		if filter == nil || filter(d.Path, n) {
+			extra = append(extra, d.Path)
+		}
+		return nil
+	})
+	return extra, err
+}

@@ -106,6 +106,11 @@ type Options struct {
 	// climbs above it, or an absolute target not under Root ("" refuses
 	// every absolute target).
 	Root string
+	// DryRun decides everything as a restore does (which files are already
+	// right, which would be written or replaced, which folders created,
+	// what is refused) and writes nothing: no folder, file, link, mode or
+	// time. Report.Planned lists what would be written.
+	DryRun bool
 }
 
 // Progress holds counters a caller may poll while a restore runs.
@@ -160,6 +165,21 @@ type Report struct {
 	Skipped []Skip
 	// Errors lists nodes whose writing failed.
 	Errors []*PathError
+	// FilesReplaced counts, of FilesWritten, the files that replaced a
+	// file or link of the same name (the others were new).
+	FilesReplaced int
+	// Planned (Options.DryRun only) lists, sorted by path, the files and
+	// links a restore would write; FilesWritten, BytesWritten, Symlinks
+	// and DirsCreated then count what it would write and create.
+	Planned []Planned
+}
+
+// Planned is a file or link a dry run would write.
+type Planned struct {
+	Path    string
+	Size    int64
+	Replace bool // a file or link of that name is there (else it is new)
+	Link    bool
 }
 
 // OK reports whether everything selected was restored.
@@ -210,7 +230,7 @@ func (r *Restorer) Restore(ctx context.Context, tree repository.ID, targetDir st
 			}
 		})
 	}
-	walkErr := run.dir(ctx, tree, "", target, targetInfo)
+	walkErr := run.dir(ctx, tree, "", target, targetInfo, run.targetMissing)
 	close(run.jobs)
 	workers.Wait()
 	if err := context.Cause(ctx); err != nil {
@@ -225,7 +245,7 @@ func (r *Restorer) Restore(ctx context.Context, tree repository.ID, targetDir st
 	// Lstat showed before the walk: those already right are left alone
 	// (two path walks and four system calls a directory saved on a
 	// restore in place that finds everything right).
-	for i := len(run.dirAttrs) - 1; i >= 0; i-- {
+	for i := len(run.dirAttrs) - 1; i >= 0 && !r.opts.DryRun; i-- {
 		d := run.dirAttrs[i]
 		touched := run.touched[d.fsPath]
 		mode := fs.FileMode(d.n.Mode) & permBits
@@ -242,6 +262,7 @@ func (r *Restorer) Restore(ctx context.Context, tree repository.ID, targetDir st
 		}
 	}
 	slices.SortFunc(run.rep.Skipped, func(a, b Skip) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(run.rep.Planned, func(a, b Planned) int { return strings.Compare(a.Path, b.Path) })
 	slices.SortFunc(run.rep.Errors, func(a, b *PathError) int { return strings.Compare(a.Path, b.Path) })
 	return &run.rep, nil
 }
@@ -266,7 +287,30 @@ type run struct {
 	rep      Report
 	dirAttrs []dirAttr       // walked in order, so only the walker appends
 	touched  map[string]bool // directories (fsPath) something was created in or renamed into, under mu
+	// targetMissing: in a dry run, the target folder does not exist.
+	targetMissing bool
 }
+
+// plan records, in a dry run, a file or link the restore would write.
+func (u *run) plan(np string, n *repository.Node, replace bool) {
+	link := n.Type == repository.NodeSymlink
+	u.mu.Lock()
+	u.rep.Planned = append(u.rep.Planned, Planned{Path: np, Size: n.Size, Replace: replace, Link: link})
+	if link {
+		u.rep.Symlinks++
+	} else {
+		u.rep.FilesWritten++
+		u.rep.BytesWritten += n.Size
+		if replace {
+			u.rep.FilesReplaced++
+		}
+	}
+	u.mu.Unlock()
+}
+
+// errWouldCreate: in a dry run, the directory is missing and a restore
+// would create it (everything under it is new).
+var errWouldCreate = errors.New("would be created")
 
 // touch records that an entry of the directory holding fsPath is about
 // to be created, renamed or removed: its mtime changes.
@@ -308,7 +352,12 @@ func (u *run) target(ctx context.Context, dir string) (string, *fsys.FileInfo, e
 	for c := range strings.SplitSeq(dir, "/") {
 		cur = path.Join(cur, c)
 		var err error
-		if fi, err = u.ensureDir(ctx, cur); err != nil {
+		if fi, err = u.ensureDir(ctx, cur); errors.Is(err, errWouldCreate) {
+			// A dry run into a missing folder: all of it would be new.
+			u.targetMissing = true
+			u.rep.DirsCreated++
+			return dir, nil, nil
+		} else if err != nil {
 			return "", nil, err
 		}
 	}
@@ -327,6 +376,8 @@ var (
 func (u *run) ensureDir(ctx context.Context, fsPath string) (fsys.FileInfo, error) {
 	fi, err := u.r.fs.Lstat(ctx, fsPath)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && u.r.opts.DryRun:
+		return fi, errWouldCreate
 	case errors.Is(err, fs.ErrNotExist):
 		u.touch(fsPath)
 		if err := u.r.fs.MkdirAll(ctx, fsPath, 0o700); err != nil {
@@ -423,8 +474,9 @@ func validName(name string) string {
 
 // dir restores the tree id into the existing, checked directory fsDir,
 // whose Lstat is fi (nil for the FS root). p is the tree's path relative to
-// the restored root. It returns only fatal errors.
-func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string, fi *fsys.FileInfo) error {
+// the restored root. missing (dry runs only) says fsDir does not exist: all
+// under it would be new. It returns only fatal errors.
+func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string, fi *fsys.FileInfo, missing bool) error {
 	t, err := u.r.repo.LoadTree(ctx, id)
 	if err != nil {
 		err = fmt.Errorf("load tree %v (%q): %w", id.Short(), p, err)
@@ -466,7 +518,23 @@ func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string, fi *fs
 				u.skip(np, "directory without a subtree")
 				continue
 			}
+			if missing {
+				u.rep.DirsCreated++
+				if err := u.dir(ctx, *n.Subtree, np, fsPath, nil, true); err != nil {
+					return err
+				}
+				continue
+			}
 			sub, err := u.ensureDir(ctx, fsPath)
+			if errors.Is(err, errWouldCreate) {
+				u.mu.Lock()
+				u.rep.DirsCreated++
+				u.mu.Unlock()
+				if err := u.dir(ctx, *n.Subtree, np, fsPath, nil, true); err != nil {
+					return err
+				}
+				continue
+			}
 			if err != nil {
 				if errors.Is(err, errSymlinkParent) || errors.Is(err, errNotDir) {
 					u.skip(np, err.Error())
@@ -476,10 +544,14 @@ func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string, fi *fs
 				continue
 			}
 			u.dirAttrs = append(u.dirAttrs, dirAttr{path: np, fsPath: fsPath, n: n, before: sub})
-			if err := u.dir(ctx, *n.Subtree, np, fsPath, &sub); err != nil {
+			if err := u.dir(ctx, *n.Subtree, np, fsPath, &sub, false); err != nil {
 				return err
 			}
 		case repository.NodeFile:
+			if missing {
+				u.plan(np, n, false)
+				continue
+			}
 			job := func() { u.file(ctx, n, np, fsDir, fsPath) }
 			if u.opener != nil {
 				if h == nil {
@@ -505,6 +577,16 @@ func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string, fi *fs
 				return context.Cause(ctx)
 			}
 		case repository.NodeSymlink:
+			if missing {
+				if n.LinkTarget == "" || strings.ContainsRune(n.LinkTarget, 0) {
+					u.skip(np, "invalid link target")
+				} else if !u.inside(np, n.LinkTarget) {
+					u.skip(np, fmt.Sprintf("link target %q is outside the site root: refused", n.LinkTarget))
+				} else {
+					u.plan(np, n, false)
+				}
+				continue
+			}
 			u.symlink(ctx, n, np, fsDir, fsPath)
 		default:
 			u.skip(np, fmt.Sprintf("unknown node type %q", n.Type))
@@ -555,6 +637,10 @@ func (u *run) file(ctx context.Context, n *repository.Node, np, fsDir, fsPath st
 	if !ok || fi != nil && u.unchanged(ctx, n, np, fsPath, *fi) {
 		return
 	}
+	if u.r.opts.DryRun {
+		u.plan(np, n, fi != nil)
+		return
+	}
 	u.touch(fsPath)
 	w, err := u.r.fs.CreateTemp(ctx, fsDir, TempPattern)
 	if err != nil {
@@ -598,6 +684,9 @@ func (u *run) file(ctx context.Context, n *repository.Node, np, fsDir, fsPath st
 	u.mu.Lock()
 	u.rep.FilesWritten++
 	u.rep.BytesWritten += cw.n
+	if fi != nil {
+		u.rep.FilesReplaced++
+	}
 	u.mu.Unlock()
 	u.p.FilesDone.Add(1)
 }
@@ -609,7 +698,20 @@ func (u *run) fileIn(ctx context.Context, n *repository.Node, np, fsPath string,
 	if ctx.Err() != nil {
 		return
 	}
-	if fi, err := d.Lstat(ctx, n.Name); err == nil && u.unchanged(ctx, n, np, fsPath, fi) {
+	fi, err := d.Lstat(ctx, n.Name)
+	existed := err == nil
+	if existed && u.unchanged(ctx, n, np, fsPath, fi) {
+		return
+	}
+	if u.r.opts.DryRun {
+		switch {
+		case err == nil && fi.Mode.IsDir():
+			u.skip(np, "a directory of that name exists: not replaced")
+		case err == nil || errors.Is(err, fs.ErrNotExist):
+			u.plan(np, n, err == nil)
+		default:
+			u.fail(np, err)
+		}
 		return
 	}
 	u.touch(fsPath)
@@ -675,6 +777,9 @@ func (u *run) fileIn(ctx context.Context, n *repository.Node, np, fsPath string,
 	u.mu.Lock()
 	u.rep.FilesWritten++
 	u.rep.BytesWritten += cw.n
+	if existed {
+		u.rep.FilesReplaced++
+	}
 	u.mu.Unlock()
 	u.p.FilesDone.Add(1)
 }
@@ -714,14 +819,18 @@ func (u *run) unchanged(ctx context.Context, n *repository.Node, np, fsPath stri
 		}
 	}
 	fixed := false
-	if want := fs.FileMode(n.Mode) & permBits; fi.Mode&permBits != want {
+	if want := fs.FileMode(n.Mode) & permBits; fi.Mode&permBits != want && u.r.opts.DryRun {
+		fixed = true
+	} else if fi.Mode&permBits != want {
 		if err := u.r.fs.Chmod(ctx, fsPath, want); err != nil {
 			u.fail(np, fmt.Errorf("chmod: %w", err))
 			return true
 		}
 		fixed = true
 	}
-	if !sameTime(fi, n.ModTime) {
+	if !sameTime(fi, n.ModTime) && u.r.opts.DryRun {
+		fixed = true
+	} else if !sameTime(fi, n.ModTime) {
 		if err := u.chtimes(ctx, fsPath, n.ModTime); err != nil {
 			u.fail(np, fmt.Errorf("chtimes: %w", err))
 			return true
@@ -786,6 +895,11 @@ func (u *run) symlink(ctx context.Context, n *repository.Node, np, fsDir, fsPath
 			}
 		}
 		u.skip(np, fmt.Sprintf("link target %q is outside the site root: refused", n.LinkTarget))
+		return
+	}
+	if u.r.opts.DryRun {
+		_, err := u.r.fs.Lstat(ctx, fsPath)
+		u.plan(np, n, err == nil)
 		return
 	}
 	u.touch(fsPath)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -466,6 +467,111 @@ func TestRestoreAgainSetsDirectoryAttributes(t *testing.T) {
 	if err != nil || len(diffs) != 0 {
 		t.Errorf("Verify: %q %v", diffs, err)
 	}
+}
+
+// TestRestoreDryRun: a dry run decides as a restore does and writes
+// nothing: a right file is left, a changed one would be replaced, a missing
+// one and everything in a missing folder would be new; a folder where the
+// point has a file is refused. The folder is byte for byte, mode and time
+// as it was; a real restore then does what the dry run said.
+func TestRestoreDryRun(t *testing.T) {
+	repo := newRepo(t)
+	id := saveTree(t, repo, []tn{
+		file("right", "same"),
+		file("changed", "the point's"),
+		file("missing", "new"),
+		dir("newdir", file("a", "1"), dir("deeper", file("b", "22")), link("l", "a")),
+		file("isdir", "a file in the point"),
+		link("link", "right"),
+	})
+	dst := t.TempDir()
+	restore(t, repo, newLocal(t, dst), id, restorer.Options{})
+	must(t, os.WriteFile(filepath.Join(dst, "changed"), []byte("the site's"), 0o644))
+	must(t, os.Remove(filepath.Join(dst, "missing")))
+	must(t, os.RemoveAll(filepath.Join(dst, "newdir")))
+	must(t, os.Remove(filepath.Join(dst, "isdir")))
+	must(t, os.Mkdir(filepath.Join(dst, "isdir"), 0o755))
+	must(t, os.Chmod(filepath.Join(dst, "right"), 0o600))
+	before := snapshotDir(t, dst)
+
+	rep := restore(t, repo, newLocal(t, dst), id, restorer.Options{DryRun: true})
+	if after := snapshotDir(t, dst); !maps.Equal(before, after) {
+		t.Fatalf("a dry run changed the folder:\nbefore %v\nafter  %v", before, after)
+	}
+	var got []string
+	for _, p := range rep.Planned {
+		got = append(got, fmt.Sprintf("%s replace=%v link=%v", p.Path, p.Replace, p.Link))
+	}
+	want := []string{
+		"changed replace=true link=false",
+		"link replace=true link=true",
+		"missing replace=false link=false",
+		"newdir/a replace=false link=false",
+		"newdir/deeper/b replace=false link=false",
+		"newdir/l replace=false link=true",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("planned:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if rep.FilesWritten != 4 || rep.FilesReplaced != 1 || rep.Symlinks != 2 || rep.DirsCreated != 2 ||
+		rep.FilesUnchanged != 1 || rep.AttrsFixed != 1 || len(rep.Skipped) != 1 || rep.Skipped[0].Path != "isdir" {
+		t.Errorf("report %+v", rep)
+	}
+	if rep.BytesWritten != int64(len("the point's")+len("new")+len("1")+len("22")) {
+		t.Errorf("bytes to write: %d", rep.BytesWritten)
+	}
+	// The real restore writes what the dry run planned.
+	real := restore(t, repo, newLocal(t, dst), id, restorer.Options{})
+	if real.FilesWritten != rep.FilesWritten || real.FilesReplaced != rep.FilesReplaced || real.DirsCreated != rep.DirsCreated ||
+		real.FilesUnchanged != rep.FilesUnchanged || real.AttrsFixed != rep.AttrsFixed {
+		t.Errorf("restore %+v after dry run %+v", real, rep)
+	}
+}
+
+// TestRestoreDryRunIntoMissingFolder: a dry run into a folder that does not
+// exist plans everything as new and creates nothing.
+func TestRestoreDryRunIntoMissingFolder(t *testing.T) {
+	repo := newRepo(t)
+	id := saveTree(t, repo, []tn{file("f", "x"), dir("d", file("g", "yy"))})
+	root := t.TempDir()
+	r := restorer.New(repo, newLocal(t, root), restorer.Options{DryRun: true})
+	rep, err := r.Restore(context.Background(), id, "not/there")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.FilesWritten != 2 || rep.FilesReplaced != 0 || rep.DirsCreated != 2 || len(rep.Planned) != 2 {
+		t.Errorf("report %+v", rep)
+	}
+	if ents, _ := os.ReadDir(root); len(ents) != 0 {
+		t.Errorf("a dry run created %v", ents)
+	}
+}
+
+// snapshotDir maps every path under dir to its type, mode, size, mtime
+// and content.
+func snapshotDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	must(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		v := fmt.Sprintf("%v %d %v", fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			v += " " + string(b)
+		}
+		out[p] = v
+		return nil
+	}))
+	return out
 }
 
 // failingRepo breaks WriteContent halfway through a file.
