@@ -3,74 +3,28 @@ package service
 import (
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"net/http"
 
-	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/catalog"
-	"github.com/sitevault/sitevault/internal/connection/ssh"
-	"github.com/sitevault/sitevault/internal/mysql"
+	"github.com/sitevault/sitevault/internal/failure"
 	"github.com/sitevault/sitevault/internal/point"
-	"github.com/sitevault/sitevault/internal/restore"
-	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/sitevault"
-	"github.com/sitevault/sitevault/internal/wordpress"
 )
 
 // A failure's code is its identity for grouping, alerts and the API: the
-// same facts the CLI turns into flag advice, said as data.
-var errorCodes = []struct {
-	err  error
-	code string
-	// what to do, in words that fit a mail and the dashboard.
-	advice string
-}{
-	{ssh.ErrUnreachable, "ssh_unreachable", "Check that the server is up and that its SSH port is reachable from the sitevault machine."},
-	{ssh.ErrLogin, "ssh_login", "The SSH server refused the login: check the user, password or key in the site's connection settings."},
-	{ssh.ErrIdentity, "ssh_identity", "The SSH key file cannot be used: check its path and passphrase in the site's connection settings."},
-	{ssh.ErrHostKeyChanged, "host_key_changed", "The server's SSH host key changed. If the server was reinstalled, accept the new key in the site's settings; otherwise someone may be intercepting the connection."},
-	{ssh.ErrHostKeyUnknown, "host_key_unknown", "No SSH host key is recorded for the server: check its fingerprint and accept it in the site's settings."},
-	{site.ErrDBUnreachable, "database_unreachable", "The database server does not answer: check that it runs and that DB_HOST in wp-config.php is right."},
-	{site.ErrDBLogin, "database_login", "The database refused the login: check DB_USER and DB_PASSWORD in wp-config.php or the site's database settings."},
-	{mysql.ErrAccessDenied, "database_login", "The database refused the login: check DB_USER and DB_PASSWORD in wp-config.php or the site's database settings."},
-	{site.ErrDBName, "database_name", "The database named by DB_NAME cannot be used by its user: check DB_NAME and the user's grants."},
-	{wordpress.ErrNotWordPress, "not_wordpress", "The site's folder does not hold WordPress: check the site's path."},
-	{wordpress.ErrNoConfig, "no_config", "wp-config.php was not found: check the site's path."},
-	{backup.ErrBusy, "busy", "Another backup or restore of the site was running; the backup is retried."},
-	{restore.ErrNothingToUndo, "nothing_to_undo", "The site has no restore to undo."},
-	{restore.ErrUsage, "bad_request", "Check the restore's items, paths and tables."},
-	{restore.ErrPreRestore, "pre_restore_failed", "The site could not be backed up before the restore, so nothing was changed: fix the backup's error first."},
-	{point.ErrNoPoint, "point_not_found", "Pick a restore point from the site's list of points."},
-	{fs.ErrPermission, "permission", "sitevault may not read or write a file of the site: check the owner and mode of the site's files for the connection's user."},
-	{fs.ErrNotExist, "not_found", "A file or folder the site needs is missing: check the site's path."},
-}
+// same facts the CLI turns into flag advice, said as data (package failure,
+// shared with the CLI's --json errors).
 
 // errorCode returns the code of err's first known cause ("error" if none).
-func errorCode(err error) string {
-	for _, c := range errorCodes {
-		if errors.Is(err, c.err) {
-			return c.code
-		}
-	}
-	return "error"
-}
+func errorCode(err error) string { return failure.Code(err) }
 
 // adviceFor returns what to do about a failure with code.
 func adviceFor(code string) string {
-	for _, c := range errorCodes {
-		if c.code == code {
-			return c.advice
-		}
-	}
 	switch code {
-	case "repository_damaged":
-		return "The repository reports damage: run `sitevault check` on the sitevault machine to see what is affected."
-	case "worker_lost":
-		return "The sitevault process running the backup stopped; it is retried. If this repeats, check the service's logs and memory."
 	case "site_not_found":
 		return "The site was removed from sitevault."
 	}
-	return ""
+	return failure.Advice(code)
 }
 
 // jobAdvice is adviceFor, with a general hint for failures without one.
@@ -146,6 +100,8 @@ func errorProblem(w http.ResponseWriter, err error) {
 		status, code = http.StatusUnprocessableEntity, "invalid"
 	case errors.Is(err, point.ErrNoPoint), errors.Is(err, point.ErrBadRef), errors.Is(err, point.ErrOtherSite), errors.Is(err, point.ErrAmbiguous):
 		status, code = http.StatusNotFound, "point_not_found"
+	case code == "repository_damaged", code == "wrong_password", code == "no_repository":
+		// The service's own repository: not the request's fault.
 	case code != "error":
 		status = http.StatusUnprocessableEntity
 	}
