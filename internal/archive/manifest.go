@@ -88,6 +88,9 @@ type Manifest struct {
 	// WordPressVersion and TablePrefix repeat the point's metadata for people.
 	WordPressVersion string            `json:"wordpress_version,omitempty"`
 	TablePrefix      string            `json:"table_prefix,omitempty"`
+	// WordPressCore says, for people, that WordPress core is not in the
+	// archive and which version the site ran (CoreNote).
+	WordPressCore string `json:"wordpress_core"`
 	Meta             map[string]string `json:"meta,omitempty"` // the point's metadata, all of it
 	Created          time.Time         `json:"created"`        // when the download was written
 	// Files and Database say which parts the point holds.
@@ -173,4 +176,14 @@ func tableFile(table string) string {
 	}
 	b.WriteString(".sql")
 	return b.String()
+}
+
+// CoreNote says that a download holds no WordPress core (backups never take
+// it) and which version the site ran, for the manifest and summaries.
+func CoreNote(version string) string {
+	if version == "" {
+		return "not included (backups never take WordPress core files); install WordPress, then restore files/ over it"
+	}
+	return "not included (backups never take WordPress core files); the site ran WordPress " + version +
+		": install that version, then restore files/ over it"
 }

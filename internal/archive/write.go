@@ -102,6 +102,7 @@ func (aw *writer) write(ctx context.Context, now time.Time) error {
 	if m.WordPressVersion == "" {
 		m.WordPressVersion = aw.sn.Meta[site.MetaVersion]
 	}
+	m.WordPressCore = CoreNote(m.WordPressVersion)
 	files, database := root.Find(site.FilesNode), root.Find(site.DatabaseNode)
 	if (files == nil || files.Subtree == nil) && (database == nil || database.Subtree == nil) {
 		return fmt.Errorf("restore point holds neither %q nor %q (it is not a site restore point)", site.FilesNode, site.DatabaseNode)

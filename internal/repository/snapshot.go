@@ -246,7 +246,7 @@ func (r *Repository) FindSnapshot(ctx context.Context, prefix, site string) (*Sn
 				return snaps[i], nil
 			}
 		}
-		return nil, fmt.Errorf("find snapshot latest (site %q): %w", site, backend.ErrNotExist)
+		return nil, fmt.Errorf("site %q has no restore point yet: %w", site, backend.ErrNotExist)
 	}
 	prefix = strings.ToLower(prefix)
 	if len(prefix) < 4 || len(prefix) > 64 {
@@ -264,7 +264,7 @@ func (r *Repository) FindSnapshot(ctx context.Context, prefix, site string) (*Sn
 	}
 	switch len(match) {
 	case 0:
-		return nil, fmt.Errorf("find snapshot %q: %w", prefix, backend.ErrNotExist)
+		return nil, fmt.Errorf("no restore point has an id beginning with %q: %w", prefix, backend.ErrNotExist)
 	case 1:
 		return r.LoadSnapshot(ctx, match[0])
 	}
