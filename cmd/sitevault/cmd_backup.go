@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -146,7 +147,7 @@ func jobError(err error) error {
 		for _, ve := range ves {
 			flags = append(flags, ve.Name+" with "+settingFlags[ve.Name])
 		}
-		return userErrorf(err, "%v; pass %s", err, strings.Join(flags, ", "))
+		return userErrorf(err, "%v; record the missing settings in the site's registration: `sitevault site edit SITE` with %s", err, strings.Join(flags, ", "))
 	}
 	return err
 }
@@ -212,7 +213,13 @@ func newBackupJSON(res *backup.Result) backupJSON {
 	return out
 }
 
+// jsonWritten records that the command printed its JSON result: when it
+// then fails (check found problems, a backup is partial), the result says
+// so and main prints no second document.
+var jsonWritten bool
+
 func writeJSON(w io.Writer, v any) error {
+	jsonWritten = true
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
@@ -263,6 +270,8 @@ func runBackup(ctx context.Context, opts backupOptions, g *globalOptions, stdout
 		if err := writeJSON(stdout, newBackupJSON(res)); err != nil {
 			return err
 		}
+	case !g.Quiet && g.cronQuiet():
+		printBackupBrief(stdout, res)
 	case !g.Quiet:
 		printSiteBackup(stdout, res)
 	}
@@ -272,6 +281,40 @@ func runBackup(ctx context.Context, opts backupOptions, g *globalOptions, stdout
 	}
 	return nil
 }
+
+// printBackupBrief is a backup's summary when nobody watches (cron: stdout
+// is not a terminal, no -v): one line and the point's id, then warnings and
+// unreadable files, and the paths and tables the rules left out only when
+// they differ from the previous point's.
+func printBackupBrief(w io.Writer, res *backup.Result) {
+	b := &siteBackup{Site: res.Snapshot.Site, res: res, Backup: ptr(newBackupJSON(res))}
+	fmt.Fprintf(w, "%s; point %s\n", b.line(), res.Snapshot.ID)
+	if skipsChanged(res) {
+		for _, sk := range res.Snapshot.Summary.Skipped {
+			fmt.Fprintf(w, "  skipped:   %s\n", sk)
+		}
+	}
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(w, "  warning:   %s\n", warn)
+	}
+	for _, e := range res.Files.Errors {
+		fmt.Fprintf(w, "  NOT BACKED UP: %v\n", e)
+	}
+}
+
+// skipsChanged reports whether the rules left out other paths or tables
+// than in the previous restore point (always, for a first backup).
+func skipsChanged(res *backup.Result) bool {
+	if res.Parent == nil || res.Parent.Summary == nil {
+		return len(res.Snapshot.Summary.Skipped) > 0
+	}
+	a, b := slices.Clone(res.Snapshot.Summary.Skipped), slices.Clone(res.Parent.Summary.Skipped)
+	slices.Sort(a)
+	slices.Sort(b)
+	return !slices.Equal(a, b)
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // printSiteBackup prints a backup's summary.
 func printSiteBackup(w io.Writer, res *backup.Result) {

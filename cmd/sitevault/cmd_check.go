@@ -15,6 +15,7 @@ import (
 
 type checkOptions struct {
 	ReadData bool
+	JSON     bool
 }
 
 func newCheckCommand(g *globalOptions) *cobra.Command {
@@ -35,6 +36,7 @@ the command exit with code 15.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.ReadData, "read-data", false, "read and authenticate every blob (reads the whole repository)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON (see the README); problems still exit with 15")
 	return cmd
 }
 
@@ -49,13 +51,39 @@ func runCheck(ctx context.Context, opts checkOptions, g *globalOptions, stdout i
 	if opts.ReadData {
 		what = "structure and every blob"
 	}
+	text := stdout
+	if opts.JSON {
+		text = io.Discard
+	}
 	if !g.Quiet {
-		fmt.Fprintf(stdout, "Checking %s of %s\n", what, s.where)
+		fmt.Fprintf(text, "Checking %s of %s\n", what, s.where)
 	}
 	start := time.Now()
 	res, err := s.repo.Check(ctx, repository.CheckOptions{ReadData: opts.ReadData})
 	if err != nil {
 		return fmt.Errorf("check %s: %w", s.where, err)
+	}
+	if opts.JSON {
+		out := checkJSON{OK: res.OK(), ReadData: opts.ReadData, RestorePoints: res.Snapshots, Trees: res.Trees, IndexFiles: res.IndexFiles,
+			Packs: res.Packs, Blobs: res.Blobs, BytesRead: res.BytesRead, OrphanPacks: res.OrphanPacks,
+			Problems: []checkProblemJSON{}, AffectedPoints: []string{}, Duration: time.Since(start).Seconds()}
+		affected := map[string]bool{}
+		for _, p := range res.Problems {
+			pj := checkProblemJSON{Problem: p.String(), Points: []string{}}
+			for _, id := range p.Snapshots {
+				pj.Points = append(pj.Points, id.String())
+				affected[id.String()] = true
+			}
+			out.Problems = append(out.Problems, pj)
+		}
+		for id := range affected {
+			out.AffectedPoints = append(out.AffectedPoints, id)
+		}
+		sort.Strings(out.AffectedPoints)
+		if err := writeJSON(stdout, out); err != nil {
+			return err
+		}
+		stdout = io.Discard
 	}
 	if !g.Quiet {
 		fmt.Fprintf(stdout, "  %d restore points, %d trees, %d index files, %d packs, %d blobs",
@@ -91,7 +119,33 @@ func runCheck(ctx context.Context, opts checkOptions, g *globalOptions, stdout i
 		sort.Strings(ids)
 		fmt.Fprintf(stdout, "Restore points that cannot be restored completely: %v\n", ids)
 	}
+	if len(affected) == 0 {
+		return userErrorf(repository.ErrDamaged,
+			"check found %s in %s, affecting no restore point (the damaged data belongs to none). `sitevault prune` removes unused data; restore the damaged files from a copy of the repository if you have one",
+			plural(len(res.Problems), "problem"), s.where)
+	}
 	return userErrorf(repository.ErrDamaged,
-		"check found %d problems in %s, affecting %d restore points (listed above). Restore the damaged files from a copy of the repository if you have one; otherwise `sitevault forget` the affected restore points and back up again",
-		len(res.Problems), s.where, len(affected))
+		"check found %s in %s, affecting %s (listed above). Restore the damaged files from a copy of the repository if you have one; otherwise `sitevault forget` the affected restore points and back up again",
+		plural(len(res.Problems), "problem"), s.where, plural(len(affected), "restore point"))
+}
+
+// checkJSON is the stable JSON of `sitevault check --json`.
+type checkJSON struct {
+	OK             bool               `json:"ok"`
+	ReadData       bool               `json:"read_data"`
+	RestorePoints  int                `json:"restore_points"`
+	Trees          int                `json:"trees"`
+	IndexFiles     int                `json:"index_files"`
+	Packs          int                `json:"packs"`
+	Blobs          int                `json:"blobs"`
+	BytesRead      int64              `json:"bytes_read"`
+	OrphanPacks    int                `json:"orphan_packs"`
+	Problems       []checkProblemJSON `json:"problems"`
+	AffectedPoints []string           `json:"affected_points"`
+	Duration       float64            `json:"duration_seconds"`
+}
+
+type checkProblemJSON struct {
+	Problem string   `json:"problem"`
+	Points  []string `json:"points"` // the restore points it affects
 }

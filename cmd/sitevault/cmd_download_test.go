@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,7 +116,6 @@ func TestDownloadCommand(t *testing.T) {
 		code                int
 	}{
 		{"bad extension", "blog", "latest", "x.rar", exitUsage},
-		{"no --to", "blog", "", "x.zip", exitUsage},
 		{"other site's point", "blog", others[0].ID.String()[:8], "x.zip", exitUsage},
 		{"no point that day", "blog", "1999-01-01", "x.zip", exitError},
 		{"no such site", "nosite", "latest", "x.zip", exitError},
@@ -133,6 +133,56 @@ func TestDownloadCommand(t *testing.T) {
 			}
 		})
 	}
+	// Without --to: latest. An existing file is refused without --force
+	// (and left as it was), replaced with it.
+	t.Run("default latest, no overwrite without force", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "site.tar.gz")
+		e.mustRun("", downloadCmd("blog", "", out))
+		if got := downloadedPointID(t, e, out); got != points[2].ID.String() {
+			t.Errorf("download without --to is of %s, want the latest %s", got, points[2].ID)
+		}
+		if err := os.WriteFile(out, []byte("keep me"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := e.run("", downloadCmd("blog", "latest", out))
+		if exitCode(err) != exitUsage || !strings.Contains(fmt.Sprint(err), "--force") {
+			t.Errorf("over an existing file: %v (exit %d), want exit 2 naming --force", err, exitCode(err))
+		}
+		if b, _ := os.ReadFile(out); string(b) != "keep me" {
+			t.Errorf("the existing file was changed")
+		}
+		e.mustRun("", func(ctx context.Context, g *globalOptions, buf *bytes.Buffer) error {
+			return runDownload(ctx, downloadOptions{Site: "blog", To: "latest", Output: out, Force: true}, g, buf)
+		})
+		if got := downloadedPointID(t, e, out); got != points[2].ID.String() {
+			t.Errorf("--force: the file holds %s, want %s", got, points[2].ID)
+		}
+	})
+	// -o - writes the archive (and nothing else) to stdout, in --format.
+	t.Run("stdout", func(t *testing.T) {
+		for _, format := range []string{"", "zip"} {
+			var buf bytes.Buffer
+			e.mustRun("", func(ctx context.Context, g *globalOptions, _ *bytes.Buffer) error {
+				return runDownload(ctx, downloadOptions{Site: "blog", To: points[0].ID.String()[:8], Output: "-", Format: format}, g, &buf)
+			})
+			name := filepath.Join(t.TempDir(), "piped.tar.gz")
+			if format == "zip" {
+				name = filepath.Join(t.TempDir(), "piped.zip")
+			}
+			if err := os.WriteFile(name, buf.Bytes(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got := downloadedPointID(t, e, name); got != points[0].ID.String() {
+				t.Errorf("-o - --format %q: holds %s, want %s", format, got, points[0].ID)
+			}
+		}
+		_, err := e.run("", func(ctx context.Context, g *globalOptions, buf *bytes.Buffer) error {
+			return runDownload(ctx, downloadOptions{Site: "blog", Output: "x.zip", Format: "zip"}, g, buf)
+		})
+		if exitCode(err) != exitUsage {
+			t.Errorf("--format with a file name: %v, want a usage error", err)
+		}
+	})
 	// An interrupted download leaves neither FILE nor FILE.partial.
 	t.Run("interrupted", func(t *testing.T) {
 		s, err := openRepository(context.Background(), e.global(""))
@@ -143,7 +193,7 @@ func TestDownloadCommand(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		out := filepath.Join(t.TempDir(), "x.tar.gz")
-		_, err = writeDownload(ctx, s, points[0], out, archive.TarGz, new(archive.Progress))
+		_, err = writeDownload(ctx, s, points[0], out, archive.TarGz, new(archive.Progress), false)
 		if !errors.Is(err, context.Canceled) || exitCode(err) != exitInterrupted {
 			t.Errorf("error %v (exit %d), want interrupted", err, exitCode(err))
 		}

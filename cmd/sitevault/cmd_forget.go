@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/failure"
 	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/sitevault"
@@ -22,10 +23,30 @@ type forgetOptions struct {
 	All    bool
 	Policy repository.Policy
 	DryRun bool
+	JSON   bool
+}
+
+// forgetJSON is one site's part of `sitevault forget --json` (a list, one
+// per site).
+type forgetJSON struct {
+	Site    string            `json:"site"`
+	Policy  string            `json:"policy"`
+	DryRun  bool              `json:"dry_run"`
+	Kept    []forgetPointJSON `json:"kept"`
+	Removed []forgetPointJSON `json:"removed"` // with dry_run: would be removed
+	Error   *failure.Report   `json:"error,omitempty"`
+}
+
+type forgetPointJSON struct {
+	ID      string    `json:"id"`
+	Time    time.Time `json:"time"`
+	Trigger string    `json:"trigger"`
+	Why     []string  `json:"why"`
 }
 
 func newForgetCommand(g *globalOptions) *cobra.Command {
 	var opts forgetOptions
+	var yes bool
 	cmd := &cobra.Command{
 		Use:   "forget SITE [--keep-… N] | forget --all",
 		Short: "Remove a site's restore points that a retention policy does not keep",
@@ -47,10 +68,18 @@ archive (trigger archive), and the pre-restore point an undo restored, is
 kept while the latest restore wrote it, and for 7 days after it was taken. The WHY column says what keeps or removes each point.
 
 Forget removes only the restore points: ` + "`sitevault prune`" + ` frees the
-space their data used.`,
+space their data used. It asks first on a terminal; without one it needs
+--yes (a --dry-run needs neither).`,
 		Args: usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := siteArg(&opts.Site, args); err != nil {
+				return err
+			}
+			what := "Remove the restore points of " + opts.Site + " that its retention does not keep?"
+			if opts.All {
+				what = "Remove, for every site, the restore points its retention does not keep?"
+			}
+			if err := confirmDestructive(g, yes, opts.DryRun, what); err != nil {
 				return err
 			}
 			return runForget(cmd.Context(), opts, g, cmd.OutOrStdout())
@@ -65,6 +94,8 @@ space their data used.`,
 	f.IntVar(&opts.Policy.KeepWeekly, "keep-weekly", 0, "keep the newest backup point of each of the last N weeks")
 	f.IntVar(&opts.Policy.KeepMonthly, "keep-monthly", 0, "keep the newest backup point of each of the last N months")
 	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "only show what would be removed")
+	f.BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
+	f.BoolVar(&opts.JSON, "json", false, "print JSON: one object per site (see the README)")
 	return cmd
 }
 
@@ -135,19 +166,33 @@ func runForget(ctx context.Context, opts forgetOptions, g *globalOptions, stdout
 		jobs = append(jobs, job{opts.Site, p})
 	}
 	var failed error
+	text := stdout
+	if opts.JSON {
+		text = io.Discard
+	}
+	results := []forgetJSON{}
 	for i, j := range jobs {
 		if opts.All && !g.Quiet {
 			if i > 0 {
-				fmt.Fprintln(stdout)
+				fmt.Fprintln(text)
 			}
-			fmt.Fprintf(stdout, "Site %s (%s):\n", j.site, policyString(j.policy))
+			fmt.Fprintf(text, "Site %s (%s):\n", j.site, policyString(j.policy))
 		}
-		if err := forgetSite(ctx, s, j.site, j.policy, opts.DryRun, g, stdout); err != nil {
+		res, err := forgetSite(ctx, s, j.site, j.policy, opts.DryRun, g, text)
+		if err != nil {
 			if !opts.All {
 				return err
 			}
-			fmt.Fprintf(stdout, "%s: FAILED: %v\n", j.site, err)
+			fmt.Fprintf(text, "%s: FAILED: %v\n", j.site, err)
 			failed = fmt.Errorf("forget --all: %s and maybe others failed (listed above): %w", j.site, err)
+			rep := failure.ReportOf(err, "")
+			res.Error = &rep
+		}
+		results = append(results, res)
+	}
+	if opts.JSON {
+		if err := writeJSON(stdout, results); err != nil {
+			return err
 		}
 	}
 	return failed
@@ -171,24 +216,31 @@ func policyString(p repository.Policy) string {
 }
 
 // forgetSite applies p to one site's points.
-func forgetSite(ctx context.Context, s *session, site string, p repository.Policy, dryRun bool, g *globalOptions, stdout io.Writer) error {
+func forgetSite(ctx context.Context, s *session, site string, p repository.Policy, dryRun bool, g *globalOptions, stdout io.Writer) (forgetJSON, error) {
+	res := forgetJSON{Site: site, Policy: policyString(p), DryRun: dryRun, Kept: []forgetPointJSON{}, Removed: []forgetPointJSON{}}
 	if p.Empty() {
 		fmt.Fprintf(stdout, "Site %q keeps every restore point (its retention policy is empty); nothing to do.\n", site)
-		return nil
+		return res, nil
 	}
 	points, err := point.List(ctx, s.repo, site)
 	if err != nil {
-		return fmt.Errorf("%w (in %s)", err, s.where)
+		return res, fmt.Errorf("%w (in %s)", err, s.where)
 	}
 	if len(points) == 0 {
 		fmt.Fprintf(stdout, "Site %q has no restore points in %s; nothing to do.\n", site, s.where)
-		return nil
+		return res, nil
 	}
 	now := time.Now
 	if g.now != nil {
 		now = g.now
 	}
 	keep, remove, reasons := point.Plan(points, p, now())
+	for _, sn := range keep {
+		res.Kept = append(res.Kept, forgetPointJSON{ID: sn.ID.String(), Time: sn.Time, Trigger: sn.Trigger, Why: emptyIfNil(reasons[sn.ID])})
+	}
+	for _, sn := range remove {
+		res.Removed = append(res.Removed, forgetPointJSON{ID: sn.ID.String(), Time: sn.Time, Trigger: sn.Trigger, Why: emptyIfNil(reasons[sn.ID])})
+	}
 
 	if !g.Quiet {
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -202,21 +254,22 @@ func forgetSite(ctx context.Context, s *session, site string, p repository.Polic
 		tw.Flush()
 	}
 	if dryRun {
-		fmt.Fprintf(stdout, "Dry run: would keep %d and remove %d restore points of site %q.\n", len(keep), len(remove), site)
-		return nil
+		fmt.Fprintf(stdout, "Dry run: would keep %d and remove %s of site %q.\n", len(keep), plural(len(remove), "restore point"), site)
+		return res, nil
 	}
 	for i, sn := range remove {
 		if err := s.repo.RemoveSnapshot(ctx, sn.ID); err != nil {
-			return fmt.Errorf("forget %s in %s (%d of %d removed): %w", sn.ID.Short(), s.where, i, len(remove), err)
+			res.Removed = res.Removed[:i]
+			return res, fmt.Errorf("forget %s in %s (%d of %d removed): %w", sn.ID.Short(), s.where, i, len(remove), err)
 		}
 		g.logger().Info("snapshot removed", "id", sn.ID.String(), "site", sn.Site)
 	}
 	if !g.Quiet {
-		fmt.Fprintf(stdout, "Kept %d and removed %d restore points of site %q.", len(keep), len(remove), site)
+		fmt.Fprintf(stdout, "Kept %d and removed %s of site %q.", len(keep), plural(len(remove), "restore point"), site)
 		if len(remove) > 0 {
 			fmt.Fprint(stdout, " Run `sitevault prune` to free the space their data used.")
 		}
 		fmt.Fprintln(stdout)
 	}
-	return nil
+	return res, nil
 }

@@ -15,6 +15,7 @@ import (
 
 type initOptions struct {
 	Label string // label of the first key
+	JSON  bool
 }
 
 func newInitCommand(g *globalOptions) *cobra.Command {
@@ -35,6 +36,7 @@ the backups. For any other repository the password comes from
 		},
 	}
 	cmd.Flags().StringVar(&opts.Label, "label", "", "a label for the first key (default user@host)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the result as JSON (see the README)")
 	return cmd
 }
 
@@ -83,6 +85,13 @@ func runInit(ctx context.Context, opts initOptions, g *globalOptions, stdout io.
 	}
 	defer repo.Close()
 	g.logger().Info("repository created", "location", be.Location(), "id", repo.ID(), "password_from", source)
+	if opts.JSON {
+		out := initJSON{Repository: repo.ID(), Location: be.Location(), PasswordFrom: source}
+		if created {
+			out.KeyFileCreated = cfg.KeyFile()
+		}
+		return writeJSON(stdout, out)
+	}
 
 	if !g.Quiet {
 		fmt.Fprintf(stdout, "Created repository %s at %s\n", shortRepoID(repo.ID()), be.Location())
@@ -110,4 +119,12 @@ func defaultKeyLabel() string {
 		name = u.Username
 	}
 	return name + "@" + host
+}
+
+// initJSON is the stable JSON of `sitevault init --json`.
+type initJSON struct {
+	Repository     string `json:"repository"` // its id
+	Location       string `json:"location"`
+	PasswordFrom   string `json:"password_from"`
+	KeyFileCreated string `json:"key_file_created,omitempty"` // keep a copy of it elsewhere
 }

@@ -66,14 +66,19 @@ opened with its current password as usual.`,
 	}
 	listCmd.Flags().BoolVar(&list.JSON, "json", false, "print JSON")
 
+	var removeYes bool
 	removeCmd := &cobra.Command{
-		Use:   "remove ID",
-		Short: "Remove a key (by id or a unique prefix of at least 4 characters)",
+		Use:   "remove ID [--yes]",
+		Short: "Remove a key (by id or a unique prefix of at least 4 characters); asks first, or needs --yes without a terminal",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := confirmDestructive(g, removeYes, false, "Remove key "+args[0]+"? Its password will no longer open the repository."); err != nil {
+				return err
+			}
 			return runKeyRemove(cmd.Context(), keyRemoveOptions{ID: args[0]}, g, cmd.OutOrStdout())
 		},
 	}
+	removeCmd.Flags().BoolVarP(&removeYes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
 	cmd.AddCommand(addCmd, listCmd, removeCmd)
 	return cmd
 }

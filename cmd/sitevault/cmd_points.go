@@ -200,7 +200,7 @@ func runPoints(ctx context.Context, opts pointsOptions, g *globalOptions, stdout
 		}
 		fmt.Fprintf(stdout, "  %s  %.8s  %-11s  %s%s\n", p.Time.Local().Format("15:04:05"), p.ID, p.Trigger, p.Changes, note)
 	}
-	fmt.Fprintf(stdout, "%d restore points\n", len(list))
+	fmt.Fprintf(stdout, "%s\n", plural(len(list), "restore point"))
 	return nil
 }
 

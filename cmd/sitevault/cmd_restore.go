@@ -29,6 +29,7 @@ type restoreOptions struct {
 	NoWait      bool
 	JSON        bool
 	FromArchive string
+	DryRun      bool
 }
 
 func newRestoreCommand(g *globalOptions) *cobra.Command {
@@ -57,8 +58,12 @@ anything changes, the current state is saved as a pre-restore point, so
 ` + "`sitevault undo SITE`" + ` brings it back. The restore needs only the connection and
 the recorded database login: it works while the site is down.
 
-Without --yes it shows what will happen and asks; without a terminal it
-refuses.`,
+Without --yes it shows what will happen (the plan of --dry-run) and asks;
+answering anything but yes exits with code 1 and changes nothing; without a
+terminal it refuses. --dry-run shows the plan and changes nothing: the files
+it would write (new, or replacing a file of the same name), those already
+right, the files not in the point (deleted with --delete, else left), the
+tables it would replace and drop.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
@@ -74,7 +79,8 @@ refuses.`,
 	f.BoolVar(&opts.Delete, "delete", false, "exact restore: remove, inside the restored items only, files the point does not hold (the pre-restore point keeps them)")
 	f.BoolVar(&opts.NoWait, "no-wait", false, "fail at once if another backup or restore of the site is running")
 	f.BoolVar(&opts.JSON, "json", false, "print the result as JSON (see the README)")
-	f.StringVar(&opts.FromArchive, "from-archive", "", "restore from a downloaded archive (.tar.gz or .zip of `sitevault download`) instead of --to")
+	f.StringVar(&opts.FromArchive, "from-archive", "", "restore from a downloaded `ARCHIVE` (.tar.gz or .zip of sitevault download) instead of --to")
+	f.BoolVarP(&opts.DryRun, "dry-run", "n", false, "show what the restore would write, replace, delete and drop, and change nothing")
 	return cmd
 }
 
@@ -164,9 +170,15 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 		if err != nil {
 			return err
 		}
+		if opts.DryRun {
+			return userErrorf(errUsage, "--dry-run reads the site from this machine: run it without --server")
+		}
 		return runRestoreRemote(ctx, c, opts, g, stdout)
 	}
-	if !opts.Yes && !g.prompt().Interactive() {
+	if opts.DryRun && opts.FromArchive != "" {
+		return userErrorf(errUsage, "--dry-run works with --to: import the archive first (restore --from-archive asks before it changes anything)")
+	}
+	if !opts.Yes && !opts.DryRun && !g.prompt().Interactive() {
 		return userErrorf(errUsage, "a restore changes the site: pass --yes to confirm it without a terminal")
 	}
 	j, err := openSiteJob(ctx, g, opts.Name)
@@ -201,19 +213,48 @@ func runRestore(ctx context.Context, opts restoreOptions, g *globalOptions, stdo
 	if err != nil {
 		return jobError(err)
 	}
-	if !opts.Yes {
-		showRestorePlan(g.errOut(), j.entry.Name, point, items, paths, opts.Tables, false, opts.Delete, nil)
+	ropts := restore.Options{Items: opts.Only, Paths: opts.Paths, Tables: opts.Tables, Delete: opts.Delete}
+	if opts.DryRun || !opts.Yes {
+		pv, err := restore.DryRun(ctx, j.deps, j.entry, point, ropts)
+		if err != nil {
+			return jobError(fmt.Errorf("%w; nothing was changed", err))
+		}
+		if opts.DryRun && (opts.JSON || g.JSON) {
+			return writeJSON(stdout, newPreviewJSON(j.entry.Name, pv))
+		}
+		w := g.errOut()
+		if opts.DryRun {
+			w = stdout
+		}
+		showRestorePlan(w, j.entry.Name, point, items, paths, opts.Tables, false, opts.Delete, nil)
+		showPreview(w, pv)
+		if opts.DryRun {
+			fmt.Fprintln(w, "Dry run: nothing was changed.")
+			return nil
+		}
 		if err := confirm(g, "Restore now? (yes/no): "); err != nil {
 			return err
 		}
 	}
 	progress := new(restore.Progress)
 	bar := startProgress(g.progressTTY() && !opts.JSON, g.errOut(), restoreLine(progress))
-	res, err := restore.Run(ctx, j.deps, j.entry, point, restore.Options{
-		Items: opts.Only, Paths: opts.Paths, Tables: opts.Tables, Delete: opts.Delete, NoWait: opts.NoWait, OnWait: g.onWait, Progress: progress,
-	})
+	ropts.NoWait, ropts.OnWait, ropts.Progress = opts.NoWait, g.onWait, progress
+	res, err := restore.Run(ctx, j.deps, j.entry, point, ropts)
 	bar.Stop()
 	return finishRestore(g, opts.JSON, stdout, j.entry.Name, "restore", res, err)
+}
+
+// confirmDestructive guards a command that removes something: with yes
+// (or a dry run) it goes on; on a terminal it asks question; without one
+// it refuses with the flag to pass (exit code 2). A "no" exits with 1.
+func confirmDestructive(g *globalOptions, yes, dryRun bool, question string) error {
+	if yes || dryRun {
+		return nil
+	}
+	if !g.prompt().Interactive() {
+		return userErrorf(errUsage, "%s needs confirmation: pass --yes to do it without a terminal", strings.TrimSuffix(question, "?"))
+	}
+	return confirm(g, question+" (yes/no): ")
 }
 
 // confirm asks on the terminal; anything but yes cancels.
@@ -223,7 +264,7 @@ func confirm(g *globalOptions, question string) error {
 		return fmt.Errorf("confirm: %w", err)
 	}
 	if a := strings.ToLower(strings.TrimSpace(answer)); a != "yes" && a != "y" {
-		return userErrorf(errUsage, "cancelled; nothing was changed")
+		return userErrorf(errCancelled, "cancelled; nothing was changed")
 	}
 	return nil
 }
@@ -368,7 +409,10 @@ func printRestore(w io.Writer, siteName, job string, res *restore.Result) {
 		listSome(w, res.Left)
 	}
 	if d := res.Database; d != nil {
-		fmt.Fprintf(w, "  database:    %d tables restored (%d rows)", len(d.Tables), d.Rows)
+		fmt.Fprintf(w, "  database:    %s restored (%s)", plural(len(d.Tables), "table"), plural(int(d.Rows), "row"))
+		if len(d.Tables) == 1 {
+			fmt.Fprintf(w, ": %s", d.Tables[0])
+		}
 		if len(d.Removed) > 0 {
 			fmt.Fprintf(w, "; dropped %s (not in the point)", strings.Join(d.Removed, ", "))
 		}
@@ -417,4 +461,117 @@ func listSome(w io.Writer, paths []string) {
 		}
 		fmt.Fprintf(w, "               %s\n", p)
 	}
+}
+
+// showPreview prints what restore.DryRun found, with counts.
+func showPreview(w io.Writer, pv *restore.Preview) {
+	if f := pv.Files; f != nil {
+		fmt.Fprintf(w, "  would write %s (%s): %d new, %d replacing a file of the same name; %s already right",
+			plural(f.FilesWritten, "file"), humanize.IBytes(uint64(f.BytesWritten)), f.FilesWritten-f.FilesReplaced, f.FilesReplaced,
+			plural(f.FilesUnchanged, "file"))
+		if f.AttrsFixed > 0 {
+			fmt.Fprintf(w, " (%d with their mode or time set)", f.AttrsFixed)
+		}
+		fmt.Fprintln(w)
+		if f.Symlinks > 0 || f.DirsCreated > 0 {
+			fmt.Fprintf(w, "  would create %s and write %s\n", plural(f.DirsCreated, "folder"), plural(f.Symlinks, "symbolic link"))
+		}
+		var paths []string
+		for _, p := range f.Planned {
+			what := "new      "
+			if p.Replace {
+				what = "replace  "
+			}
+			paths = append(paths, what+p.Path)
+		}
+		listSome(w, paths)
+		for _, sk := range f.Skipped {
+			fmt.Fprintf(w, "  refused:     %s\n", sk)
+		}
+		for _, e := range f.Errors {
+			fmt.Fprintf(w, "  FAILED:      %v\n", e)
+		}
+	}
+	switch {
+	case len(pv.Extra) == 0:
+	case pv.Delete:
+		fmt.Fprintf(w, "  would delete %s not in the point (--delete; undo brings them back):\n", plural(len(pv.Extra), "file"))
+		listSome(w, pv.Extra)
+	default:
+		fmt.Fprintf(w, "  would leave %s not in the point in place (--delete removes them):\n", plural(len(pv.Extra), "file"))
+		listSome(w, pv.Extra)
+	}
+	if d := pv.Database; d != nil {
+		fmt.Fprintf(w, "  would replace %s (%s rows from the point)", plural(len(d.Tables), "table"), humanize.Comma(d.Rows))
+		if len(d.Tables) == 1 {
+			fmt.Fprintf(w, ": %s", d.Tables[0])
+		}
+		fmt.Fprintln(w)
+		if len(d.Removed) > 0 {
+			fmt.Fprintf(w, "  would drop %d of the site's tables and views, not in the point: %s\n", len(d.Removed), strings.Join(d.Removed, ", "))
+		}
+		for _, k := range d.Kept {
+			fmt.Fprintf(w, "  would keep table %s: %s\n", k.Name, k.Reason)
+		}
+	}
+	for _, warn := range pv.Warnings {
+		fmt.Fprintf(w, "  warning:     %s\n", warn)
+	}
+}
+
+// previewJSON is the stable JSON of `sitevault restore --dry-run --json`.
+type previewJSON struct {
+	Site            string        `json:"site"`
+	Point           string        `json:"point"`
+	PointTime       string        `json:"point_time"`
+	Items           []string      `json:"items"`
+	Paths           []string      `json:"paths"`
+	Tables          []string      `json:"tables"`
+	Delete          bool          `json:"delete"`
+	FilesToWrite    []plannedJSON `json:"files_to_write"`
+	FilesNew        int           `json:"files_new"`
+	FilesReplaced   int           `json:"files_replaced"`
+	BytesToWrite    int64         `json:"bytes_to_write"`
+	FilesUnchanged  int           `json:"files_unchanged"`
+	FoldersCreated  int           `json:"folders_created"`
+	FilesNotInPoint []string      `json:"files_not_in_point"`
+	TablesReplaced  []string      `json:"tables_replaced"`
+	Rows            int64         `json:"rows"`
+	TablesDropped   []string      `json:"tables_dropped"`
+	TablesKept      []string      `json:"tables_kept"`
+	Refused         []string      `json:"refused"`
+	Warnings        []string      `json:"warnings"`
+}
+
+type plannedJSON struct {
+	Path    string `json:"path"`
+	Size    int64  `json:"size"`
+	Replace bool   `json:"replace"`
+	Link    bool   `json:"symlink"`
+}
+
+func newPreviewJSON(siteName string, pv *restore.Preview) previewJSON {
+	out := previewJSON{
+		Site: siteName, Point: pv.Point.ID.String(), PointTime: pv.Point.Time.Format(time.RFC3339),
+		Items: nonNil(pv.Items), Paths: nonNil(pv.Paths), Tables: nonNil(pv.Tables), Delete: pv.Delete,
+		FilesToWrite: []plannedJSON{}, FilesNotInPoint: nonNil(pv.Extra), TablesReplaced: []string{}, TablesDropped: []string{},
+		TablesKept: []string{}, Refused: []string{}, Warnings: nonNil(pv.Warnings),
+	}
+	if f := pv.Files; f != nil {
+		for _, p := range f.Planned {
+			out.FilesToWrite = append(out.FilesToWrite, plannedJSON{Path: p.Path, Size: p.Size, Replace: p.Replace, Link: p.Link})
+		}
+		out.FilesNew, out.FilesReplaced, out.BytesToWrite = f.FilesWritten-f.FilesReplaced, f.FilesReplaced, f.BytesWritten
+		out.FilesUnchanged, out.FoldersCreated = f.FilesUnchanged, f.DirsCreated
+		for _, sk := range f.Skipped {
+			out.Refused = append(out.Refused, sk.String())
+		}
+	}
+	if d := pv.Database; d != nil {
+		out.TablesReplaced, out.Rows, out.TablesDropped = nonNil(d.Tables), d.Rows, nonNil(d.Removed)
+		for _, k := range d.Kept {
+			out.TablesKept = append(out.TablesKept, k.Name)
+		}
+	}
+	return out
 }

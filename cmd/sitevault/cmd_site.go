@@ -135,14 +135,19 @@ they show what the catalog holds and a note says why.`,
 			return runSiteShow(cmd.Context(), args[0], g, cmd.OutOrStdout())
 		},
 	}
+	var removeYes bool
 	removeCmd := &cobra.Command{
-		Use:   "remove NAME",
-		Short: "Forget a site (its restore points stay in the repository)",
+		Use:   "remove NAME [--yes]",
+		Short: "Forget a site (its restore points stay in the repository); asks first, or needs --yes without a terminal",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := confirmDestructive(g, removeYes, false, "Remove site "+args[0]+" from the catalog? Its schedule, settings and stored credentials go; its restore points stay in the repository."); err != nil {
+				return err
+			}
 			return runSiteRemove(cmd.Context(), args[0], g, cmd.OutOrStdout())
 		},
 	}
+	removeCmd.Flags().BoolVarP(&removeYes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
 
 	var files siteFilesOptions
 	filesCmd := &cobra.Command{

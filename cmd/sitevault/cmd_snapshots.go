@@ -109,6 +109,6 @@ func runSnapshots(ctx context.Context, opts snapshotsOptions, g *globalOptions, 
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%d restore points\n", len(list))
+	fmt.Fprintf(stdout, "%s\n", plural(len(list), "restore point"))
 	return nil
 }

@@ -42,7 +42,7 @@ backup is older than DURATION (or it has none), 0 otherwise.`,
 			return runStatus(cmd.Context(), opts, g, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().DurationVar(&opts.MaxAge, "max-age", 0, "exit with code 14 when a site's last good backup is older than this (e.g. 26h)")
+	durationVar(cmd.Flags(), &opts.MaxAge, "max-age", 0, "exit with code 14 when a site's last good backup is older than this (e.g. 26h)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON (see the README)")
 	return cmd
 }

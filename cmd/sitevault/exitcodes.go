@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/spf13/cobra"
+
 	"github.com/sitevault/sitevault/internal/connection/ssh"
+	"github.com/sitevault/sitevault/internal/failure"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/sitevault"
@@ -40,6 +43,8 @@ var (
 	errUnreachable = errors.New("unreachable")
 	// errStale: a site's last good backup is older than status --max-age.
 	errStale = errors.New("backup too old")
+	// errCancelled: the user answered no at a confirmation (exit code 1).
+	errCancelled = errors.New("cancelled")
 )
 
 // usageError marks err as a command-line mistake (exit code 2).
@@ -96,4 +101,62 @@ func exitCode(err error) int {
 		return exitStale
 	}
 	return exitError
+}
+
+// errorJSON is what a command given --json prints on stdout when it fails
+// (the exit code is unchanged). Its fields are the service's problem
+// documents' (failure.Report) plus the exit code.
+type errorJSON struct {
+	Error errorBody `json:"error"`
+}
+
+type errorBody struct {
+	failure.Report
+	ExitCode int `json:"exit_code"`
+}
+
+func newErrorJSON(err error) errorJSON {
+	return errorJSON{Error: errorBody{Report: failure.ReportOf(err, cliCode(err)), ExitCode: exitCode(err)}}
+}
+
+// cliCode is the stable code of the CLI's own failures ("" for the
+// library's: failure.Code names them).
+func cliCode(err error) string {
+	var coded *exitCodeError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	case errors.Is(err, errCancelled):
+		return "cancelled"
+	case errors.Is(err, errUsage):
+		return "usage"
+	case errors.Is(err, errPartial):
+		return "partial"
+	case errors.Is(err, errStale):
+		return "stale"
+	case errors.Is(err, errUnreachable):
+		return "unreachable"
+	case errors.As(err, &coded) && coded.code == exitPartial:
+		return "partial"
+	}
+	if failure.Code(err) == failure.Generic {
+		switch exitCode(err) {
+		case exitBusy:
+			return "busy"
+		case exitLocked:
+			return "repository_locked"
+		case exitUnreachable:
+			return "unreachable"
+		}
+	}
+	return ""
+}
+
+// jsonRequested reports whether the command that ran was given --json.
+func jsonRequested(cmd *cobra.Command) bool {
+	if cmd == nil {
+		return false
+	}
+	f := cmd.Flags().Lookup("json")
+	return f != nil && f.Value.String() == "true"
 }

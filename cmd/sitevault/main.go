@@ -21,9 +21,14 @@ func main() {
 		stop()
 	}()
 	stopProfiling := startProfiling()
-	err := newRootCommand().ExecuteContext(ctx)
+	cmd, err := newRootCommand().ExecuteContextC(ctx)
 	stopProfiling()
 	stop()
+	if err != nil && jsonRequested(cmd) && !jsonWritten {
+		// A script asked for JSON: the error is JSON on stdout too (the
+		// message still goes to stderr for the person reading the log).
+		writeJSON(os.Stdout, newErrorJSON(err))
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			fmt.Fprintln(os.Stderr, "sitevault: interrupted (the repository stays consistent; a backup started again reuses what was uploaded)")

@@ -45,6 +45,9 @@ func (e *testEnv) global(repo string) *globalOptions {
 		stderr:   &e.stderr,
 		scryptN:  repository.TestScryptN,
 		now:      e.now,
+		// Summaries as a person at a terminal reads them; the short
+		// form cron gets is tested through the binary (internal/e2e).
+		stdoutTTY: func() bool { return true },
 	}
 }
 

@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/spf13/pflag"
 )
 
 // progressLine redraws one status line on a terminal every interval until
@@ -66,4 +69,51 @@ func formatDuration(d time.Duration) string {
 		return d.Round(10 * time.Millisecond).String()
 	}
 	return d.Round(100 * time.Millisecond).String()
+}
+
+// shortDuration writes a setting's duration as people do: 24h, 90m, 45s,
+// 1h30m, 7d — never 24h0m0s.
+func shortDuration(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	s := d.String()
+	for _, zero := range []string{"0s", "0m"} {
+		if strings.HasSuffix(s, "m"+zero) || strings.HasSuffix(s, "h"+zero) {
+			s = strings.TrimSuffix(s, zero)
+		}
+	}
+	return s
+}
+
+// durationFlag is a time.Duration flag shown with shortDuration, that also
+// takes whole days ("7d").
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string { return shortDuration(*f.d) }
+func (f durationFlag) Type() string   { return "duration" }
+func (f durationFlag) Set(s string) error {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return fmt.Errorf("%q: give a duration such as 90m, 24h or 7d", s)
+		}
+		*f.d = time.Duration(days) * 24 * time.Hour
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q: give a duration such as 90m, 24h or 7d", s)
+	}
+	*f.d = d
+	return nil
+}
+
+// durationVar defines a duration flag written as people write them.
+func durationVar(f *pflag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	f.Var(durationFlag{p}, name, usage)
 }

@@ -78,8 +78,8 @@ func (g *globalOptions) repoOptions() repository.Options {
 func openError(err error, cfg *config.Config, where, source string) error {
 	switch {
 	case errors.Is(err, repository.ErrWrongPassword):
-		return userErrorf(err, "no key of repository %s opens with the password from %s; check %s or --password-file (`sitevault key list` shows the keys of a repository you can open)",
-			where, source, config.EnvPassword)
+		return userErrorf(err, "no key of repository %s opens with the password from %s; give the right one in %s or --password-file (for the embedded repository, remove them to use its key file %s)",
+			where, source, config.EnvPassword, cfg.KeyFile())
 	case errors.Is(err, repository.ErrNotRepository):
 		return notRepositoryError(err, cfg, where)
 	case errors.Is(err, repository.ErrNewerFormat):

@@ -27,13 +27,14 @@ type globalOptions struct {
 	Verbose      bool
 
 	// Seams for tests; the zero values are the real thing.
-	env      func(string) (string, bool)   // nil: os.LookupEnv
-	prompter config.Prompter               // nil: the terminal
-	stderr   io.Writer                     // nil: os.Stderr (progress, notices)
-	scryptN  int                           // KDF cost for new key slots; 0: the engine's default
-	now      func() time.Time              // the repository's clock; nil: time.Now
-	openDir  func(string) (fsys.FS, error) // the folder dir backup reads; nil: fsys.NewLocal
-	log      *slog.Logger
+	env       func(string) (string, bool)   // nil: os.LookupEnv
+	prompter  config.Prompter               // nil: the terminal
+	stderr    io.Writer                     // nil: os.Stderr (progress, notices)
+	scryptN   int                           // KDF cost for new key slots; 0: the engine's default
+	now       func() time.Time              // the repository's clock; nil: time.Now
+	openDir   func(string) (fsys.FS, error) // the folder dir backup reads; nil: fsys.NewLocal
+	stdoutTTY func() bool                   // whether a person reads stdout; nil: whether it is a terminal
+	log       *slog.Logger
 }
 
 func newRootCommand() *cobra.Command {
@@ -132,6 +133,18 @@ func (g *globalOptions) logger() *slog.Logger {
 }
 
 // progressTTY reports whether live progress should be drawn on stderr.
+// cronQuiet reports whether summaries are kept short: stdout is not a
+// terminal (cron, a pipe) and -v was not given.
+func (g *globalOptions) cronQuiet() bool {
+	if g.Verbose {
+		return false
+	}
+	if g.stdoutTTY != nil {
+		return !g.stdoutTTY()
+	}
+	return !term.IsTerminal(int(os.Stdout.Fd()))
+}
+
 func (g *globalOptions) progressTTY() bool {
 	if g.Quiet || g.stderr != nil {
 		return false

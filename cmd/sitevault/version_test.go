@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestVersion(t *testing.T) {
@@ -18,5 +19,31 @@ func TestVersion(t *testing.T) {
 	}
 	if got := out.String(); !strings.HasPrefix(got, "sitevault v1.2.3 (commit 0123abc, built 2026-12-04T00:00:00Z, go") {
 		t.Errorf("--version printed %q", got)
+	}
+}
+
+func TestShortDuration(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{0, "0"}, {24 * time.Hour, "1d"}, {7 * 24 * time.Hour, "7d"}, {26 * time.Hour, "26h"},
+		{90 * time.Minute, "1h30m"}, {time.Hour, "1h"}, {45 * time.Second, "45s"}, {30 * time.Minute, "30m"},
+	} {
+		if got := shortDuration(c.d); got != c.want {
+			t.Errorf("shortDuration(%v) = %q, want %q", c.d, got, c.want)
+		}
+	}
+	var d time.Duration
+	f := durationFlag{&d}
+	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "26h": 26 * time.Hour, "90m": 90 * time.Minute} {
+		if err := f.Set(in); err != nil || d != want {
+			t.Errorf("Set(%q) = %v, %v; want %v", in, d, err, want)
+		}
+	}
+	for _, bad := range []string{"d", "-1d", "7 days", "x"} {
+		if err := f.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
 	}
 }

@@ -26,7 +26,7 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("wrong password: want exit code 12\n%v", r)
 		}
 	}
-	sv.env["SITEVAULT_PASSWORD"] = password
+	delete(sv.env, "SITEVAULT_PASSWORD") // the key file again
 
 	unknown := regexp.MustCompile(`(?i)no site|not found|unknown site|does not exist|no such site|no restore points?|no points`)
 	for _, args := range [][]string{

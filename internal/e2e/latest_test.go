@@ -63,7 +63,7 @@ func TestLatestIsABackupPoint(t *testing.T) {
 	if pts[0].Trigger != "pre-restore" {
 		t.Fatalf("newest point is %+v, want the files-only pre-restore point", pts[0])
 	}
-	out = sv.ok("forget", "--site", "blog", "--keep-daily", "1")
+	out = sv.ok("forget", "--site", "blog", "--keep-daily", "1", "--yes")
 	left := map[string]bool{}
 	for _, p := range sv.points("blog") {
 		left[p.ID] = true

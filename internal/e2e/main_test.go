@@ -91,7 +91,7 @@ func needServers(t *testing.T) {
 }
 
 // cli runs the built binary with its own data home (and so its own
-// embedded repository), the repository password in the environment.
+// embedded repository), opened by the key file init generated.
 type cli struct {
 	t    *testing.T
 	home string
@@ -109,21 +109,32 @@ func (r result) String() string {
 	return fmt.Sprintf("sitevault %s: exit code %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
 }
 
-const password = "correct horse battery staple"
 
 // newCLI returns a cli with a fresh data home and an initialized
-// embedded repository opened by password.
+// embedded repository opened by the key file init generates: the
+// defaults a user gets. (TestExitCodes and TestGeneratedKeyFileSlot give
+// passwords in SITEVAULT_PASSWORD.)
 func newCLI(t *testing.T) *cli {
 	t.Helper()
 	home := t.TempDir()
 	c := &cli{t: t, home: home, env: map[string]string{
-		"SITEVAULT_HOME":     filepath.Join(home, "sitevault"),
-		"SITEVAULT_PASSWORD": password,
-		"HOME":               home, // no ~/.ssh of the user running the tests
-		"TZ":                 "UTC",
+		"SITEVAULT_HOME": filepath.Join(home, "sitevault"),
+		"HOME":           home, // no ~/.ssh of the user running the tests
+		"TZ":             "UTC",
 	}}
 	c.ok("init")
 	return c
+}
+
+// keyFilePassword returns the password in c's generated key file, for a
+// process that opens the repository by another path.
+func (c *cli) keyFilePassword() string {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.env["SITEVAULT_HOME"], "repo.key"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // run runs sitevault with args; it never fails the test by itself.

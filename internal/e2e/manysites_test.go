@@ -24,15 +24,15 @@ func TestMistypedSiteName(t *testing.T) {
 
 	for _, args := range [][]string{
 		{"points", "blgo"},
-		{"forget", "blgo", "--keep-last", "1"},
-		{"forget", "--site", "blgo", "--keep-last", "1"},
+		{"forget", "blgo", "--keep-last", "1", "--yes"},
+		{"forget", "--site", "blgo", "--keep-last", "1", "--yes"},
 		{"snapshots", "blgo"},
 		{"backup", "blgo"},
 		{"restore", "blgo", "--to", "latest", "--yes"},
 		{"undo", "blgo", "--yes"},
 		{"download", "blgo", "--to", "latest", "-o", filepath.Join(t.TempDir(), "x.tar.gz")},
 		{"site", "show", "blgo"},
-		{"site", "remove", "blgo"},
+		{"site", "remove", "blgo", "--yes"},
 		{"site", "files", "blgo"},
 	} {
 		r := sv.run(args...)
@@ -60,27 +60,27 @@ func TestMistypedSiteName(t *testing.T) {
 	}
 
 	// forget SITE, and the deprecated --site.
-	out := sv.ok("forget", "notes", "--keep-last", "1")
-	if !strings.Contains(out, "removed 1 restore points") {
+	out := sv.ok("forget", "notes", "--keep-last", "1", "--yes")
+	if !strings.Contains(out, "removed 1 restore point of") {
 		t.Errorf("forget notes --keep-last 1:\n%s", out)
 	}
-	r := sv.run("forget", "--site", "notes", "--keep-last", "1")
+	r := sv.run("forget", "--site", "notes", "--keep-last", "1", "--yes")
 	if r.code != 0 || !strings.Contains(r.stderr, "deprecated") || !strings.Contains(r.stdout, "removed 0 restore points") {
 		t.Errorf("forget --site (deprecated): %v", r)
 	}
 	if out := sv.ok("snapshots", "notes"); strings.Contains(out, "blog") || !strings.Contains(out, "notes") {
 		t.Errorf("snapshots notes:\n%s", out)
 	}
-	if r := sv.run("forget", "notes"); r.code != 2 {
+	if r := sv.run("forget", "notes", "--yes"); r.code != 2 {
 		t.Errorf("forget of an unregistered site without --keep-…: %v", r)
 	}
 	// forget SITE without --keep-…: the site's own retention (the default keeps both).
 	sv.ok("backup", "blog")
-	if out := sv.ok("forget", "blog"); !strings.Contains(out, "removed 0 restore points") {
+	if out := sv.ok("forget", "blog", "--yes"); !strings.Contains(out, "removed 0 restore points") {
 		t.Errorf("forget blog by its retention:\n%s", out)
 	}
-	if out := sv.ok("forget", "--all", "--keep-last", "1"); !strings.Contains(out, "Site blog (--keep-last 1)") ||
-		!strings.Contains(out, `Kept 1 and removed 1 restore points of site "blog"`) {
+	if out := sv.ok("forget", "--all", "--keep-last", "1", "--yes"); !strings.Contains(out, "Site blog (--keep-last 1)") ||
+		!strings.Contains(out, `Kept 1 and removed 1 restore point of site "blog"`) {
 		t.Errorf("forget --all --keep-last 1:\n%s", out)
 	}
 }

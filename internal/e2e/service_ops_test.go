@@ -249,7 +249,8 @@ func TestTwoWorkersOnPostgres(t *testing.T) {
 	key, err := os.ReadFile(filepath.Join(c.env["SITEVAULT_HOME"], "secret.key"))
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(home2, "secret.key"), key, 0o600))
-	env2 := map[string]string{"SITEVAULT_HOME": home2, "SITEVAULT_REPOSITORY": filepath.Join(c.env["SITEVAULT_HOME"], "repo")}
+	env2 := map[string]string{"SITEVAULT_HOME": home2, "SITEVAULT_REPOSITORY": filepath.Join(c.env["SITEVAULT_HOME"], "repo"),
+		"SITEVAULT_PASSWORD": c.keyFilePassword()}
 
 	w1 := startServe(t, c, nil, "--concurrency", "2")
 	w2 := startServe(t, c, env2, "--concurrency", "2")
