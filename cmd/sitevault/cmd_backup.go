@@ -340,7 +340,7 @@ func printSiteBackup(w io.Writer, res *backup.Result) {
 	// Paths may be many and are folded; tables never are: a table left
 	// out is data missing from the restore point.
 	if n := len(r.Skipped); n > 0 {
-		fmt.Fprintf(w, "  skipped:   %d paths (by the backup rules)\n", n)
+		fmt.Fprintf(w, "  skipped:   %s (by the backup rules)\n", plural(n, "path"))
 		for i, sk := range r.Skipped {
 			if i == 20 {
 				fmt.Fprintf(w, "    … and %d more (`sitevault site files %s --explain` lists every rule)\n", n-i, sn.Site)
@@ -350,7 +350,7 @@ func printSiteBackup(w io.Writer, res *backup.Result) {
 		}
 	}
 	if n := len(res.SkippedTables); n > 0 {
-		fmt.Fprintf(w, "  skipped:   %d tables, NOT in this restore point (`sitevault site tables %s --explain`)\n", n, sn.Site)
+		fmt.Fprintf(w, "  skipped:   %s, NOT in this restore point (`sitevault site tables %s --explain`)\n", plural(n, "table"), sn.Site)
 		for _, t := range res.SkippedTables {
 			fmt.Fprintf(w, "    table %s: %s\n", quoteName(t.Table), t.Reason)
 		}

@@ -222,11 +222,11 @@ func TestBackupQuietWithoutTerminal(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(second), "\n"); len(lines) != 1 || !pointLine.MatchString(second) {
 		t.Errorf("second backup, nothing new left out: want one line, got:\n%s", second)
 	}
-	// A cache folder appears: the rules leave out something new.
-	must(t, os.MkdirAll(filepath.Join(w.Root, "wp-content", "cache"), 0o755))
-	must(t, os.WriteFile(filepath.Join(w.Root, "wp-content", "cache", "page.html"), []byte("cached"), 0o644))
+	// A folder marked .donotbackup appears: the rules leave out something new.
+	must(t, os.MkdirAll(filepath.Join(w.Root, "wp-content", "uploads", "exports"), 0o755))
+	must(t, os.WriteFile(filepath.Join(w.Root, "wp-content", "uploads", "exports", ".donotbackup"), nil, 0o644))
 	third := sv.ok("backup", "blog")
-	if !pointLine.MatchString(third) || !strings.Contains(third, "skipped:   ") || !strings.Contains(third, "cache") {
+	if !pointLine.MatchString(third) || !strings.Contains(third, `skipped:   "wp-content/uploads/exports": folder holds .donotbackup`) {
 		t.Errorf("a new folder left out: want it listed:\n%s", third)
 	}
 	full := sv.ok("backup", "blog", "-v")
