@@ -202,6 +202,14 @@ func openCatalog(ctx context.Context, g *globalOptions) (*catalog.Catalog, *conf
 	}
 	var c *catalog.Catalog
 	switch {
+	case where == "" && g.readOnly && !exists(filepath.Join(cfg.Home, sqlite.FileName)):
+		// A command that only reads creates no catalog: it reads an
+		// empty one, made outside the data home and removed at exit.
+		var tmp string
+		if tmp, err = os.MkdirTemp("", "sitevault-no-catalog-"); err == nil {
+			atExit = append(atExit, func() { os.RemoveAll(tmp) })
+			c, err = sqlite.Open(ctx, tmp)
+		}
 	case where == "":
 		c, err = sqlite.Open(ctx, cfg.Home)
 	case postgres.IsURL(where):
@@ -868,4 +876,11 @@ func runSiteTables(ctx context.Context, opts siteFilesOptions, g *globalOptions,
 			map[bool]string{true: "", false: " (see --explain)"}[opts.Explain || len(sel.Skipped) == 0])
 	}
 	return nil
+}
+
+// exists reports whether path exists (an error other than "not there"
+// counts as existing: the open that follows reports it).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }

@@ -12,6 +12,10 @@ import (
 	"syscall"
 )
 
+// atExit holds what main runs when the command has ended (temporary
+// files outside the data home).
+var atExit []func()
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -24,6 +28,9 @@ func main() {
 	cmd, err := newRootCommand().ExecuteContextC(ctx)
 	stopProfiling()
 	stop()
+	for _, f := range atExit {
+		f()
+	}
 	if err != nil && jsonRequested(cmd) && !jsonWritten {
 		// A script asked for JSON: the error is JSON on stdout too (the
 		// message still goes to stderr for the person reading the log).

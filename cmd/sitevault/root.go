@@ -34,6 +34,7 @@ type globalOptions struct {
 	now       func() time.Time              // the repository's clock; nil: time.Now
 	openDir   func(string) (fsys.FS, error) // the folder dir backup reads; nil: fsys.NewLocal
 	stdoutTTY func() bool                   // whether a person reads stdout; nil: whether it is a terminal
+	readOnly  bool                          // the command only reads: it creates nothing in the data home (readOnlyCommands)
 	log       *slog.Logger
 }
 
@@ -65,7 +66,19 @@ func newRootCommand() *cobra.Command {
 	for _, add := range commandConstructors {
 		root.AddCommand(add(g))
 	}
+	addCompletions(root, g)
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		g.readOnly = readOnlyCommands[cmd.CommandPath()]
+	}
 	return root
+}
+
+// readOnlyCommands only read: they create nothing in the data home (no
+// data home, catalog or key when there is none yet).
+var readOnlyCommands = map[string]bool{
+	"sitevault snapshots": true, "sitevault points": true, "sitevault status": true, "sitevault check": true,
+	"sitevault site list": true, "sitevault site show": true, "sitevault site files": true, "sitevault site tables": true,
+	"sitevault key list": true, "sitevault jobs": true, "sitevault jobs show": true,
 }
 
 // commandConstructors lists every top-level command. Each cmd_*.go file
@@ -102,7 +115,7 @@ func showHelp(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 
 // config resolves the data home, repository and password sources.
 func (g *globalOptions) config() (*config.Config, error) {
-	return config.Resolve(config.Flags{Home: g.Home, Repo: g.Repo, PasswordFile: g.PasswordFile}, g.env)
+	return config.Resolve(config.Flags{Home: g.Home, Repo: g.Repo, PasswordFile: g.PasswordFile, ReadOnly: g.readOnly}, g.env)
 }
 
 func (g *globalOptions) prompt() config.Prompter {

@@ -55,10 +55,14 @@ type Flags struct {
 	Home         string // --home
 	Repo         string // --repo
 	PasswordFile string // --password-file
+	// ReadOnly: the command only reads; a missing data home is left
+	// missing.
+	ReadOnly bool
 }
 
 // Resolve applies defaults, then the environment (through env; nil means
-// os.LookupEnv), then flags, and creates the data home if it is missing.
+// os.LookupEnv), then flags, and creates the data home if it is missing
+// (unless f.ReadOnly).
 func Resolve(f Flags, env func(string) (string, bool)) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
@@ -67,7 +71,10 @@ func Resolve(f Flags, env func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureHome(home); err != nil {
+	if _, serr := os.Stat(home); f.ReadOnly && errors.Is(serr, os.ErrNotExist) {
+		// A command that only reads creates nothing: no data home yet
+		// means no catalog and no embedded repository.
+	} else if err := ensureHome(home); err != nil {
 		return nil, err
 	}
 	c := &Config{Home: home, PasswordFile: f.PasswordFile, Env: env}

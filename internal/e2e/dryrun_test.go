@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -235,4 +236,44 @@ func TestBackupQuietWithoutTerminal(t *testing.T) {
 			t.Errorf("backup -v lacks %q:\n%s", want, full)
 		}
 	}
+}
+
+// TestReadOnlyCommandsCreateNothing: commands that only read create no
+// data home when there is none, and nothing in one that holds only a
+// repository (no catalog, no seal key, no locks).
+func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+	readOnly := [][]string{
+		{"snapshots"}, {"points", "blog"}, {"status"}, {"check"}, {"site", "list"}, {"site", "show", "blog"},
+		{"key", "list"}, {"jobs"}, {"jobs", "show", "1"}, {"completion", "bash"}, {"--help"}, {"--version"},
+	}
+	base := t.TempDir()
+	home := filepath.Join(base, "sitevault")
+	sv := &cli{t: t, home: base, env: map[string]string{"SITEVAULT_HOME": home, "HOME": base, "TZ": "UTC"}}
+	for _, args := range readOnly {
+		sv.run(args...)
+		if _, err := os.Lstat(home); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%v created the data home (%v)", args, err)
+		}
+	}
+	sv.ok("init")
+	before := listTree(t, home)
+	for _, args := range readOnly {
+		sv.run(args...)
+		if after := listTree(t, home); !slices.Equal(before, after) {
+			t.Fatalf("%v changed the data home:\nbefore %v\nafter  %v", args, before, after)
+		}
+	}
+}
+
+func listTree(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	must(t, filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		out = append(out, strings.TrimPrefix(p, root))
+		return nil
+	}))
+	return out
 }

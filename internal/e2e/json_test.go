@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -155,5 +156,41 @@ func TestJSONOutputs(t *testing.T) {
 	decodeStrict(t, r.stdout, &e)
 	if r.code != 12 || e.Error.Code != "wrong_password" || e.Error.Advice == "" {
 		t.Errorf("wrong password: exit %d, %+v", r.code, e.Error)
+	}
+}
+
+// TestCompletion: cobra's __complete (what the shell scripts of
+// `sitevault completion` call) completes site names, point ids, items and
+// the tables of the latest point.
+func TestCompletion(t *testing.T) {
+	needServers(t)
+	w, _ := newSite(t)
+	sv := newCLI(t)
+	sv.addSite("blog", w, false)
+	sv.ok("backup", "blog")
+	id := sv.points("blog")[0].ID[:8]
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "restore", "b"}, []string{"blog"}},
+		{[]string{"__complete", "site", "show", ""}, []string{"blog"}},
+		{[]string{"__complete", "restore", "blog", "--to", ""}, []string{"latest", id}},
+		{[]string{"__complete", "download", "blog", "--to", id[:4]}, []string{id}},
+		{[]string{"__complete", "restore", "blog", "--only", ""}, []string{"themes", "plugins", "uploads", "database"}},
+		{[]string{"__complete", "restore", "blog", "--table", w.Prefix + "p"}, []string{w.Prefix + "posts", w.Prefix + "postmeta"}},
+	} {
+		out := sv.ok(c.args...)
+		var got []string
+		for _, line := range strings.Split(out, "\n") {
+			if line != "" && !strings.HasPrefix(line, ":") {
+				got = append(got, strings.SplitN(line, "\t", 2)[0])
+			}
+		}
+		for _, w := range c.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("%v: %q not among %q", c.args, w, got)
+			}
+		}
 	}
 }
