@@ -86,13 +86,13 @@ type Manifest struct {
 	Time    time.Time `json:"time"`  // when the restore point was taken
 	Trigger string    `json:"trigger,omitempty"`
 	// WordPressVersion and TablePrefix repeat the point's metadata for people.
-	WordPressVersion string            `json:"wordpress_version,omitempty"`
-	TablePrefix      string            `json:"table_prefix,omitempty"`
+	WordPressVersion string `json:"wordpress_version,omitempty"`
+	TablePrefix      string `json:"table_prefix,omitempty"`
 	// WordPressCore says, for people, that WordPress core is not in the
 	// archive and which version the site ran (CoreNote).
-	WordPressCore string `json:"wordpress_core"`
-	Meta             map[string]string `json:"meta,omitempty"` // the point's metadata, all of it
-	Created          time.Time         `json:"created"`        // when the download was written
+	WordPressCore string            `json:"wordpress_core"`
+	Meta          map[string]string `json:"meta,omitempty"` // the point's metadata, all of it
+	Created       time.Time         `json:"created"`        // when the download was written
 	// Files and Database say which parts the point holds.
 	Files    bool     `json:"files"`
 	Database bool     `json:"database"`

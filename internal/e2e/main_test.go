@@ -109,7 +109,6 @@ func (r result) String() string {
 	return fmt.Sprintf("sitevault %s: exit code %d\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.code, r.stdout, r.stderr)
 }
 
-
 // newCLI returns a cli with a fresh data home and an initialized
 // embedded repository opened by the key file init generates: the
 // defaults a user gets. (TestExitCodes and TestGeneratedKeyFileSlot give
