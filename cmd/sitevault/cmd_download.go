@@ -157,8 +157,8 @@ func runDownload(ctx context.Context, opts downloadOptions, g *globalOptions, st
 	}
 	bar := startProgress(g.progressTTY() && !opts.JSON, g.errOut(), func(el time.Duration) string {
 		done := progress.Bytes.Load()
-		return fmt.Sprintf("%s  %d files  %d tables  %s/%s  %s", formatDuration(el), progress.Files.Load(),
-			progress.Tables.Load(), humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el))
+		return fmt.Sprintf("%s  %d files  %d tables  %s/%s  %s%s", formatDuration(el), progress.Files.Load(),
+			progress.Tables.Load(), humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el), percentETA(done, total, el))
 	})
 	size, err := writeDownload(ctx, s, sn, out, format, progress, opts.Force)
 	bar.Stop()

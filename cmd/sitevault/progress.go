@@ -117,3 +117,16 @@ func durationVar(f *pflag.FlagSet, p *time.Duration, name string, value time.Dur
 	*p = value
 	f.Var(durationFlag{p}, name, usage)
 }
+
+// percentETA says how far a job is and when it should end, from the bytes
+// done of an expected total: "  42%  ETA 1m05s". It says nothing before
+// there is a basis (no total, nothing done, under 2 s) and never 100 %
+// before the end.
+func percentETA(done, total int64, el time.Duration) string {
+	if total <= 0 || done <= 0 || el < 2*time.Second {
+		return ""
+	}
+	f := min(float64(done)/float64(total), 0.99)
+	left := time.Duration(float64(el) * (1 - f) / f).Round(time.Second)
+	return fmt.Sprintf("  %d%%  ETA %s", int(f*100), left)
+}

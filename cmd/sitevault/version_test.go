@@ -47,3 +47,22 @@ func TestShortDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestPercentETA(t *testing.T) {
+	for _, c := range []struct {
+		done, total int64
+		el          time.Duration
+		want        string
+	}{
+		{50, 100, 10 * time.Second, "  50%  ETA 10s"},
+		{25, 100, 4 * time.Second, "  25%  ETA 12s"},
+		{200, 100, 10 * time.Second, "  99%  ETA 0s"}, // past the estimate: never 100 % early
+		{0, 100, 10 * time.Second, ""},
+		{50, 0, 10 * time.Second, ""},
+		{50, 100, time.Second, ""},
+	} {
+		if got := percentETA(c.done, c.total, c.el); got != c.want {
+			t.Errorf("percentETA(%d, %d, %v) = %q, want %q", c.done, c.total, c.el, got, c.want)
+		}
+	}
+}

@@ -136,6 +136,11 @@ type Progress struct {
 	Files  archiver.Progress
 	Tables atomic.Int64 // tables saved so far
 	Phase  atomic.Int32
+	// Expected is the size of the files of the site's previous point:
+	// what an incremental backup is expected to walk (0: a first backup,
+	// whose total is known only at its end). Files.BytesDone over it is
+	// the share done.
+	Expected atomic.Int64
 }
 
 // Options tune Run.
@@ -285,6 +290,9 @@ func Run(ctx context.Context, deps Deps, entry sitevault.Site, opts Options) (*R
 	var prevMeta map[string]string
 	if len(points) > 0 {
 		res.Parent = points[0]
+		if sum := points[0].Summary; sum != nil {
+			p.Expected.Store(sum.BytesTotal)
+		}
 		prevMeta = points[0].Meta
 	}
 
