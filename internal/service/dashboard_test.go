@@ -227,3 +227,20 @@ func TestDashboardWeight(t *testing.T) {
 		}
 	}
 }
+
+// TestPointsNewestFirst: the API lists a site's points newest first, as
+// docs/openapi.yaml says.
+func TestPointsNewestFirst(t *testing.T) {
+	e := newEnv(t, nil)
+	points := dashboardSite(t, e)
+	_, body := e.do("GET", "/api/v1/sites/blog/points", e.token(sitevault.RoleViewer), nil)
+	var out struct {
+		Points []PointView `json:"points"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Points) != 2 || out.Points[0].ID != points[1].ID.String() || out.Points[1].ID != points[0].ID.String() {
+		t.Fatalf("points: %+v, want %s then %s", out.Points, points[1].ID.Short(), points[0].ID.Short())
+	}
+}
