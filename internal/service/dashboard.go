@@ -31,11 +31,10 @@ import (
 
 // dashboardRoutes are the pages, beside the API's routes.
 func (s *Service) dashboardRoutes(mux *http.ServeMux) {
-	pages := template.Must(template.New("").Funcs(template.FuncMap{}).ParseFS(web.Templates, "templates/*.html"))
+	// Each page is the layout with the page's "title" and "main".
 	s.pages = map[string]*template.Template{}
 	for _, name := range []string{"login", "sites", "backups", "restore", "job", "error"} {
-		t := template.Must(pages.Clone())
-		s.pages[name] = template.Must(t.ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html"))
+		s.pages[name] = template.Must(template.New(name).ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html"))
 	}
 	static, _ := fs.Sub(web.Static, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))
