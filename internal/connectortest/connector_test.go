@@ -371,12 +371,18 @@ func TestConnector(t *testing.T) {
 		s.t = t
 		s.step(nil, "publish", "Busy", "1", "nosend")
 		rcv.queue(answer{Status: 503, RetryAfter: "120"})
+		// The next attempt is judged against the send's own time span
+		// (the machine's clock, which PHP reads too), not the later read
+		// of the outbox: a slow PHP start under load must not look like
+		// a shorter wait.
+		start := time.Now().Unix()
 		if got := s.send(); got != "busy" {
 			t.Fatalf("send with 503: %s", got)
 		}
+		end := time.Now().Unix()
 		o := s.outbox()
-		if wait := o.State.NextAttempt - o.Now; wait < 118 || wait > 121 || len(o.Rows) != 1 || o.Rows[0].Claimed != 0 {
-			t.Fatalf("after 503 Retry-After 120: waits %ds, rows %v", wait, names(eventsOf(o)))
+		if next := o.State.NextAttempt; next < start+119 || next > end+121 || len(o.Rows) != 1 || o.Rows[0].Claimed != 0 {
+			t.Fatalf("after 503 Retry-After 120: next attempt %d s after the send began (it took %d s), rows %v", next-start, end-start, names(eventsOf(o)))
 		}
 		before, _ := rcv.stats()
 		if got := s.send(); got != "waiting" {
@@ -388,12 +394,15 @@ func TestConnector(t *testing.T) {
 		for attempt, want := range [][2]int64{{30, 38}, {60, 75}, {120, 150}} {
 			s.step(nil, "set-state", "next_attempt=0")
 			rcv.queue(answer{Status: 500})
+			start := time.Now().Unix()
 			if got := s.send(); got != "failed" {
 				t.Fatalf("send with 500: %s", got)
 			}
+			end := time.Now().Unix()
 			o := s.outbox()
-			if wait := o.State.NextAttempt - o.Now; wait < want[0]-1 || wait > want[1] || o.State.Attempt != attempt+1 {
-				t.Errorf("failure %d: waits %ds (want %d–%d s), attempt %d", attempt+1, wait, want[0], want[1], o.State.Attempt)
+			if next := o.State.NextAttempt; next < start+want[0] || next > end+want[1] || o.State.Attempt != attempt+1 {
+				t.Errorf("failure %d: next attempt %d s after the send began (it took %d s; want %d–%d s), attempt %d",
+					attempt+1, next-start, end-start, want[0], want[1], o.State.Attempt)
 			}
 		}
 		s.step(nil, "set-state", "next_attempt=0")
