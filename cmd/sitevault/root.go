@@ -145,7 +145,6 @@ func (g *globalOptions) logger() *slog.Logger {
 	return g.log
 }
 
-// progressTTY reports whether live progress should be drawn on stderr.
 // cronQuiet reports whether summaries are kept short: stdout is not a
 // terminal (cron, a pipe) and -v was not given.
 func (g *globalOptions) cronQuiet() bool {
@@ -158,6 +157,7 @@ func (g *globalOptions) cronQuiet() bool {
 	return !term.IsTerminal(int(os.Stdout.Fd()))
 }
 
+// progressTTY reports whether live progress should be drawn on stderr.
 func (g *globalOptions) progressTTY() bool {
 	if g.Quiet || g.stderr != nil {
 		return false

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 )
@@ -96,5 +97,41 @@ func TestRestoreNamesTablesNotInPoint(t *testing.T) {
 	rep = e.restore(id, RestoreOptions{Prefix: "wp_"})
 	if !slices.Equal(rep.NotInPoint, []string{"wp_heap"}) || !slices.Equal(rep.Removed, []string{"wp_heap"}) {
 		t.Errorf("new point: not in point %v, removed %v, kept %+v", rep.NotInPoint, rep.Removed, rep.Kept)
+	}
+}
+
+// TestPlanRestore: PlanRestore answers what Restore then does — the
+// tables written, the live ones the point lacks (dropped or kept) — and
+// changes nothing itself; a table the point lacks is refused as Restore
+// refuses it.
+func TestPlanRestore(t *testing.T) {
+	e := newEnv(t)
+	e.exec("CREATE TABLE wp_k (id INT PRIMARY KEY)", "INSERT INTO wp_k VALUES (1), (2)")
+	id, _ := e.backup(BackupOptions{Prefix: "wp_"})
+	e.exec("CREATE TABLE wp_new (id INT PRIMARY KEY)", "INSERT INTO wp_k VALUES (3)")
+	before := e.checksums()
+
+	ctx := context.Background()
+	plan, err := PlanRestore(ctx, e.cfg, e.repo, id, RestoreOptions{Prefix: "wp_"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameSums(t, before, e.checksums()) // nothing changed
+	if !slices.Contains(plan.Tables, "wp_k") || !slices.Equal(plan.Removed, []string{"wp_new"}) || !slices.Equal(plan.NotInPoint, []string{"wp_new"}) {
+		t.Errorf("plan: tables %v, removed %v, not in point %v", plan.Tables, plan.Removed, plan.NotInPoint)
+	}
+	single, err := PlanRestore(ctx, e.cfg, e.repo, id, RestoreOptions{Prefix: "wp_", Tables: []string{"wp_k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(single.Tables, []string{"wp_k"}) || len(single.Removed) != 0 || len(single.Kept) != 1 || single.Kept[0].Name != "wp_new" || single.Rows != 2 {
+		t.Errorf("single-table plan: %+v", single)
+	}
+	if _, err := PlanRestore(ctx, e.cfg, e.repo, id, RestoreOptions{Prefix: "wp_", Tables: []string{"wp_new"}}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a table the point lacks: %v, want ErrNotFound", err)
+	}
+	rep := e.restore(id, RestoreOptions{Prefix: "wp_"})
+	if !slices.Equal(rep.Tables, plan.Tables) || !slices.Equal(rep.Removed, plan.Removed) || rep.Rows != plan.Rows {
+		t.Errorf("restore %+v, its plan %+v", rep, plan)
 	}
 }

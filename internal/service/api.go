@@ -783,8 +783,7 @@ func (s *Service) listPoints(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]PointView, 0, len(points))
 	days := map[string]int{}
-	for i := len(points) - 1; i >= 0; i-- { // newest first
-		sn := points[i]
+	for _, sn := range points { // newest first, as point.List gives them
 		pv := PointView{ID: sn.ID.String(), Time: sn.Time, Day: point.Day(sn, loc), Kind: point.KindOf(sn).String(),
 			Trigger: sn.Trigger, Label: point.Label(sn), Meta: sn.Meta}
 		if sn.Summary != nil {

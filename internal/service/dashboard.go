@@ -31,11 +31,10 @@ import (
 
 // dashboardRoutes are the pages, beside the API's routes.
 func (s *Service) dashboardRoutes(mux *http.ServeMux) {
-	pages := template.Must(template.New("").Funcs(template.FuncMap{}).ParseFS(web.Templates, "templates/*.html"))
+	// Each page is the layout with the page's "title" and "main".
 	s.pages = map[string]*template.Template{}
 	for _, name := range []string{"login", "sites", "backups", "restore", "job", "error"} {
-		t := template.Must(pages.Clone())
-		s.pages[name] = template.Must(t.ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html"))
+		s.pages[name] = template.Must(template.New(name).ParseFS(web.Templates, "templates/layout.html", "templates/"+name+".html"))
 	}
 	static, _ := fs.Sub(web.Static, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheFor(time.Hour, http.FileServerFS(static))))
@@ -238,6 +237,17 @@ type dayLink struct {
 	Current bool
 }
 
+type runningJob struct {
+	ID           int64
+	Title, State string
+	Percent      int
+}
+
+type failureCard struct {
+	Error, Advice, Since string
+	Failures             int
+}
+
 type pointCard struct {
 	ID, Short, Time, Label, Changes, Size string
 }
@@ -275,7 +285,27 @@ func (s *Service) backupsPage(w http.ResponseWriter, r *http.Request, u *sitevau
 		Site, Day, TimeZone string
 		Days                []dayLink
 		Points              []pointCard
+		Running             []runningJob
+		Failure             *failureCard
 	}{pageData: pageData{User: u, Nav: "sites", CanAct: u.Role == sitevault.RoleOwner}, Site: st.Name, Day: day, TimeZone: loc.String()}
+	// A job of the site under way (the first backup's progress among
+	// them), and the failure card while backups fail.
+	if jobs, err := s.cat.Jobs(r.Context(), catalog.JobFilter{Site: st.Name, States: []sitevault.JobState{sitevault.JobQueued, sitevault.JobRunning}, Limit: 5}); err == nil {
+		for _, j := range jobs {
+			title := jobTitles[j.Kind]
+			if title == "" {
+				title = string(j.Kind)
+			}
+			data.Running = append(data.Running, runningJob{ID: j.ID, Title: title, State: string(j.State), Percent: int(j.Progress.Percent)})
+		}
+	}
+	if ss, err := s.cat.Status(r.Context(), st.Name); err == nil && ss != nil && ss.Failures > 0 {
+		f := &failureCard{Error: ss.LastError, Advice: jobAdvice(ss.LastErrorCode), Failures: ss.Failures}
+		if ss.FailingSince != nil {
+			f.Since = ss.FailingSince.Local().Format("2006-01-02 15:04")
+		}
+		data.Failure = f
+	}
 	for _, d := range days {
 		data.Days = append(data.Days, dayLink{Day: d, Count: counts[d], Current: d == day})
 	}

@@ -152,6 +152,9 @@ func TestDashboardPages(t *testing.T) {
 		t.Fatalf("back up now: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	jobPage := resp.Header.Get("Location")
+	if _, body := owner.get("/sites/blog/backups"); !strings.Contains(body, `<a href="`+jobPage+`">Backup: queued, 0%`) {
+		t.Errorf("the backups page does not show the queued backup:\n%s", body)
+	}
 	_, body = owner.get(jobPage)
 	if !strings.Contains(body, `id="progress"`) || !strings.Contains(body, `data-state="queued"`) || !strings.Contains(body, `http-equiv="refresh"`) {
 		t.Fatalf("job page:\n%s", body)
@@ -225,5 +228,47 @@ func TestDashboardWeight(t *testing.T) {
 		if total := len(html) + len(css) + len(js); total > 100<<10 {
 			t.Errorf("%s: %d bytes with its assets, over 100 KB", page, total)
 		}
+	}
+}
+
+// TestPointsNewestFirst: the API lists a site's points newest first, as
+// docs/openapi.yaml says.
+func TestPointsNewestFirst(t *testing.T) {
+	e := newEnv(t, nil)
+	points := dashboardSite(t, e)
+	_, body := e.do("GET", "/api/v1/sites/blog/points", e.token(sitevault.RoleViewer), nil)
+	var out struct {
+		Points []PointView `json:"points"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Points) != 2 || out.Points[0].ID != points[1].ID.String() || out.Points[1].ID != points[0].ID.String() {
+		t.Fatalf("points: %+v, want %s then %s", out.Points, points[1].ID.Short(), points[0].ID.Short())
+	}
+}
+
+// TestDashboardFailureCard: while a site's backups fail, the sites page
+// says since when and the backups page shows the error and what to do.
+func TestDashboardFailureCard(t *testing.T) {
+	e := newEnv(t, nil)
+	dashboardSite(t, e)
+	ctx := context.Background()
+	at := time.Date(2026, 12, 5, 2, 10, 0, 0, time.UTC)
+	for i := range 2 {
+		if _, _, err := e.cat.BackupEnded(ctx, "blog", false, at.Add(time.Duration(i)*time.Hour), "", 0, time.Second,
+			"back up blog: the database refused the login", "database_login"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := e.browser()
+	b.signIn("owner@example.org", ownerPassword)
+	_, body := b.get("/")
+	if !strings.Contains(body, `class="dot failing"`) || !strings.Contains(body, "the database refused the login") || !strings.Contains(body, "failing since") {
+		t.Errorf("sites page of a failing site:\n%s", body)
+	}
+	_, body = b.get("/sites/blog/backups")
+	if !strings.Contains(body, "Backups are failing since") || !strings.Contains(body, "(2 in a row)") || !strings.Contains(body, "check DB_USER and DB_PASSWORD") {
+		t.Errorf("backups page of a failing site:\n%s", body)
 	}
 }
