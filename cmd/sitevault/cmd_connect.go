@@ -15,6 +15,7 @@ import (
 type connectOptions struct {
 	Name string
 	URL  string
+	JSON bool
 }
 
 // newSiteConnectCommand is `site connect NAME`: a pairing code for the
@@ -39,6 +40,7 @@ The code carries the URL the plugin reaches the service at: --url, or the
 		},
 	}
 	cmd.Flags().StringVar(&opts.URL, "url", "", "the URL the site reaches the service at (default: --server)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print the code and its expiry as JSON (see the README)")
 	return cmd
 }
 
@@ -74,6 +76,9 @@ func runSiteConnect(ctx context.Context, opts connectOptions, g *globalOptions, 
 		if err != nil {
 			return siteNotFound(ctx, cat, opts.Name, err)
 		}
+	}
+	if opts.JSON {
+		return writeJSON(stdout, siteConnectJSON{Site: opts.Name, Code: code, Expires: expires})
 	}
 	if g.Quiet {
 		fmt.Fprintln(stdout, code)

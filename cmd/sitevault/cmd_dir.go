@@ -29,12 +29,14 @@ type dirBackupOptions struct {
 	Site     string
 	Trigger  string
 	Excludes []string // glob patterns (path.Match) of paths or names to leave out
+	JSON     bool
 }
 
 type dirRestoreOptions struct {
 	Snapshot string // id prefix or "latest"
 	Target   string
 	Site     string
+	JSON     bool
 }
 
 func newDirCommand(g *globalOptions) *cobra.Command {
@@ -58,6 +60,7 @@ func newDirCommand(g *globalOptions) *cobra.Command {
 	backupCmd.Flags().StringVar(&b.Site, "site", "", "the name the restore point is filed under (required)")
 	backupCmd.Flags().StringVar(&b.Trigger, "trigger", "manual", "what started this backup (stored with it)")
 	backupCmd.Flags().StringArrayVar(&b.Excludes, "exclude", nil, "leave out entries whose path (relative to DIR) or name matches this glob pattern; repeatable")
+	backupCmd.Flags().BoolVar(&b.JSON, "json", false, "print the result as JSON (see the README)")
 
 	var r dirRestoreOptions
 	restoreCmd := &cobra.Command{
@@ -75,6 +78,7 @@ imported archives are never named by latest or a day: give their id.`,
 		},
 	}
 	restoreCmd.Flags().StringVar(&r.Site, "site", "", "with latest or a day: a backup point of this site; with an id: check that the point is this site's")
+	restoreCmd.Flags().BoolVar(&r.JSON, "json", false, "print the result as JSON (see the README)")
 
 	cmd.AddCommand(backupCmd, restoreCmd)
 	return cmd
@@ -136,7 +140,22 @@ func runDirBackup(ctx context.Context, opts dirBackupOptions, g *globalOptions, 
 		fmt.Fprintf(g.errOut(), "Reusing %d packs left by an interrupted backup.\n", res.RecoveredPacks)
 	}
 	sn, rep := res.Snapshot, res.Files
-	if !g.Quiet {
+	if opts.JSON {
+		out := dirBackupJSON{Point: sn.ID.String(), Site: sn.Site, Time: sn.Time, Partial: res.Partial,
+			FilesNew: rep.FilesNew, FilesChanged: rep.FilesChanged, FilesUnchanged: rep.FilesUnchanged, Folders: rep.DirsTotal,
+			BytesRead: rep.BytesRead, BytesTotal: rep.BytesTotal, BytesAdded: sn.Summary.BytesAddedSaved,
+			Duration: rep.Finished.Sub(rep.Started).Seconds(), SkippedPaths: emptyIfNil(rep.Skipped),
+			ChangedWhile: emptyIfNil(rep.Changed), Errors: []string{}}
+		if res.Parent != nil {
+			out.Parent = res.Parent.ID.String()
+		}
+		for _, e := range rep.Errors {
+			out.Errors = append(out.Errors, e.Error())
+		}
+		if err := writeJSON(stdout, out); err != nil {
+			return err
+		}
+	} else if !g.Quiet {
 		printBackupSummary(stdout, sn.ID, res.Parent, sn, rep)
 	}
 	if res.Partial {
@@ -221,7 +240,21 @@ func runDirRestore(ctx context.Context, opts dirRestoreOptions, g *globalOptions
 	if err != nil {
 		return fmt.Errorf("restore %s into %s: %w", sn.ID.Short(), target, err)
 	}
-	if !g.Quiet {
+	if opts.JSON {
+		out := dirRestoreJSON{Point: sn.ID.String(), Site: sn.Site, PointTime: sn.Time, Target: target,
+			FilesWritten: rep.FilesWritten, FoldersCreated: rep.DirsCreated, SymlinksWritten: rep.Symlinks,
+			BytesWritten: rep.BytesWritten, FilesUnchanged: rep.FilesUnchanged,
+			Refused: []pathReasonJSON{}, Failed: []string{}, Duration: took.Seconds()}
+		for _, sk := range rep.Skipped {
+			out.Refused = append(out.Refused, pathReasonJSON{Path: sk.Path, Reason: sk.Reason})
+		}
+		for _, e := range rep.Errors {
+			out.Failed = append(out.Failed, e.Error())
+		}
+		if err := writeJSON(stdout, out); err != nil {
+			return err
+		}
+	} else if !g.Quiet {
 		fmt.Fprintf(stdout, "Restored %s (site %q, %s) into %s\n", sn.ID.Short(), sn.Site,
 			sn.Time.Local().Format(time.DateTime), target)
 		fmt.Fprintf(stdout, "  %d files, %d folders, %d links; %s in %s (%s)\n", rep.FilesWritten, rep.DirsCreated,

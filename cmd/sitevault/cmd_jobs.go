@@ -60,6 +60,9 @@ to stop it.`,
 			return runJobOne(cmd.Context(), args[0], true, g, cmd.OutOrStdout())
 		},
 	}
+	// show and cancel print JSON anyway; --json makes their errors JSON too.
+	show.Flags().Bool("json", false, "print errors as JSON too (the job is JSON anyway)")
+	cancel.Flags().Bool("json", false, "print errors as JSON too (the job is JSON anyway)")
 	cmd.AddCommand(show, cancel)
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 type keyAddOptions struct {
 	NewPasswordFile string
 	Label           string
+	JSON            bool
 }
 
 type keyListOptions struct {
@@ -25,7 +26,8 @@ type keyListOptions struct {
 }
 
 type keyRemoveOptions struct {
-	ID string
+	ID   string
+	JSON bool
 }
 
 func newKeyCommand(g *globalOptions) *cobra.Command {
@@ -54,6 +56,7 @@ opened with its current password as usual.`,
 	}
 	addCmd.Flags().StringVar(&add.NewPasswordFile, "new-password-file", "", "read the new password from this file (mode 0600)")
 	addCmd.Flags().StringVar(&add.Label, "label", "", "a label for the new key (default user@host)")
+	addCmd.Flags().BoolVar(&add.JSON, "json", false, "print the result as JSON (see the README)")
 
 	var list keyListOptions
 	listCmd := &cobra.Command{
@@ -66,7 +69,7 @@ opened with its current password as usual.`,
 	}
 	listCmd.Flags().BoolVar(&list.JSON, "json", false, "print JSON")
 
-	var removeYes bool
+	var removeYes, removeJSON bool
 	removeCmd := &cobra.Command{
 		Use:   "remove ID [--yes]",
 		Short: "Remove a key (by id or a unique prefix of at least 4 characters); asks first, or needs --yes without a terminal",
@@ -75,10 +78,11 @@ opened with its current password as usual.`,
 			if err := confirmDestructive(g, removeYes, false, "Remove key "+args[0]+"? Its password will no longer open the repository."); err != nil {
 				return err
 			}
-			return runKeyRemove(cmd.Context(), keyRemoveOptions{ID: args[0]}, g, cmd.OutOrStdout())
+			return runKeyRemove(cmd.Context(), keyRemoveOptions{ID: args[0], JSON: removeJSON}, g, cmd.OutOrStdout())
 		},
 	}
 	removeCmd.Flags().BoolVarP(&removeYes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
+	removeCmd.Flags().BoolVar(&removeJSON, "json", false, "print the result as JSON (see the README)")
 	cmd.AddCommand(addCmd, listCmd, removeCmd)
 	return cmd
 }
@@ -99,6 +103,9 @@ func runKeyAdd(ctx context.Context, opts keyAddOptions, g *globalOptions, stdout
 	k, err := s.repo.AddKey(ctx, password, opts.Label)
 	if err != nil {
 		return fmt.Errorf("add a key to %s: %w", s.where, err)
+	}
+	if opts.JSON {
+		return writeJSON(stdout, keyAddJSON{ID: k.ID, Label: k.Label})
 	}
 	if !g.Quiet {
 		fmt.Fprintf(stdout, "Added key %s (%s). Both passwords now open %s.\n", shortKeyID(k.ID), k.Label, s.where)
@@ -160,6 +167,9 @@ func runKeyRemove(ctx context.Context, opts keyRemoveOptions, g *globalOptions, 
 		return userErrorf(errUsage, "no key of %s has the id %q; `sitevault key list` shows them", s.where, opts.ID)
 	case err != nil:
 		return fmt.Errorf("remove key %s from %s: %w", opts.ID, s.where, err)
+	}
+	if opts.JSON {
+		return writeJSON(stdout, keyRemoveJSON{Removed: opts.ID})
 	}
 	if !g.Quiet {
 		fmt.Fprintf(stdout, "Removed key %s.\n", opts.ID)

@@ -23,7 +23,8 @@ func newRepairCommand(g *globalOptions) *cobra.Command {
 }
 
 func newRepairIndexCommand(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "index",
 		Short: "Rebuild the index from the packs (when index files are lost or damaged)",
 		Long: `Rebuild the repository's index from the headers of its packs, which list the
@@ -36,12 +37,14 @@ again and deletes it one grace period later. A pack whose header is damaged
 is reported and left alone. Backups may run meanwhile; prune may not.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runRepairIndex(cmd.Context(), g, cmd.OutOrStdout())
+			return runRepairIndex(cmd.Context(), g, asJSON, cmd.OutOrStdout())
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON (see the README); damaged packs still exit with 15")
+	return cmd
 }
 
-func runRepairIndex(ctx context.Context, g *globalOptions, stdout io.Writer) error {
+func runRepairIndex(ctx context.Context, g *globalOptions, asJSON bool, stdout io.Writer) error {
 	s, err := openRepositoryWith(ctx, g, func(o *repository.Options) { o.NoIndex = true })
 	if err != nil {
 		return err
@@ -52,7 +55,16 @@ func runRepairIndex(ctx context.Context, g *globalOptions, stdout io.Writer) err
 	if err != nil {
 		return fmt.Errorf("repair index of %s: %w", s.where, err)
 	}
-	if !g.Quiet {
+	if asJSON {
+		out := repairIndexJSON{Packs: res.Packs, Blobs: res.Blobs, IndexFilesIn: res.IndexFilesIn, IndexFilesOut: res.IndexFilesOut,
+			DamagedPacks: []string{}, Duration: time.Since(start).Seconds()}
+		for _, id := range res.DamagedPacks {
+			out.DamagedPacks = append(out.DamagedPacks, id.String())
+		}
+		if err := writeJSON(stdout, out); err != nil {
+			return err
+		}
+	} else if !g.Quiet {
 		fmt.Fprintf(stdout, "Rebuilt the index of %s in %s\n", s.where, formatDuration(time.Since(start)))
 		fmt.Fprintf(stdout, "  %d packs, %d blobs; %d index files replaced by %d\n", res.Packs, res.Blobs, res.IndexFilesIn, res.IndexFilesOut)
 	}

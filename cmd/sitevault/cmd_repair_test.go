@@ -16,7 +16,7 @@ import (
 )
 
 func repairIndexCmd(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
-	return runRepairIndex(ctx, g, out)
+	return runRepairIndex(ctx, g, false, out)
 }
 
 // TestDamagedIndexRepair: a damaged index file makes commands fail with

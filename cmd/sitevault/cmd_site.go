@@ -18,6 +18,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/sitevault/sitevault/internal/archiver"
 	"github.com/sitevault/sitevault/internal/backup"
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/catalog/postgres"
@@ -41,6 +42,7 @@ type siteOptions struct {
 	SSH            string // user@host[:port]
 	Identity       string
 	Yes            bool
+	JSON           bool
 	DBHost         string
 	DBName         string
 	DBUser         string
@@ -64,6 +66,7 @@ func (o *siteOptions) changed(flag string, value string) bool {
 type siteFilesOptions struct {
 	Name    string
 	Explain bool
+	JSON    bool
 }
 
 func newSiteCommand(g *globalOptions) *cobra.Command {
@@ -84,6 +87,7 @@ func newSiteCommand(g *globalOptions) *cobra.Command {
 		f.StringVar(&o.DBUser, "db-user", "", "database user; overrides wp-config.php")
 		f.StringVar(&o.DBPasswordFile, "db-password-file", "", "read the database password from this file (or set $SITEVAULT_DB_PASSWORD); overrides wp-config.php")
 		f.StringVar(&o.TablePrefix, "table-prefix", "", "table prefix; overrides wp-config.php")
+		f.BoolVar(&o.JSON, "json", false, "print the saved site and what the check found as JSON (see the README)")
 	}
 
 	var add siteOptions
@@ -127,15 +131,17 @@ they show what the catalog holds and a note says why.`,
 		},
 	}
 	listCmd.Flags().BoolVar(&listJSON, "json", false, "print JSON: the objects of `sitevault status --json` (see the README)")
+	var showJSON bool
 	showCmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Show a site's settings (never its secrets)",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runSiteShow(cmd.Context(), args[0], g, cmd.OutOrStdout())
+			return runSiteShow(cmd.Context(), args[0], g, showJSON, cmd.OutOrStdout())
 		},
 	}
-	var removeYes bool
+	showCmd.Flags().BoolVar(&showJSON, "json", false, "print JSON (see the README)")
+	var removeYes, removeJSON bool
 	removeCmd := &cobra.Command{
 		Use:   "remove NAME [--yes]",
 		Short: "Forget a site (its restore points stay in the repository); asks first, or needs --yes without a terminal",
@@ -144,10 +150,11 @@ they show what the catalog holds and a note says why.`,
 			if err := confirmDestructive(g, removeYes, false, "Remove site "+args[0]+" from the catalog? Its schedule, settings and stored credentials go; its restore points stay in the repository."); err != nil {
 				return err
 			}
-			return runSiteRemove(cmd.Context(), args[0], g, cmd.OutOrStdout())
+			return runSiteRemove(cmd.Context(), args[0], g, removeJSON, cmd.OutOrStdout())
 		},
 	}
 	removeCmd.Flags().BoolVarP(&removeYes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
+	removeCmd.Flags().BoolVar(&removeJSON, "json", false, "print the result as JSON (see the README)")
 
 	var files siteFilesOptions
 	filesCmd := &cobra.Command{
@@ -160,6 +167,7 @@ they show what the catalog holds and a note says why.`,
 		},
 	}
 	filesCmd.Flags().BoolVar(&files.Explain, "explain", false, "also list excluded paths with the rule that excluded each")
+	filesCmd.Flags().BoolVar(&files.JSON, "json", false, "print JSON: the files and every excluded path with its rule (see the README)")
 
 	var tables siteFilesOptions
 	tablesCmd := &cobra.Command{
@@ -176,6 +184,7 @@ gives the reason a table is left out.`,
 		},
 	}
 	tablesCmd.Flags().BoolVar(&tables.Explain, "explain", false, "also list tables left out with the reason for each")
+	tablesCmd.Flags().BoolVar(&tables.JSON, "json", false, "print JSON: the tables, views and every table left out with its rule (see the README)")
 
 	cmd.AddCommand(addCmd, editCmd, listCmd, showCmd, removeCmd, filesCmd, tablesCmd, newSiteConnectCommand(g))
 	return cmd
@@ -597,7 +606,11 @@ func checkAndSave(ctx context.Context, g *globalOptions, entry *sitevault.Site, 
 	if err := entry.Validate(); err != nil {
 		return userErrorf(errUsage, "%v", err)
 	}
-	conn, check, err := checkSite(ctx, g, entry, opts.Yes, stdout)
+	notes := stdout
+	if opts.JSON {
+		notes = g.errOut()
+	}
+	conn, check, err := checkSite(ctx, g, entry, opts.Yes, notes)
 	if err != nil {
 		return err
 	}
@@ -605,6 +618,9 @@ func checkAndSave(ctx context.Context, g *globalOptions, entry *sitevault.Site, 
 	saved, err := save(ctx, *entry)
 	if err != nil {
 		return err
+	}
+	if opts.JSON {
+		return writeJSON(stdout, newSiteSavedJSON(done, saved, check))
 	}
 	if !g.Quiet {
 		fmt.Fprintf(stdout, "Site %s %s\n", saved.Name, done)
@@ -679,7 +695,7 @@ func runSiteList(ctx context.Context, g *globalOptions, asJSON bool, stdout io.W
 	return nil
 }
 
-func runSiteShow(ctx context.Context, name string, g *globalOptions, stdout io.Writer) error {
+func runSiteShow(ctx context.Context, name string, g *globalOptions, asJSON bool, stdout io.Writer) error {
 	cat, _, err := openCatalog(ctx, g)
 	if err != nil {
 		return err
@@ -688,6 +704,9 @@ func runSiteShow(ctx context.Context, name string, g *globalOptions, stdout io.W
 	s, err := cat.Site(ctx, name)
 	if err != nil {
 		return siteNotFound(ctx, cat, name, err)
+	}
+	if asJSON {
+		return writeJSON(stdout, newSiteJSON(s))
 	}
 	set := func(sec sitevault.Secret) string {
 		if sec.IsSet() {
@@ -736,7 +755,7 @@ func runSiteShow(ctx context.Context, name string, g *globalOptions, stdout io.W
 	return nil
 }
 
-func runSiteRemove(ctx context.Context, name string, g *globalOptions, stdout io.Writer) error {
+func runSiteRemove(ctx context.Context, name string, g *globalOptions, asJSON bool, stdout io.Writer) error {
 	cat, _, err := openCatalog(ctx, g)
 	if err != nil {
 		return err
@@ -744,6 +763,9 @@ func runSiteRemove(ctx context.Context, name string, g *globalOptions, stdout io
 	defer cat.Close()
 	if err := cat.RemoveSite(ctx, name); err != nil {
 		return siteNotFound(ctx, cat, name, err)
+	}
+	if asJSON {
+		return writeJSON(stdout, siteRemoveJSON{Removed: name})
 	}
 	if !g.Quiet {
 		fmt.Fprintf(stdout, "Site %s removed from the catalog; its restore points stay in the repository.\n", name)
@@ -798,8 +820,16 @@ func runSiteFiles(ctx context.Context, opts siteFilesOptions, g *globalOptions, 
 	rules := in.WordPress.Rules(wordpress.HeadReader(ctx, root))
 	var files, excluded int
 	var bytes int64
+	out := siteFilesJSON{Site: opts.Name, Files: []siteFileJSON{}, SkippedPaths: []archiver.Skip{}}
 	err = wordpress.Explain(ctx, root, rules, func(d wordpress.Decision) error {
 		switch {
+		case opts.JSON && d.Taken && !d.Info.Mode.IsDir():
+			out.Files = append(out.Files, siteFileJSON{Path: d.Path, Size: d.Info.Size, Item: d.Item})
+			out.Bytes += d.Info.Size
+			return nil
+		case opts.JSON && !d.Taken:
+			out.SkippedPaths = append(out.SkippedPaths, archiver.Skip{Path: d.Path, Rule: archiver.RuleOf(d.Reason), Reason: d.Reason})
+			return nil
 		case d.Taken && d.Info.Mode.IsDir():
 			return nil
 		case d.Taken:
@@ -827,6 +857,9 @@ func runSiteFiles(ctx context.Context, opts siteFilesOptions, g *globalOptions, 
 	if err != nil {
 		return fmt.Errorf("site %s: %w", opts.Name, err)
 	}
+	if opts.JSON {
+		return writeJSON(stdout, out)
+	}
 	if !g.Quiet {
 		fmt.Fprintf(g.errOut(), "%d files (%s) would be backed up; %d paths excluded%s\n", files, humanize.IBytes(uint64(bytes)), excluded,
 			map[bool]string{true: "", false: " (see --explain)"}[opts.Explain])
@@ -845,6 +878,10 @@ func runSiteTables(ctx context.Context, opts siteFilesOptions, g *globalOptions,
 	sel, err := backup.SelectTables(ctx, conn, entry, in)
 	if err != nil {
 		return jobError(fmt.Errorf("site %s: %w", opts.Name, err))
+	}
+	if opts.JSON {
+		return writeJSON(stdout, siteTablesJSON{Site: opts.Name, Database: sel.Database, TablePrefix: sel.Prefix,
+			Tables: emptyIfNil(sel.Tables), Views: emptyIfNil(sel.Views), SkippedTables: emptyIfNil(sel.Skipped), Warnings: emptyIfNil(sel.Warnings)})
 	}
 	for _, w := range sel.Warnings {
 		fmt.Fprintf(g.errOut(), "warning: %s\n", w)

@@ -54,8 +54,10 @@ func siteEditCmd(opts siteOptions) func(context.Context, *globalOptions, *bytes.
 	}
 }
 
-func siteCmd(fn func(context.Context, string, *globalOptions, io.Writer) error, name string) func(context.Context, *globalOptions, *bytes.Buffer) error {
-	return func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error { return fn(ctx, name, g, out) }
+func siteCmd(fn func(context.Context, string, *globalOptions, bool, io.Writer) error, name string) func(context.Context, *globalOptions, *bytes.Buffer) error {
+	return func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
+		return fn(ctx, name, g, false, out)
+	}
 }
 
 func sshOpts(s *testsrv.SSHD, name, path string) siteOptions {
