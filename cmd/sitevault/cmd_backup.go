@@ -86,6 +86,8 @@ type siteJob struct {
 	cat   *catalog.Catalog
 	s     *session
 	deps  backup.Deps
+	// excludes are the config file's extra exclude patterns.
+	excludes []string
 }
 
 func (j *siteJob) Close() {
@@ -106,12 +108,13 @@ func openSiteJob(ctx context.Context, g *globalOptions, name string) (*siteJob, 
 		cat.Close()
 		return nil, err
 	}
+	entry = cfg.ApplySite(entry) // the config file's settings win
 	s, err := openRepository(ctx, g)
 	if err != nil {
 		cat.Close()
 		return nil, err
 	}
-	return &siteJob{entry: entry, cat: cat, s: s, deps: jobDeps(g, cfg.Home, cat, s)}, nil
+	return &siteJob{entry: entry, cat: cat, s: s, deps: jobDeps(g, cfg.Home, cat, s), excludes: cfg.Excludes(name)}, nil
 }
 
 // jobDeps are the library's dependencies for jobs on the open catalog
@@ -259,7 +262,7 @@ func runBackup(ctx context.Context, opts backupOptions, g *globalOptions, stdout
 	progress := new(backup.Progress)
 	bar := startProgress(g.progressTTY() && !opts.JSON, g.errOut(), backupLine(progress))
 	res, err := backup.Run(ctx, j.deps, j.entry, backup.Options{
-		Trigger: backup.TriggerManual, NoWait: opts.NoWait, OnWait: g.onWait, Progress: progress,
+		Trigger: backup.TriggerManual, NoWait: opts.NoWait, OnWait: g.onWait, Progress: progress, Excludes: j.excludes,
 	})
 	bar.Stop()
 	if err != nil {

@@ -177,8 +177,8 @@ func runBackupMany(ctx context.Context, opts backupOptions, g *globalOptions, st
 				return
 			}
 			defer func() { <-sem }()
-			res, err := backup.Run(ctx, deps, entry, backup.Options{
-				Trigger: backup.TriggerManual, NoWait: opts.NoWait,
+			res, err := backup.Run(ctx, deps, cfg.ApplySite(entry), backup.Options{
+				Trigger: backup.TriggerManual, NoWait: opts.NoWait, Excludes: cfg.Excludes(entry.Name),
 				OnWait: func(b *backup.BusyError) {
 					if !g.Quiet {
 						fmt.Fprintf(g.errOut(), "%s: waiting: %s…\n", entry.Name, b.Running())

@@ -132,7 +132,7 @@ func runForget(ctx context.Context, opts forgetOptions, g *globalOptions, stdout
 	}
 	var jobs []job
 	if opts.All || p.Empty() {
-		cat, _, err := openCatalog(ctx, g)
+		cat, cfg, err := openCatalog(ctx, g)
 		if err != nil {
 			return err
 		}
@@ -146,6 +146,7 @@ func runForget(ctx context.Context, opts forgetOptions, g *globalOptions, stdout
 				return userErrorf(catalog.ErrSiteNotFound, "forget --all: no sites are registered (`sitevault site add` adds one)")
 			}
 			for _, st := range sites {
+				st = cfg.ApplySite(st) // the config file's retention wins
 				pol := p
 				if pol.Empty() {
 					pol = retentionPolicy(st.RetentionOrDefault())
@@ -160,6 +161,7 @@ func runForget(ctx context.Context, opts forgetOptions, g *globalOptions, stdout
 			if err != nil {
 				return err
 			}
+			st = cfg.ApplySite(st) // the config file's retention wins
 			jobs = append(jobs, job{st.Name, retentionPolicy(st.RetentionOrDefault())})
 		}
 	} else {

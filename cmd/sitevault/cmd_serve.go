@@ -128,6 +128,7 @@ func runServe(ctx context.Context, opts serveOptions, g *globalOptions, stdout i
 		Concurrency: opts.Concurrency, Logger: log, BaseURL: opts.BaseURL, JobRetention: opts.Retention,
 		CheckEvery: never(opts.CheckEvery), PruneEvery: never(opts.PruneEvery), SchedulerEvery: opts.SchedulerEvery,
 		HeartbeatEvery: opts.HeartbeatEvery, StaleAfter: opts.StaleAfter, RetryBackoff: backoff, QuietPeriod: opts.QuietPeriod,
+		SiteSettings: cfg.ApplySite, Excludes: cfg.Excludes,
 	})
 	if err != nil {
 		return err

@@ -207,7 +207,7 @@ func openCatalog(ctx context.Context, g *globalOptions) (*catalog.Catalog, *conf
 			}
 		}
 	} else {
-		where = g.lookupEnv(envCatalog)
+		where = cfg.Catalog // $SITEVAULT_CATALOG, then the config file
 	}
 	var c *catalog.Catalog
 	switch {

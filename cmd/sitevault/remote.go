@@ -32,23 +32,24 @@ const (
 // remote returns the client of the service when one is named (nil when
 // the command works alone).
 func (g *globalOptions) remote() (*apiclient.Client, error) {
-	server := g.Server
-	if server == "" {
-		server = g.lookupEnv(envServer)
+	cfg, err := g.settings() // --server, $SITEVAULT_SERVER, the config file
+	if err != nil {
+		return nil, err
 	}
+	server := cfg.Server
 	if server == "" {
 		return nil, nil
 	}
 	token := g.lookupEnv(envToken)
-	if g.TokenFile != "" {
-		fi, err := os.Stat(g.TokenFile)
+	if tokenFile := cfg.TokenFile; tokenFile != "" {
+		fi, err := os.Stat(tokenFile)
 		if err != nil {
 			return nil, userErrorf(errUsage, "--token-file: %v", err)
 		}
 		if fi.Mode().Perm()&0o077 != 0 {
-			return nil, userErrorf(errUsage, "--token-file %s can be read by other users (mode %o); chmod 600 it", g.TokenFile, fi.Mode().Perm())
+			return nil, userErrorf(errUsage, "--token-file %s can be read by other users (mode %o); chmod 600 it", tokenFile, fi.Mode().Perm())
 		}
-		b, err := os.ReadFile(g.TokenFile)
+		b, err := os.ReadFile(tokenFile)
 		if err != nil {
 			return nil, userErrorf(errUsage, "--token-file: %v", err)
 		}

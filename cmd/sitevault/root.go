@@ -22,6 +22,7 @@ type globalOptions struct {
 	Catalog      string // catalog URL: postgres://…; default $SITEVAULT_CATALOG or SQLite in the data home
 	Server       string // a running service to ask (--server); default $SITEVAULT_SERVER
 	TokenFile    string // a file holding the service's API token
+	ConfigFile   string // --config: the config file (default $SITEVAULT_CONFIG or <data home>/config.toml)
 	JSON         bool   // machine-readable output where a command supports it
 	Quiet        bool
 	Verbose      bool
@@ -58,6 +59,7 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&g.Catalog, "catalog", "", "catalog: postgres://user@host/db for several workers (password from $PGPASSWORD or ~/.pgpass, never here); default $SITEVAULT_CATALOG or SQLite in the data home")
 	f.StringVar(&g.Server, "server", "", "ask a running `sitevault serve` at this URL to do backup, restore, undo, download and jobs (default $SITEVAULT_SERVER; token from $SITEVAULT_TOKEN or --token-file)")
 	f.StringVar(&g.TokenFile, "token-file", "", "read the service's API token from this file (mode 600)")
+	f.StringVar(&g.ConfigFile, "config", "", "read settings from this TOML file (default $SITEVAULT_CONFIG or <data home>/config.toml if present; see `sitevault config show`)")
 	f.BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors")
 	f.BoolVarP(&g.Verbose, "verbose", "v", false, "log details to stderr")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
@@ -79,6 +81,7 @@ var readOnlyCommands = map[string]bool{
 	"sitevault snapshots": true, "sitevault points": true, "sitevault status": true, "sitevault check": true,
 	"sitevault site list": true, "sitevault site show": true, "sitevault site files": true, "sitevault site tables": true,
 	"sitevault key list": true, "sitevault jobs": true, "sitevault jobs show": true,
+	"sitevault config show": true, "sitevault config check": true,
 }
 
 // commandConstructors lists every top-level command. Each cmd_*.go file
@@ -96,6 +99,7 @@ var commandConstructors = []func(g *globalOptions) *cobra.Command{
 	newDownloadCommand,
 	newBackupCommand, newPointsCommand, newRestoreCommand, newUndoCommand,
 	newServeCommand, newJobsCommand, newStatusCommand,
+	newConfigCommand,
 }
 
 // usageArgs turns an argument validator's error into a usage error.
@@ -113,9 +117,20 @@ func usageArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
 // usage error instead of a silent help page.
 func showHelp(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 
-// config resolves the data home, repository and password sources.
+// config resolves the data home, the config file, the repository and
+// password sources (defaults → file → environment → flags, in one place).
 func (g *globalOptions) config() (*config.Config, error) {
-	return config.Resolve(config.Flags{Home: g.Home, Repo: g.Repo, PasswordFile: g.PasswordFile, ReadOnly: g.readOnly}, g.env)
+	return config.Resolve(g.configFlags(g.readOnly), g.env)
+}
+
+// settings is config without creating the data home.
+func (g *globalOptions) settings() (*config.Config, error) {
+	return config.Resolve(g.configFlags(true), g.env)
+}
+
+func (g *globalOptions) configFlags(readOnly bool) config.Flags {
+	return config.Flags{Home: g.Home, Repo: g.Repo, PasswordFile: g.PasswordFile, Catalog: g.Catalog,
+		Server: g.Server, TokenFile: g.TokenFile, ConfigFile: g.ConfigFile, ReadOnly: readOnly}
 }
 
 func (g *globalOptions) prompt() config.Prompter {

@@ -163,6 +163,10 @@ type Options struct {
 	Conn connection.Connection
 	// Progress, if not nil, is updated while the backup runs.
 	Progress *Progress
+	// Excludes are glob patterns (path.Match, on the path relative to the
+	// WordPress root or on the base name) left out besides the site
+	// rules' (the config file's exclude).
+	Excludes []string
 }
 
 // Database is how a site's database was reached. It holds the password:
@@ -328,6 +332,11 @@ func Run(ctx context.Context, deps Deps, entry sitevault.Site, opts Options) (*R
 		}
 	}
 	aopts := archiver.Options{Progress: &p.Files, Logger: log, RemoveTemps: true}
+	if excl, err := newExcludes(opts.Excludes); err != nil {
+		return nil, fmt.Errorf("back up the files of %s: %w", entry.Name, err)
+	} else if excl != nil {
+		aopts.Selector = excl
+	}
 	filesID, frep, err := site.BackupFiles(ctx, repo, root, wp, parentFiles, aopts)
 	if err != nil {
 		return nil, fmt.Errorf("back up the files of %s: %w", entry.Name, err)

@@ -1,8 +1,9 @@
 // Package config resolves where sitevault keeps its data and which
 // repository and password a command uses.
 //
-// Precedence is the same everywhere: defaults, then the environment, then
-// flags. Secrets never come from argv: a password comes from a file
+// Precedence is the same everywhere: defaults, then the config file (see
+// file.go), then the environment, then flags; Resolve applies it in one
+// place for the CLI and the service. Secrets never come from argv: a password comes from a file
 // (--password-file), the environment (SITEVAULT_PASSWORD), the embedded key
 // file in the data home, or a prompt on a terminal, in that order.
 //
@@ -19,6 +20,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
 // Environment variables read by this package.
@@ -27,6 +30,9 @@ const (
 	EnvRepository  = "SITEVAULT_REPOSITORY"
 	EnvPassword    = "SITEVAULT_PASSWORD"
 	EnvNewPassword = "SITEVAULT_NEW_PASSWORD"
+	EnvCatalog     = "SITEVAULT_CATALOG"
+	EnvServer      = "SITEVAULT_SERVER"
+	EnvToken       = "SITEVAULT_TOKEN"
 )
 
 // Names inside the data home.
@@ -46,6 +52,16 @@ type Config struct {
 	Embedded bool
 	// PasswordFile is --password-file, if given.
 	PasswordFile string
+	// FilePasswordFile is the config file's password_file: used after
+	// $SITEVAULT_PASSWORD.
+	FilePasswordFile string
+	// Catalog, Server and TokenFile are the effective values of
+	// --catalog, --server and --token-file ("" : none given anywhere).
+	Catalog, Server, TokenFile string
+	// File is the config file read (nil: none).
+	File *File
+	// Sources says where each effective setting came from.
+	Sources map[string]Source
 	// Env looks up environment variables; nil means os.LookupEnv.
 	Env func(string) (string, bool)
 }
@@ -55,14 +71,19 @@ type Flags struct {
 	Home         string // --home
 	Repo         string // --repo
 	PasswordFile string // --password-file
+	Catalog      string // --catalog
+	Server       string // --server
+	TokenFile    string // --token-file
+	ConfigFile   string // --config
 	// ReadOnly: the command only reads; a missing data home is left
 	// missing.
 	ReadOnly bool
 }
 
-// Resolve applies defaults, then the environment (through env; nil means
-// os.LookupEnv), then flags, and creates the data home if it is missing
-// (unless f.ReadOnly).
+// Resolve applies defaults, then the config file, then the environment
+// (through env; nil means os.LookupEnv), then flags, and creates the data
+// home if it is missing (unless f.ReadOnly). A config file that cannot be
+// used is an error (*FileError) and nothing else happens.
 func Resolve(f Flags, env func(string) (string, bool)) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
@@ -71,24 +92,96 @@ func Resolve(f Flags, env func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	path, fileSource, err := FindFile(f.ConfigFile, home, env)
+	if err != nil {
+		return nil, err
+	}
+	var file *File
+	if path != "" {
+		if file, err = LoadFile(path); err != nil {
+			return nil, err
+		}
+	}
 	if _, serr := os.Stat(home); f.ReadOnly && errors.Is(serr, os.ErrNotExist) {
 		// A command that only reads creates nothing: no data home yet
 		// means no catalog and no embedded repository.
 	} else if err := ensureHome(home); err != nil {
 		return nil, err
 	}
-	c := &Config{Home: home, PasswordFile: f.PasswordFile, Env: env}
+	c := &Config{Home: home, PasswordFile: f.PasswordFile, Env: env, File: file, Sources: map[string]Source{}}
+	homeSrc := SourceDefault
 	switch {
-	case f.Repo != "":
-		c.Repo = f.Repo
-	case nonEmpty(env, EnvRepository) != "":
-		c.Repo = nonEmpty(env, EnvRepository)
+	case f.Home != "":
+		homeSrc = SourceFlag
+	case nonEmpty(env, EnvHome) != "":
+		homeSrc = SourceEnv
+	}
+	c.Sources["home"] = homeSrc
+	if file != nil {
+		c.Sources["config"] = Source(fileSource)
+		if fileSource == "default" {
+			c.Sources["config"] = SourceDefault
+		}
+	}
+	var fileRepo, fileCatalog, fileServer, fileToken, filePW string
+	if file != nil {
+		fileRepo, fileCatalog, fileServer, fileToken, filePW = file.Repository, file.Catalog, file.Server, file.TokenFile, file.PasswordFile
+	}
+	pick := func(key, flag, envName, fromFile, def string) string {
+		switch {
+		case flag != "":
+			c.Sources[key] = SourceFlag
+			return flag
+		case envName != "" && nonEmpty(env, envName) != "":
+			c.Sources[key] = SourceEnv
+			return nonEmpty(env, envName)
+		case fromFile != "":
+			c.Sources[key] = SourceFile
+			return fromFile
+		}
+		c.Sources[key] = SourceDefault
+		return def
+	}
+	c.Repo = pick("repository", f.Repo, EnvRepository, fileRepo, filepath.Join(home, embeddedRepoName))
+	c.Catalog = pick("catalog", f.Catalog, EnvCatalog, fileCatalog, "")
+	c.Server = pick("server", f.Server, EnvServer, fileServer, "")
+	c.TokenFile = pick("token_file", f.TokenFile, "", fileToken, "")
+	if c.TokenFile != "" && f.TokenFile == "" && nonEmpty(env, EnvToken) != "" {
+		// $SITEVAULT_TOKEN beats the file's token_file.
+		c.TokenFile, c.Sources["token_file"] = "", SourceDefault
+	}
+	switch {
+	case f.PasswordFile != "":
+		c.Sources["password"] = SourceFlag
+	case nonEmpty(env, EnvPassword) != "":
+		c.Sources["password"] = SourceEnv
+	case filePW != "":
+		c.FilePasswordFile = filePW
+		c.Sources["password"] = SourceFile
 	default:
-		c.Repo = c.EmbeddedRepo()
+		c.Sources["password"] = SourceDefault
 	}
 	c.Embedded = sameLocalPath(c.Repo, c.EmbeddedRepo())
 	return c, nil
 }
+
+// Source is where an effective setting came from.
+type Source string
+
+// Sources, weakest first.
+const (
+	SourceDefault Source = "default"
+	SourceFile    Source = "file"
+	SourceEnv     Source = "env"
+	SourceFlag    Source = "flag"
+)
+
+// ApplySite returns st with the config file's settings applied (see
+// File.ApplySite); st unchanged without a file.
+func (c *Config) ApplySite(st sitevault.Site) sitevault.Site { return c.File.ApplySite(st) }
+
+// Excludes returns the config file's extra exclude patterns for site.
+func (c *Config) Excludes(site string) []string { return c.File.Excludes(site) }
 
 // EmbeddedRepo is the path of the embedded default repository.
 func (c *Config) EmbeddedRepo() string { return filepath.Join(c.Home, embeddedRepoName) }

@@ -204,6 +204,13 @@ func (c *Config) givenPassword() (pw, source string, ok bool, err error) {
 	if pw := c.env(EnvPassword); pw != "" {
 		return pw, EnvPassword, true, nil
 	}
+	if c.FilePasswordFile != "" {
+		pw, err := ReadSecretFile(c.FilePasswordFile, "password file")
+		if err != nil {
+			return "", "", false, fmt.Errorf("%w (password_file in the config file %s)", err, c.File.Path)
+		}
+		return pw, "password_file " + c.FilePasswordFile + " (config file)", true, nil
+	}
 	return "", "", false, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"sync"
 	"time"
 
@@ -76,6 +77,16 @@ type Config struct {
 	// ActivityRetention is how long activity log entries are kept
 	// (default 365 days).
 	ActivityRetention time.Duration
+	// SiteSettings, if set, returns a site's effective settings: the
+	// config file's applied over the catalog's (config.File.ApplySite).
+	// The file wins into the catalog: Run writes the effective settings
+	// of every site into it at start, and the scheduler writes them again
+	// when a schedule is edited (through the API or the dashboard), so
+	// the catalog, the API and the scheduler all show one schedule.
+	SiteSettings func(sitevault.Site) sitevault.Site
+	// Excludes, if set, returns a site's extra exclude patterns (the
+	// config file's) for its backups.
+	Excludes func(site string) []string
 	// Now is the clock (tests).
 	Now func() time.Time
 	// Mailer, if set, makes the mailer of the stored settings (tests);
@@ -223,6 +234,9 @@ func (s *Service) Run(ctx context.Context) error {
 			errc <- err
 		}
 	}()
+	if err := s.ApplySiteSettings(ctx); err != nil {
+		s.log.Error("apply the config file's site settings", "err", err)
+	}
 	go func() { defer wg.Done(); s.runner.Run(ctx) }()
 	go func() { defer wg.Done(); s.schedule(ctx) }()
 
@@ -281,6 +295,14 @@ func (s *Service) scheduleOnce(ctx context.Context) error {
 		}
 		set := 0
 		for name, sched := range pending {
+			if s.cfg.SiteSettings != nil {
+				eff, err := s.applySiteSettings(ctx, name)
+				if err != nil {
+					s.log.Error("apply the config file's site settings", "site", name, "err", err)
+					continue
+				}
+				sched = eff.Schedule
+			}
 			var next *time.Time
 			if !sched.Off {
 				at, _, err := schedule.Next(sched, name, now)
@@ -343,6 +365,47 @@ func (s *Service) scheduleOnce(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ApplySiteSettings writes the effective settings (Config.SiteSettings)
+// of every site whose stored ones differ into the catalog. A changed
+// schedule is computed again by the scheduler.
+func (s *Service) ApplySiteSettings(ctx context.Context) error {
+	if s.cfg.SiteSettings == nil {
+		return nil
+	}
+	sites, err := s.cat.Sites(ctx)
+	if err != nil {
+		return err
+	}
+	for _, st := range sites {
+		if _, err := s.applySiteSettings(ctx, st.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applySiteSettings stores one site's effective settings if they differ
+// from the catalog's, and returns them.
+func (s *Service) applySiteSettings(ctx context.Context, name string) (sitevault.Site, error) {
+	st, err := s.cat.Site(ctx, name)
+	if err != nil {
+		return st, err
+	}
+	eff := s.cfg.SiteSettings(st)
+	if reflect.DeepEqual(eff, st) {
+		return st, nil
+	}
+	if err := eff.Validate(); err != nil {
+		return st, fmt.Errorf("the config file's settings for site %s: %w", name, err)
+	}
+	stored, err := s.cat.UpdateSite(ctx, eff)
+	if err != nil {
+		return st, err
+	}
+	s.log.Info("site settings from the config file applied", "site", name)
+	return stored, nil
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -179,7 +179,11 @@ func (s *Service) runBackup(ctx context.Context, j *sitevault.Job, rep *jobs.Rep
 	if trigger == "" {
 		trigger = j.Trigger
 	}
-	res, err := backup.Run(ctx, s.deps(), site, backup.Options{Trigger: trigger, Progress: prog, Wait: s.cfg.LockWait})
+	var excludes []string
+	if s.cfg.Excludes != nil {
+		excludes = s.cfg.Excludes(site.Name)
+	}
+	res, err := backup.Run(ctx, s.deps(), site, backup.Options{Trigger: trigger, Progress: prog, Wait: s.cfg.LockWait, Excludes: excludes})
 	if err != nil {
 		return nil, classify(err)
 	}

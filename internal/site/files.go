@@ -54,7 +54,13 @@ func isSFTP(f fsys.FS) bool {
 // files tree; the caller flushes the repository and saves the restore
 // point (SaveRoot builds its root tree).
 func BackupFiles(ctx context.Context, repo archiver.Repo, root fsys.FS, wp *wordpress.Site, parentFiles *repository.ID, opts archiver.Options) (repository.ID, *archiver.Report, error) {
-	opts.Selector = wp.Rules(wordpress.HeadReader(ctx, root))
+	rules := wp.Rules(wordpress.HeadReader(ctx, root))
+	if opts.Selector != nil {
+		// Extra excludes (the config file's) narrow the site rules.
+		opts.Selector = both{rules, opts.Selector}
+	} else {
+		opts.Selector = rules
+	}
 	if opts.Workers == 0 && isSFTP(root) {
 		opts.Workers, opts.Listers = SFTPWorkers, SFTPListers
 	}
@@ -154,4 +160,21 @@ func RestoreFiles(ctx context.Context, repo restorer.Repo, root fsys.FS, files r
 		opts.Workers = SFTPWorkers
 	}
 	return restorer.New(repo, root, opts).Restore(ctx, files, "")
+}
+
+// both takes what a and b both take; the reason is the first refusal's.
+type both [2]archiver.Selector
+
+func (s both) Entry(p string, fi fsys.FileInfo) (bool, string) {
+	if ok, why := s[0].Entry(p, fi); !ok {
+		return false, why
+	}
+	return s[1].Entry(p, fi)
+}
+
+func (s both) Dir(p string, entries []fsys.FileInfo) (bool, string) {
+	if ok, why := s[0].Dir(p, entries); !ok {
+		return false, why
+	}
+	return s[1].Dir(p, entries)
 }
