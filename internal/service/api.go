@@ -22,6 +22,7 @@ import (
 	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restore"
+	"github.com/sitevault/sitevault/internal/service/web"
 	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
@@ -124,6 +125,7 @@ func (s *Service) routes() http.Handler {
 		h := rt.handler
 		mux.Handle(rt.method+" "+rt.path, s.guard(rt.access, func(w http.ResponseWriter, r *http.Request) { h(s, w, r) }))
 	}
+	web.New(dashboard{s}, s.log).Mount(mux) // the dashboard: every other path
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path)
 	})
@@ -228,40 +230,58 @@ func (s *Service) signIn(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
+	u, status, code, err := s.startSession(w, r, req.Email, req.Password)
+	if err != nil {
+		if status == 0 {
+			errorProblem(w, err)
+		} else {
+			writeProblem(w, status, code, err.Error())
+		}
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+// startSession checks a sign-in (rate-limited per address and email) and
+// sets the session cookie. A refusal has an HTTP status and code (status 0:
+// the catalog failed, err says how). The API and the dashboard's form use it.
+func (s *Service) startSession(w http.ResponseWriter, r *http.Request, email, password string) (*sitevault.User, int, string, error) {
 	now := time.Now()
-	email := strings.ToLower(strings.TrimSpace(req.Email))
+	email = strings.ToLower(strings.TrimSpace(email))
 	keys := loginKeys(email, clientIP(r))
 	if s.limiter.blocked(now, keys) {
-		writeProblem(w, http.StatusTooManyRequests, "too_many_requests", "too many failed sign-ins; wait 15 minutes")
-		return
+		return nil, http.StatusTooManyRequests, "too_many_requests", errors.New("too many failed sign-ins; wait 15 minutes")
 	}
 	u, hash, err := s.cat.UserByEmail(r.Context(), email)
 	if err != nil {
-		CheckPassword(dummyHash(), req.Password)
+		CheckPassword(dummyHash(), password)
 	}
-	if err != nil || !CheckPassword(hash, req.Password) {
+	if err != nil || !CheckPassword(hash, password) {
 		s.limiter.fail(now, keys)
 		s.log.Info("sign-in refused", "email", email, "remote", clientIP(r))
-		writeProblem(w, http.StatusUnauthorized, "sign_in_failed", "wrong email or password")
-		return
+		return nil, http.StatusUnauthorized, "sign_in_failed", errors.New("wrong email or password")
 	}
 	value := randomToken(32)
 	expires := now.Add(sessionLifetime)
 	if err := s.cat.AddSession(r.Context(), hashToken(value), u.ID, expires); err != nil {
-		errorProblem(w, err)
-		return
+		return nil, 0, "", err
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: value, Path: "/", Expires: expires,
 		HttpOnly: true, Secure: s.cfg.SecureCookies || r.TLS != nil, SameSite: http.SameSiteLaxMode})
-	writeJSON(w, http.StatusOK, u)
+	return u, 0, "", nil
 }
 
 func (s *Service) signOut(w http.ResponseWriter, r *http.Request) {
+	s.endSession(w, r)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// endSession removes the request's session and clears its cookie.
+func (s *Service) endSession(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.cat.RemoveSession(r.Context(), hashToken(c.Value))
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Service) me(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, userOf(r)) }

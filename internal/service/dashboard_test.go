@@ -1,0 +1,252 @@
+package service
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/sitevault"
+)
+
+// browser is a cookie-keeping client that does not follow redirects, so
+// that tests see where a page sends them.
+type browser struct {
+	t    *testing.T
+	e    *env
+	c    *http.Client
+	csrf string
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: e.t, e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
+}
+
+var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (b *browser) get(path string) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.e.srv.URL + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if m := csrfInput.FindSubmatch(body); m != nil {
+		b.csrf = string(m[1])
+	}
+	return resp, string(body)
+}
+
+// post sends a form the way a browser on the dashboard does (same origin).
+func (b *browser) post(path string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", b.e.srv.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// signIn signs in through the form.
+func (b *browser) signIn(email, password string) {
+	b.t.Helper()
+	b.get("/login")
+	resp, body := b.post("/login", url.Values{"csrf": {b.csrf}, "email": {email}, "password": {password}, "next": {"/"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		b.t.Fatalf("sign-in as %s: %d %s\n%s", email, resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+}
+
+// dashboardEnv is a service with an owner, a viewer and two sites, one
+// with markup in its path.
+func dashboardEnv(t *testing.T) (e *env, owner, viewer *browser) {
+	e = newEnv(t, nil)
+	ctx := context.Background()
+	if _, err := e.cat.AddUser(ctx, sitevault.User{Email: "viewer@example.org", Role: sitevault.RoleViewer}, HashPassword("viewer-password-1")); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []sitevault.Site{
+		{Name: "blog", Kind: sitevault.Local, Path: "/srv/blog"},
+		{Name: "shop", Kind: sitevault.Local, Path: `/srv/<script>alert(1)</script>`},
+	} {
+		if _, err := e.cat.AddSite(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owner, viewer = e.browser(), e.browser()
+	owner.signIn("owner@example.org", ownerPassword)
+	viewer.signIn("viewer@example.org", "viewer-password-1")
+	return e, owner, viewer
+}
+
+func TestDashboardNeedsSignIn(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser()
+	for _, path := range []string{"/", "/sites/blog/backups", "/jobs/1"} {
+		resp, _ := b.get(path)
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+			t.Errorf("GET %s without a session: %d → %q, want 303 to /login", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	resp, body := b.get("/login")
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="password"`) || b.csrf == "" {
+		t.Fatalf("sign-in page: %d, no password field or CSRF token:\n%s", resp.StatusCode, body)
+	}
+	// Without the CSRF token, with a wrong password, then right.
+	resp, _ = b.post("/login", url.Values{"email": {"owner@example.org"}, "password": {ownerPassword}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-in without CSRF token: %d, want 403", resp.StatusCode)
+	}
+	resp, body = b.post("/login", url.Values{"csrf": {b.csrf}, "email": {"owner@example.org"}, "password": {"wrong-password-1"}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "wrong email or password") {
+		t.Errorf("wrong password: %d\n%s", resp.StatusCode, body)
+	}
+	// A hostile next is kept on this site.
+	resp, _ = b.post("/login", url.Values{"csrf": {b.csrf}, "email": {"owner@example.org"}, "password": {ownerPassword}, "next": {"//evil.example/x"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Errorf("sign-in with next=//evil.example: %d → %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := b.get("/"); resp.StatusCode != 200 {
+		t.Errorf("sites page after sign-in: %d", resp.StatusCode)
+	}
+	// Sign out ends the session.
+	b.post("/logout", url.Values{"csrf": {b.csrf}})
+	if resp, _ := b.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("sites page after sign-out: %d, want 303 to /login", resp.StatusCode)
+	}
+}
+
+// TestDashboardPages renders every page for an owner and a viewer: the
+// owner sees the action controls, the viewer none.
+func TestDashboardPages(t *testing.T) {
+	e, owner, viewer := dashboardEnv(t)
+	job, err := e.svc.Enqueue(context.Background(), newBackupJob("blog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := []struct{ path, want, action string }{
+		{"/", `data-site="blog"`, `data-action="backup-now"`},
+		{"/sites/blog/backups", "Backups of blog", `data-action="backup-now"`},
+		{"/jobs/" + itoa(job.ID), `id="progress"`, ""},
+	}
+	for _, p := range pages {
+		for _, b := range []*browser{owner, viewer} {
+			resp, body := b.get(p.path)
+			who := "owner"
+			if b == viewer {
+				who = "viewer"
+			}
+			if resp.StatusCode != 200 || !strings.Contains(body, p.want) {
+				t.Errorf("%s: GET %s: %d, want 200 with %s\n%s", who, p.path, resp.StatusCode, p.want, body)
+				continue
+			}
+			if p.action != "" && strings.Contains(body, p.action) != (b == owner) {
+				t.Errorf("%s: GET %s: action control %s shown=%v", who, p.path, p.action, b != owner)
+			}
+			if b == viewer && strings.Contains(body, `data-action="backup-now"`) {
+				t.Errorf("viewer sees a backup control on %s", p.path)
+			}
+		}
+	}
+	if resp, _ := owner.get("/sites/blog"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/sites/blog/backups" {
+		t.Errorf("GET /sites/blog: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestDashboardActionsCheckRoleAndCSRF(t *testing.T) {
+	e, owner, viewer := dashboardEnv(t)
+	viewer.get("/")
+	resp, _ := viewer.post("/sites/blog/backup", url.Values{"csrf": {viewer.csrf}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer's back up now: %d, want 403", resp.StatusCode)
+	}
+	owner.get("/")
+	resp, _ = owner.post("/sites/blog/backup", url.Values{})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("back up now without CSRF token: %d, want 403", resp.StatusCode)
+	}
+	resp, _ = owner.post("/sites/blog/backup", url.Values{"csrf": {"x" + owner.csrf[1:]}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("back up now with a wrong CSRF token: %d, want 403", resp.StatusCode)
+	}
+	jobs, _ := e.cat.Jobs(context.Background(), jobFilterSite("blog"))
+	if len(jobs) != 0 {
+		t.Fatalf("refused POSTs queued %d jobs", len(jobs))
+	}
+	resp, _ = owner.post("/sites/blog/backup", url.Values{"csrf": {owner.csrf}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/jobs/") {
+		t.Fatalf("owner's back up now: %d → %q, want 303 to /jobs/ID", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, body := owner.get(resp.Header.Get("Location")); resp.StatusCode != 200 || !strings.Contains(body, `data-state="queued"`) {
+		t.Errorf("job page: %d\n%s", resp.StatusCode, body)
+	}
+	// A cross-site POST is refused before it reaches the form's check.
+	req, _ := http.NewRequest("POST", e.srv.URL+"/sites/blog/backup", strings.NewReader("csrf="+owner.csrf))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := owner.c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST: %v %v, want 403", resp, err)
+	}
+}
+
+func TestDashboardHostileInput(t *testing.T) {
+	_, owner, _ := dashboardEnv(t)
+	_, body := owner.get("/")
+	if strings.Contains(body, "<script>alert(1)") {
+		t.Errorf("a site's path is not escaped on the sites page:\n%s", body)
+	}
+	if !strings.Contains(body, "&lt;script&gt;alert(1)") {
+		t.Errorf("the escaped path is missing from the sites page:\n%s", body)
+	}
+	for _, path := range []string{"/sites/..%2F..%2Fetc/backups", "/sites/%3Cb%3Ex/backups", "/jobs/..%2F1", "/jobs/-1"} {
+		resp, body := owner.get(path)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, resp.StatusCode)
+		}
+		if strings.Contains(body, "<b>x") {
+			t.Errorf("GET %s echoes markup:\n%s", path, body)
+		}
+	}
+	if resp, _ := owner.get("/sites/blog/backups?day=../../x"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a bad day: %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestDashboardPageWeight keeps every page with its style sheet and
+// script under 100 KB.
+func TestDashboardPageWeight(t *testing.T) {
+	_, owner, _ := dashboardEnv(t)
+	_, css := owner.get("/static/site.css")
+	_, js := owner.get("/static/progress.js")
+	for _, path := range []string{"/", "/sites/blog/backups", "/login"} {
+		_, body := owner.get(path)
+		if n := len(body) + len(css) + len(js); n > 100*1024 {
+			t.Errorf("%s weighs %d bytes with its CSS and JS, over 100 KB", path, n)
+		}
+	}
+	if len(css) < 100 || len(js) < 100 {
+		t.Fatalf("static files not served: css %d bytes, js %d bytes", len(css), len(js))
+	}
+}
+
+func newBackupJob(site string) catalog.NewJob {
+	return catalog.NewJob{Kind: sitevault.JobBackup, Site: site, Trigger: "manual", Params: BackupParams{Trigger: "manual"}}
+}
+
+func jobFilterSite(site string) catalog.JobFilter { return catalog.JobFilter{Site: site} }
+
