@@ -249,4 +249,3 @@ func newBackupJob(site string) catalog.NewJob {
 }
 
 func jobFilterSite(site string) catalog.JobFilter { return catalog.JobFilter{Site: site} }
-
