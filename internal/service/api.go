@@ -837,22 +837,51 @@ func (s *Service) startRestore(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if req.Point == "" {
-		writeProblem(w, http.StatusUnprocessableEntity, "invalid", "point: name the restore point (an id, latest or a day YYYY-MM-DD)")
+	j, err := s.restoreJob(r.Context(), st.Name, req)
+	if err != nil {
+		requestProblem(w, err)
 		return
 	}
-	// Check the request now, not when the job runs.
-	sn, err := s.findPoint(r.Context(), st.Name, req.Point)
-	if err != nil {
-		errorProblem(w, err)
+	s.enqueueFor(w, r, j)
+}
+
+// requestError is a request the service refuses before queuing anything:
+// the API answers Status with Code; the dashboard shows the message.
+type requestError struct {
+	Status int
+	Code   string
+	Err    error
+}
+
+func (e *requestError) Error() string { return e.Err.Error() }
+func (e *requestError) Unwrap() error { return e.Err }
+
+// requestProblem writes err as a problem document.
+func requestProblem(w http.ResponseWriter, err error) {
+	var re *requestError
+	if errors.As(err, &re) {
+		writeProblem(w, re.Status, re.Code, re.Err.Error())
 		return
+	}
+	errorProblem(w, err)
+}
+
+// restoreJob checks a restore now, not when the job runs (the point
+// exists; items, paths and tables make sense), and returns the job that
+// restores exactly that point. The API and the dashboard use it.
+func (s *Service) restoreJob(ctx context.Context, site string, req RestoreParams) (catalog.NewJob, error) {
+	if req.Point == "" {
+		return catalog.NewJob{}, &requestError{http.StatusUnprocessableEntity, "invalid", errors.New("point: name the restore point (an id, latest or a day YYYY-MM-DD)")}
+	}
+	sn, err := s.findPoint(ctx, site, req.Point)
+	if err != nil {
+		return catalog.NewJob{}, err
 	}
 	if _, _, err := restore.ResolveItems(req.Items, req.Paths, req.Tables, sn.Meta[point.MetaContentDir]); err != nil {
-		writeProblem(w, http.StatusUnprocessableEntity, "bad_request", err.Error())
-		return
+		return catalog.NewJob{}, &requestError{http.StatusUnprocessableEntity, "bad_request", err}
 	}
-	req.Point = sn.ID.String() // the job restores exactly this point
-	s.enqueueFor(w, r, catalog.NewJob{Kind: sitevault.JobRestore, Site: st.Name, Params: req})
+	req.Point = sn.ID.String()
+	return catalog.NewJob{Kind: sitevault.JobRestore, Site: site, Params: req}, nil
 }
 
 func (s *Service) startUndo(w http.ResponseWriter, r *http.Request) {
@@ -872,17 +901,25 @@ func (s *Service) startDownload(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if _, _, err := downloadFormat(req.Format); err != nil {
-		writeProblem(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+	j, err := s.downloadJobFor(r.Context(), st.Name, req)
+	if err != nil {
+		requestProblem(w, err)
 		return
 	}
-	sn, err := s.findPoint(r.Context(), st.Name, req.Point)
+	s.enqueueFor(w, r, j)
+}
+
+// downloadJobFor checks a download (format, point) and returns its job.
+func (s *Service) downloadJobFor(ctx context.Context, site string, req DownloadParams) (catalog.NewJob, error) {
+	if _, _, err := downloadFormat(req.Format); err != nil {
+		return catalog.NewJob{}, &requestError{http.StatusUnprocessableEntity, "invalid", err}
+	}
+	sn, err := s.findPoint(ctx, site, req.Point)
 	if err != nil {
-		errorProblem(w, err)
-		return
+		return catalog.NewJob{}, err
 	}
 	req.Point = sn.ID.String()
-	s.enqueueFor(w, r, catalog.NewJob{Kind: sitevault.JobDownload, Site: st.Name, Params: req})
+	return catalog.NewJob{Kind: sitevault.JobDownload, Site: site, Params: req}, nil
 }
 
 func (s *Service) startCheck(w http.ResponseWriter, r *http.Request) {

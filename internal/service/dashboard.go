@@ -2,7 +2,9 @@ package service
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/point"
@@ -41,4 +43,54 @@ func (d dashboard) Enqueue(ctx context.Context, j catalog.NewJob) (*sitevault.Jo
 
 func (d dashboard) Points(ctx context.Context, site string) ([]*repository.Snapshot, error) {
 	return point.List(ctx, d.s.repo, site)
+}
+
+// refusal turns the service's refusals into the dashboard's.
+func refusal(err error) error {
+	var re *requestError
+	switch {
+	case errors.As(err, &re):
+		return &web.Refusal{Status: re.Status, Err: re.Err}
+	case errorCode(err) == "point_not_found":
+		return &web.Refusal{Status: http.StatusNotFound, Err: err}
+	}
+	return err
+}
+
+func (d dashboard) enqueue(ctx context.Context, j catalog.NewJob, by string, err error) (*sitevault.Job, error) {
+	if err != nil {
+		return nil, refusal(err)
+	}
+	j.CreatedBy, j.Trigger = by, "dashboard"
+	return d.s.Enqueue(ctx, j)
+}
+
+func (d dashboard) StartRestore(ctx context.Context, site, by string, req web.RestoreRequest) (*sitevault.Job, error) {
+	j, err := d.s.restoreJob(ctx, site, RestoreParams{Point: req.Point, Items: req.Items, Paths: req.Paths, Tables: req.Tables, Delete: req.Exact})
+	return d.enqueue(ctx, j, by, err)
+}
+
+func (d dashboard) StartUndo(ctx context.Context, site, by string) (*sitevault.Job, error) {
+	return d.enqueue(ctx, catalog.NewJob{Kind: sitevault.JobUndo, Site: site}, by, nil)
+}
+
+func (d dashboard) StartEventRestore(ctx context.Context, site, by string, event int64, before bool) (*sitevault.Job, error) {
+	e, err := d.s.cat.ActivityEvent(ctx, site, event)
+	if err != nil {
+		return nil, err
+	}
+	target, err := d.s.eventTarget(ctx, site, e, before)
+	if err != nil {
+		return nil, refusal(err)
+	}
+	return d.StartRestore(ctx, site, by, web.RestoreRequest{Point: target})
+}
+
+func (d dashboard) StartDownload(ctx context.Context, site, by, point, format string) (*sitevault.Job, error) {
+	j, err := d.s.downloadJobFor(ctx, site, DownloadParams{Point: point, Format: format})
+	return d.enqueue(ctx, j, by, err)
+}
+
+func (d dashboard) DownloadLink(job int64) (string, time.Time) {
+	return d.s.downloadLink(job, time.Now())
 }

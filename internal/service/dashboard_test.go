@@ -9,8 +9,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
@@ -74,7 +76,7 @@ func (b *browser) signIn(email, password string) {
 
 // dashboardEnv is a service with an owner, a viewer and two sites, one
 // with markup in its path.
-func dashboardEnv(t *testing.T) (e *env, owner, viewer *browser) {
+func dashboardEnv(t *testing.T) (e *env, owner, viewer *browser, pt string) {
 	e = newEnv(t, nil)
 	ctx := context.Background()
 	if _, err := e.cat.AddUser(ctx, sitevault.User{Email: "viewer@example.org", Role: sitevault.RoleViewer}, HashPassword("viewer-password-1")); err != nil {
@@ -88,10 +90,20 @@ func dashboardEnv(t *testing.T) (e *env, owner, viewer *browser) {
 			t.Fatal(err)
 		}
 	}
+	pt = savePoint(t, e, "blog", time.Now().Add(-time.Hour))
+	ev := sitevault.Event{UUID: "u-1", Time: time.Now().Add(-2 * time.Hour), Group: "post", Name: "post__published",
+		Summary: `Published "<img src=x onerror=alert(1)>"`}
+	ev.Actor.Kind, ev.Actor.Name = "user", "alice"
+	if _, err := e.cat.AddEvents(ctx, "blog", []sitevault.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.cat.SetEventsPoint(ctx, "blog", time.Now(), pt); err != nil {
+		t.Fatal(err)
+	}
 	owner, viewer = e.browser(), e.browser()
 	owner.signIn("owner@example.org", ownerPassword)
 	viewer.signIn("viewer@example.org", "viewer-password-1")
-	return e, owner, viewer
+	return e, owner, viewer, pt
 }
 
 func TestDashboardNeedsSignIn(t *testing.T) {
@@ -134,7 +146,7 @@ func TestDashboardNeedsSignIn(t *testing.T) {
 // TestDashboardPages renders every page for an owner and a viewer: the
 // owner sees the action controls, the viewer none.
 func TestDashboardPages(t *testing.T) {
-	e, owner, viewer := dashboardEnv(t)
+	e, owner, viewer, pt := dashboardEnv(t)
 	job, err := e.svc.Enqueue(context.Background(), newBackupJob("blog"))
 	if err != nil {
 		t.Fatal(err)
@@ -143,6 +155,10 @@ func TestDashboardPages(t *testing.T) {
 		{"/", `data-site="blog"`, `data-action="backup-now"`},
 		{"/sites/blog/backups", "Backups of blog", `data-action="backup-now"`},
 		{"/jobs/" + itoa(job.ID), `id="progress"`, ""},
+		{"/sites/blog/restore?point=" + pt, `value="database" checked`, `data-action="restore"`},
+		{"/sites/blog/activity", `data-event="`, `data-action="restore-event"`},
+		{"/sites/blog/activity?from=2000-01-01&to=2999-01-01&group=post&actor=alice&q=Published", `data-event="`, `data-action="undo-event"`},
+		{"/sites/blog/downloads", "Downloads of blog", `data-action="download"`},
 	}
 	for _, p := range pages {
 		for _, b := range []*browser{owner, viewer} {
@@ -169,7 +185,7 @@ func TestDashboardPages(t *testing.T) {
 }
 
 func TestDashboardActionsCheckRoleAndCSRF(t *testing.T) {
-	e, owner, viewer := dashboardEnv(t)
+	e, owner, viewer, pt := dashboardEnv(t)
 	viewer.get("/")
 	resp, _ := viewer.post("/sites/blog/backup", url.Values{"csrf": {viewer.csrf}})
 	if resp.StatusCode != http.StatusForbidden {
@@ -183,6 +199,17 @@ func TestDashboardActionsCheckRoleAndCSRF(t *testing.T) {
 	resp, _ = owner.post("/sites/blog/backup", url.Values{"csrf": {"x" + owner.csrf[1:]}})
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("back up now with a wrong CSRF token: %d, want 403", resp.StatusCode)
+	}
+	for _, path := range []string{"/sites/blog/restore", "/sites/blog/undo", "/sites/blog/activity/1/restore",
+		"/sites/blog/activity/1/undo", "/sites/blog/activity/1/download", "/sites/blog/downloads"} {
+		form := url.Values{"csrf": {viewer.csrf}, "point": {pt}, "item": {"database"}, "format": {"zip"}}
+		if resp, _ := viewer.post(path, form); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("viewer's POST %s: %d, want 403", path, resp.StatusCode)
+		}
+		form.Set("csrf", "")
+		if resp, _ := owner.post(path, form); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("owner's POST %s without CSRF token: %d, want 403", path, resp.StatusCode)
+		}
 	}
 	jobs, _ := e.cat.Jobs(context.Background(), jobFilterSite("blog"))
 	if len(jobs) != 0 {
@@ -205,7 +232,7 @@ func TestDashboardActionsCheckRoleAndCSRF(t *testing.T) {
 }
 
 func TestDashboardHostileInput(t *testing.T) {
-	_, owner, _ := dashboardEnv(t)
+	_, owner, _, pt := dashboardEnv(t)
 	_, body := owner.get("/")
 	if strings.Contains(body, "<script>alert(1)") {
 		t.Errorf("a site's path is not escaped on the sites page:\n%s", body)
@@ -222,6 +249,19 @@ func TestDashboardHostileInput(t *testing.T) {
 			t.Errorf("GET %s echoes markup:\n%s", path, body)
 		}
 	}
+	// A restore of a path outside the site is refused with the reason.
+	resp, body := owner.post("/sites/blog/restore", url.Values{"csrf": {owner.csrf}, "point": {pt}, "item": {"uploads"},
+		"paths": {"../../etc/passwd"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "without &#34;..&#34;") {
+		t.Errorf("restore of ../../etc/passwd: %d, want 422 saying why\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := owner.get("/sites/blog/restore?point=../../x"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("restore dialog of a bad point: %d, want 404", resp.StatusCode)
+	}
+	_, body = owner.get("/sites/blog/activity")
+	if strings.Contains(body, "<img src=x") || !strings.Contains(body, "&lt;img src=x") {
+		t.Errorf("an event's summary is not escaped:\n%s", body)
+	}
 	if resp, _ := owner.get("/sites/blog/backups?day=../../x"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("a bad day: %d, want 400", resp.StatusCode)
 	}
@@ -230,10 +270,10 @@ func TestDashboardHostileInput(t *testing.T) {
 // TestDashboardPageWeight keeps every page with its style sheet and
 // script under 100 KB.
 func TestDashboardPageWeight(t *testing.T) {
-	_, owner, _ := dashboardEnv(t)
+	_, owner, _, pt := dashboardEnv(t)
 	_, css := owner.get("/static/site.css")
 	_, js := owner.get("/static/progress.js")
-	for _, path := range []string{"/", "/sites/blog/backups", "/login"} {
+	for _, path := range []string{"/", "/sites/blog/backups", "/login", "/sites/blog/activity", "/sites/blog/downloads", "/sites/blog/restore?point=" + pt} {
 		_, body := owner.get(path)
 		if n := len(body) + len(css) + len(js); n > 100*1024 {
 			t.Errorf("%s weighs %d bytes with its CSS and JS, over 100 KB", path, n)
@@ -249,3 +289,19 @@ func newBackupJob(site string) catalog.NewJob {
 }
 
 func jobFilterSite(site string) catalog.JobFilter { return catalog.JobFilter{Site: site} }
+
+// savePoint stores an empty restore point of site (no files, no tables).
+func savePoint(t *testing.T, e *env, site string, at time.Time) string {
+	t.Helper()
+	ctx := context.Background()
+	tree, err := e.repo.SaveTree(ctx, &repository.Tree{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn := &repository.Snapshot{Time: at, Site: site, Trigger: "manual", Tree: tree, Meta: map[string]string{}}
+	id, err := e.repo.SaveSnapshot(ctx, sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.String()
+}

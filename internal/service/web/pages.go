@@ -16,6 +16,7 @@ import (
 
 var funcs = map[string]any{
 	"sitePath": sitePath,
+	"tab":      func(site, tab string) map[string]string { return map[string]string{"Site": site, "Tab": tab} },
 }
 
 // --- sign in ---

@@ -54,7 +54,35 @@ type Service interface {
 	Enqueue(ctx context.Context, j catalog.NewJob) (*sitevault.Job, error)
 	// Points lists a site's restore points, oldest first.
 	Points(ctx context.Context, site string) ([]*repository.Snapshot, error)
+	// StartRestore checks a restore (point, items, paths, tables) and queues it.
+	StartRestore(ctx context.Context, site, by string, req RestoreRequest) (*sitevault.Job, error)
+	// StartUndo queues the undo of the site's last restore.
+	StartUndo(ctx context.Context, site, by string) (*sitevault.Job, error)
+	// StartEventRestore queues "restore to this event" or (before) "undo
+	// this event" for an activity event.
+	StartEventRestore(ctx context.Context, site, by string, event int64, before bool) (*sitevault.Job, error)
+	// StartDownload checks a download (point, "tar.gz" or "zip") and queues it.
+	StartDownload(ctx context.Context, site, by, point, format string) (*sitevault.Job, error)
+	// DownloadLink is a finished download's link and when it expires.
+	DownloadLink(job int64) (string, time.Time)
 }
+
+// RestoreRequest is what the restore dialog asks for.
+type RestoreRequest struct {
+	Point                string
+	Items, Paths, Tables []string
+	Exact                bool // delete files the point does not hold, in the restored items
+}
+
+// Refusal is a request the service refuses (bad input, a conflict): the
+// page shows Err with Status.
+type Refusal struct {
+	Status int
+	Err    error
+}
+
+func (e *Refusal) Error() string { return e.Err.Error() }
+func (e *Refusal) Unwrap() error { return e.Err }
 
 // Dashboard serves the pages.
 type Dashboard struct {
@@ -65,7 +93,7 @@ type Dashboard struct {
 }
 
 // pageNames are the templates under templates/, each with layout.html.
-var pageNames = []string{"login", "sites", "backups", "job", "error"}
+var pageNames = []string{"login", "sites", "backups", "job", "error", "restore", "activity", "downloads"}
 
 // New parses the templates (a bad template is a build bug: it panics).
 func New(svc Service, log *slog.Logger) *Dashboard {
@@ -99,6 +127,15 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sites/{site}/backups", d.page(d.backupsPage))
 	mux.HandleFunc("POST /sites/{site}/backup", d.action(true, d.backupNow))
 	mux.HandleFunc("GET /jobs/{id}", d.page(d.jobPage))
+	mux.HandleFunc("GET /sites/{site}/restore", d.page(d.restorePage))
+	mux.HandleFunc("POST /sites/{site}/restore", d.action(true, d.restoreForm))
+	mux.HandleFunc("POST /sites/{site}/undo", d.action(true, d.undoForm))
+	mux.HandleFunc("GET /sites/{site}/activity", d.page(d.activityPage))
+	mux.HandleFunc("POST /sites/{site}/activity/{id}/restore", d.action(true, d.eventForm(false)))
+	mux.HandleFunc("POST /sites/{site}/activity/{id}/undo", d.action(true, d.eventForm(true)))
+	mux.HandleFunc("POST /sites/{site}/activity/{id}/download", d.action(true, d.eventDownload))
+	mux.HandleFunc("GET /sites/{site}/downloads", d.page(d.downloadsPage))
+	mux.HandleFunc("POST /sites/{site}/downloads", d.action(true, d.downloadForm))
 }
 
 // page is the frame every page is rendered in.
@@ -177,7 +214,10 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, u *sitevault.Us
 
 // failErr renders err as a page: not found is 404, bad input 422, the rest 500.
 func (d *Dashboard) failErr(w http.ResponseWriter, r *http.Request, u *sitevault.User, err error) {
+	var ref *Refusal
 	switch {
+	case errors.As(err, &ref):
+		d.fail(w, r, u, ref.Status, "Not done", ref.Err.Error())
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, catalog.ErrSiteNotFound):
 		d.fail(w, r, u, http.StatusNotFound, "Not found", err.Error())
 	default:
