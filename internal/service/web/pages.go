@@ -65,7 +65,15 @@ type siteRow struct {
 	LastError, ErrorSince string
 }
 
-type sitesData struct{ Sites []siteRow }
+type sitesData struct {
+	Sites              []siteRow
+	Total, Failing     int
+	Page, Pages        int
+	PrevPage, NextPage int // 0: none
+}
+
+// sitesPerPage keeps the sites page light with a thousand sites.
+const sitesPerPage = 50
 
 func (d *Dashboard) sitesPage(w http.ResponseWriter, r *http.Request, u *sitevault.User) {
 	ctx := r.Context()
@@ -85,11 +93,26 @@ func (d *Dashboard) sitesPage(w http.ResponseWriter, r *http.Request, u *sitevau
 		byName[st.Site] = st
 	}
 	now := d.now()
-	rows := make([]siteRow, 0, len(sites))
-	for _, st := range sites {
-		rows = append(rows, siteRowOf(st, byName[st.Name], now))
+	data := sitesData{Total: len(sites), Page: 1, Pages: max(1, (len(sites)+sitesPerPage-1)/sitesPerPage)}
+	for _, st := range statuses {
+		if st.Failures > 0 {
+			data.Failing++
+		}
 	}
-	d.render(w, r, http.StatusOK, "sites", page{Title: "Sites", Nav: "sites", User: u, D: sitesData{Sites: rows}})
+	if n, err := strconv.Atoi(r.URL.Query().Get("page")); err == nil && n > 0 {
+		data.Page = min(n, data.Pages)
+	}
+	if data.Page > 1 {
+		data.PrevPage = data.Page - 1
+	}
+	if data.Page < data.Pages {
+		data.NextPage = data.Page + 1
+	}
+	first := (data.Page - 1) * sitesPerPage
+	for _, st := range sites[first:min(len(sites), first+sitesPerPage)] {
+		data.Sites = append(data.Sites, siteRowOf(st, byName[st.Name], now))
+	}
+	d.render(w, r, http.StatusOK, "sites", page{Title: "Sites", Nav: "sites", User: u, D: data})
 }
 
 func siteRowOf(st sitevault.Site, status *catalog.SiteStatus, now time.Time) siteRow {
