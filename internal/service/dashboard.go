@@ -94,3 +94,15 @@ func (d dashboard) StartDownload(ctx context.Context, site, by, point, format st
 func (d dashboard) DownloadLink(job int64) (string, time.Time) {
 	return d.s.downloadLink(job, time.Now())
 }
+
+func (d dashboard) SaveSiteSettings(ctx context.Context, st sitevault.Site) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	_, err := d.s.cat.UpdateSite(ctx, st)
+	return err
+}
+
+func (d dashboard) PairingCode(ctx context.Context, site string) (string, time.Time, error) {
+	return d.s.PairingCode(ctx, site)
+}

@@ -159,6 +159,7 @@ func TestDashboardPages(t *testing.T) {
 		{"/sites/blog/activity", `data-event="`, `data-action="restore-event"`},
 		{"/sites/blog/activity?from=2000-01-01&to=2999-01-01&group=post&actor=alice&q=Published", `data-event="`, `data-action="undo-event"`},
 		{"/sites/blog/downloads", "Downloads of blog", `data-action="download"`},
+		{"/sites/blog/settings", `name="keep_daily"`, `data-action="pairing-code"`},
 	}
 	for _, p := range pages {
 		for _, b := range []*browser{owner, viewer} {
@@ -201,7 +202,7 @@ func TestDashboardActionsCheckRoleAndCSRF(t *testing.T) {
 		t.Errorf("back up now with a wrong CSRF token: %d, want 403", resp.StatusCode)
 	}
 	for _, path := range []string{"/sites/blog/restore", "/sites/blog/undo", "/sites/blog/activity/1/restore",
-		"/sites/blog/activity/1/undo", "/sites/blog/activity/1/download", "/sites/blog/downloads"} {
+		"/sites/blog/activity/1/undo", "/sites/blog/activity/1/download", "/sites/blog/downloads", "/sites/blog/settings"} {
 		form := url.Values{"csrf": {viewer.csrf}, "point": {pt}, "item": {"database"}, "format": {"zip"}}
 		if resp, _ := viewer.post(path, form); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("viewer's POST %s: %d, want 403", path, resp.StatusCode)
@@ -304,4 +305,36 @@ func savePoint(t *testing.T, e *env, site string, at time.Time) string {
 		t.Fatal(err)
 	}
 	return id.String()
+}
+
+func TestDashboardSiteSettings(t *testing.T) {
+	e, owner, _, _ := dashboardEnv(t)
+	owner.get("/sites/blog/settings")
+	form := url.Values{"csrf": {owner.csrf}, "action": {"save"}, "start": {"03:30"}, "window": {"90m"}, "time_zone": {"Europe/Berlin"},
+		"keep_last": {"5"}, "keep_daily": {"7"}, "keep_weekly": {"4"}, "keep_monthly": {"0"}, "notify": {"ops@example.org\nme@example.org"}}
+	if resp, body := owner.post("/sites/blog/settings", form); resp.StatusCode != 200 || !strings.Contains(body, "Saved.") {
+		t.Fatalf("save settings: %d\n%s", resp.StatusCode, body)
+	}
+	st, err := e.cat.Site(context.Background(), "blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Schedule.Start != "03:30" || st.Schedule.TimeZone != "Europe/Berlin" || st.Retention.KeepDaily != 7 || len(st.Notify) != 2 {
+		t.Errorf("saved site: %+v %+v %v", st.Schedule, st.Retention, st.Notify)
+	}
+	for field, v := range map[string]string{"notify": "<b>x</b>", "time_zone": "Mars/Olympus", "keep_daily": "-1", "window": "forever"} {
+		bad := url.Values{}
+		for k, vs := range form {
+			bad[k] = vs
+		}
+		bad.Set(field, v)
+		resp, body := owner.post("/sites/blog/settings", bad)
+		if resp.StatusCode != http.StatusUnprocessableEntity || strings.Contains(body, "<b>x") {
+			t.Errorf("settings with %s=%q: %d, want 422 and no markup\n%s", field, v, resp.StatusCode, body)
+		}
+	}
+	resp, body := owner.post("/sites/blog/settings", url.Values{"csrf": {owner.csrf}, "action": {"pairing-code"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "data-pairing-code") {
+		t.Errorf("pairing code: %d\n%s", resp.StatusCode, body)
+	}
 }

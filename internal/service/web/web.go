@@ -65,6 +65,11 @@ type Service interface {
 	StartDownload(ctx context.Context, site, by, point, format string) (*sitevault.Job, error)
 	// DownloadLink is a finished download's link and when it expires.
 	DownloadLink(job int64) (string, time.Time)
+	// SaveSiteSettings validates and saves a site whose schedule,
+	// retention or notify addresses changed (not its connection).
+	SaveSiteSettings(ctx context.Context, st sitevault.Site) error
+	// PairingCode makes a one-time code for the site's connector plugin.
+	PairingCode(ctx context.Context, site string) (string, time.Time, error)
 }
 
 // RestoreRequest is what the restore dialog asks for.
@@ -93,7 +98,7 @@ type Dashboard struct {
 }
 
 // pageNames are the templates under templates/, each with layout.html.
-var pageNames = []string{"login", "sites", "backups", "job", "error", "restore", "activity", "downloads"}
+var pageNames = []string{"login", "sites", "backups", "job", "error", "restore", "activity", "downloads", "sitesettings"}
 
 // New parses the templates (a bad template is a build bug: it panics).
 func New(svc Service, log *slog.Logger) *Dashboard {
@@ -136,6 +141,8 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /sites/{site}/activity/{id}/download", d.action(true, d.eventDownload))
 	mux.HandleFunc("GET /sites/{site}/downloads", d.page(d.downloadsPage))
 	mux.HandleFunc("POST /sites/{site}/downloads", d.action(true, d.downloadForm))
+	mux.HandleFunc("GET /sites/{site}/settings", d.page(d.siteSettingsPage))
+	mux.HandleFunc("POST /sites/{site}/settings", d.action(true, d.siteSettingsForm))
 }
 
 // page is the frame every page is rendered in.
