@@ -160,6 +160,7 @@ func TestDashboardPages(t *testing.T) {
 		{"/sites/blog/activity?from=2000-01-01&to=2999-01-01&group=post&actor=alice&q=Published", `data-event="`, `data-action="undo-event"`},
 		{"/sites/blog/downloads", "Downloads of blog", `data-action="download"`},
 		{"/sites/blog/settings", `name="keep_daily"`, `data-action="pairing-code"`},
+		{"/settings", `data-user="`, `data-action="add-user"`},
 	}
 	for _, p := range pages {
 		for _, b := range []*browser{owner, viewer} {
@@ -202,7 +203,7 @@ func TestDashboardActionsCheckRoleAndCSRF(t *testing.T) {
 		t.Errorf("back up now with a wrong CSRF token: %d, want 403", resp.StatusCode)
 	}
 	for _, path := range []string{"/sites/blog/restore", "/sites/blog/undo", "/sites/blog/activity/1/restore",
-		"/sites/blog/activity/1/undo", "/sites/blog/activity/1/download", "/sites/blog/downloads", "/sites/blog/settings"} {
+		"/sites/blog/activity/1/undo", "/sites/blog/activity/1/download", "/sites/blog/downloads", "/sites/blog/settings", "/settings"} {
 		form := url.Values{"csrf": {viewer.csrf}, "point": {pt}, "item": {"database"}, "format": {"zip"}}
 		if resp, _ := viewer.post(path, form); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("viewer's POST %s: %d, want 403", path, resp.StatusCode)
@@ -336,5 +337,36 @@ func TestDashboardSiteSettings(t *testing.T) {
 	resp, body := owner.post("/sites/blog/settings", url.Values{"csrf": {owner.csrf}, "action": {"pairing-code"}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "data-pairing-code") {
 		t.Errorf("pairing code: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+func TestDashboardServiceSettings(t *testing.T) {
+	e, owner, viewer, _ := dashboardEnv(t)
+	owner.get("/settings")
+	resp, body := owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"test-mail"}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "no mail settings yet") {
+		t.Errorf("test mail with no settings: %d, want 409\n%s", resp.StatusCode, body)
+	}
+	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"add-user"}, "email": {"<b>no-at-sign</b>"},
+		"role": {"viewer"}, "password": {"a-long-password-1"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || strings.Contains(body, "<b>no-at") {
+		t.Errorf("add a user with a bad email: %d, want 422 and no markup\n%s", resp.StatusCode, body)
+	}
+	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"add-user"}, "email": {"new@example.org"},
+		"role": {"viewer"}, "password": {"a-long-password-1"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "new@example.org") {
+		t.Errorf("add a user: %d\n%s", resp.StatusCode, body)
+	}
+	if _, _, err := e.cat.UserByEmail(context.Background(), "new@example.org"); err != nil {
+		t.Errorf("the added user is not in the catalog: %v", err)
+	}
+	// A viewer makes its own token; the secret is shown once.
+	viewer.get("/settings")
+	resp, body = viewer.post("/settings/tokens", url.Values{"csrf": {viewer.csrf}, "name": {"ci"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "data-token-secret") || !strings.Contains(body, `value="svt_`) {
+		t.Errorf("viewer's new token: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body := viewer.get("/settings"); strings.Contains(body, "data-token-secret") {
+		t.Errorf("the token's secret is shown again")
 	}
 }
