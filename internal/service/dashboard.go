@@ -139,3 +139,21 @@ func (d dashboard) NewToken(ctx context.Context, u *sitevault.User, name string)
 	secret, _, err := NewToken(ctx, d.s.cat, u.ID, name, nil)
 	return secret, err
 }
+
+func (d dashboard) CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string) (*web.SiteCheck, error) {
+	c, err := d.s.checkSite(ctx, st, acceptKey)
+	var hk *hostKeyError
+	if errors.As(err, &hk) {
+		return nil, &web.HostKeyUnknown{Fingerprint: hk.fingerprint, Err: hk.err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &web.SiteCheck{WordPress: c.WordPress, ContentDir: c.ContentDir, TablePrefix: c.TablePrefix, DBName: c.DBName,
+		DBHost: c.DBHost, Multisite: c.Multisite, HostKey: c.HostKey}, nil
+}
+
+func (d dashboard) AddSite(ctx context.Context, st sitevault.Site) error {
+	_, err := d.s.cat.AddSite(ctx, st)
+	return err
+}

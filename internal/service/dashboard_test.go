@@ -161,6 +161,7 @@ func TestDashboardPages(t *testing.T) {
 		{"/sites/blog/downloads", "Downloads of blog", `data-action="download"`},
 		{"/sites/blog/settings", `name="keep_daily"`, `data-action="pairing-code"`},
 		{"/settings", `data-user="`, `data-action="add-user"`},
+		{"/sites/new", `name="ssh"`, `data-action="test-connection"`},
 	}
 	for _, p := range pages {
 		for _, b := range []*browser{owner, viewer} {
@@ -203,7 +204,7 @@ func TestDashboardActionsCheckRoleAndCSRF(t *testing.T) {
 		t.Errorf("back up now with a wrong CSRF token: %d, want 403", resp.StatusCode)
 	}
 	for _, path := range []string{"/sites/blog/restore", "/sites/blog/undo", "/sites/blog/activity/1/restore",
-		"/sites/blog/activity/1/undo", "/sites/blog/activity/1/download", "/sites/blog/downloads", "/sites/blog/settings", "/settings"} {
+		"/sites/blog/activity/1/undo", "/sites/blog/activity/1/download", "/sites/blog/downloads", "/sites/blog/settings", "/settings", "/sites/new"} {
 		form := url.Values{"csrf": {viewer.csrf}, "point": {pt}, "item": {"database"}, "format": {"zip"}}
 		if resp, _ := viewer.post(path, form); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("viewer's POST %s: %d, want 403", path, resp.StatusCode)
@@ -368,5 +369,38 @@ func TestDashboardServiceSettings(t *testing.T) {
 	}
 	if _, body := viewer.get("/settings"); strings.Contains(body, "data-token-secret") {
 		t.Errorf("the token's secret is shown again")
+	}
+}
+
+// TestDashboardAddSite tests a local site's connection through the form:
+// a folder without WordPress is refused with the reason; hostile names
+// and SSH addresses are refused before anything connects.
+func TestDashboardAddSite(t *testing.T) {
+	e, owner, _, _ := dashboardEnv(t)
+	owner.get("/sites/new")
+	for _, form := range []url.Values{
+		{"name": {"<script>x"}, "path": {t.TempDir()}},
+		{"name": {"../etc"}, "path": {t.TempDir()}},
+		{"name": {"ok"}, "path": {t.TempDir()}, "ssh": {"no-user-host"}},
+		{"name": {"ok"}, "path": {t.TempDir()}, "ssh": {"u@host:99999"}},
+		{"name": {"blog"}, "path": {t.TempDir()}},
+	} {
+		form.Set("csrf", owner.csrf)
+		form.Set("action", "test")
+		resp, body := owner.post("/sites/new", form)
+		if resp.StatusCode != http.StatusUnprocessableEntity && resp.StatusCode != http.StatusConflict {
+			t.Errorf("add %v: %d, want 422 or 409\n%s", form, resp.StatusCode, body)
+		}
+		if strings.Contains(body, "<script>x") {
+			t.Errorf("add %v echoes markup", form)
+		}
+	}
+	dir := t.TempDir()
+	resp, body := owner.post("/sites/new", url.Values{"csrf": {owner.csrf}, "action": {"add"}, "name": {"empty"}, "path": {dir}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `role="alert"`) {
+		t.Errorf("add a folder without WordPress: %d, want 422 with the reason\n%s", resp.StatusCode, body)
+	}
+	if _, err := e.cat.Site(context.Background(), "empty"); err == nil {
+		t.Errorf("a site that failed its check was saved")
 	}
 }

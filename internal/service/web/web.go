@@ -83,6 +83,13 @@ type Service interface {
 	Tokens(ctx context.Context, u *sitevault.User) ([]*sitevault.Token, error)
 	// NewToken makes an API token of u; the secret is shown once.
 	NewToken(ctx context.Context, u *sitevault.User, name string) (string, error)
+
+	// CheckSite tests a site's settings as `site add` does (connection,
+	// files, wp-config.php, database login) and records the host key when
+	// acceptKey is its fingerprint; an unknown key is a *HostKeyUnknown.
+	CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string) (*SiteCheck, error)
+	// AddSite saves a checked site.
+	AddSite(ctx context.Context, st sitevault.Site) error
 }
 
 // RestoreRequest is what the restore dialog asks for.
@@ -111,7 +118,7 @@ type Dashboard struct {
 }
 
 // pageNames are the templates under templates/, each with layout.html.
-var pageNames = []string{"login", "sites", "backups", "job", "error", "restore", "activity", "downloads", "sitesettings", "settings"}
+var pageNames = []string{"login", "sites", "backups", "job", "error", "restore", "activity", "downloads", "sitesettings", "settings", "addsite"}
 
 // New parses the templates (a bad template is a build bug: it panics).
 func New(svc Service, log *slog.Logger) *Dashboard {
@@ -156,6 +163,8 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /sites/{site}/downloads", d.action(true, d.downloadForm))
 	mux.HandleFunc("GET /sites/{site}/settings", d.page(d.siteSettingsPage))
 	mux.HandleFunc("POST /sites/{site}/settings", d.action(true, d.siteSettingsForm))
+	mux.HandleFunc("GET /sites/new", d.page(d.addSitePage))
+	mux.HandleFunc("POST /sites/new", d.action(true, d.addSiteForm))
 	mux.HandleFunc("GET /settings", d.page(d.settingsPage))
 	mux.HandleFunc("POST /settings", d.action(true, d.settingsForm))
 	mux.HandleFunc("POST /settings/tokens", d.action(false, d.tokenForm))
