@@ -404,3 +404,37 @@ func TestDashboardAddSite(t *testing.T) {
 		t.Errorf("a site that failed its check was saved")
 	}
 }
+
+// TestDashboardRestoreFlow confirms a restore in the dialog, and shows the
+// finished job's page: what was restored and "Undo this restore" (the
+// job is finished through the catalog, as a worker would).
+func TestDashboardRestoreFlow(t *testing.T) {
+	e, owner, viewer, pt := dashboardEnv(t)
+	ctx := context.Background()
+	owner.get("/sites/blog/restore?point=" + pt)
+	resp, body := owner.post("/sites/blog/restore", url.Values{"csrf": {owner.csrf}, "point": {pt}, "item": {"database", "uploads"}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/jobs/") {
+		t.Fatalf("confirm restore: %d → %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	j, err := e.cat.ClaimJob(ctx, "test")
+	if err != nil || j == nil || j.Kind != sitevault.JobRestore || !strings.Contains(string(j.Params), `"items":["database","uploads"]`) {
+		t.Fatalf("queued job: %+v %v", j, err)
+	}
+	if _, err := e.cat.FinishJob(ctx, j.ID, "test", catalog.JobOutcome{State: sitevault.JobSucceeded,
+		Result: RestoreResult{Point: pt, Items: []string{"database", "uploads"}, FilesWritten: 3, Tables: 12, Complete: true}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = owner.get("/jobs/" + itoa(j.ID))
+	for _, want := range []string{`data-state="succeeded"`, `data-percent="100"`, "Restored database, uploads", "3 files written, 12 tables", `data-action="undo-restore"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("finished restore's page lacks %s\n%s", want, body)
+		}
+	}
+	if _, body := viewer.get("/jobs/" + itoa(j.ID)); strings.Contains(body, `data-action="undo-restore"`) {
+		t.Errorf("a viewer sees Undo this restore")
+	}
+	resp, _ = owner.post("/sites/blog/undo", url.Values{"csrf": {owner.csrf}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/jobs/") {
+		t.Errorf("undo: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -284,8 +285,22 @@ func changes(meta map[string]string) string {
 
 // --- jobs ---
 
+// jobResult is the part of a finished job's result the page shows (a
+// restore's, an undo's, a backup's or a download's).
+type jobResult struct {
+	Point        string   `json:"point"`
+	Items        []string `json:"items"`
+	FilesWritten int      `json:"files_written"`
+	Tables       any      `json:"tables"`
+	Warnings     []string `json:"warnings"`
+	Failed       []string `json:"failed"`
+	Size         int64    `json:"size"`
+}
+
 type jobData struct {
 	Job              *sitevault.Job
+	Result           jobResult
+	Link, Expires    string
 	Percent          int
 	Started, Elapsed string
 	Advice           string
@@ -319,6 +334,13 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request, u *sitevault
 	}
 	data.Elapsed = end.Sub(start).Round(time.Second).String()
 	data.CanUndo = j.Kind == sitevault.JobRestore && j.State == sitevault.JobSucceeded
+	if j.State == sitevault.JobSucceeded {
+		json.Unmarshal(j.Result, &data.Result)
+		if j.Kind == sitevault.JobDownload && u.Role == sitevault.RoleOwner {
+			link, exp := d.svc.DownloadLink(j.ID)
+			data.Link, data.Expires = link, exp.UTC().Format("15:04 MST")
+		}
+	}
 	if j.State == sitevault.JobFailed {
 		data.Advice = "Check the site's connection on its settings page, then try again."
 	}
