@@ -438,3 +438,25 @@ func TestDashboardRestoreFlow(t *testing.T) {
 		t.Errorf("undo: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// TestDashboardFailingSite shows a failing site's dot, error and since
+// when on the sites page, and the failure card with advice on its backups.
+func TestDashboardFailingSite(t *testing.T) {
+	e, owner, _, _ := dashboardEnv(t)
+	ctx := context.Background()
+	for range 2 {
+		if _, _, err := e.cat.BackupEnded(ctx, "shop", false, time.Now(), "", 0, time.Second, "connect: <b>refused</b>", "connect"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, body := owner.get("/")
+	for _, want := range []string{`class="dot failing"`, "connect: &lt;b&gt;refused&lt;/b&gt;", "failing since", "1 failing"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("sites page lacks %s\n%s", want, body)
+		}
+	}
+	_, body = owner.get("/sites/shop/backups")
+	if !strings.Contains(body, "The last backup failed") || !strings.Contains(body, "What to do:") {
+		t.Errorf("backups page lacks the failure card\n%s", body)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/failure"
 	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
@@ -201,6 +202,7 @@ type backupsData struct {
 	Days                []dayLink
 	Points              []pointRow
 	Status              siteRow
+	Advice              string
 	Running             *sitevault.Job
 }
 
@@ -222,6 +224,9 @@ func (d *Dashboard) backupsPage(w http.ResponseWriter, r *http.Request, u *sitev
 	}
 	status, _ := d.svc.Catalog().Status(ctx, st.Name)
 	data := backupsData{Site: st.Name, TimeZone: loc.String(), Status: siteRowOf(st, status, d.now())}
+	if status != nil && status.Failures > 0 {
+		data.Advice = advice(status.LastErrorCode)
+	}
 	counts := map[string]int{}
 	var order []string
 	for i := len(points) - 1; i >= 0; i-- { // newest first
@@ -342,7 +347,7 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request, u *sitevault
 		}
 	}
 	if j.State == sitevault.JobFailed {
-		data.Advice = "Check the site's connection on its settings page, then try again."
+		data.Advice = advice(j.ErrorCode)
 	}
 	title := fmt.Sprintf("%s %s", strings.ToUpper(string(j.Kind[:1]))+string(j.Kind[1:]), j.Site)
 	p := page{Title: title, Nav: "sites", User: u, D: data}
@@ -350,4 +355,12 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request, u *sitevault
 		p.Refresh = 3
 	}
 	d.render(w, r, http.StatusOK, "job", p)
+}
+
+// advice is what to do about a failure with code (the API's advice).
+func advice(code string) string {
+	if a := failure.Advice(code); a != "" {
+		return a
+	}
+	return "Check the site's connection on its settings page (host, credentials, disk space), fix what the error names, then try again."
 }
