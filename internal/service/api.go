@@ -22,6 +22,7 @@ import (
 	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/restore"
+	"github.com/sitevault/sitevault/internal/service/web"
 	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
@@ -124,7 +125,7 @@ func (s *Service) routes() http.Handler {
 		h := rt.handler
 		mux.Handle(rt.method+" "+rt.path, s.guard(rt.access, func(w http.ResponseWriter, r *http.Request) { h(s, w, r) }))
 	}
-	s.dashboardRoutes(mux)
+	web.New(dashboard{s}, s.log).Mount(mux) // the dashboard: every other path
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "not_found", "no such route: "+r.Method+" "+r.URL.Path)
 	})
@@ -271,11 +272,16 @@ func (s *Service) startSession(w http.ResponseWriter, r *http.Request, email, pa
 }
 
 func (s *Service) signOut(w http.ResponseWriter, r *http.Request) {
+	s.endSession(w, r)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// endSession removes the request's session and clears its cookie.
+func (s *Service) endSession(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		s.cat.RemoveSession(r.Context(), hashToken(c.Value))
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true})
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Service) me(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, userOf(r)) }
@@ -301,21 +307,24 @@ func (s *Service) addUser(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	req.Email = strings.ToLower(strings.TrimSpace(req.Email))
-	if !strings.Contains(req.Email, "@") || strings.ContainsAny(req.Email, "\r\n ") {
-		writeProblem(w, http.StatusUnprocessableEntity, "invalid", "email: not an email address")
-		return
-	}
-	if err := ValidPassword(req.Password); err != nil {
-		errorProblem(w, err)
-		return
-	}
-	u, err := s.cat.AddUser(r.Context(), sitevault.User{Email: req.Email, Name: req.Name, Role: req.Role}, HashPassword(req.Password))
+	u, err := s.createUser(r.Context(), req)
 	if err != nil {
-		errorProblem(w, err)
+		requestProblem(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, u)
+}
+
+// createUser checks and adds a user (the API and the dashboard).
+func (s *Service) createUser(ctx context.Context, req userRequest) (*sitevault.User, error) {
+	req.Email = strings.ToLower(strings.TrimSpace(req.Email))
+	if !strings.Contains(req.Email, "@") || strings.ContainsAny(req.Email, "\r\n ") {
+		return nil, &requestError{http.StatusUnprocessableEntity, "invalid", errors.New("email: not an email address")}
+	}
+	if err := ValidPassword(req.Password); err != nil {
+		return nil, err
+	}
+	return s.cat.AddUser(ctx, sitevault.User{Email: req.Email, Name: req.Name, Role: req.Role}, HashPassword(req.Password))
 }
 
 // editUser changes a user: owners change anyone's name, role and
@@ -830,22 +839,51 @@ func (s *Service) startRestore(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if req.Point == "" {
-		writeProblem(w, http.StatusUnprocessableEntity, "invalid", "point: name the restore point (an id, latest or a day YYYY-MM-DD)")
+	j, err := s.restoreJob(r.Context(), st.Name, req)
+	if err != nil {
+		requestProblem(w, err)
 		return
 	}
-	// Check the request now, not when the job runs.
-	sn, err := s.findPoint(r.Context(), st.Name, req.Point)
-	if err != nil {
-		errorProblem(w, err)
+	s.enqueueFor(w, r, j)
+}
+
+// requestError is a request the service refuses before queuing anything:
+// the API answers Status with Code; the dashboard shows the message.
+type requestError struct {
+	Status int
+	Code   string
+	Err    error
+}
+
+func (e *requestError) Error() string { return e.Err.Error() }
+func (e *requestError) Unwrap() error { return e.Err }
+
+// requestProblem writes err as a problem document.
+func requestProblem(w http.ResponseWriter, err error) {
+	var re *requestError
+	if errors.As(err, &re) {
+		writeProblem(w, re.Status, re.Code, re.Err.Error())
 		return
+	}
+	errorProblem(w, err)
+}
+
+// restoreJob checks a restore now, not when the job runs (the point
+// exists; items, paths and tables make sense), and returns the job that
+// restores exactly that point. The API and the dashboard use it.
+func (s *Service) restoreJob(ctx context.Context, site string, req RestoreParams) (catalog.NewJob, error) {
+	if req.Point == "" {
+		return catalog.NewJob{}, &requestError{http.StatusUnprocessableEntity, "invalid", errors.New("point: name the restore point (an id, latest or a day YYYY-MM-DD)")}
+	}
+	sn, err := s.findPoint(ctx, site, req.Point)
+	if err != nil {
+		return catalog.NewJob{}, err
 	}
 	if _, _, err := restore.ResolveItems(req.Items, req.Paths, req.Tables, sn.Meta[point.MetaContentDir]); err != nil {
-		writeProblem(w, http.StatusUnprocessableEntity, "bad_request", err.Error())
-		return
+		return catalog.NewJob{}, &requestError{http.StatusUnprocessableEntity, "bad_request", err}
 	}
-	req.Point = sn.ID.String() // the job restores exactly this point
-	s.enqueueFor(w, r, catalog.NewJob{Kind: sitevault.JobRestore, Site: st.Name, Params: req})
+	req.Point = sn.ID.String()
+	return catalog.NewJob{Kind: sitevault.JobRestore, Site: site, Params: req}, nil
 }
 
 func (s *Service) startUndo(w http.ResponseWriter, r *http.Request) {
@@ -865,17 +903,25 @@ func (s *Service) startDownload(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	if _, _, err := downloadFormat(req.Format); err != nil {
-		writeProblem(w, http.StatusUnprocessableEntity, "invalid", err.Error())
+	j, err := s.downloadJobFor(r.Context(), st.Name, req)
+	if err != nil {
+		requestProblem(w, err)
 		return
 	}
-	sn, err := s.findPoint(r.Context(), st.Name, req.Point)
+	s.enqueueFor(w, r, j)
+}
+
+// downloadJobFor checks a download (format, point) and returns its job.
+func (s *Service) downloadJobFor(ctx context.Context, site string, req DownloadParams) (catalog.NewJob, error) {
+	if _, _, err := downloadFormat(req.Format); err != nil {
+		return catalog.NewJob{}, &requestError{http.StatusUnprocessableEntity, "invalid", err}
+	}
+	sn, err := s.findPoint(ctx, site, req.Point)
 	if err != nil {
-		errorProblem(w, err)
-		return
+		return catalog.NewJob{}, err
 	}
 	req.Point = sn.ID.String()
-	s.enqueueFor(w, r, catalog.NewJob{Kind: sitevault.JobDownload, Site: st.Name, Params: req})
+	return catalog.NewJob{Kind: sitevault.JobDownload, Site: site, Params: req}, nil
 }
 
 func (s *Service) startCheck(w http.ResponseWriter, r *http.Request) {
@@ -1135,17 +1181,25 @@ func (s *Service) putSMTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) testSMTP(w http.ResponseWriter, r *http.Request) {
-	mailer := s.mailer(r.Context())
-	if mailer == nil {
-		writeProblem(w, http.StatusConflict, "not_configured", "no mail settings yet; save them first")
-		return
-	}
 	to := userOf(r).Email
-	err := mailer.Send(r.Context(), notify.Message{To: []string{to}, Subject: "[sitevault] Test mail",
-		Text: "This is a test mail from sitevault. Alerts about your sites' backups will come from this address.\n"})
-	if err != nil {
-		writeProblem(w, http.StatusBadGateway, "mail_failed", err.Error())
+	if err := s.sendTestMail(r.Context(), to); err != nil {
+		requestProblem(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"sent_to": to})
+}
+
+// sendTestMail sends a test mail with the stored settings (the API and the
+// dashboard's "send a test mail").
+func (s *Service) sendTestMail(ctx context.Context, to string) error {
+	mailer := s.mailer(ctx)
+	if mailer == nil {
+		return &requestError{http.StatusConflict, "not_configured", errors.New("no mail settings yet; save them first")}
+	}
+	err := mailer.Send(ctx, notify.Message{To: []string{to}, Subject: "[sitevault] Test mail",
+		Text: "This is a test mail from sitevault. Alerts about your sites' backups will come from this address.\n"})
+	if err != nil {
+		return &requestError{http.StatusBadGateway, "mail_failed", err}
+	}
+	return nil
 }

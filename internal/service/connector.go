@@ -356,29 +356,37 @@ func (s *Service) eventRestore(w http.ResponseWriter, r *http.Request, before bo
 	if !readJSON(w, r, &req) {
 		return
 	}
-	var target string
-	if before {
-		points, err := point.List(r.Context(), s.repo, st.Name)
-		if err != nil {
-			errorProblem(w, err)
-			return
-		}
-		for _, sn := range points { // oldest first
-			if point.IsBackup(sn) && sn.Time.Before(e.Time) {
-				target = sn.ID.String()
-			}
-		}
-		if target == "" {
-			writeProblem(w, http.StatusConflict, "no_point_before", "no backup point of the site is older than this event: there is nothing to go back to")
-			return
-		}
-	} else {
-		if e.Point == "" {
-			writeProblem(w, http.StatusConflict, "not_restorable_yet", "no restore point holds this event yet; the next backup will")
-			return
-		}
-		target = e.Point
+	target, err := s.eventTarget(r.Context(), st.Name, e, before)
+	if err != nil {
+		requestProblem(w, err)
+		return
 	}
 	params := RestoreParams{Point: target, Items: req.Items, Paths: req.Paths, Tables: req.Tables}
 	s.enqueueFor(w, r, catalog.NewJob{Kind: sitevault.JobRestore, Site: st.Name, Params: params})
+}
+
+// eventTarget is the point that restores the site to just after event e,
+// or (before) the last backup point older than it: what "restore to this
+// event" and "undo this event" restore. The API and the dashboard use it.
+func (s *Service) eventTarget(ctx context.Context, site string, e sitevault.Event, before bool) (string, error) {
+	if !before {
+		if e.Point == "" {
+			return "", &requestError{http.StatusConflict, "not_restorable_yet", errors.New("no restore point holds this event yet; the next backup will")}
+		}
+		return e.Point, nil
+	}
+	points, err := point.List(ctx, s.repo, site)
+	if err != nil {
+		return "", err
+	}
+	var target string
+	for _, sn := range points { // oldest first
+		if point.IsBackup(sn) && sn.Time.Before(e.Time) {
+			target = sn.ID.String()
+		}
+	}
+	if target == "" {
+		return "", &requestError{http.StatusConflict, "no_point_before", errors.New("no backup point of the site is older than this event: there is nothing to go back to")}
+	}
+	return target, nil
 }

@@ -2,11 +2,11 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,18 +16,23 @@ import (
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
-// browser is an HTTP client with cookies that does not follow redirects,
-// as a person's browser session on the dashboard.
+// browser is a cookie-keeping client that does not follow redirects, so
+// that tests see where a page sends them.
 type browser struct {
-	t *testing.T
-	e *env
-	c *http.Client
+	t    *testing.T
+	e    *env
+	c    *http.Client
+	csrf string
 }
 
 func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: e.t, e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return &browser{t: e.t, e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
 }
+
+var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 func (b *browser) get(path string) (*http.Response, string) {
 	b.t.Helper()
@@ -37,15 +42,19 @@ func (b *browser) get(path string) (*http.Response, string) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	if m := csrfInput.FindSubmatch(body); m != nil {
+		b.csrf = string(m[1])
+	}
 	return resp, string(body)
 }
 
-// post sends a form as a same-origin browser does (Sec-Fetch-Site).
-func (b *browser) post(path string, form url.Values, site string) (*http.Response, string) {
+// post sends a form the way a browser on the dashboard does (same origin).
+func (b *browser) post(path string, form url.Values) (*http.Response, string) {
 	b.t.Helper()
 	req, _ := http.NewRequest("POST", b.e.srv.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Sec-Fetch-Site", site)
+	req.Header.Set("Origin", b.e.srv.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	resp, err := b.c.Do(req)
 	if err != nil {
 		b.t.Fatal(err)
@@ -55,220 +64,399 @@ func (b *browser) post(path string, form url.Values, site string) (*http.Respons
 	return resp, string(body)
 }
 
+// signIn signs in through the form.
 func (b *browser) signIn(email, password string) {
 	b.t.Helper()
-	resp, body := b.post("/login", url.Values{"email": {email}, "password": {password}, "next": {"/"}}, "same-origin")
-	if resp.StatusCode != http.StatusSeeOther {
-		b.t.Fatalf("sign in as %s: %d\n%s", email, resp.StatusCode, body)
+	b.get("/login")
+	resp, body := b.post("/login", url.Values{"csrf": {b.csrf}, "email": {email}, "password": {password}, "next": {"/"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		b.t.Fatalf("sign-in as %s: %d %s\n%s", email, resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 }
 
-// dashboardSite registers site blog with two restore points a day apart.
-func dashboardSite(t *testing.T, e *env) []*repository.Snapshot {
+// dashboardEnv is a service with an owner, a viewer and two sites, one
+// with markup in its path.
+func dashboardEnv(t *testing.T) (e *env, owner, viewer *browser, pt string) {
+	e = newEnv(t, nil)
 	ctx := context.Background()
-	if _, err := e.cat.AddSite(ctx, sitevault.Site{Name: "blog", Kind: sitevault.Local, Path: "/srv/blog"}); err != nil {
+	if _, err := e.cat.AddUser(ctx, sitevault.User{Email: "viewer@example.org", Role: sitevault.RoleViewer}, HashPassword("viewer-password-1")); err != nil {
 		t.Fatal(err)
 	}
-	day1 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	a := repository.TestSnapshot(t, e.repo, "blog", day1, map[string][]byte{"index.html": []byte("one")})
-	b := repository.TestSnapshot(t, e.repo, "blog", day1.Add(26*time.Hour), map[string][]byte{"index.html": []byte("two")})
-	return []*repository.Snapshot{a, b}
-}
-
-// TestDashboardSignIn: pages send a stranger to the sign-in page and back;
-// a wrong password shows the form again; a redirect never leaves the site.
-func TestDashboardSignIn(t *testing.T) {
-	e := newEnv(t, nil)
-	b := e.browser()
-	resp, _ := b.get("/sites/blog/backups?day=2026-12-04")
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2Fsites%2Fblog%2Fbackups%3Fday%3D2026-12-04" {
-		t.Fatalf("a page without a session: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	resp, body := b.get("/login?next=/sites/blog/backups")
-	if resp.StatusCode != 200 || !strings.Contains(body, `name="next" value="/sites/blog/backups"`) || !strings.Contains(body, `<label for="password">`) {
-		t.Fatalf("sign-in page: %d\n%s", resp.StatusCode, body)
-	}
-	resp, body = b.post("/login", url.Values{"email": {"owner@example.org"}, "password": {"wrong password!"}, "next": {"/"}}, "same-origin")
-	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Wrong email or password") {
-		t.Fatalf("a wrong password: %d\n%s", resp.StatusCode, body)
-	}
-	for next, want := range map[string]string{"/sites/blog/backups": "/sites/blog/backups", "//evil.example": "/", "https://evil.example/": "/", "/\\evil": "/"} {
-		b := e.browser()
-		resp, _ := b.post("/login", url.Values{"email": {"owner@example.org"}, "password": {ownerPassword}, "next": {next}}, "same-origin")
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
-			t.Errorf("sign in with next=%q: %d → %q, want %q", next, resp.StatusCode, resp.Header.Get("Location"), want)
-		}
-	}
-	b.signIn("owner@example.org", ownerPassword)
-	if resp, body := b.get("/"); resp.StatusCode != 200 || !strings.Contains(body, "owner@example.org") {
-		t.Fatalf("sites page after sign-in: %d\n%s", resp.StatusCode, body)
-	}
-	if resp, _ := b.post("/logout", nil, "same-origin"); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sign out: %d", resp.StatusCode)
-	}
-	if resp, _ := b.get("/"); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("after sign-out the sites page answered %d", resp.StatusCode)
-	}
-}
-
-// TestDashboardPages: the owner sees the sites, the backups by day (the
-// latest day first), the restore dialog with its six items, and starts a
-// backup and a restore that land on their progress pages as queued jobs
-// with the right parameters. A viewer sees the same pages without a
-// control, and the server refuses the forms anyway; a cross-site form is
-// refused.
-func TestDashboardPages(t *testing.T) {
-	e := newEnv(t, nil)
-	points := dashboardSite(t, e)
-	owner := e.browser()
-	owner.signIn("owner@example.org", ownerPassword)
-
-	_, body := owner.get("/")
-	for _, want := range []string{`data-site="blog"`, `href="/sites/blog/backups"`, `data-action="backup-now"`, "/srv/blog"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("sites page lacks %q", want)
-		}
-	}
-	resp, body := owner.get("/sites/blog/backups")
-	if resp.StatusCode != 200 || !strings.Contains(body, `data-point="`+points[1].ID.String()+`"`) || strings.Contains(body, `data-point="`+points[0].ID.String()+`"`) ||
-		!strings.Contains(body, `href="?day=2026-12-03"`) || !strings.Contains(body, `aria-current="date">2026-12-04`) {
-		t.Fatalf("backups page (latest day): %d\n%s", resp.StatusCode, body)
-	}
-	_, body = owner.get("/sites/blog/backups?day=2026-12-03")
-	if !strings.Contains(body, `data-point="`+points[0].ID.String()+`"`) || !strings.Contains(body, `data-action="restore"`) {
-		t.Fatalf("backups page of 2026-12-03:\n%s", body)
-	}
-	resp, body = owner.get("/sites/blog/restore?point=" + points[0].ID.Short())
-	if resp.StatusCode != 200 || strings.Count(body, `name="item"`) != 6 || !strings.Contains(body, `value="`+points[0].ID.String()+`"`) {
-		t.Fatalf("restore dialog: %d\n%s", resp.StatusCode, body)
-	}
-	if resp, _ := owner.get("/sites/nosuch/backups"); resp.StatusCode != 404 {
-		t.Errorf("backups of an unknown site: %d", resp.StatusCode)
-	}
-
-	// Back up now → the job's page.
-	resp, _ = owner.post("/sites/blog/backup", nil, "same-origin")
-	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/jobs/") {
-		t.Fatalf("back up now: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	jobPage := resp.Header.Get("Location")
-	if _, body := owner.get("/sites/blog/backups"); !strings.Contains(body, `<a href="`+jobPage+`">Backup: queued, 0%`) {
-		t.Errorf("the backups page does not show the queued backup:\n%s", body)
-	}
-	_, body = owner.get(jobPage)
-	if !strings.Contains(body, `id="progress"`) || !strings.Contains(body, `data-state="queued"`) || !strings.Contains(body, `http-equiv="refresh"`) {
-		t.Fatalf("job page:\n%s", body)
-	}
-	// Restore only the database, with no item: refused with the dialog.
-	resp, body = owner.post("/sites/blog/restore", url.Values{"point": {points[0].ID.String()}}, "same-origin")
-	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "Choose at least one") {
-		t.Fatalf("restore without items: %d\n%s", resp.StatusCode, body)
-	}
-	resp, _ = owner.post("/sites/blog/restore", url.Values{"point": {points[0].ID.String()}, "item": {"database"}}, "same-origin")
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("restore: %d", resp.StatusCode)
-	}
-	id := strings.TrimPrefix(resp.Header.Get("Location"), "/jobs/")
-	r, jb := e.do("GET", "/api/v1/jobs/"+id, e.token(sitevault.RoleOwner), nil)
-	var out struct{ Job sitevault.Job }
-	if err := json.Unmarshal(jb, &out.Job); err != nil {
-		t.Fatalf("%v: %s", err, jb)
-	}
-	var params RestoreParams
-	json.Unmarshal(out.Job.Params, &params)
-	if r.StatusCode != 200 || out.Job.Kind != sitevault.JobRestore || params.Point != points[0].ID.String() || len(params.Items) != 1 || params.Items[0] != "database" {
-		t.Fatalf("the restore job: %d %+v %+v", r.StatusCode, out.Job, params)
-	}
-	// A form from another site is refused.
-	if resp, _ := owner.post("/sites/blog/backup", nil, "cross-site"); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("a cross-site form: %d, want 403", resp.StatusCode)
-	}
-
-	// A viewer: the pages, no controls; the forms refused.
-	if _, err := e.cat.AddUser(context.Background(), sitevault.User{Email: "viewer@example.org", Role: sitevault.RoleViewer}, HashPassword("viewer-password-1")); err != nil {
-		t.Fatal(err)
-	}
-	viewer := e.browser()
-	viewer.signIn("viewer@example.org", "viewer-password-1")
-	for _, page := range []string{"/", "/sites/blog/backups?day=2026-12-03", jobPage} {
-		resp, body := viewer.get(page)
-		if resp.StatusCode != 200 || strings.Contains(body, "data-action=") || strings.Contains(body, `method="post" action="/sites`) {
-			t.Errorf("viewer on %s: %d, with controls:\n%s", page, resp.StatusCode, body)
-		}
-	}
-	before, _ := e.cat.Jobs(context.Background(), catalog.JobFilter{Limit: 1000})
-	for _, form := range []string{"/sites/blog/backup", "/sites/blog/undo"} {
-		if resp, _ := viewer.post(form, nil, "same-origin"); resp.StatusCode != http.StatusForbidden {
-			t.Errorf("viewer POST %s: %d, want 403", form, resp.StatusCode)
-		}
-	}
-	if resp, _ := viewer.post("/sites/blog/restore", url.Values{"point": {points[0].ID.String()}, "item": {"database"}}, "same-origin"); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("viewer restore: %d, want 403", resp.StatusCode)
-	}
-	after, _ := e.cat.Jobs(context.Background(), catalog.JobFilter{Limit: 1000})
-	if len(after) != len(before) {
-		t.Errorf("a viewer's forms queued %d jobs", len(after)-len(before))
-	}
-}
-
-// TestDashboardWeight: each page with its style sheet and script stays
-// under 100 KB.
-func TestDashboardWeight(t *testing.T) {
-	e := newEnv(t, nil)
-	points := dashboardSite(t, e)
-	b := e.browser()
-	b.signIn("owner@example.org", ownerPassword)
-	_, css := b.get("/static/site.css")
-	_, js := b.get("/static/progress.js")
-	if len(css) < 1000 || len(js) < 500 {
-		t.Fatalf("assets: css %d bytes, js %d bytes", len(css), len(js))
-	}
-	for _, page := range []string{"/", "/sites/blog/backups", "/sites/blog/restore?point=" + points[0].ID.String(), "/login"} {
-		_, html := b.get(page)
-		if total := len(html) + len(css) + len(js); total > 100<<10 {
-			t.Errorf("%s: %d bytes with its assets, over 100 KB", page, total)
-		}
-	}
-}
-
-// TestPointsNewestFirst: the API lists a site's points newest first, as
-// docs/openapi.yaml says.
-func TestPointsNewestFirst(t *testing.T) {
-	e := newEnv(t, nil)
-	points := dashboardSite(t, e)
-	_, body := e.do("GET", "/api/v1/sites/blog/points", e.token(sitevault.RoleViewer), nil)
-	var out struct {
-		Points []PointView `json:"points"`
-	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		t.Fatal(err)
-	}
-	if len(out.Points) != 2 || out.Points[0].ID != points[1].ID.String() || out.Points[1].ID != points[0].ID.String() {
-		t.Fatalf("points: %+v, want %s then %s", out.Points, points[1].ID.Short(), points[0].ID.Short())
-	}
-}
-
-// TestDashboardFailureCard: while a site's backups fail, the sites page
-// says since when and the backups page shows the error and what to do.
-func TestDashboardFailureCard(t *testing.T) {
-	e := newEnv(t, nil)
-	dashboardSite(t, e)
-	ctx := context.Background()
-	at := time.Date(2026, 12, 5, 2, 10, 0, 0, time.UTC)
-	for i := range 2 {
-		if _, _, err := e.cat.BackupEnded(ctx, "blog", false, at.Add(time.Duration(i)*time.Hour), "", 0, time.Second,
-			"back up blog: the database refused the login", "database_login"); err != nil {
+	for _, st := range []sitevault.Site{
+		{Name: "blog", Kind: sitevault.Local, Path: "/srv/blog"},
+		{Name: "shop", Kind: sitevault.Local, Path: `/srv/<script>alert(1)</script>`},
+	} {
+		if _, err := e.cat.AddSite(ctx, st); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b := e.browser()
-	b.signIn("owner@example.org", ownerPassword)
-	_, body := b.get("/")
-	if !strings.Contains(body, `class="dot failing"`) || !strings.Contains(body, "the database refused the login") || !strings.Contains(body, "failing since") {
-		t.Errorf("sites page of a failing site:\n%s", body)
+	pt = savePoint(t, e, "blog", time.Now().Add(-time.Hour))
+	ev := sitevault.Event{UUID: "u-1", Time: time.Now().Add(-2 * time.Hour), Group: "post", Name: "post__published",
+		Summary: `Published "<img src=x onerror=alert(1)>"`}
+	ev.Actor.Kind, ev.Actor.Name = "user", "alice"
+	if _, err := e.cat.AddEvents(ctx, "blog", []sitevault.Event{ev}); err != nil {
+		t.Fatal(err)
 	}
-	_, body = b.get("/sites/blog/backups")
-	if !strings.Contains(body, "Backups are failing since") || !strings.Contains(body, "(2 in a row)") || !strings.Contains(body, "check DB_USER and DB_PASSWORD") {
-		t.Errorf("backups page of a failing site:\n%s", body)
+	if _, err := e.cat.SetEventsPoint(ctx, "blog", time.Now(), pt); err != nil {
+		t.Fatal(err)
+	}
+	owner, viewer = e.browser(), e.browser()
+	owner.signIn("owner@example.org", ownerPassword)
+	viewer.signIn("viewer@example.org", "viewer-password-1")
+	return e, owner, viewer, pt
+}
+
+func TestDashboardNeedsSignIn(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser()
+	for _, path := range []string{"/", "/sites/blog/backups", "/jobs/1"} {
+		resp, _ := b.get(path)
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
+			t.Errorf("GET %s without a session: %d → %q, want 303 to /login", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	resp, body := b.get("/login")
+	if resp.StatusCode != 200 || !strings.Contains(body, `name="password"`) || b.csrf == "" {
+		t.Fatalf("sign-in page: %d, no password field or CSRF token:\n%s", resp.StatusCode, body)
+	}
+	// Without the CSRF token, with a wrong password, then right.
+	resp, _ = b.post("/login", url.Values{"email": {"owner@example.org"}, "password": {ownerPassword}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("sign-in without CSRF token: %d, want 403", resp.StatusCode)
+	}
+	resp, body = b.post("/login", url.Values{"csrf": {b.csrf}, "email": {"owner@example.org"}, "password": {"wrong-password-1"}})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "wrong email or password") {
+		t.Errorf("wrong password: %d\n%s", resp.StatusCode, body)
+	}
+	// A hostile next is kept on this site.
+	resp, _ = b.post("/login", url.Values{"csrf": {b.csrf}, "email": {"owner@example.org"}, "password": {ownerPassword}, "next": {"//evil.example/x"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Errorf("sign-in with next=//evil.example: %d → %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := b.get("/"); resp.StatusCode != 200 {
+		t.Errorf("sites page after sign-in: %d", resp.StatusCode)
+	}
+	// Sign out ends the session.
+	b.post("/logout", url.Values{"csrf": {b.csrf}})
+	if resp, _ := b.get("/"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("sites page after sign-out: %d, want 303 to /login", resp.StatusCode)
+	}
+}
+
+// TestDashboardPages renders every page for an owner and a viewer: the
+// owner sees the action controls, the viewer none.
+func TestDashboardPages(t *testing.T) {
+	e, owner, viewer, pt := dashboardEnv(t)
+	job, err := e.svc.Enqueue(context.Background(), newBackupJob("blog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := []struct{ path, want, action string }{
+		{"/", `data-site="blog"`, `data-action="backup-now"`},
+		{"/sites/blog/backups", "Backups of blog", `data-action="backup-now"`},
+		{"/jobs/" + itoa(job.ID), `id="progress"`, ""},
+		{"/sites/blog/restore?point=" + pt, `value="database" checked`, `data-action="restore"`},
+		{"/sites/blog/activity", `data-event="`, `data-action="restore-event"`},
+		{"/sites/blog/activity?from=2000-01-01&to=2999-01-01&group=post&actor=alice&q=Published", `data-event="`, `data-action="undo-event"`},
+		{"/sites/blog/downloads", "Downloads of blog", `data-action="download"`},
+		{"/sites/blog/settings", `name="keep_daily"`, `data-action="pairing-code"`},
+		{"/settings", `data-user="`, `data-action="add-user"`},
+		{"/sites/new", `name="ssh"`, `data-action="test-connection"`},
+	}
+	for _, p := range pages {
+		for _, b := range []*browser{owner, viewer} {
+			resp, body := b.get(p.path)
+			who := "owner"
+			if b == viewer {
+				who = "viewer"
+			}
+			if resp.StatusCode != 200 || !strings.Contains(body, p.want) {
+				t.Errorf("%s: GET %s: %d, want 200 with %s\n%s", who, p.path, resp.StatusCode, p.want, body)
+				continue
+			}
+			if p.action != "" && strings.Contains(body, p.action) != (b == owner) {
+				t.Errorf("%s: GET %s: action control %s shown=%v", who, p.path, p.action, b != owner)
+			}
+			if b == viewer && strings.Contains(body, `data-action="backup-now"`) {
+				t.Errorf("viewer sees a backup control on %s", p.path)
+			}
+		}
+	}
+	if resp, _ := owner.get("/sites/blog"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/sites/blog/backups" {
+		t.Errorf("GET /sites/blog: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestDashboardActionsCheckRoleAndCSRF(t *testing.T) {
+	e, owner, viewer, pt := dashboardEnv(t)
+	viewer.get("/")
+	resp, _ := viewer.post("/sites/blog/backup", url.Values{"csrf": {viewer.csrf}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("viewer's back up now: %d, want 403", resp.StatusCode)
+	}
+	owner.get("/")
+	resp, _ = owner.post("/sites/blog/backup", url.Values{})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("back up now without CSRF token: %d, want 403", resp.StatusCode)
+	}
+	resp, _ = owner.post("/sites/blog/backup", url.Values{"csrf": {"x" + owner.csrf[1:]}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("back up now with a wrong CSRF token: %d, want 403", resp.StatusCode)
+	}
+	for _, path := range []string{"/sites/blog/restore", "/sites/blog/undo", "/sites/blog/activity/1/restore",
+		"/sites/blog/activity/1/undo", "/sites/blog/activity/1/download", "/sites/blog/downloads", "/sites/blog/settings", "/settings", "/sites/new"} {
+		form := url.Values{"csrf": {viewer.csrf}, "point": {pt}, "item": {"database"}, "format": {"zip"}}
+		if resp, _ := viewer.post(path, form); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("viewer's POST %s: %d, want 403", path, resp.StatusCode)
+		}
+		form.Set("csrf", "")
+		if resp, _ := owner.post(path, form); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("owner's POST %s without CSRF token: %d, want 403", path, resp.StatusCode)
+		}
+	}
+	jobs, _ := e.cat.Jobs(context.Background(), jobFilterSite("blog"))
+	if len(jobs) != 0 {
+		t.Fatalf("refused POSTs queued %d jobs", len(jobs))
+	}
+	resp, _ = owner.post("/sites/blog/backup", url.Values{"csrf": {owner.csrf}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/jobs/") {
+		t.Fatalf("owner's back up now: %d → %q, want 303 to /jobs/ID", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, body := owner.get(resp.Header.Get("Location")); resp.StatusCode != 200 || !strings.Contains(body, `data-state="queued"`) {
+		t.Errorf("job page: %d\n%s", resp.StatusCode, body)
+	}
+	// A cross-site POST is refused before it reaches the form's check.
+	req, _ := http.NewRequest("POST", e.srv.URL+"/sites/blog/backup", strings.NewReader("csrf="+owner.csrf))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if resp, err := owner.c.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-site POST: %v %v, want 403", resp, err)
+	}
+}
+
+func TestDashboardHostileInput(t *testing.T) {
+	_, owner, _, pt := dashboardEnv(t)
+	_, body := owner.get("/")
+	if strings.Contains(body, "<script>alert(1)") {
+		t.Errorf("a site's path is not escaped on the sites page:\n%s", body)
+	}
+	if !strings.Contains(body, "&lt;script&gt;alert(1)") {
+		t.Errorf("the escaped path is missing from the sites page:\n%s", body)
+	}
+	for _, path := range []string{"/sites/..%2F..%2Fetc/backups", "/sites/%3Cb%3Ex/backups", "/jobs/..%2F1", "/jobs/-1"} {
+		resp, body := owner.get(path)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, resp.StatusCode)
+		}
+		if strings.Contains(body, "<b>x") {
+			t.Errorf("GET %s echoes markup:\n%s", path, body)
+		}
+	}
+	// A restore of a path outside the site is refused with the reason.
+	resp, body := owner.post("/sites/blog/restore", url.Values{"csrf": {owner.csrf}, "point": {pt}, "item": {"uploads"},
+		"paths": {"../../etc/passwd"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "without &#34;..&#34;") {
+		t.Errorf("restore of ../../etc/passwd: %d, want 422 saying why\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := owner.get("/sites/blog/restore?point=../../x"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("restore dialog of a bad point: %d, want 404", resp.StatusCode)
+	}
+	_, body = owner.get("/sites/blog/activity")
+	if strings.Contains(body, "<img src=x") || !strings.Contains(body, "&lt;img src=x") {
+		t.Errorf("an event's summary is not escaped:\n%s", body)
+	}
+	if resp, _ := owner.get("/sites/blog/backups?day=../../x"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a bad day: %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestDashboardPageWeight keeps every page with its style sheet and
+// script under 100 KB.
+func TestDashboardPageWeight(t *testing.T) {
+	_, owner, _, pt := dashboardEnv(t)
+	_, css := owner.get("/static/site.css")
+	_, js := owner.get("/static/progress.js")
+	for _, path := range []string{"/", "/sites/blog/backups", "/login", "/sites/blog/activity", "/sites/blog/downloads", "/sites/blog/restore?point=" + pt} {
+		_, body := owner.get(path)
+		if n := len(body) + len(css) + len(js); n > 100*1024 {
+			t.Errorf("%s weighs %d bytes with its CSS and JS, over 100 KB", path, n)
+		}
+	}
+	if len(css) < 100 || len(js) < 100 {
+		t.Fatalf("static files not served: css %d bytes, js %d bytes", len(css), len(js))
+	}
+}
+
+func newBackupJob(site string) catalog.NewJob {
+	return catalog.NewJob{Kind: sitevault.JobBackup, Site: site, Trigger: "manual", Params: BackupParams{Trigger: "manual"}}
+}
+
+func jobFilterSite(site string) catalog.JobFilter { return catalog.JobFilter{Site: site} }
+
+// savePoint stores an empty restore point of site (no files, no tables).
+func savePoint(t *testing.T, e *env, site string, at time.Time) string {
+	t.Helper()
+	ctx := context.Background()
+	tree, err := e.repo.SaveTree(ctx, &repository.Tree{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn := &repository.Snapshot{Time: at, Site: site, Trigger: "manual", Tree: tree, Meta: map[string]string{}}
+	id, err := e.repo.SaveSnapshot(ctx, sn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.String()
+}
+
+func TestDashboardSiteSettings(t *testing.T) {
+	e, owner, _, _ := dashboardEnv(t)
+	owner.get("/sites/blog/settings")
+	form := url.Values{"csrf": {owner.csrf}, "action": {"save"}, "start": {"03:30"}, "window": {"90m"}, "time_zone": {"Europe/Berlin"},
+		"keep_last": {"5"}, "keep_daily": {"7"}, "keep_weekly": {"4"}, "keep_monthly": {"0"}, "notify": {"ops@example.org\nme@example.org"}}
+	if resp, body := owner.post("/sites/blog/settings", form); resp.StatusCode != 200 || !strings.Contains(body, "Saved.") {
+		t.Fatalf("save settings: %d\n%s", resp.StatusCode, body)
+	}
+	st, err := e.cat.Site(context.Background(), "blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Schedule.Start != "03:30" || st.Schedule.TimeZone != "Europe/Berlin" || st.Retention.KeepDaily != 7 || len(st.Notify) != 2 {
+		t.Errorf("saved site: %+v %+v %v", st.Schedule, st.Retention, st.Notify)
+	}
+	for field, v := range map[string]string{"notify": "<b>x</b>", "time_zone": "Mars/Olympus", "keep_daily": "-1", "window": "forever"} {
+		bad := url.Values{}
+		for k, vs := range form {
+			bad[k] = vs
+		}
+		bad.Set(field, v)
+		resp, body := owner.post("/sites/blog/settings", bad)
+		if resp.StatusCode != http.StatusUnprocessableEntity || strings.Contains(body, "<b>x") {
+			t.Errorf("settings with %s=%q: %d, want 422 and no markup\n%s", field, v, resp.StatusCode, body)
+		}
+	}
+	resp, body := owner.post("/sites/blog/settings", url.Values{"csrf": {owner.csrf}, "action": {"pairing-code"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "data-pairing-code") {
+		t.Errorf("pairing code: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+func TestDashboardServiceSettings(t *testing.T) {
+	e, owner, viewer, _ := dashboardEnv(t)
+	owner.get("/settings")
+	resp, body := owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"test-mail"}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "no mail settings yet") {
+		t.Errorf("test mail with no settings: %d, want 409\n%s", resp.StatusCode, body)
+	}
+	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"add-user"}, "email": {"<b>no-at-sign</b>"},
+		"role": {"viewer"}, "password": {"a-long-password-1"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || strings.Contains(body, "<b>no-at") {
+		t.Errorf("add a user with a bad email: %d, want 422 and no markup\n%s", resp.StatusCode, body)
+	}
+	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"add-user"}, "email": {"new@example.org"},
+		"role": {"viewer"}, "password": {"a-long-password-1"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "new@example.org") {
+		t.Errorf("add a user: %d\n%s", resp.StatusCode, body)
+	}
+	if _, _, err := e.cat.UserByEmail(context.Background(), "new@example.org"); err != nil {
+		t.Errorf("the added user is not in the catalog: %v", err)
+	}
+	// A viewer makes its own token; the secret is shown once.
+	viewer.get("/settings")
+	resp, body = viewer.post("/settings/tokens", url.Values{"csrf": {viewer.csrf}, "name": {"ci"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "data-token-secret") || !strings.Contains(body, `value="svt_`) {
+		t.Errorf("viewer's new token: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body := viewer.get("/settings"); strings.Contains(body, "data-token-secret") {
+		t.Errorf("the token's secret is shown again")
+	}
+}
+
+// TestDashboardAddSite tests a local site's connection through the form:
+// a folder without WordPress is refused with the reason; hostile names
+// and SSH addresses are refused before anything connects.
+func TestDashboardAddSite(t *testing.T) {
+	e, owner, _, _ := dashboardEnv(t)
+	owner.get("/sites/new")
+	for _, form := range []url.Values{
+		{"name": {"<script>x"}, "path": {t.TempDir()}},
+		{"name": {"../etc"}, "path": {t.TempDir()}},
+		{"name": {"ok"}, "path": {t.TempDir()}, "ssh": {"no-user-host"}},
+		{"name": {"ok"}, "path": {t.TempDir()}, "ssh": {"u@host:99999"}},
+		{"name": {"blog"}, "path": {t.TempDir()}},
+	} {
+		form.Set("csrf", owner.csrf)
+		form.Set("action", "test")
+		resp, body := owner.post("/sites/new", form)
+		if resp.StatusCode != http.StatusUnprocessableEntity && resp.StatusCode != http.StatusConflict {
+			t.Errorf("add %v: %d, want 422 or 409\n%s", form, resp.StatusCode, body)
+		}
+		if strings.Contains(body, "<script>x") {
+			t.Errorf("add %v echoes markup", form)
+		}
+	}
+	dir := t.TempDir()
+	resp, body := owner.post("/sites/new", url.Values{"csrf": {owner.csrf}, "action": {"add"}, "name": {"empty"}, "path": {dir}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `role="alert"`) {
+		t.Errorf("add a folder without WordPress: %d, want 422 with the reason\n%s", resp.StatusCode, body)
+	}
+	if _, err := e.cat.Site(context.Background(), "empty"); err == nil {
+		t.Errorf("a site that failed its check was saved")
+	}
+}
+
+// TestDashboardRestoreFlow confirms a restore in the dialog, and shows the
+// finished job's page: what was restored and "Undo this restore" (the
+// job is finished through the catalog, as a worker would).
+func TestDashboardRestoreFlow(t *testing.T) {
+	e, owner, viewer, pt := dashboardEnv(t)
+	ctx := context.Background()
+	owner.get("/sites/blog/restore?point=" + pt)
+	resp, body := owner.post("/sites/blog/restore", url.Values{"csrf": {owner.csrf}, "point": {pt}, "item": {"database", "uploads"}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/jobs/") {
+		t.Fatalf("confirm restore: %d → %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	j, err := e.cat.ClaimJob(ctx, "test")
+	if err != nil || j == nil || j.Kind != sitevault.JobRestore || !strings.Contains(string(j.Params), `"items":["database","uploads"]`) {
+		t.Fatalf("queued job: %+v %v", j, err)
+	}
+	if _, err := e.cat.FinishJob(ctx, j.ID, "test", catalog.JobOutcome{State: sitevault.JobSucceeded,
+		Result: RestoreResult{Point: pt, Items: []string{"database", "uploads"}, FilesWritten: 3, Tables: 12, Complete: true}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = owner.get("/jobs/" + itoa(j.ID))
+	for _, want := range []string{`data-state="succeeded"`, `data-percent="100"`, "Restored database, uploads", "3 files written, 12 tables", `data-action="undo-restore"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("finished restore's page lacks %s\n%s", want, body)
+		}
+	}
+	if _, body := viewer.get("/jobs/" + itoa(j.ID)); strings.Contains(body, `data-action="undo-restore"`) {
+		t.Errorf("a viewer sees Undo this restore")
+	}
+	resp, _ = owner.post("/sites/blog/undo", url.Values{"csrf": {owner.csrf}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/jobs/") {
+		t.Errorf("undo: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestDashboardFailingSite shows a failing site's dot, error and since
+// when on the sites page, and the failure card with advice on its backups.
+func TestDashboardFailingSite(t *testing.T) {
+	e, owner, _, _ := dashboardEnv(t)
+	ctx := context.Background()
+	for range 2 {
+		if _, _, err := e.cat.BackupEnded(ctx, "shop", false, time.Now(), "", 0, time.Second, "connect: <b>refused</b>", "connect"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, body := owner.get("/")
+	for _, want := range []string{`class="dot failing"`, "connect: &lt;b&gt;refused&lt;/b&gt;", "failing since", "1 failing"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("sites page lacks %s\n%s", want, body)
+		}
+	}
+	_, body = owner.get("/sites/shop/backups")
+	if !strings.Contains(body, "The last backup failed") || !strings.Contains(body, "What to do:") {
+		t.Errorf("backups page lacks the failure card\n%s", body)
 	}
 }

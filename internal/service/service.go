@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -104,7 +103,6 @@ type Service struct {
 	handler http.Handler
 	linkKey []byte
 	limiter *loginLimiter
-	pages   map[string]*template.Template // the dashboard's, by name
 	metrics *metrics
 	// changed wakes the scheduler when connector events arrive, so that a
 	// burst's first change is backed up at once (see catalog.DirtySites).

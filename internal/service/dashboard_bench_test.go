@@ -1,0 +1,116 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sitevault/sitevault/internal/backend/local"
+	"github.com/sitevault/sitevault/internal/catalog/sqlite"
+	"github.com/sitevault/sitevault/internal/repository"
+	"github.com/sitevault/sitevault/internal/sitevault"
+)
+
+// benchService is a service whose SQLite catalog holds 1,000 sites and
+// 100,000 activity events of the first one, and a signed-in owner's
+// session cookie.
+func benchService(b *testing.B) (http.Handler, *http.Cookie) {
+	b.Helper()
+	ctx := context.Background()
+	home := b.TempDir()
+	cat, err := sqlite.Open(ctx, home)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cat.Close() })
+	be, err := local.Create(ctx, filepath.Join(home, "repo"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	repo, err := repository.Init(ctx, be, repository.TestPassword, repository.InitOptions{ScryptN: repository.TestScryptN})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { repo.Close() })
+	if _, _, err := EnsureOwner(ctx, cat, "owner@example.org", ownerPassword); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 1000 {
+		if _, err := cat.AddSite(ctx, sitevault.Site{Name: fmt.Sprintf("site-%04d", i), Kind: sitevault.Local, Path: fmt.Sprintf("/srv/site-%04d", i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	groups := []string{"post", "comment", "plugin", "user", "option"}
+	start := time.Now().Add(-100000 * time.Minute)
+	for batch := range 100 {
+		events := make([]sitevault.Event, 1000)
+		for i := range events {
+			n := batch*1000 + i
+			g := groups[n%len(groups)]
+			e := &events[i]
+			e.UUID, e.Time, e.Group, e.Name = fmt.Sprintf("ev-%d", n), start.Add(time.Duration(n)*time.Minute), g, g+"__updated"
+			e.Summary = fmt.Sprintf("Updated %s %d", g, n)
+			e.Actor.Kind, e.Actor.Name = "user", fmt.Sprintf("user%d", n%7)
+		}
+		if _, err := cat.AddEvents(ctx, "site-0000", events); err != nil {
+			b.Fatal(err)
+		}
+	}
+	svc, err := New(ctx, Config{Catalog: cat, Repo: repo, Home: home, CheckEvery: -1, PruneEvery: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, _, err := cat.UserByEmail(ctx, "owner@example.org")
+	if err != nil {
+		b.Fatal(err)
+	}
+	value := randomToken(32)
+	if err := cat.AddSession(ctx, hashToken(value), u.ID, time.Now().Add(time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	return svc.Handler(), &http.Cookie{Name: sessionCookie, Value: value}
+}
+
+func benchPage(b *testing.B, path string) {
+	h, cookie := benchService(b)
+	static := len(staticSize(b, h))
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest("GET", path, nil)
+		req.AddCookie(cookie)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("GET %s: %d\n%s", path, rec.Code, rec.Body)
+		}
+		if n := rec.Body.Len() + static; n > 100*1024 {
+			b.Fatalf("GET %s weighs %d bytes with its CSS and JS, over 100 KB", path, n)
+		}
+	}
+}
+
+// BenchmarkSitesPage renders the sites page of 1,000 sites.
+func BenchmarkSitesPage(b *testing.B) { benchPage(b, "/") }
+
+// BenchmarkActivityPage renders a filtered page of a 100,000-event log.
+func BenchmarkActivityPage(b *testing.B) {
+	benchPage(b, "/sites/site-0000/activity?group=post&group=plugin&actor=user3&q=Updated")
+}
+
+// staticSize is the style sheet and the script, as one string.
+func staticSize(b *testing.B, h http.Handler) string {
+	var out string
+	for _, p := range []string{"/static/site.css", "/static/progress.js"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("GET %s: %d", p, rec.Code)
+		}
+		out += rec.Body.String()
+	}
+	return out
+}
