@@ -123,7 +123,7 @@ func (b *Browser) Screenshot(tb testing.TB, name string) {
 	if b.shots == "" {
 		return
 	}
-	png := Get(tb, b, "screenshot "+name, chromedp.FullScreenshot(90))
+	png := Get(tb, b, "screenshot "+name, chromedp.FullScreenshot(100))
 	b.n++
 	file := filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.n, unsafeName.ReplaceAllString(name, "-")))
 	if err := os.WriteFile(file, png, 0o644); err != nil {
