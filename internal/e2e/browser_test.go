@@ -204,7 +204,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			d.b.Do(t, "uncheck "+it, chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name="item"][value=%q]`, it))))
 		}
 	}
-	d.click(`[data-action="confirm-restore"]`)
+	d.click(`form[action$="/restore"] button[type="submit"]`)
 	if state, seen := d.watchJob(); state != "succeeded" {
 		t.Fatalf("the database restore ends %q (%v)", state, seen)
 	}
