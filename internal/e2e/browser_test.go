@@ -220,6 +220,26 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("a database-only restore touched the uploads: %v", err)
 	}
 
+	// A download of the first point, created from the downloads page and
+	// fetched by its link (a gzip stream).
+	d.open("/sites/blog/downloads", "downloads")
+	d.b.Do(t, "choose the first point", chromedp.SetValue(chromedp.CSS("#point"), first))
+	d.click(`[data-action="download"]`)
+	if state, seen := d.watchJob(); state != "succeeded" {
+		t.Fatalf("the download ends %q (%v)", state, seen)
+	}
+	d.open("/sites/blog/downloads", "downloads-ready")
+	link := testsrv.JS[string](t, d.b, `document.querySelector('[data-action="fetch-download"]')?.href ?? ""`)
+	if link == "" {
+		t.Fatal(`the downloads page has no data-action="fetch-download" link after the download finished`)
+	}
+	// Fetched as the browser fetches it when the link is clicked (with the
+	// session's cookie).
+	got := testsrv.JS[string](t, d.b, fmt.Sprintf(`fetch(%q).then(async r => r.status + " " + [...new Uint8Array(await r.arrayBuffer()).slice(0, 2)].join(","))`, link))
+	if got != "200 31,139" {
+		t.Errorf("fetching %s from the page gives %q; want status 200 and a gzip stream (31,139)", link, got)
+	}
+
 	// A viewer sees the pages without any action control, and the server
 	// refuses the restore route anyway.
 	srv.api("POST", "/api/v1/users", map[string]string{"email": "viewer@example.org", "role": "viewer", "password": "viewer-password-e2e"}, 201, nil)
@@ -229,6 +249,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		{"/", "viewer-sites"},
 		{"/sites/blog/backups?day=" + today(), "viewer-backups"},
 		{"/sites/blog/restore?point=" + first, "viewer-restore"},
+		{"/sites/blog/downloads", "viewer-downloads"},
 	} {
 		d.open(page.path, page.name)
 		if page.name == "viewer-backups" && d.count("[data-point]") == 0 {
