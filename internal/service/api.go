@@ -307,21 +307,24 @@ func (s *Service) addUser(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	req.Email = strings.ToLower(strings.TrimSpace(req.Email))
-	if !strings.Contains(req.Email, "@") || strings.ContainsAny(req.Email, "\r\n ") {
-		writeProblem(w, http.StatusUnprocessableEntity, "invalid", "email: not an email address")
-		return
-	}
-	if err := ValidPassword(req.Password); err != nil {
-		errorProblem(w, err)
-		return
-	}
-	u, err := s.cat.AddUser(r.Context(), sitevault.User{Email: req.Email, Name: req.Name, Role: req.Role}, HashPassword(req.Password))
+	u, err := s.createUser(r.Context(), req)
 	if err != nil {
-		errorProblem(w, err)
+		requestProblem(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, u)
+}
+
+// createUser checks and adds a user (the API and the dashboard).
+func (s *Service) createUser(ctx context.Context, req userRequest) (*sitevault.User, error) {
+	req.Email = strings.ToLower(strings.TrimSpace(req.Email))
+	if !strings.Contains(req.Email, "@") || strings.ContainsAny(req.Email, "\r\n ") {
+		return nil, &requestError{http.StatusUnprocessableEntity, "invalid", errors.New("email: not an email address")}
+	}
+	if err := ValidPassword(req.Password); err != nil {
+		return nil, err
+	}
+	return s.cat.AddUser(ctx, sitevault.User{Email: req.Email, Name: req.Name, Role: req.Role}, HashPassword(req.Password))
 }
 
 // editUser changes a user: owners change anyone's name, role and
@@ -1179,17 +1182,25 @@ func (s *Service) putSMTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) testSMTP(w http.ResponseWriter, r *http.Request) {
-	mailer := s.mailer(r.Context())
-	if mailer == nil {
-		writeProblem(w, http.StatusConflict, "not_configured", "no mail settings yet; save them first")
-		return
-	}
 	to := userOf(r).Email
-	err := mailer.Send(r.Context(), notify.Message{To: []string{to}, Subject: "[sitevault] Test mail",
-		Text: "This is a test mail from sitevault. Alerts about your sites' backups will come from this address.\n"})
-	if err != nil {
-		writeProblem(w, http.StatusBadGateway, "mail_failed", err.Error())
+	if err := s.sendTestMail(r.Context(), to); err != nil {
+		requestProblem(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"sent_to": to})
+}
+
+// sendTestMail sends a test mail with the stored settings (the API and the
+// dashboard's "send a test mail").
+func (s *Service) sendTestMail(ctx context.Context, to string) error {
+	mailer := s.mailer(ctx)
+	if mailer == nil {
+		return &requestError{http.StatusConflict, "not_configured", errors.New("no mail settings yet; save them first")}
+	}
+	err := mailer.Send(ctx, notify.Message{To: []string{to}, Subject: "[sitevault] Test mail",
+		Text: "This is a test mail from sitevault. Alerts about your sites' backups will come from this address.\n"})
+	if err != nil {
+		return &requestError{http.StatusBadGateway, "mail_failed", err}
+	}
+	return nil
 }

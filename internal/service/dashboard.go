@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/notify"
 	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/service/web"
@@ -105,4 +106,54 @@ func (d dashboard) SaveSiteSettings(ctx context.Context, st sitevault.Site) erro
 
 func (d dashboard) PairingCode(ctx context.Context, site string) (string, time.Time, error) {
 	return d.s.PairingCode(ctx, site)
+}
+
+func (d dashboard) SMTP(ctx context.Context) (*notify.SMTPSettings, error) { return d.s.SMTP(ctx) }
+
+func (d dashboard) SetSMTP(ctx context.Context, st notify.SMTPSettings) error {
+	if st.Password == "" {
+		if old, err := d.s.SMTP(ctx); err == nil && old != nil {
+			st.Password = old.Password // an empty password field keeps the stored one
+		}
+	}
+	return refusal(d.s.SetSMTP(ctx, st))
+}
+
+func (d dashboard) SendTestMail(ctx context.Context, to string) error {
+	return refusal(d.s.sendTestMail(ctx, to))
+}
+
+func (d dashboard) AddUser(ctx context.Context, email, name string, role sitevault.Role, password string) error {
+	_, err := d.s.createUser(ctx, userRequest{Email: email, Name: name, Role: role, Password: password})
+	return refusal(err)
+}
+
+func (d dashboard) Tokens(ctx context.Context, u *sitevault.User) ([]*sitevault.Token, error) {
+	return d.s.cat.Tokens(ctx, tokenScope(u))
+}
+
+func (d dashboard) NewToken(ctx context.Context, u *sitevault.User, name string) (string, error) {
+	if name == "" || len(name) > 100 {
+		return "", &web.Refusal{Status: http.StatusUnprocessableEntity, Err: errors.New("name: give the token a name (at most 100 characters)")}
+	}
+	secret, _, err := NewToken(ctx, d.s.cat, u.ID, name, nil)
+	return secret, err
+}
+
+func (d dashboard) CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string) (*web.SiteCheck, error) {
+	c, err := d.s.checkSite(ctx, st, acceptKey)
+	var hk *hostKeyError
+	if errors.As(err, &hk) {
+		return nil, &web.HostKeyUnknown{Fingerprint: hk.fingerprint, Err: hk.err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &web.SiteCheck{WordPress: c.WordPress, ContentDir: c.ContentDir, TablePrefix: c.TablePrefix, DBName: c.DBName,
+		DBHost: c.DBHost, Multisite: c.Multisite, HostKey: c.HostKey}, nil
+}
+
+func (d dashboard) AddSite(ctx context.Context, st sitevault.Site) error {
+	_, err := d.s.cat.AddSite(ctx, st)
+	return err
 }

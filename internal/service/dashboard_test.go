@@ -160,6 +160,8 @@ func TestDashboardPages(t *testing.T) {
 		{"/sites/blog/activity?from=2000-01-01&to=2999-01-01&group=post&actor=alice&q=Published", `data-event="`, `data-action="undo-event"`},
 		{"/sites/blog/downloads", "Downloads of blog", `data-action="download"`},
 		{"/sites/blog/settings", `name="keep_daily"`, `data-action="pairing-code"`},
+		{"/settings", `data-user="`, `data-action="add-user"`},
+		{"/sites/new", `name="ssh"`, `data-action="test-connection"`},
 	}
 	for _, p := range pages {
 		for _, b := range []*browser{owner, viewer} {
@@ -202,7 +204,7 @@ func TestDashboardActionsCheckRoleAndCSRF(t *testing.T) {
 		t.Errorf("back up now with a wrong CSRF token: %d, want 403", resp.StatusCode)
 	}
 	for _, path := range []string{"/sites/blog/restore", "/sites/blog/undo", "/sites/blog/activity/1/restore",
-		"/sites/blog/activity/1/undo", "/sites/blog/activity/1/download", "/sites/blog/downloads", "/sites/blog/settings"} {
+		"/sites/blog/activity/1/undo", "/sites/blog/activity/1/download", "/sites/blog/downloads", "/sites/blog/settings", "/settings", "/sites/new"} {
 		form := url.Values{"csrf": {viewer.csrf}, "point": {pt}, "item": {"database"}, "format": {"zip"}}
 		if resp, _ := viewer.post(path, form); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("viewer's POST %s: %d, want 403", path, resp.StatusCode)
@@ -336,5 +338,125 @@ func TestDashboardSiteSettings(t *testing.T) {
 	resp, body := owner.post("/sites/blog/settings", url.Values{"csrf": {owner.csrf}, "action": {"pairing-code"}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "data-pairing-code") {
 		t.Errorf("pairing code: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+func TestDashboardServiceSettings(t *testing.T) {
+	e, owner, viewer, _ := dashboardEnv(t)
+	owner.get("/settings")
+	resp, body := owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"test-mail"}})
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "no mail settings yet") {
+		t.Errorf("test mail with no settings: %d, want 409\n%s", resp.StatusCode, body)
+	}
+	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"add-user"}, "email": {"<b>no-at-sign</b>"},
+		"role": {"viewer"}, "password": {"a-long-password-1"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || strings.Contains(body, "<b>no-at") {
+		t.Errorf("add a user with a bad email: %d, want 422 and no markup\n%s", resp.StatusCode, body)
+	}
+	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"add-user"}, "email": {"new@example.org"},
+		"role": {"viewer"}, "password": {"a-long-password-1"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "new@example.org") {
+		t.Errorf("add a user: %d\n%s", resp.StatusCode, body)
+	}
+	if _, _, err := e.cat.UserByEmail(context.Background(), "new@example.org"); err != nil {
+		t.Errorf("the added user is not in the catalog: %v", err)
+	}
+	// A viewer makes its own token; the secret is shown once.
+	viewer.get("/settings")
+	resp, body = viewer.post("/settings/tokens", url.Values{"csrf": {viewer.csrf}, "name": {"ci"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "data-token-secret") || !strings.Contains(body, `value="svt_`) {
+		t.Errorf("viewer's new token: %d\n%s", resp.StatusCode, body)
+	}
+	if _, body := viewer.get("/settings"); strings.Contains(body, "data-token-secret") {
+		t.Errorf("the token's secret is shown again")
+	}
+}
+
+// TestDashboardAddSite tests a local site's connection through the form:
+// a folder without WordPress is refused with the reason; hostile names
+// and SSH addresses are refused before anything connects.
+func TestDashboardAddSite(t *testing.T) {
+	e, owner, _, _ := dashboardEnv(t)
+	owner.get("/sites/new")
+	for _, form := range []url.Values{
+		{"name": {"<script>x"}, "path": {t.TempDir()}},
+		{"name": {"../etc"}, "path": {t.TempDir()}},
+		{"name": {"ok"}, "path": {t.TempDir()}, "ssh": {"no-user-host"}},
+		{"name": {"ok"}, "path": {t.TempDir()}, "ssh": {"u@host:99999"}},
+		{"name": {"blog"}, "path": {t.TempDir()}},
+	} {
+		form.Set("csrf", owner.csrf)
+		form.Set("action", "test")
+		resp, body := owner.post("/sites/new", form)
+		if resp.StatusCode != http.StatusUnprocessableEntity && resp.StatusCode != http.StatusConflict {
+			t.Errorf("add %v: %d, want 422 or 409\n%s", form, resp.StatusCode, body)
+		}
+		if strings.Contains(body, "<script>x") {
+			t.Errorf("add %v echoes markup", form)
+		}
+	}
+	dir := t.TempDir()
+	resp, body := owner.post("/sites/new", url.Values{"csrf": {owner.csrf}, "action": {"add"}, "name": {"empty"}, "path": {dir}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `role="alert"`) {
+		t.Errorf("add a folder without WordPress: %d, want 422 with the reason\n%s", resp.StatusCode, body)
+	}
+	if _, err := e.cat.Site(context.Background(), "empty"); err == nil {
+		t.Errorf("a site that failed its check was saved")
+	}
+}
+
+// TestDashboardRestoreFlow confirms a restore in the dialog, and shows the
+// finished job's page: what was restored and "Undo this restore" (the
+// job is finished through the catalog, as a worker would).
+func TestDashboardRestoreFlow(t *testing.T) {
+	e, owner, viewer, pt := dashboardEnv(t)
+	ctx := context.Background()
+	owner.get("/sites/blog/restore?point=" + pt)
+	resp, body := owner.post("/sites/blog/restore", url.Values{"csrf": {owner.csrf}, "point": {pt}, "item": {"database", "uploads"}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/jobs/") {
+		t.Fatalf("confirm restore: %d → %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	j, err := e.cat.ClaimJob(ctx, "test")
+	if err != nil || j == nil || j.Kind != sitevault.JobRestore || !strings.Contains(string(j.Params), `"items":["database","uploads"]`) {
+		t.Fatalf("queued job: %+v %v", j, err)
+	}
+	if _, err := e.cat.FinishJob(ctx, j.ID, "test", catalog.JobOutcome{State: sitevault.JobSucceeded,
+		Result: RestoreResult{Point: pt, Items: []string{"database", "uploads"}, FilesWritten: 3, Tables: 12, Complete: true}}); err != nil {
+		t.Fatal(err)
+	}
+	_, body = owner.get("/jobs/" + itoa(j.ID))
+	for _, want := range []string{`data-state="succeeded"`, `data-percent="100"`, "Restored database, uploads", "3 files written, 12 tables", `data-action="undo-restore"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("finished restore's page lacks %s\n%s", want, body)
+		}
+	}
+	if _, body := viewer.get("/jobs/" + itoa(j.ID)); strings.Contains(body, `data-action="undo-restore"`) {
+		t.Errorf("a viewer sees Undo this restore")
+	}
+	resp, _ = owner.post("/sites/blog/undo", url.Values{"csrf": {owner.csrf}})
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/jobs/") {
+		t.Errorf("undo: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestDashboardFailingSite shows a failing site's dot, error and since
+// when on the sites page, and the failure card with advice on its backups.
+func TestDashboardFailingSite(t *testing.T) {
+	e, owner, _, _ := dashboardEnv(t)
+	ctx := context.Background()
+	for range 2 {
+		if _, _, err := e.cat.BackupEnded(ctx, "shop", false, time.Now(), "", 0, time.Second, "connect: <b>refused</b>", "connect"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, body := owner.get("/")
+	for _, want := range []string{`class="dot failing"`, "connect: &lt;b&gt;refused&lt;/b&gt;", "failing since", "1 failing"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("sites page lacks %s\n%s", want, body)
+		}
+	}
+	_, body = owner.get("/sites/shop/backups")
+	if !strings.Contains(body, "The last backup failed") || !strings.Contains(body, "What to do:") {
+		t.Errorf("backups page lacks the failure card\n%s", body)
 	}
 }

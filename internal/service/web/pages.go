@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/failure"
 	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
@@ -200,6 +202,7 @@ type backupsData struct {
 	Days                []dayLink
 	Points              []pointRow
 	Status              siteRow
+	Advice              string
 	Running             *sitevault.Job
 }
 
@@ -221,6 +224,9 @@ func (d *Dashboard) backupsPage(w http.ResponseWriter, r *http.Request, u *sitev
 	}
 	status, _ := d.svc.Catalog().Status(ctx, st.Name)
 	data := backupsData{Site: st.Name, TimeZone: loc.String(), Status: siteRowOf(st, status, d.now())}
+	if status != nil && status.Failures > 0 {
+		data.Advice = advice(status.LastErrorCode)
+	}
 	counts := map[string]int{}
 	var order []string
 	for i := len(points) - 1; i >= 0; i-- { // newest first
@@ -284,8 +290,22 @@ func changes(meta map[string]string) string {
 
 // --- jobs ---
 
+// jobResult is the part of a finished job's result the page shows (a
+// restore's, an undo's, a backup's or a download's).
+type jobResult struct {
+	Point        string   `json:"point"`
+	Items        []string `json:"items"`
+	FilesWritten int      `json:"files_written"`
+	Tables       any      `json:"tables"`
+	Warnings     []string `json:"warnings"`
+	Failed       []string `json:"failed"`
+	Size         int64    `json:"size"`
+}
+
 type jobData struct {
 	Job              *sitevault.Job
+	Result           jobResult
+	Link, Expires    string
 	Percent          int
 	Started, Elapsed string
 	Advice           string
@@ -319,8 +339,15 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request, u *sitevault
 	}
 	data.Elapsed = end.Sub(start).Round(time.Second).String()
 	data.CanUndo = j.Kind == sitevault.JobRestore && j.State == sitevault.JobSucceeded
+	if j.State == sitevault.JobSucceeded {
+		json.Unmarshal(j.Result, &data.Result)
+		if j.Kind == sitevault.JobDownload && u.Role == sitevault.RoleOwner {
+			link, exp := d.svc.DownloadLink(j.ID)
+			data.Link, data.Expires = link, exp.UTC().Format("15:04 MST")
+		}
+	}
 	if j.State == sitevault.JobFailed {
-		data.Advice = "Check the site's connection on its settings page, then try again."
+		data.Advice = advice(j.ErrorCode)
 	}
 	title := fmt.Sprintf("%s %s", strings.ToUpper(string(j.Kind[:1]))+string(j.Kind[1:]), j.Site)
 	p := page{Title: title, Nav: "sites", User: u, D: data}
@@ -328,4 +355,12 @@ func (d *Dashboard) jobPage(w http.ResponseWriter, r *http.Request, u *sitevault
 		p.Refresh = 3
 	}
 	d.render(w, r, http.StatusOK, "job", p)
+}
+
+// advice is what to do about a failure with code (the API's advice).
+func advice(code string) string {
+	if a := failure.Advice(code); a != "" {
+		return a
+	}
+	return "Check the site's connection on its settings page (host, credentials, disk space), fix what the error names, then try again."
 }

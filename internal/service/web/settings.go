@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/mail"
 	"strconv"
@@ -21,6 +22,8 @@ type siteSettingsData struct {
 	Paired                   bool
 	PairedSince              string
 	Code, CodeExpires, Error string
+	Check                    *SiteCheck
+	Fingerprint              string
 }
 
 func (d *Dashboard) siteSettingsData(r *http.Request, st sitevault.Site) siteSettingsData {
@@ -68,6 +71,32 @@ func (d *Dashboard) siteSettingsForm(w http.ResponseWriter, r *http.Request, u *
 		data := d.siteSettingsData(r, st)
 		data.Code, data.CodeExpires = code, exp.UTC().Format("15:04 MST")
 		d.render(w, r, http.StatusOK, "sitesettings", page{Title: st.Name + " · Settings", Nav: "sites", User: u, D: data})
+		return
+	}
+	if r.PostFormValue("action") == "test" {
+		// The saved settings, checked as when the site was added; an
+		// accepted host key is recorded (and the site saved with it).
+		data := d.siteSettingsData(r, st)
+		check, err := d.svc.CheckSite(ctx, &st, r.PostFormValue("accept_host_key"))
+		var hk *HostKeyUnknown
+		switch {
+		case errors.As(err, &hk):
+			data.Fingerprint, data.Error = hk.Fingerprint, "The SSH server's host key is not the one recorded or not known: compare the fingerprint with the server's before you accept it."
+		case err != nil:
+			data.Error = err.Error()
+		default:
+			data.Check = check
+			if check.HostKey != "" && check.HostKey != data.Site.SSH.HostKeyFingerprint {
+				if err := d.svc.SaveSiteSettings(ctx, st); err != nil {
+					data.Error = err.Error()
+				}
+			}
+		}
+		status := http.StatusOK
+		if data.Error != "" {
+			status = http.StatusUnprocessableEntity
+		}
+		d.render(w, r, status, "sitesettings", page{Title: st.Name + " · Settings", Nav: "sites", User: u, D: data})
 		return
 	}
 	bad := func(msg string) {

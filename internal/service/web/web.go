@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/notify"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
@@ -70,6 +71,25 @@ type Service interface {
 	SaveSiteSettings(ctx context.Context, st sitevault.Site) error
 	// PairingCode makes a one-time code for the site's connector plugin.
 	PairingCode(ctx context.Context, site string) (string, time.Time, error)
+
+	// SMTP is the stored mail settings (nil: none); SetSMTP saves them
+	// (an empty password keeps the stored one); SendTestMail tries them.
+	SMTP(ctx context.Context) (*notify.SMTPSettings, error)
+	SetSMTP(ctx context.Context, st notify.SMTPSettings) error
+	SendTestMail(ctx context.Context, to string) error
+	// AddUser checks and adds a user.
+	AddUser(ctx context.Context, email, name string, role sitevault.Role, password string) error
+	// Tokens lists the API tokens u may see (an owner: all).
+	Tokens(ctx context.Context, u *sitevault.User) ([]*sitevault.Token, error)
+	// NewToken makes an API token of u; the secret is shown once.
+	NewToken(ctx context.Context, u *sitevault.User, name string) (string, error)
+
+	// CheckSite tests a site's settings as `site add` does (connection,
+	// files, wp-config.php, database login) and records the host key when
+	// acceptKey is its fingerprint; an unknown key is a *HostKeyUnknown.
+	CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string) (*SiteCheck, error)
+	// AddSite saves a checked site.
+	AddSite(ctx context.Context, st sitevault.Site) error
 }
 
 // RestoreRequest is what the restore dialog asks for.
@@ -98,7 +118,7 @@ type Dashboard struct {
 }
 
 // pageNames are the templates under templates/, each with layout.html.
-var pageNames = []string{"login", "sites", "backups", "job", "error", "restore", "activity", "downloads", "sitesettings"}
+var pageNames = []string{"login", "sites", "backups", "job", "error", "restore", "activity", "downloads", "sitesettings", "settings", "addsite"}
 
 // New parses the templates (a bad template is a build bug: it panics).
 func New(svc Service, log *slog.Logger) *Dashboard {
@@ -143,6 +163,11 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /sites/{site}/downloads", d.action(true, d.downloadForm))
 	mux.HandleFunc("GET /sites/{site}/settings", d.page(d.siteSettingsPage))
 	mux.HandleFunc("POST /sites/{site}/settings", d.action(true, d.siteSettingsForm))
+	mux.HandleFunc("GET /sites/new", d.page(d.addSitePage))
+	mux.HandleFunc("POST /sites/new", d.action(true, d.addSiteForm))
+	mux.HandleFunc("GET /settings", d.page(d.settingsPage))
+	mux.HandleFunc("POST /settings", d.action(true, d.settingsForm))
+	mux.HandleFunc("POST /settings/tokens", d.action(false, d.tokenForm))
 }
 
 // page is the frame every page is rendered in.
