@@ -4,7 +4,8 @@
 # a second run touches nothing) and Go tools with go install into .tools/bin.
 #
 #   scripts/deps.sh test    # servers the tests start: sshd, MariaDB, PostgreSQL, PHP + WordPress, VersityGW, Mailpit;
-#                           # php-zip (make connector builds the plugin's zip) and php-codesniffer (its PSR-12 check)
+#                           # php-zip (make connector builds the plugin's zip) and php-codesniffer (its PSR-12 check);
+#                           # chromium (the dashboard's browser tests) with fonts-dejavu-core so pages render text
 #   scripts/deps.sh demo    # what make demo needs
 #   scripts/deps.sh bench   # test deps plus the tools we compare against (restic, mydumper) and PostgreSQL (bench/service.sh)
 set -euo pipefail
@@ -16,7 +17,7 @@ pkgs=(openssh-server openssh-client mariadb-server mariadb-client php-cli php-my
 # The catalog's PostgreSQL tests start their own server from the postgresql
 # package's programs (postgresql-client comes with it); the demo uses SQLite.
 case "$what" in
-  test) pkgs+=(postgresql php-zip php-codesniffer) ;;
+  test) pkgs+=(postgresql php-zip php-codesniffer chromium fonts-dejavu-core) ;;
   demo) ;;
   bench) pkgs+=(postgresql restic mydumper hyperfine time) ;;
   *) echo "usage: $0 test|demo|bench" >&2; exit 2 ;;
