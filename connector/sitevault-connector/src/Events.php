@@ -137,7 +137,6 @@ final class Events
             'author' => (int) $post->post_author,
             'slug' => $post->post_name,
             'modified_gmt' => $post->post_modified_gmt,
-            'permalink' => get_permalink($post),
             'content_length' => strlen((string) $post->post_content),
         ];
     }
