@@ -271,12 +271,20 @@ func TestRefreshListingOutrunByPrune(t *testing.T) {
 	// two index files, each naming a pack; a snapshot keeps both blobs
 	files := map[string][]byte{"a": randBytes(1, 64<<10), "b": randBytes(2, 64<<10)}
 	TestSnapshot(t, w, "s", clk.Now(), map[string][]byte{"a": files["a"]})
-	TestSnapshot(t, w, "s", clk.Now(), files)
+	sn := TestSnapshot(t, w, "s", clk.Now(), files)
 
 	reader := TestOpen(t, be, Options{Now: clk.Now})
-	var handles []BlobHandle
-	for _, data := range files {
-		handles = append(handles, BlobHandle{Type: DataBlob, ID: w.crypt.blobID(data)})
+	// The chunks of both files (the chunker's cuts depend on the
+	// repository's random seed), and the tree.
+	handles := []BlobHandle{{Type: TreeBlob, ID: sn.Tree}}
+	tree, err := reader.LoadTree(ctx, sn.Tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tree.Nodes {
+		for _, id := range n.Content {
+			handles = append(handles, BlobHandle{Type: DataBlob, ID: id})
+		}
 	}
 	for _, h := range handles {
 		if !reader.idx.Load().has(h) {
