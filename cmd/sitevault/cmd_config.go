@@ -40,6 +40,7 @@ func newConfigCommand(g *globalOptions) *cobra.Command {
 		RunE:  showHelp,
 	}
 	var opts configOptions
+	var checkJSON bool
 	show := &cobra.Command{
 		Use:   "show",
 		Short: "Print the effective settings and where each came from (default, file, env, flag); secrets masked",
@@ -54,9 +55,10 @@ func newConfigCommand(g *globalOptions) *cobra.Command {
 		Short: "Check the config file: syntax, keys, values, and that every [sites.NAME] is a registered site",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runConfigCheck(cmd.Context(), g, cmd.OutOrStdout())
+			return runConfigCheck(cmd.Context(), g, checkJSON, cmd.OutOrStdout())
 		},
 	}
+	check.Flags().BoolVar(&checkJSON, "json", false, `print {"file": PATH, "sites": N} when the file is valid; an error object (see the README) when not`)
 	cmd.AddCommand(show, check)
 	return cmd
 }
@@ -204,7 +206,7 @@ func showValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-func runConfigCheck(ctx context.Context, g *globalOptions, stdout io.Writer) error {
+func runConfigCheck(ctx context.Context, g *globalOptions, asJSON bool, stdout io.Writer) error {
 	cfg, err := g.settings()
 	if err != nil {
 		return err
@@ -237,6 +239,12 @@ func runConfigCheck(ctx context.Context, g *globalOptions, stdout io.Writer) err
 				return userErrorf(errUsage, "config file %s, line %d: [sites.%s]: no site %s is registered; %s", cfg.File.Path, cfg.File.Line("sites."+name), name, name, hint)
 			}
 		}
+	}
+	if asJSON {
+		return writeJSON(stdout, struct {
+			File  string `json:"file"`
+			Sites int    `json:"sites"`
+		}{cfg.File.Path, len(cfg.File.Sites)})
 	}
 	fmt.Fprintf(stdout, "Config file %s is valid (%d site sections).\n", cfg.File.Path, len(cfg.File.Sites))
 	return nil

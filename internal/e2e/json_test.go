@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -150,8 +151,28 @@ func TestJSONOutputs(t *testing.T) {
 			t.Errorf("%v: exit %d, error %+v; want exit %d, code %s", c.args, r.code, e.Error, c.exit, c.code)
 		}
 	}
+	// config check --json: a valid file, then one naming no registered site.
+	cfgPath := home + "/sitevault/config.toml"
+	must(t, os.WriteFile(cfgPath, []byte("[sites.blog.retention]\nkeep_last = 5\n"), 0o600))
+	var cc struct {
+		File  string `json:"file"`
+		Sites int    `json:"sites"`
+	}
+	decodeStrict(t, sv.ok("config", "check", "--json"), &cc)
+	if cc.File != cfgPath || cc.Sites != 1 {
+		t.Errorf("config check --json: %+v", cc)
+	}
+	must(t, os.WriteFile(cfgPath, []byte("[sites.blgo.retention]\nkeep_last = 5\n"), 0o600))
+	r := sv.run("config", "check", "--json")
+	var ce errorJSON
+	decodeStrict(t, r.stdout, &ce)
+	if r.code != 2 || ce.Error.Code != "usage" || !strings.Contains(ce.Error.Detail, "did you mean blog?") {
+		t.Errorf("config check of an unknown site: exit %d, %+v", r.code, ce.Error)
+	}
+	must(t, os.Remove(cfgPath))
+
 	sv.env["SITEVAULT_PASSWORD"] = "not the password"
-	r := sv.run("snapshots", "--json")
+	r = sv.run("snapshots", "--json")
 	var e errorJSON
 	decodeStrict(t, r.stdout, &e)
 	if r.code != 12 || e.Error.Code != "wrong_password" || e.Error.Advice == "" {
