@@ -42,6 +42,11 @@ type BackupOptions struct {
 	Parallel int
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
+	// Hints name rows that changed since Previous, as the site's
+	// connector reported them (see hint.go); they are hostile input,
+	// validated against the selected tables, and a wrong or missing hint
+	// costs time, never exactness.
+	Hints []Hint
 
 	// beforeTable, in tests, runs before each attempt to read a table.
 	beforeTable func(table string, attempt int)
@@ -67,6 +72,9 @@ type BackupReport struct {
 	// BytesWritten is the SQL handed to the repository for new segments and
 	// schemas (before deduplication and compression).
 	BytesWritten int64
+	// HintsIgnored says which of BackupOptions.Hints were ignored, and
+	// why (at most a few notes).
+	HintsIgnored []string
 }
 
 // TableReport says what a backup did with one table.
@@ -85,9 +93,17 @@ type TableReport struct {
 	// hashes of every segment were read without asking for segment
 	// checksums first (see incremental).
 	Scanned bool
-	Written int  // segments written by this backup
-	Full    bool // read entirely (first backup or changed definition)
-	Bytes   int64
+	// RowsHashed counts the rows whose key and hash were read to find the
+	// changed rows of changed segments (by refresh, or by hints).
+	RowsHashed int64
+	// Hinted are the patched segments whose change the hints explained
+	// (only the hinted rows were looked at); HintsMissed the changed
+	// segments of a hinted table whose change they did not explain, which
+	// were then looked at row by row as without hints.
+	Hinted, HintsMissed int
+	Written             int  // segments written by this backup
+	Full                bool // read entirely (first backup or changed definition)
+	Bytes               int64
 	// Whole: the table has no primary or unique key over NOT NULL
 	// columns; it was backed up whole, as one unordered run of rows cut
 	// into segments by size, and reused only when the whole table's
@@ -130,6 +146,7 @@ type dumper struct {
 	stmtMax   int
 	maxPacket int
 	log       *slog.Logger
+	hints     map[string]*tableHints
 	// mu guards rep: tables are read on several connections at once.
 	mu  sync.Mutex
 	rep *BackupReport
@@ -200,6 +217,9 @@ func Backup(ctx context.Context, cfg Config, st Store, opts BackupOptions) (repo
 		return repository.ID{}, nil, err
 	}
 	d.rep.Skipped = skipped
+	if prev != nil {
+		d.hints, d.rep.HintsIgnored = prepareHints(tables, opts.Hints)
+	}
 	prevTable := func(name string) *TableManifest {
 		if prev == nil {
 			return nil

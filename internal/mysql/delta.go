@@ -73,7 +73,8 @@ func compactDue(s *Segment) bool {
 // one pass over the table instead of two.
 func (d *dumper) incremental(ctx context.Context, qs []querier, t *tableInfo, prev, tm *TableManifest, tr *TableReport) error {
 	segs := prev.Segments
-	sums, err := d.probe(ctx, qs, t, prev)
+	hints := d.hints[t.Name]
+	sums, err := d.probe(ctx, qs, t, prev, hints != nil)
 	if err != nil {
 		return err
 	}
@@ -83,6 +84,7 @@ func (d *dumper) incremental(ctx context.Context, qs []querier, t *tableInfo, pr
 		patched
 		reread
 	)
+	var hashed, hinted, missed atomic.Int64
 	type result struct {
 		kind int
 		segs []*Segment
@@ -113,7 +115,21 @@ func (d *dumper) incremental(ctx context.Context, qs []querier, t *tableInfo, pr
 				return nil
 			}
 		} else {
-			ns, err := d.refresh(ctx, q, t, lower, s)
+			if hints != nil && sums[i] != "" {
+				ns, read, err := d.hinted(ctx, q, t, hints, lower, s, sums[i])
+				hashed.Add(read)
+				if err != nil {
+					return err
+				}
+				if ns != nil {
+					hinted.Add(1)
+					res[i] = result{patched, []*Segment{ns}}
+					return nil
+				}
+				missed.Add(1)
+			}
+			ns, read, err := d.refresh(ctx, q, t, lower, s)
+			hashed.Add(read)
 			if err != nil {
 				return err
 			}
@@ -133,6 +149,7 @@ func (d *dumper) incremental(ctx context.Context, qs []querier, t *tableInfo, pr
 		res[i] = result{reread, out}
 		return nil
 	})
+	tr.RowsHashed, tr.Hinted, tr.HintsMissed = hashed.Load(), int(hinted.Load()), int(missed.Load())
 	if err != nil {
 		return err
 	}
@@ -166,21 +183,22 @@ func (d *dumper) incremental(ctx context.Context, qs []querier, t *tableInfo, pr
 }
 
 // probe returns the checksums of the previous segments' ranges now, as
-// far as the backup needs them ("" for those it does not ask for). When
+// far as the backup needs them ("" for those it does not ask for). For a
+// table with hints (all, see hint.go) it asks for all of them. When
 // the backup that made prev found most segments changed, it asks for
 // none; otherwise it asks for those of 8 segments spread over the table
 // first, and for none of the others when most of those changed: the
 // changes are scattered, and reading the row hashes of every segment
 // (refresh) costs one pass over the table where checksums and then row
 // hashes cost two (see incremental).
-func (d *dumper) probe(ctx context.Context, qs []querier, t *tableInfo, prev *TableManifest) ([]string, error) {
+func (d *dumper) probe(ctx context.Context, qs []querier, t *tableInfo, prev *TableManifest, all bool) ([]string, error) {
 	segs := prev.Segments
 	sums := make([]string, len(segs))
-	if len(segs) > 1 && prev.Changed*2 > len(segs) {
+	if !all && len(segs) > 1 && prev.Changed*2 > len(segs) {
 		return sums, nil
 	}
 	var ask []int
-	if len(segs) >= 32 {
+	if !all && len(segs) >= 32 {
 		for k := range probeSegments {
 			ask = append(ask, (2*k+1)*len(segs)/(2*probeSegments))
 		}
@@ -262,8 +280,14 @@ func eachOn(ctx context.Context, qs []querier, n int, fn func(q querier, i int) 
 // refresh brings a segment up to date row by row, reading the rows in
 // (lower, s.Last] through q, and returns the segment with one more delta,
 // or s itself when no row changed. It returns nil (and no error) when the
-// segment is better read again whole (see above).
-func (d *dumper) refresh(ctx context.Context, q querier, t *tableInfo, lower [][]byte, s *Segment) (*Segment, error) {
+// segment is better read again whole (see above). read is how many rows'
+// keys and hashes it read.
+func (d *dumper) refresh(ctx context.Context, q querier, t *tableInfo, lower [][]byte, s *Segment) (_ *Segment, read int64, err error) {
+	ns, err := d.refreshCounting(ctx, q, t, lower, s, &read)
+	return ns, read, err
+}
+
+func (d *dumper) refreshCounting(ctx context.Context, q querier, t *tableInfo, lower [][]byte, s *Segment, read *int64) (*Segment, error) {
 	if s.Index == nil || compactDue(s) {
 		return nil, nil
 	}
@@ -303,6 +327,7 @@ func (d *dumper) refresh(ctx context.Context, q querier, t *tableInfo, lower [][
 			return nil, fmt.Errorf("read table %s: bad row hash %q", t.Name, vals[nk])
 		}
 		count++
+		*read++
 		xor ^= hash
 		for i := range key {
 			key[i] = vals[i]

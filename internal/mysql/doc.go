@@ -59,6 +59,14 @@
 //     When most segments changed (changes scattered over a table), the
 //     row hashes of every segment are read without asking for segment
 //     checksums first: one pass over the table instead of two.
+//   - hint: a row an event of the site's connector says changed
+//     (BackupOptions.Hints, see hint.go): a key value of a table, or a
+//     value of one of its columns (wp_postmeta's post_id). For a changed
+//     segment, an incremental backup first checks whether the hinted
+//     rows explain its new checksum exactly (count and XOR of row
+//     hashes); if so it reads only them, else it looks at the segment
+//     row by row as without hints. Hints are hostile input: checked
+//     against the selected tables and column types, bounded in number.
 //   - manifest: how a database backup is laid out as repository trees (see
 //     Manifest): a tree with a "tables" dir (one dir per table holding
 //     schema.sql — CREATE TABLE and triggers — and the segments
