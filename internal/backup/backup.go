@@ -167,6 +167,10 @@ type Options struct {
 	// WordPress root or on the base name) left out besides the site
 	// rules' (the config file's exclude).
 	Excludes []string
+	// Hints name database rows that changed since the previous point (the
+	// connector's events); the database backup looks at them first (see
+	// mysql.Hint). They are hostile input, checked there.
+	Hints []mysql.Hint
 }
 
 // Database is how a site's database was reached. It holds the password:
@@ -350,7 +354,7 @@ func Run(ctx context.Context, deps Deps, entry sitevault.Site, opts Options) (*R
 		p.Phase.Store(PhaseDatabase)
 		prev := previousDatabase(ctx, repo, points)
 		st := &markingStore{Repository: repo, tables: &p.Tables}
-		id, drep, err := mysql.Backup(ctx, db.Config, st, mysql.BackupOptions{Prefix: db.Prefix, Previous: prev, Logger: log})
+		id, drep, err := mysql.Backup(ctx, db.Config, st, mysql.BackupOptions{Prefix: db.Prefix, Previous: prev, Logger: log, Hints: opts.Hints})
 		if err != nil {
 			return nil, fmt.Errorf("back up the database of %s (%s): %w", entry.Name, db.Login.Name, err)
 		}

@@ -331,6 +331,31 @@ func scanEvent(r scanner) (sitevault.Event, error) {
 	return e, nil
 }
 
+// PendingDetails returns the details of a site's newest events that no
+// restore point holds yet (at most limit of them, newest first): the
+// events the site's next backup covers.
+func (c *Catalog) PendingDetails(ctx context.Context, site string, limit int) ([][]byte, error) {
+	rows, err := c.db.QueryContext(ctx, c.q(`SELECT details FROM activity WHERE site = ? AND point = '' ORDER BY id DESC LIMIT ?`), site, limit)
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", site, err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("events of %s: %w", site, err)
+		}
+		if d != "" {
+			out = append(out, []byte(d))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events of %s: %w", site, err)
+	}
+	return out, nil
+}
+
 // SetEventsPoint gives every event of site up to upTo that has no point
 // yet the point that holds the site after them.
 func (c *Catalog) SetEventsPoint(ctx context.Context, site string, upTo time.Time, point string) (int64, error) {

@@ -152,6 +152,9 @@ type Event struct {
 	Summary string          `json:"summary"`
 	Details json.RawMessage `json:"details,omitempty"`
 	Count   int             `json:"count,omitempty"`
+	// DB is the database change the event describes (see Change); Validate
+	// keeps only the valid changes.
+	DB []Change `json:"db,omitempty"`
 }
 
 // Group is the part of an event's name before "__".
@@ -206,6 +209,7 @@ func (b *Batch) Validate() error {
 		if e.Count < 1 {
 			e.Count = 1
 		}
+		e.DB = ValidChanges(e.DB)
 		e.Summary = clip(oneLine(e.Summary), 200)
 		e.Actor.Name, e.Actor.Role = clip(e.Actor.Name, 100), clip(e.Actor.Role, 50)
 		e.Object.Type, e.Object.ID, e.Object.Name = clip(e.Object.Type, 50), clip(e.Object.ID, 64), clip(oneLine(e.Object.Name), 200)

@@ -2,6 +2,8 @@ package connector
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +114,58 @@ func TestBatchValidate(t *testing.T) {
 	many := Batch{Events: make([]Event, MaxEvents+1)}
 	if err := many.Validate(); err == nil {
 		t.Error("too many events accepted")
+	}
+}
+
+// An event's database changes are hints: a malformed one is dropped, the
+// event kept.
+func TestEventChanges(t *testing.T) {
+	body := `{"events":[{"uuid":"6f1c2a8e-4b1d-4c3e-9a7f-2d5e8b9c0a1f","name":"post__updated","time":1733300000,
+		"actor":{"kind":"user"},"summary":"s","db":[
+		{"table":"wp_posts","values":[42,"43"]},
+		{"table":"wp_postmeta","column":"post_id","values":["42"]},
+		{"table":"wp_posts; DROP TABLE x","values":["1"]},
+		{"table":"wp_posts","column":"a b","values":["1"]},
+		{"table":"wp_posts","values":[{"x":1}]},
+		{"table":"wp_posts","values":[1.5]},
+		{"table":"wp_posts","values":[]},
+		{"table":"wp_posts","values":[""]},
+		{"table":"wp_posts","values":"1"},
+		{"table":"wp_options","column":"option_name","values":["` + strings.Repeat("o", MaxChangeValueBytes+1) + `"]}]}]}`
+	var b Batch
+	if err := json.Unmarshal([]byte(body), &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got := b.Events[0].DB
+	want := []Change{{Table: "wp_posts", Values: ChangeValues{"42", "43"}}, {Table: "wp_postmeta", Column: "post_id", Values: ChangeValues{"42"}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("changes %v, want %v", got, want)
+	}
+	// Too many values or changes.
+	huge := make([]string, MaxChangeValues+1)
+	for i := range huge {
+		huge[i] = strconv.Itoa(i)
+	}
+	many := []Change{{Table: "wp_posts", Values: huge}}
+	for range MaxChanges + 3 {
+		many = append(many, want[0])
+	}
+	if got := ValidChanges(many); len(got) != MaxChanges || len(got[0].Values) != 2 {
+		t.Errorf("%d changes kept (first with %d values), want %d", len(got), len(got[0].Values), MaxChanges)
+	}
+	// Stored in the details and read back; a "db" the plugin put in its
+	// details is replaced.
+	d := WithChanges(json.RawMessage(`{"post_type":"post","db":[{"table":"wp_users","values":["1"]}]}`), want)
+	if got := ChangesOf(d); fmt.Sprint(got) != fmt.Sprint(want) || !strings.Contains(string(d), `"post_type":"post"`) {
+		t.Errorf("details %s: changes %v", d, got)
+	}
+	if d := WithChanges(json.RawMessage(`{"db":[{"table":"wp_users","values":["1"]}]}`), nil); d != nil {
+		t.Errorf("details without changes: %s", d)
+	}
+	if d := WithChanges(nil, nil); d != nil {
+		t.Errorf("no details, no changes: %s", d)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connector"
+	"github.com/sitevault/sitevault/internal/mysql"
 	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
@@ -175,7 +177,7 @@ func (s *Service) ingest(w http.ResponseWriter, r *http.Request) {
 	var latest time.Time
 	for _, e := range b.Events {
 		ev := sitevault.Event{UUID: strings.ToLower(e.UUID), Name: e.Name, Group: e.Group(), Time: e.EventTime(),
-			Summary: e.Summary, Details: e.Details, Count: e.Count}
+			Summary: e.Summary, Details: connector.WithChanges(e.Details, e.DB), Count: e.Count}
 		ev.Actor.Kind, ev.Actor.ID, ev.Actor.Name, ev.Actor.Role = e.Actor.Kind, e.Actor.ID, e.Actor.Name, e.Actor.Role
 		ev.Object.Type, ev.Object.ID, ev.Object.Name = e.Object.Type, e.Object.ID, e.Object.Name
 		events = append(events, ev)
@@ -389,4 +391,60 @@ func (s *Service) eventTarget(ctx context.Context, site string, e sitevault.Even
 		return "", &requestError{http.StatusConflict, "no_point_before", errors.New("no backup point of the site is older than this event: there is nothing to go back to")}
 	}
 	return target, nil
+}
+
+// maxHintEvents bounds the events whose database changes a backup reads
+// as hints: past it the oldest changes go unhinted (their segments are
+// looked at row by row, as without hints).
+const maxHintEvents = 5000
+
+// changeHints collects the database changes of the events the site's
+// next point covers (those no point holds yet) as hints for its database
+// backup: grouped by table and column, each value once. A table and
+// column with more than mysql.MaxHintValues values is left out (reading
+// that many rows by key saves nothing); the database backup checks the
+// rest against the site's tables and column types (see mysql.Hint).
+func (s *Service) changeHints(ctx context.Context, site string) []mysql.Hint {
+	details, err := s.cat.PendingDetails(ctx, site, maxHintEvents)
+	if err != nil {
+		s.log.Warn("read the changes of the events", "site", site, "err", err)
+		return nil
+	}
+	type target struct{ table, column string }
+	groups := map[target]map[string]bool{}
+	var order []target
+	for _, d := range details {
+		for _, c := range connector.ChangesOf(d) {
+			k := target{c.Table, c.Column}
+			vals := groups[k]
+			if vals == nil {
+				if len(groups) >= mysql.MaxHintTables*4 {
+					continue
+				}
+				vals = map[string]bool{}
+				groups[k] = vals
+				order = append(order, k)
+			}
+			for _, v := range c.Values {
+				if len(vals) <= mysql.MaxHintValues {
+					vals[v] = true
+				}
+			}
+		}
+	}
+	var hints []mysql.Hint
+	for _, k := range order {
+		vals := groups[k]
+		if len(vals) > mysql.MaxHintValues {
+			s.log.Info("too many changed rows to hint", "site", site, "table", k.table, "column", k.column)
+			continue
+		}
+		h := mysql.Hint{Table: k.table, Column: k.column, Values: make([]string, 0, len(vals))}
+		for v := range vals {
+			h.Values = append(h.Values, v)
+		}
+		slices.Sort(h.Values)
+		hints = append(hints, h)
+	}
+	return hints
 }

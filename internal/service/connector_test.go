@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/connector"
+	"github.com/sitevault/sitevault/internal/mysql"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
 
@@ -267,5 +269,76 @@ func TestConnectorIngestAndRefusals(t *testing.T) {
 	mu.Unlock()
 	if code, _ := old.send(path, batch(ev("post__updated", "z3", now)), nil); code != http.StatusUnauthorized {
 		t.Fatalf("the old key after the overlap: %d, want 401", code)
+	}
+}
+
+// The database changes events carry are stored with them and handed to
+// the site's next backup as hints, grouped and each value once; events a
+// point holds already hint nothing; malformed changes are dropped.
+func TestConnectorChangeHints(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	e := newEnv(t, func(c *Config) { c.Now = func() time.Time { return now } })
+	e.cat.Now = e.svc.cfg.Now
+	ctx := context.Background()
+	if _, err := e.cat.AddSite(ctx, sitevault.Site{Name: "blog", Kind: sitevault.Local, Path: "/srv/blog"}); err != nil {
+		t.Fatal(err)
+	}
+	p := e.pairPlugin("blog")
+	const path = "/api/v1/connector/events"
+	old := ev("post__updated", "before the last point", now.Add(-time.Hour))
+	old.DB = []connector.Change{{Table: "wp_posts", Values: connector.ChangeValues{"7"}}}
+	if code, ans := p.send(path, batch(old), nil); code != 200 {
+		t.Fatalf("send: %d %s", code, ans)
+	}
+	if _, err := e.cat.SetEventsPoint(ctx, "blog", now.Add(-time.Minute), "0123abcd"); err != nil {
+		t.Fatal(err)
+	}
+	a := ev("post__updated", "a", now)
+	a.DB = []connector.Change{{Table: "wp_posts", Values: connector.ChangeValues{"42"}},
+		{Table: "wp_postmeta", Column: "post_id", Values: connector.ChangeValues{"42"}}}
+	b := ev("post__updated", "b", now)
+	b.DB = []connector.Change{{Table: "wp_posts", Values: connector.ChangeValues{"43", "42"}},
+		{Table: "wp_posts`; DROP TABLE wp_users; --", Values: connector.ChangeValues{"1"}}}
+	c := ev("option__updated", "c", now)
+	c.Details = json.RawMessage(`{"option":"blogname","db":[{"table":"wp_users","values":["1"]}]}`) // not the protocol's place
+	if code, ans := p.send(path, batch(a, b, c), nil); code != 200 {
+		t.Fatalf("send: %d %s", code, ans)
+	}
+	got := e.svc.changeHints(ctx, "blog")
+	want := []mysql.Hint{{Table: "wp_posts", Values: []string{"42", "43"}}, {Table: "wp_postmeta", Column: "post_id", Values: []string{"42"}}}
+	slices.SortFunc(got, func(x, y mysql.Hint) int { return strings.Compare(y.Table, x.Table) })
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("hints %v, want %v", got, want)
+	}
+	// The activity log shows the change with the event.
+	owner := e.token(sitevault.RoleOwner)
+	_, lb := e.do("GET", "/api/v1/sites/blog/activity", owner, nil)
+	lb = []byte(strings.Join(strings.Fields(string(lb)), ""))
+	if strings.Contains(string(lb), "wp_users") || !strings.Contains(string(lb), `"column":"post_id"`) || !strings.Contains(string(lb), `"option":"blogname"`) {
+		t.Errorf("activity: a db the plugin put in its details kept, or the changes or details lost: %s", lb)
+	}
+	// Every event in a point: no hints.
+	if _, err := e.cat.SetEventsPoint(ctx, "blog", now, "4567cdef"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.svc.changeHints(ctx, "blog"); len(got) != 0 {
+		t.Errorf("hints after the point: %v", got)
+	}
+	// Too many values for one table: left out.
+	var evs []connector.Event
+	for i := range mysql.MaxHintValues/connector.MaxChangeValues + 1 {
+		x := ev("post__updated", "many", now.Add(time.Second))
+		vals := make(connector.ChangeValues, connector.MaxChangeValues)
+		for j := range vals {
+			vals[j] = strconv.Itoa(i*connector.MaxChangeValues + j + 1)
+		}
+		x.DB = []connector.Change{{Table: "wp_postmeta", Values: vals}, {Table: "wp_posts", Values: connector.ChangeValues{"5"}}}
+		evs = append(evs, x)
+	}
+	if code, ans := p.send(path, batch(evs...), nil); code != 200 {
+		t.Fatalf("send: %d %s", code, ans)
+	}
+	if got := e.svc.changeHints(ctx, "blog"); fmt.Sprint(got) != fmt.Sprint([]mysql.Hint{{Table: "wp_posts", Values: []string{"5"}}}) {
+		t.Errorf("hints with too many values: %v", got)
 	}
 }

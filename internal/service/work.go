@@ -183,9 +183,19 @@ func (s *Service) runBackup(ctx context.Context, j *sitevault.Job, rep *jobs.Rep
 	if s.cfg.Excludes != nil {
 		excludes = s.cfg.Excludes(site.Name)
 	}
-	res, err := backup.Run(ctx, s.deps(), site, backup.Options{Trigger: trigger, Progress: prog, Wait: s.cfg.LockWait, Excludes: excludes})
+	hints := s.changeHints(ctx, site.Name)
+	res, err := backup.Run(ctx, s.deps(), site, backup.Options{Trigger: trigger, Progress: prog, Wait: s.cfg.LockWait, Excludes: excludes, Hints: hints})
 	if err != nil {
 		return nil, classify(err)
+	}
+	if d := res.Database; d != nil && len(hints) > 0 {
+		var hinted, missed int
+		for _, t := range d.Tables {
+			hinted += t.Hinted
+			missed += t.HintsMissed
+		}
+		s.log.Info("database changes hinted", "site", site.Name, "hints", len(hints), "segments_from_hints", hinted,
+			"segments_unexplained", missed, "ignored", d.HintsIgnored)
 	}
 	// A site in a shared database skips every other site's tables: the
 	// job keeps the first ones and the count, not thousands of lines.
