@@ -268,6 +268,10 @@ func TestConnector(t *testing.T) {
 		if e.Summary != "Post “Hello “sitevault”” was published" || e.Object.Type != "post" || e.Object.Name != "Hello “sitevault”" {
 			t.Errorf("summary %q, object %+v", e.Summary, e.Object)
 		}
+		// The rows it changed: the post, and its meta by post_id.
+		if want := fmt.Sprintf("[{svc_posts  [%s]} {svc_postmeta post_id [%[1]s]}]", e.Object.ID); fmt.Sprint(e.DB) != want {
+			t.Errorf("db %v, want %s", e.DB, want)
+		}
 		if !bs[0].Gzip || bs[0].KeyID != "k1" || e.Count != 1 {
 			t.Errorf("gzip %v, key %s, count %d", bs[0].Gzip, bs[0].KeyID, e.Count)
 		}
@@ -296,6 +300,9 @@ func TestConnector(t *testing.T) {
 		es := find(all(rcv.take()), "post__updated")
 		if len(es) != 1 || es[0].Count != 10 || !strings.Contains(string(es[0].Details), "first_time") {
 			t.Fatalf("received post__updated: %+v", es)
+		}
+		if want := fmt.Sprintf("[{svc_posts  [%d]} {svc_postmeta post_id [%[1]d]}]", int(id)); fmt.Sprint(es[0].DB) != want {
+			t.Errorf("coalesced db %v, want %s", es[0].DB, want)
 		}
 	})
 

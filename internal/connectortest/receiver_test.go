@@ -40,6 +40,30 @@ type event struct {
 	Summary string          `json:"summary"`
 	Details json.RawMessage `json:"details"`
 	Count   int             `json:"count"`
+	// DB is the database change the event describes.
+	DB []change `json:"db"`
+}
+
+// change is the protocol's CHANGE: rows of a table by key or by a column.
+type change struct {
+	Table  string   `json:"table"`
+	Column string   `json:"column"`
+	Values []string `json:"values"`
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z0-9_$]{1,64}$`)
+
+// checkChanges checks an event's db against the protocol's bounds.
+func checkChanges(db []change) error {
+	if len(db) > 8 {
+		return fmt.Errorf("%d changes (at most 8)", len(db))
+	}
+	for _, c := range db {
+		if !identRE.MatchString(c.Table) || (c.Column != "" && !identRE.MatchString(c.Column)) || len(c.Values) == 0 || len(c.Values) > 100 {
+			return fmt.Errorf("change %+v", c)
+		}
+	}
+	return nil
 }
 
 // batch is one accepted POST to the events URL.
@@ -263,6 +287,8 @@ func checkEvent(e event) error {
 		return fmt.Errorf("details %s are not a JSON object of at most 8 KiB", e.Details)
 	case e.Count < 1:
 		return fmt.Errorf("count %d", e.Count)
+	case checkChanges(e.DB) != nil:
+		return fmt.Errorf("db: %v", checkChanges(e.DB))
 	}
 	return nil
 }

@@ -177,7 +177,9 @@ final class Events
             $g . '__' . $v[0],
             self::postObject($post),
             sprintf($v[1], $label, $t) . ($v[0] === 'status_changed' ? sprintf(' from %s to %s', $old, $new) : ''),
-            ['from' => $old, 'to' => $new] + self::postDetails($post)
+            ['from' => $old, 'to' => $new] + self::postDetails($post),
+            null,
+            Changes::post((int) $post->ID)
         );
     }
 
@@ -216,7 +218,9 @@ final class Events
             self::group($after) . '__updated',
             self::postObject($after),
             sprintf('%s “%s” was updated', self::label($after), self::title($after)),
-            $d
+            $d,
+            null,
+            Changes::post((int) $after->ID)
         );
     }
 
@@ -231,7 +235,9 @@ final class Events
             self::group($post) . '__trashed',
             self::postObject($post),
             sprintf('%s “%s” was moved to the trash', self::label($post), self::title($post)),
-            ['previous_status' => $post->post_status] + self::postDetails($post)
+            ['previous_status' => $post->post_status] + self::postDetails($post),
+            null,
+            Changes::post((int) $post->ID)
         );
     }
 
@@ -246,7 +252,9 @@ final class Events
             self::group($post) . '__restored',
             self::postObject($post),
             sprintf('%s “%s” was restored from the trash', self::label($post), self::title($post)),
-            self::postDetails($post)
+            self::postDetails($post),
+            null,
+            Changes::post((int) $post->ID)
         );
     }
 
@@ -261,7 +269,9 @@ final class Events
             self::group($post) . '__deleted',
             self::postObject($post),
             sprintf('%s “%s” was deleted permanently', self::label($post), self::title($post)),
-            self::postDetails($post)
+            self::postDetails($post),
+            null,
+            Changes::post((int) $post->ID)
         );
     }
 
@@ -289,7 +299,9 @@ final class Events
                 'attachment__uploaded',
                 self::postObject($a),
                 sprintf('Media “%s” was uploaded', self::title($a)),
-                self::mediaDetails($a)
+                self::mediaDetails($a),
+                null,
+                Changes::post((int) $a->ID)
             );
         }
     }
@@ -315,7 +327,9 @@ final class Events
                 'attachment__updated',
                 self::postObject($after),
                 sprintf('Media “%s” was updated', self::title($after)),
-                ['changed' => $changed] + self::mediaDetails($after)
+                ['changed' => $changed] + self::mediaDetails($after),
+                null,
+                Changes::post((int) $after->ID)
             );
         }
     }
@@ -329,7 +343,9 @@ final class Events
                 'attachment__deleted',
                 self::postObject($a),
                 sprintf('Media “%s” was deleted', self::title($a)),
-                self::mediaDetails($a)
+                self::mediaDetails($a),
+                null,
+                Changes::post((int) $a->ID)
             );
         }
     }
@@ -338,7 +354,8 @@ final class Events
 
     /**
      * @param mixed $comment
-     * @return array{0: array{type: string, id: int, name: string}, 1: array<string, mixed>, 2: string}|null
+     * @return array{0: array{type: string, id: int, name: string}, 1: array<string, mixed>, 2: string,
+     *     3: list<array<string, mixed>>}|null
      */
     private static function commentParts($comment): ?array
     {
@@ -361,6 +378,7 @@ final class Events
                 'excerpt' => mb_substr(wp_strip_all_tags($comment->comment_content), 0, 200),
             ],
             sprintf('%s on “%s”', $author, $on),
+            Changes::comment((int) $comment->comment_ID, (int) $comment->comment_post_ID),
         ];
     }
 
@@ -373,7 +391,7 @@ final class Events
     {
         $p = self::commentParts($comment ?: $id);
         if ($p) {
-            Recorder::record('comment__created', $p[0], 'New comment by ' . $p[2], $p[1]);
+            Recorder::record('comment__created', $p[0], 'New comment by ' . $p[2], $p[1], null, $p[3]);
         }
     }
 
@@ -405,7 +423,9 @@ final class Events
             'comment__' . $verb,
             $p[0],
             sprintf('Comment by %s was %s', $p[2], $words[$verb]),
-            ['from' => $old, 'to' => $new] + $p[1]
+            ['from' => $old, 'to' => $new] + $p[1],
+            null,
+            $p[3]
         );
     }
 
@@ -414,7 +434,7 @@ final class Events
     {
         $p = self::commentParts((int) $id);
         if ($p) {
-            Recorder::record('comment__edited', $p[0], sprintf('Comment by %s was edited', $p[2]), $p[1]);
+            Recorder::record('comment__edited', $p[0], sprintf('Comment by %s was edited', $p[2]), $p[1], null, $p[3]);
         }
     }
 
@@ -427,7 +447,14 @@ final class Events
     {
         $p = self::commentParts($comment ?: (int) $id);
         if ($p) {
-            Recorder::record('comment__deleted', $p[0], sprintf('Comment by %s was deleted permanently', $p[2]), $p[1]);
+            Recorder::record(
+                'comment__deleted',
+                $p[0],
+                sprintf('Comment by %s was deleted permanently', $p[2]),
+                $p[1],
+                null,
+                $p[3]
+            );
         }
     }
 
@@ -902,7 +929,10 @@ final class Events
             Recorder::record(
                 'widget__updated',
                 ['type' => 'widget', 'id' => $base, 'name' => $base],
-                sprintf('Widget settings “%s” were updated', $base)
+                sprintf('Widget settings “%s” were updated', $base),
+                [],
+                null,
+                Changes::option($option)
             );
             return;
         }
@@ -913,7 +943,9 @@ final class Events
             'setting__updated',
             ['type' => 'option', 'id' => $option, 'name' => $option],
             sprintf('Setting “%s” was changed', $option),
-            ['option' => $option, 'old' => self::scalar($old), 'new' => self::scalar($new)]
+            ['option' => $option, 'old' => self::scalar($old), 'new' => self::scalar($new)],
+            null,
+            Changes::option($option)
         );
     }
 
@@ -942,7 +974,9 @@ final class Events
                     'widget__added',
                     ['type' => 'widget', 'id' => $id, 'name' => $id],
                     sprintf('Widget “%s” was added to %s', $id, $sidebar),
-                    ['sidebar' => $sidebar]
+                    ['sidebar' => $sidebar],
+                    null,
+                    Changes::option('sidebars_widgets')
                 );
             } elseif ($before[$id] !== $sidebar) {
                 $verb = $sidebar === 'wp_inactive_widgets' ? 'removed' : 'moved';
@@ -950,7 +984,9 @@ final class Events
                     'widget__' . $verb,
                     ['type' => 'widget', 'id' => $id, 'name' => $id],
                     sprintf('Widget “%s” was %s (%s → %s)', $id, $verb, $before[$id], $sidebar),
-                    ['from' => $before[$id], 'to' => $sidebar]
+                    ['from' => $before[$id], 'to' => $sidebar],
+                    null,
+                    Changes::option('sidebars_widgets')
                 );
             }
         }
@@ -960,7 +996,9 @@ final class Events
                     'widget__removed',
                     ['type' => 'widget', 'id' => $id, 'name' => $id],
                     sprintf('Widget “%s” was removed from %s', $id, $sidebar),
-                    ['from' => $sidebar]
+                    ['from' => $sidebar],
+                    null,
+                    Changes::option('sidebars_widgets')
                 );
             }
         }

@@ -183,6 +183,12 @@ final class Outbox
         $event['uuid'] = $old['uuid'];
         $first = $old['details']['first_time'] ?? $old['time'];
         $event['details'] = ['first_time' => $first] + (is_array($event['details']) ? $event['details'] : []);
+        // The rows every occurrence changed (each save of a post may add meta).
+        $db = Changes::merge($old['db'] ?? [], $event['db'] ?? []);
+        unset($event['db']);
+        if ($db !== []) {
+            $event['db'] = $db;
+        }
         $payload = Recorder::encode($event);
         $n = $wpdb->query($wpdb->prepare(
             "UPDATE {$t} SET count = count + 1, created = %f, payload = %s, bytes = %d WHERE id = %d AND claimed = 0",

@@ -26,19 +26,21 @@ final class Recorder
      * @param string $summary one line
      * @param array<string, mixed> $details
      * @param array<string, mixed>|null $actor null: who is acting now (see actor())
+     * @param list<array<string, mixed>> $db the rows the event changed (see Changes)
      */
     public static function record(
         string $name,
         array $object,
         string $summary,
         array $details = [],
-        ?array $actor = null
+        ?array $actor = null,
+        array $db = []
     ): void {
         if (!Store::paired()) {
             return;
         }
         try {
-            Outbox::add(self::event($name, $object, $summary, $details, $actor));
+            Outbox::add(self::event($name, $object, $summary, $details, $actor, $db));
             self::$recorded = true;
         } catch (\Throwable $e) {
             // Recording must never break the site's own work.
@@ -54,11 +56,18 @@ final class Recorder
      * @param array{type: string, id: int|string, name?: string} $object
      * @param array<string, mixed> $details
      * @param array<string, mixed>|null $actor
+     * @param list<array<string, mixed>> $db
      * @return array<string, mixed>
      */
-    public static function event(string $name, array $object, string $summary, array $details, ?array $actor): array
-    {
-        return [
+    public static function event(
+        string $name,
+        array $object,
+        string $summary,
+        array $details,
+        ?array $actor,
+        array $db = []
+    ): array {
+        $e = [
             'uuid' => wp_generate_uuid4(),
             'name' => $name,
             'time' => round(microtime(true), 3),
@@ -71,6 +80,11 @@ final class Recorder
             'summary' => self::line($summary, self::MAX_SUMMARY),
             'details' => self::details($details),
         ];
+        $db = Changes::merge($db, []);
+        if ($db !== []) {
+            $e['db'] = $db;
+        }
+        return $e;
     }
 
     /**

@@ -92,7 +92,9 @@ final class WooCommerce
             'woocommerce__order_created',
             $obj,
             sprintf('Order #%s was placed (%s %s)', $n, $d['total'], $d['currency']),
-            $d
+            $d,
+            null,
+            Changes::order((int) $id)
         );
     }
 
@@ -109,7 +111,9 @@ final class WooCommerce
             'woocommerce__order_status_changed',
             $obj,
             sprintf('Order #%s changed from %s to %s', $n, (string) $from, (string) $to),
-            ['from' => (string) $from, 'to' => (string) $to] + $d
+            ['from' => (string) $from, 'to' => (string) $to] + $d,
+            null,
+            Changes::order((int) $id)
         );
     }
 
@@ -128,7 +132,9 @@ final class WooCommerce
                 'refund_id' => (int) $refundId,
                 'amount' => $amount,
                 'reason' => (string) self::get($refund, 'get_reason'),
-            ] + $d
+            ] + $d,
+            null,
+            Changes::merge(Changes::order((int) $id), Changes::order((int) $refundId))
         );
     }
 
@@ -148,7 +154,9 @@ final class WooCommerce
                 'price' => (string) self::get($product, 'get_price'),
                 'status' => (string) self::get($product, 'get_status'),
                 'stock' => self::get($product, 'get_stock_quantity', null),
-            ]
+            ],
+            null,
+            Changes::post((int) $id)
         );
     }
 
