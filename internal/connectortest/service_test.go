@@ -219,10 +219,23 @@ func TestWithTheService(t *testing.T) {
 	for deadline := time.Now().Add(2 * time.Minute); undoPoint() == "" && time.Now().Before(deadline); {
 		time.Sleep(200 * time.Millisecond)
 	}
+	hinted := 0
 	for _, j := range jobs {
 		if j.Trigger != "realtime" {
 			t.Errorf("backup job %d has trigger %q, want realtime", j.ID, j.Trigger)
 		}
+		var r struct {
+			DBHints *struct{ Hints int } `json:"db_hints"`
+		}
+		json.Unmarshal(j.Result, &r)
+		if r.DBHints != nil {
+			hinted += r.DBHints.Hints
+		}
+	}
+	// The events' database changes reached the backups as hints (whether
+	// they explained a segment depends on where WordPress wrote).
+	if hinted == 0 {
+		t.Errorf("no real-time backup got the events' database changes as hints")
 	}
 	if o := s.outbox(); len(o.Rows) != 0 {
 		t.Fatalf("the outbox still holds %d events", len(o.Rows))

@@ -350,6 +350,7 @@ var goSchemas = map[string]struct {
 	"service.SiteCheck":      {reflect.TypeFor[SiteCheck](), true},
 	"service.PointView":      {reflect.TypeFor[PointView](), true},
 	"service.BackupResult":   {reflect.TypeFor[BackupResult](), true},
+	"service.DBHints":        {reflect.TypeFor[DBHints](), true},
 	"archiver.Skip":          {reflect.TypeFor[archiver.Skip](), true},
 	"service.RestoreResult":  {reflect.TypeFor[RestoreResult](), true},
 	"service.DownloadResult": {reflect.TypeFor[DownloadResult](), true},

@@ -56,6 +56,20 @@ type BackupResult struct {
 	SkippedTotal       int      `json:"skipped_total"`
 	Forgotten          []string `json:"forgotten,omitempty"`
 	Seconds            float64  `json:"seconds"`
+	// DBHints says how the database changes of the connector's events
+	// served the database backup (nil when there were none).
+	DBHints *DBHints `json:"db_hints,omitempty"`
+}
+
+// DBHints: how many table-and-column hints the backup got, how many
+// changed segments they explained (only the hinted rows were read) and
+// how many they did not (read row by row, as without hints), and the
+// first notes on hints ignored.
+type DBHints struct {
+	Hints       int      `json:"hints"`
+	Explained   int      `json:"segments_explained"`
+	Unexplained int      `json:"segments_unexplained"`
+	Ignored     []string `json:"ignored,omitempty"`
 }
 
 // RestoreParams are a restore job's parameters.
@@ -188,20 +202,21 @@ func (s *Service) runBackup(ctx context.Context, j *sitevault.Job, rep *jobs.Rep
 	if err != nil {
 		return nil, classify(err)
 	}
+	var dbHints *DBHints
 	if d := res.Database; d != nil && len(hints) > 0 {
-		var hinted, missed int
+		dbHints = &DBHints{Hints: len(hints), Ignored: d.HintsIgnored}
 		for _, t := range d.Tables {
-			hinted += t.Hinted
-			missed += t.HintsMissed
+			dbHints.Explained += t.Hinted
+			dbHints.Unexplained += t.HintsMissed
 		}
-		s.log.Info("database changes hinted", "site", site.Name, "hints", len(hints), "segments_from_hints", hinted,
-			"segments_unexplained", missed, "ignored", d.HintsIgnored)
+		s.log.Info("database changes hinted", "site", site.Name, "hints", len(hints), "segments_explained", dbHints.Explained,
+			"segments_unexplained", dbHints.Unexplained, "ignored", d.HintsIgnored)
 	}
 	// A site in a shared database skips every other site's tables: the
 	// job keeps the first ones and the count, not thousands of lines.
 	out := BackupResult{Point: res.Snapshot.ID.String(), Time: res.Snapshot.Time, Partial: res.Partial,
 		Warnings: res.Details, SkippedTables: res.SkippedTables[:min(len(res.SkippedTables), maxListed)],
-		SkippedTablesTotal: len(res.SkippedTables), Seconds: res.Duration.Seconds()}
+		SkippedTablesTotal: len(res.SkippedTables), Seconds: res.Duration.Seconds(), DBHints: dbHints}
 	if res.Parent != nil {
 		out.Parent = res.Parent.ID.String()
 	}
