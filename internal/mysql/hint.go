@@ -63,6 +63,9 @@ const (
 	MaxHintTables = 64
 	// maxHintValueBytes bounds one text value.
 	maxHintValueBytes = 1024
+	// maxHints bounds the Hint values of one backup (the service sends
+	// one per table and column).
+	maxHints = MaxHintTables * 16
 	// maxHintNotes bounds BackupReport.HintsIgnored.
 	maxHintNotes = 20
 )
@@ -98,6 +101,9 @@ func (h *tableHints) where(t *tableInfo) string {
 func prepareHints(tables []*tableInfo, hints []Hint) (map[string]*tableHints, []string) {
 	if len(hints) == 0 {
 		return nil, nil
+	}
+	if len(hints) > maxHints {
+		return nil, []string{fmt.Sprintf("hints ignored: %d of them, more than %d", len(hints), maxHints)}
 	}
 	byName := make(map[string]*tableInfo, len(tables))
 	for _, t := range tables {
@@ -148,6 +154,9 @@ func prepareHints(tables []*tableInfo, hints []Hint) (map[string]*tableHints, []
 			seen[t.Name] = map[string]bool{}
 		}
 		for _, v := range h.Values {
+			if th.n > MaxHintValues {
+				break // refused below; the rest need not be looked at
+			}
 			lit, ok := hintLiteral(c, v)
 			if !ok {
 				note("hint for %s ignored: %q is not a value of column %s (%s)", t.Name, clip(v), c.Name, c.DataType)
