@@ -47,8 +47,23 @@ type siteShowJSON struct {
 		Name string `json:"name"`
 		User string `json:"user"`
 	} `json:"last_db_login"`
-	Added   time.Time `json:"added"`
-	Changed time.Time `json:"changed"`
+	Added     time.Time `json:"added"`
+	Changed   time.Time `json:"changed"`
+	Retention struct {
+		KeepLast    int `json:"keep_last"`
+		KeepDaily   int `json:"keep_daily"`
+		KeepWeekly  int `json:"keep_weekly"`
+		KeepMonthly int `json:"keep_monthly"`
+	} `json:"retention"`
+	RetentionFrom string `json:"retention_from"`
+	Schedule      struct {
+		Off      bool   `json:"off"`
+		Start    string `json:"start"`
+		Window   string `json:"window"`
+		TimeZone string `json:"time_zone"`
+	} `json:"schedule"`
+	ScheduleFrom string   `json:"schedule_from"`
+	Excludes     []string `json:"excludes"`
 }
 
 type siteSavedJSON struct {
@@ -155,7 +170,8 @@ func TestJSONMoreCommands(t *testing.T) {
 	}
 	var shown siteShowJSON
 	decodeStrict(t, sv.ok("site", "show", "blog", "--json"), &shown)
-	if shown.Name != "blog" || shown.Path != w.Root || shown.DB.TablePrefix != w.Prefix || shown.LastDBLogin == nil || shown.LastDBLogin.User == "" {
+	if shown.Name != "blog" || shown.Path != w.Root || shown.DB.TablePrefix != w.Prefix || shown.LastDBLogin == nil || shown.LastDBLogin.User == "" ||
+		shown.RetentionFrom != "default" || shown.Retention.KeepDaily == 0 || shown.Schedule.Start == "" || shown.Excludes == nil {
 		t.Errorf("site show --json: %+v", shown)
 	}
 	var files siteFilesJSON

@@ -170,11 +170,15 @@ func (s *Service) runBackup(ctx context.Context, j *sitevault.Job, rep *jobs.Rep
 		return nil, coded("site_not_found", err)
 	}
 	prog := new(backup.Progress)
-	var total int64
-	if st, err := s.cat.Status(ctx, j.Site); err == nil {
-		total = st.LastBytes
-	}
-	rep.Poll(func() sitevault.Progress { return backupProgress(prog, total) })
+	var shown float64
+	rep.Poll(func() sitevault.Progress {
+		// The share done never goes back: a total that grows (folders
+		// found beyond the previous point's size) slows it down instead.
+		pr := backupProgress(prog)
+		pr.Percent = max(pr.Percent, shown)
+		shown = pr.Percent
+		return pr
+	})
 	trigger := p.Trigger
 	if trigger == "" {
 		trigger = j.Trigger
@@ -222,7 +226,10 @@ func (s *Service) runBackup(ctx context.Context, j *sitevault.Job, rep *jobs.Rep
 	return out, nil
 }
 
-func backupProgress(p *backup.Progress, total int64) sitevault.Progress {
+// backupProgress reads a running backup's counters: files take the share
+// up to 80 % (by bytes, once the total is known: the previous point's size,
+// or a first backup's scan), the database up to 95 %.
+func backupProgress(p *backup.Progress) sitevault.Progress {
 	phases := []string{"starting", "files", "database", "saving", "done"}
 	ph := int(p.Phase.Load())
 	out := sitevault.Progress{Files: p.Files.FilesDone.Load(), Tables: p.Tables.Load(), Bytes: p.Files.BytesDone.Load()}
@@ -232,9 +239,7 @@ func backupProgress(p *backup.Progress, total int64) sitevault.Progress {
 	if cur := p.Files.Current.Load(); cur != nil && ph == int(backup.PhaseFiles) {
 		out.Current = *cur
 	}
-	if found := p.Files.BytesTotal.Load(); found > total {
-		total = found
-	}
+	total := p.Total()
 	out.Total = total
 	switch {
 	case ph >= int(backup.PhaseDone):
