@@ -116,8 +116,11 @@ type Options struct {
 // Progress holds counters a caller may poll while a restore runs.
 type Progress struct {
 	FilesDone atomic.Int64
-	BytesDone atomic.Int64
-	Errors    atomic.Int64
+	BytesDone atomic.Int64 // bytes written
+	// BytesRight is the size of the files found already right and left
+	// in place: with BytesDone, how far a restore has gone.
+	BytesRight atomic.Int64
+	Errors     atomic.Int64
 	// Current is the file being written (nil before the first).
 	Current atomic.Pointer[string]
 }
@@ -845,6 +848,7 @@ func (u *run) unchanged(ctx context.Context, n *repository.Node, np, fsPath stri
 	}
 	u.mu.Unlock()
 	u.p.FilesDone.Add(1)
+	u.p.BytesRight.Add(n.Size)
 	return true
 }
 

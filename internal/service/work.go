@@ -300,11 +300,7 @@ func (s *Service) runRestore(ctx context.Context, j *sitevault.Job, rep *jobs.Re
 	s.ownEvent(ctx, site.Name, "sitevault__restore_started", fmt.Sprintf("Restore to point %s started", sn.ID.Short()),
 		map[string]any{"job": j.ID, "items": p.Items})
 	prog := new(restore.Progress)
-	var total int64
-	if sn.Summary != nil {
-		total = sn.Summary.BytesTotal
-	}
-	rep.Poll(func() sitevault.Progress { return restoreProgress(prog, total) })
+	rep.Poll(func() sitevault.Progress { return restoreProgress(prog) })
 	res, err := restore.Run(ctx, s.deps(), site, sn, restore.Options{Items: p.Items, Paths: p.Paths, Tables: p.Tables, Delete: p.Delete, Progress: prog, Wait: s.cfg.LockWait})
 	if err != nil {
 		err = classify(err)
@@ -328,7 +324,7 @@ func (s *Service) runUndo(ctx context.Context, j *sitevault.Job, rep *jobs.Repor
 		return nil, coded("repository", err)
 	}
 	prog := new(restore.Progress)
-	rep.Poll(func() sitevault.Progress { return restoreProgress(prog, 0) })
+	rep.Poll(func() sitevault.Progress { return restoreProgress(prog) })
 	res, err := restore.Undo(ctx, s.deps(), site, restore.Options{Progress: prog, Wait: s.cfg.LockWait})
 	if err != nil {
 		return nil, classify(err)
@@ -358,8 +354,10 @@ func restoreResult(res *restore.Result) RestoreResult {
 	return out
 }
 
-func restoreProgress(p *restore.Progress, total int64) sitevault.Progress {
-	out := sitevault.Progress{Files: p.Files.FilesDone.Load(), Bytes: p.Files.BytesDone.Load(), Total: total}
+// restoreProgress reads a running restore's counters: the files take the
+// share from 40 to 95 % when their total is known (a whole-site restore).
+func restoreProgress(p *restore.Progress) sitevault.Progress {
+	out := sitevault.Progress{Files: p.Files.FilesDone.Load(), Bytes: p.Files.BytesDone.Load()}
 	switch p.Phase.Load() {
 	case restore.PhasePreRestore:
 		out.Phase, out.Percent = "pre-restore", 5
@@ -370,8 +368,9 @@ func restoreProgress(p *restore.Progress, total int64) sitevault.Progress {
 		if cur := p.Files.Current.Load(); cur != nil {
 			out.Current = *cur
 		}
-		if total > 0 {
-			out.Percent = 40 + 55*min(1, float64(out.Bytes)/float64(total))
+		if done, known := p.FilesShare(); known > 0 {
+			out.Bytes, out.Total = done, known
+			out.Percent = 40 + 55*min(1, float64(done)/float64(known))
 		}
 	case restore.PhaseDone:
 		out.Phase, out.Percent = "done", 100
