@@ -244,7 +244,7 @@ func TestBackupQuietWithoutTerminal(t *testing.T) {
 func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 	readOnly := [][]string{
 		{"snapshots"}, {"points", "blog"}, {"status"}, {"check"}, {"site", "list"}, {"site", "show", "blog"},
-		{"key", "list"}, {"jobs"}, {"jobs", "show", "1"}, {"completion", "bash"}, {"--help"}, {"--version"},
+		{"key", "list"}, {"jobs"}, {"jobs", "show", "1"}, {"completion", "bash"}, {"--help"}, {"--version"}, {"version", "--json"},
 	}
 	base := t.TempDir()
 	home := filepath.Join(base, "sitevault")

@@ -174,6 +174,16 @@ func TestJSONMoreCommands(t *testing.T) {
 		shown.RetentionFrom != "default" || shown.Retention.KeepDaily == 0 || shown.Schedule.Start == "" || shown.Excludes == nil {
 		t.Errorf("site show --json: %+v", shown)
 	}
+	var ver struct {
+		Version   string `json:"version"`
+		Commit    string `json:"commit"`
+		BuildDate string `json:"build_date"`
+		Go        string `json:"go"`
+	}
+	decodeStrict(t, sv.ok("version", "--json"), &ver)
+	if ver.Version == "" || ver.Commit == "" || !strings.HasPrefix(ver.Go, "go") {
+		t.Errorf("version --json: %+v", ver)
+	}
 	var files siteFilesJSON
 	decodeStrict(t, sv.ok("site", "files", "blog", "--json"), &files)
 	if files.Site != "blog" || len(files.Files) == 0 || files.Bytes == 0 || files.SkippedPaths == nil {
