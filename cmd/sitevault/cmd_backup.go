@@ -234,7 +234,7 @@ func backupLine(p *backup.Progress) func(time.Duration) string {
 		f := &p.Files
 		done, total := f.BytesDone.Load(), f.BytesTotal.Load()
 		files := fmt.Sprintf("%d/%d files  %s/%s  %s%s", f.FilesDone.Load(), f.FilesTotal.Load(),
-			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el), percentETA(done, max(total, p.Expected.Load()), el))
+			humanize.IBytes(uint64(done)), humanize.IBytes(uint64(total)), rate(done, el), percentETA(done, p.Total(), el))
 		switch p.Phase.Load() {
 		case backup.PhaseStarting:
 			return formatDuration(el) + "  connecting…"

@@ -192,3 +192,111 @@ func TestConfigFileExcludes(t *testing.T) {
 		t.Errorf("another site's exclude was applied:\n%s", out)
 	}
 }
+
+// site show and site list show what backups use: the config file's
+// settings over the catalog's, each with where it came from.
+func TestSiteShowConfigFile(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustRun("", initCmd)
+	e.mustRun("", func(ctx context.Context, g *globalOptions, _ *bytes.Buffer) error {
+		cat, _, err := openCatalog(ctx, g)
+		if err != nil {
+			return err
+		}
+		defer cat.Close()
+		for _, st := range []sitevault.Site{
+			{Name: "a", Kind: sitevault.SSH, Path: "/srv/a", SSH: sitevault.SSHSettings{User: "u", Host: "old.example.org", Port: 22}},
+			{Name: "b", Kind: sitevault.Local, Path: "/srv/b", Retention: &sitevault.Retention{KeepLast: 9}},
+			{Name: "c", Kind: sitevault.Local, Path: "/srv/c"},
+		} {
+			if _, err := cat.AddSite(ctx, st); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	writeConfig(t, e, `[defaults]
+exclude = ["*.bak"]
+[defaults.schedule]
+start = "03:30"
+[sites.a]
+exclude = ["wp-content/big"]
+[sites.a.retention]
+keep_last = 3
+[sites.a.schedule]
+window = "4h"
+time_zone = "Europe/Berlin"
+[sites.a.ssh]
+host = "new.example.org"
+port = 2222
+`)
+	show := func(name string) siteJSON {
+		out := e.mustRun("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
+			return runSiteShow(ctx, name, g, true, out)
+		})
+		var j siteJSON
+		if err := json.Unmarshal([]byte(out), &j); err != nil {
+			t.Fatal(err, out)
+		}
+		return j
+	}
+	a := show("a")
+	if a.Retention != (sitevault.Retention{KeepLast: 3}) || a.RetentionFrom != fromConfigFile {
+		t.Errorf("a: retention %+v from %q, want keep_last 3 from the config file", a.Retention, a.RetentionFrom)
+	}
+	if want := (siteScheduleJSON{Start: "03:30", Window: "4h", TimeZone: "Europe/Berlin"}); a.Schedule != want || a.ScheduleFrom != fromConfigFile {
+		t.Errorf("a: schedule %+v from %q, want %+v from the config file", a.Schedule, a.ScheduleFrom, want)
+	}
+	if a.SSH == nil || a.SSH.Address != "new.example.org:2222" {
+		t.Errorf("a: ssh %+v, want the config file's new.example.org:2222", a.SSH)
+	}
+	if strings.Join(a.Excludes, " ") != "*.bak wp-content/big" {
+		t.Errorf("a: excludes %q", a.Excludes)
+	}
+	b := show("b")
+	if b.Retention != (sitevault.Retention{KeepLast: 9}) || b.RetentionFrom != fromSite {
+		t.Errorf("b: retention %+v from %q, want its own keep_last 9", b.Retention, b.RetentionFrom)
+	}
+	if b.Schedule.Start != "03:30" || b.Schedule.Window != "2h" || b.ScheduleFrom != fromConfigFile {
+		t.Errorf("b: schedule %+v from %q, want the file's defaults' start 03:30", b.Schedule, b.ScheduleFrom)
+	}
+	e2 := newTestEnv(t) // no config file at all
+	e2.mustRun("", initCmd)
+	e2.mustRun("", func(ctx context.Context, g *globalOptions, _ *bytes.Buffer) error {
+		cat, _, err := openCatalog(ctx, g)
+		if err != nil {
+			return err
+		}
+		defer cat.Close()
+		_, err = cat.AddSite(ctx, sitevault.Site{Name: "c", Kind: sitevault.Local, Path: "/srv/c"})
+		return err
+	})
+	out := e2.mustRun("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
+		return runSiteShow(ctx, "c", g, true, out)
+	})
+	var c siteJSON
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatal(err, out)
+	}
+	if c.Retention != sitevault.DefaultRetention || c.RetentionFrom != fromDefault || c.ScheduleFrom != fromDefault ||
+		c.Schedule != (siteScheduleJSON{Start: sitevault.DefaultStart, Window: "2h", TimeZone: "UTC"}) || c.Excludes == nil {
+		t.Errorf("c without a config file: %+v", c)
+	}
+
+	text := e.mustRun("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
+		return runSiteShow(ctx, "a", g, false, out)
+	})
+	for _, want := range []string{"retention:     last 3, daily 0, weekly 0, monthly 0  (config file)",
+		"schedule:      daily, between 03:30 and 4h later, Europe/Berlin  (config file)",
+		"excludes:      *.bak, wp-content/big  (config file)", "u@new.example.org:2222"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("site show a lacks %q:\n%s", want, text)
+		}
+	}
+	list := e.mustRun("", func(ctx context.Context, g *globalOptions, out *bytes.Buffer) error {
+		return runSiteList(ctx, g, true, out)
+	})
+	if !strings.Contains(list, "new.example.org") {
+		t.Errorf("site list --json does not show the config file's host:\n%s", list)
+	}
+}

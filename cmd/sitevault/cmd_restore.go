@@ -317,6 +317,7 @@ func showRestorePlan(w io.Writer, siteName string, point *repository.Snapshot, i
 
 func restoreLine(p *restore.Progress) func(time.Duration) string {
 	pre := backupLine(&p.PreRestore)
+	filesStart := time.Duration(-1) // when the files phase began
 	return func(el time.Duration) string {
 		switch p.Phase.Load() {
 		case restore.PhasePreRestore:
@@ -324,9 +325,13 @@ func restoreLine(p *restore.Progress) func(time.Duration) string {
 		case restore.PhaseDatabase:
 			return formatDuration(el) + "  restoring the database…"
 		}
-		done := p.Files.BytesDone.Load()
-		return fmt.Sprintf("%s  restoring files: %d files  %s  %s", formatDuration(el), p.Files.FilesDone.Load(),
-			humanize.IBytes(uint64(done)), rate(done, el))
+		if filesStart < 0 {
+			filesStart = el
+		}
+		written := p.Files.BytesDone.Load()
+		done, total := p.FilesShare()
+		return fmt.Sprintf("%s  restoring files: %d files  %s written  %s%s", formatDuration(el), p.Files.FilesDone.Load(),
+			humanize.IBytes(uint64(written)), rate(written, el-filesStart), percentETA(done, total, el-filesStart))
 	}
 }
 

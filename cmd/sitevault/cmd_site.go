@@ -223,7 +223,16 @@ func openCatalog(ctx context.Context, g *globalOptions) (*catalog.Catalog, *conf
 		c, err = sqlite.Open(ctx, cfg.Home)
 	case postgres.IsURL(where):
 		var sealer *seal.Sealer
-		sealer, err = seal.OpenKeyFile(filepath.Join(cfg.Home, seal.KeyFileName))
+		keyFile := filepath.Join(cfg.Home, seal.KeyFileName)
+		if g.readOnly && !exists(keyFile) {
+			// A command that only reads creates no key file either: it
+			// reads with a key of its own, kept in memory. Sites without
+			// secrets read as they are; a sealed secret fails to open,
+			// saying that this machine lacks the catalog's key file.
+			sealer, err = seal.Ephemeral(keyFile)
+		} else {
+			sealer, err = seal.OpenKeyFile(keyFile)
+		}
 		if err == nil {
 			c, err = postgres.Open(ctx, where, sealer)
 		}
@@ -620,7 +629,11 @@ func checkAndSave(ctx context.Context, g *globalOptions, entry *sitevault.Site, 
 		return err
 	}
 	if opts.JSON {
-		return writeJSON(stdout, newSiteSavedJSON(done, saved, check))
+		var cfg *config.Config
+		if c, err := g.config(); err == nil {
+			cfg = c
+		}
+		return writeJSON(stdout, newSiteSavedJSON(done, saved, cfg, check))
 	}
 	if !g.Quiet {
 		fmt.Fprintf(stdout, "Site %s %s\n", saved.Name, done)
@@ -656,7 +669,7 @@ func printCheck(w io.Writer, s sitevault.Site, c *site.CheckResult) {
 }
 
 func runSiteList(ctx context.Context, g *globalOptions, asJSON bool, stdout io.Writer) error {
-	cat, _, err := openCatalog(ctx, g)
+	cat, cfg, err := openCatalog(ctx, g)
 	if err != nil {
 		return err
 	}
@@ -684,7 +697,7 @@ func runSiteList(ctx context.Context, g *globalOptions, asJSON bool, stdout io.W
 	if g.now != nil {
 		now = g.now
 	}
-	list, err := siteStatuses(ctx, cat, s, sites, now())
+	list, err := siteStatuses(ctx, cat, cfg, s, sites, now())
 	if err != nil {
 		return err
 	}
@@ -696,7 +709,7 @@ func runSiteList(ctx context.Context, g *globalOptions, asJSON bool, stdout io.W
 }
 
 func runSiteShow(ctx context.Context, name string, g *globalOptions, asJSON bool, stdout io.Writer) error {
-	cat, _, err := openCatalog(ctx, g)
+	cat, cfg, err := openCatalog(ctx, g)
 	if err != nil {
 		return err
 	}
@@ -705,9 +718,11 @@ func runSiteShow(ctx context.Context, name string, g *globalOptions, asJSON bool
 	if err != nil {
 		return siteNotFound(ctx, cat, name, err)
 	}
+	j := newSiteJSON(s, cfg)
 	if asJSON {
-		return writeJSON(stdout, newSiteJSON(s))
+		return writeJSON(stdout, j)
 	}
+	s = cfg.ApplySite(s) // what backups use
 	set := func(sec sitevault.Secret) string {
 		if sec.IsSet() {
 			return "set (sealed)"
@@ -749,6 +764,16 @@ func runSiteShow(ctx context.Context, name string, g *globalOptions, asJSON bool
 	fmt.Fprintf(stdout, "table prefix:  %s\n", orWP(s.DB.TablePrefix))
 	if s.LastDB != nil {
 		fmt.Fprintf(stdout, "last db login: %s@%s, database %s\n", s.LastDB.User, s.LastDB.Host, s.LastDB.Name)
+	}
+	r := j.Retention
+	fmt.Fprintf(stdout, "retention:     last %d, daily %d, weekly %d, monthly %d  (%s)\n", r.KeepLast, r.KeepDaily, r.KeepWeekly, r.KeepMonthly, j.RetentionFrom)
+	if sc := j.Schedule; sc.Off {
+		fmt.Fprintf(stdout, "schedule:      off  (%s)\n", j.ScheduleFrom)
+	} else {
+		fmt.Fprintf(stdout, "schedule:      daily, between %s and %s later, %s  (%s)\n", sc.Start, sc.Window, sc.TimeZone, j.ScheduleFrom)
+	}
+	if len(j.Excludes) > 0 {
+		fmt.Fprintf(stdout, "excludes:      %s  (config file)\n", strings.Join(j.Excludes, ", "))
 	}
 	fmt.Fprintf(stdout, "added:         %s\n", s.Created.Local().Format(time.DateTime))
 	fmt.Fprintf(stdout, "changed:       %s\n", s.Updated.Local().Format(time.DateTime))

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sitevault/sitevault/internal/catalog"
+	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/sitevault"
@@ -80,7 +81,7 @@ const (
 
 // siteStatuses joins the catalog's record of each site's backups with its
 // newest backup point in the repository (s may be nil: catalog only).
-func siteStatuses(ctx context.Context, cat *catalog.Catalog, s *session, sites []sitevault.Site, now time.Time) ([]siteStatusJSON, error) {
+func siteStatuses(ctx context.Context, cat *catalog.Catalog, cfg *config.Config, s *session, sites []sitevault.Site, now time.Time) ([]siteStatusJSON, error) {
 	recorded, err := cat.Statuses(ctx)
 	if err != nil {
 		return nil, err
@@ -106,6 +107,7 @@ func siteStatuses(ctx context.Context, cat *catalog.Catalog, s *session, sites [
 	}
 	out := make([]siteStatusJSON, 0, len(sites))
 	for _, site := range sites {
+		site = cfg.ApplySite(site) // the connection the config file sets
 		r := siteStatusJSON{Site: site.Name, Kind: string(site.Kind), Location: site.Location(), Result: resultNone}
 		partial := false
 		if st := byName[site.Name]; st != nil {
@@ -155,7 +157,7 @@ func runStatus(ctx context.Context, opts statusOptions, g *globalOptions, stdout
 	if opts.MaxAge < 0 {
 		return userErrorf(errUsage, "--max-age must be positive, e.g. 26h")
 	}
-	cat, _, err := openCatalog(ctx, g)
+	cat, cfg, err := openCatalog(ctx, g)
 	if err != nil {
 		return err
 	}
@@ -177,7 +179,7 @@ func runStatus(ctx context.Context, opts statusOptions, g *globalOptions, stdout
 	if g.now != nil {
 		now = g.now
 	}
-	list, err := siteStatuses(ctx, cat, s, sites, now())
+	list, err := siteStatuses(ctx, cat, cfg, s, sites, now())
 	if err != nil {
 		return err
 	}

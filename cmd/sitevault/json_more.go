@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
+	"reflect"
 	"time"
 
 	"github.com/sitevault/sitevault/internal/archiver"
 	"github.com/sitevault/sitevault/internal/backup"
+	"github.com/sitevault/sitevault/internal/config"
 	"github.com/sitevault/sitevault/internal/site"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
@@ -71,14 +74,68 @@ type siteJSON struct {
 	LastDBLogin *siteLoginJSON `json:"last_db_login"` // null before the first backup
 	Added       time.Time      `json:"added"`
 	Changed     time.Time      `json:"changed"`
+	// What backups and the service use: the site's own settings with the
+	// config file's applied (config.File.ApplySite), and where each came
+	// from: "config file", "site" (site add/edit, the dashboard) or
+	// "default".
+	Retention     sitevault.Retention `json:"retention"`
+	RetentionFrom string              `json:"retention_from"`
+	Schedule      siteScheduleJSON    `json:"schedule"`
+	ScheduleFrom  string              `json:"schedule_from"`
+	Excludes      []string            `json:"excludes"` // the config file's extra patterns
 }
 
-func newSiteJSON(s sitevault.Site) siteJSON {
-	out := siteJSON{
-		Name: s.Name, Connection: string(s.Kind), Path: s.Path,
-		DB:    siteDBJSON{Host: s.DB.Host, Name: s.DB.Name, User: s.DB.User, PasswordSet: s.DB.Password.IsSet(), TablePrefix: s.DB.TablePrefix},
-		Added: s.Created, Changed: s.Updated,
+// siteScheduleJSON is a site's daily backup window, defaults filled in.
+type siteScheduleJSON struct {
+	Off      bool   `json:"off"`
+	Start    string `json:"start"`  // "HH:MM"
+	Window   string `json:"window"` // "2h"
+	TimeZone string `json:"time_zone"`
+}
+
+// Where a site's setting comes from.
+const (
+	fromConfigFile = "config file"
+	fromSite       = "site"
+	fromDefault    = "default"
+)
+
+// newSiteJSON describes the catalog's site s with cfg's config file
+// applied (cfg may be nil: no file).
+func newSiteJSON(s sitevault.Site, cfg *config.Config) siteJSON {
+	eff, excludes := s, []string{}
+	if cfg != nil {
+		eff = cfg.ApplySite(s)
+		if e := cfg.Excludes(s.Name); e != nil {
+			excludes = e
+		}
 	}
+	out := siteJSON{
+		Name: eff.Name, Connection: string(eff.Kind), Path: eff.Path,
+		DB:    siteDBJSON{Host: eff.DB.Host, Name: eff.DB.Name, User: eff.DB.User, PasswordSet: eff.DB.Password.IsSet(), TablePrefix: eff.DB.TablePrefix},
+		Added: s.Created, Changed: s.Updated,
+		Retention: eff.RetentionOrDefault(), Excludes: excludes,
+	}
+	switch {
+	case !reflect.DeepEqual(s.Retention, eff.Retention):
+		out.RetentionFrom = fromConfigFile
+	case s.Retention != nil:
+		out.RetentionFrom = fromSite
+	default:
+		out.RetentionFrom = fromDefault
+	}
+	switch {
+	case s.Schedule != eff.Schedule:
+		out.ScheduleFrom = fromConfigFile
+	case s.Schedule != (sitevault.Schedule{}):
+		out.ScheduleFrom = fromSite
+	default:
+		out.ScheduleFrom = fromDefault
+	}
+	sc := eff.Schedule
+	out.Schedule = siteScheduleJSON{Off: sc.Off, Start: cmp.Or(sc.Start, sitevault.DefaultStart),
+		Window: shortDuration(cmp.Or(sc.Window, sitevault.DefaultWindow)), TimeZone: cmp.Or(sc.TimeZone, "UTC")}
+	s = eff
 	if s.Kind == sitevault.SSH {
 		out.SSH = &siteSSHJSON{User: s.SSH.User, Address: s.SSHAddress(), IdentityFile: s.SSH.IdentityFile,
 			PassphraseSet: s.SSH.Passphrase.IsSet(), PasswordSet: s.SSH.Password.IsSet(), HostKeyFingerprint: s.SSH.HostKeyFingerprint}
@@ -109,9 +166,9 @@ type siteSavedJSON struct {
 	Check  siteCheckJSON `json:"check"`
 }
 
-func newSiteSavedJSON(done string, s sitevault.Site, c *site.CheckResult) siteSavedJSON {
+func newSiteSavedJSON(done string, s sitevault.Site, cfg *config.Config, c *site.CheckResult) siteSavedJSON {
 	wp, db := c.Inspection.WordPress, c.Inspection.Database
-	return siteSavedJSON{Result: done, Site: newSiteJSON(s), Check: siteCheckJSON{
+	return siteSavedJSON{Result: done, Site: newSiteJSON(s, cfg), Check: siteCheckJSON{
 		WordPressVersion: wp.Version, Multisite: wp.Multisite(), ConfigAbove: wp.ConfigAbove,
 		ContentDir: wp.ContentDir, ExternalContentDir: wp.ExternalContentDir,
 		Database: db.Name, DatabaseAddress: c.DBAddr.Network + ":" + c.DBAddr.Address, DatabaseUser: db.User, TablePrefix: db.TablePrefix,

@@ -81,7 +81,7 @@ var readOnlyCommands = map[string]bool{
 	"sitevault snapshots": true, "sitevault points": true, "sitevault status": true, "sitevault check": true,
 	"sitevault site list": true, "sitevault site show": true, "sitevault site files": true, "sitevault site tables": true,
 	"sitevault key list": true, "sitevault jobs": true, "sitevault jobs show": true,
-	"sitevault config show": true, "sitevault config check": true,
+	"sitevault config show": true, "sitevault config check": true, "sitevault version": true,
 }
 
 // commandConstructors lists every top-level command. Each cmd_*.go file
@@ -100,6 +100,7 @@ var commandConstructors = []func(g *globalOptions) *cobra.Command{
 	newBackupCommand, newPointsCommand, newRestoreCommand, newUndoCommand,
 	newServeCommand, newJobsCommand, newStatusCommand,
 	newConfigCommand,
+	newVersionCommand,
 }
 
 // usageArgs turns an argument validator's error into a usage error.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,33 @@ func TestVersion(t *testing.T) {
 	}
 	if got := out.String(); !strings.HasPrefix(got, "sitevault v1.2.3 (commit 0123abc, built 2026-12-04T00:00:00Z, go") {
 		t.Errorf("--version printed %q", got)
+	}
+}
+
+// `version` prints what --version prints; --json the same as an object.
+func TestVersionCommand(t *testing.T) {
+	version, commit, buildDate = "v1.2.3", "0123abc", "2026-12-04T00:00:00Z"
+	defer func() { version, commit, buildDate = "", "", "" }()
+	for _, args := range [][]string{{"version"}, {"version", "--json"}} {
+		root := newRootCommand()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetArgs(args)
+		if err := root.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		if len(args) == 1 {
+			if !strings.HasPrefix(out.String(), "sitevault v1.2.3 (commit 0123abc, built 2026-12-04T00:00:00Z, go") {
+				t.Errorf("version printed %q", out.String())
+			}
+			continue
+		}
+		var v versionJSON
+		dec := json.NewDecoder(&out)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&v); err != nil || v.Version != "v1.2.3" || v.Commit != "0123abc" || v.BuildDate != "2026-12-04T00:00:00Z" || !strings.HasPrefix(v.Go, "go") {
+			t.Errorf("version --json: %+v, %v", v, err)
+		}
 	}
 }
 

@@ -88,6 +88,11 @@ type Options struct {
 	// either way; set it only where no restore into the same folder can be
 	// running (the site's lock is held).
 	RemoveTemps bool
+	// Scan walks the tree a second time, ahead of the backup and counting
+	// only, so that Progress.ScanBytes gives the total to expect long
+	// before the backup has listed every folder (a first backup's ETA).
+	// It costs one more listing of every folder.
+	Scan bool
 }
 
 // ReasonTemp is the skip reason of a restore's leftover temporary file.
@@ -137,6 +142,7 @@ func (a *Archiver) Snapshot(ctx context.Context, dir string, parent *repository.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
+	dir = strings.Trim(path.Clean("/"+dir), "/")
 	p := a.opts.Progress
 	if p == nil {
 		p = new(Progress)
@@ -151,6 +157,18 @@ func (a *Archiver) Snapshot(ctx context.Context, dir string, parent *repository.
 		cancel:  cancel,
 	}
 	r.rep.rep.Started = a.opts.Now()
+
+	if a.opts.Scan {
+		scanCtx, stopScan := context.WithCancel(ctx)
+		var scanning sync.WaitGroup
+		scanning.Go(func() {
+			scan(scanCtx, a.fs, a.opts.Selector, dir, max(1, a.opts.Listers/4), p)
+		})
+		defer func() {
+			stopScan()
+			scanning.Wait()
+		}()
+	}
 
 	var workers sync.WaitGroup
 	for range a.opts.Workers {
@@ -174,7 +192,6 @@ func (a *Archiver) Snapshot(ctx context.Context, dir string, parent *repository.
 		prev = t
 	}
 
-	dir = strings.Trim(path.Clean("/"+dir), "/")
 	entries, err := r.readDir(ctx, dir)
 	if err != nil {
 		return repository.ID{}, nil, fmt.Errorf("back up %q: %w", dir, err)

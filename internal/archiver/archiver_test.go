@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -348,7 +349,10 @@ func TestUnreadable(t *testing.T) {
 }
 
 // ruleSelector excludes directories holding CACHEDIR.TAG and *.log files.
-type ruleSelector struct{ dirs []string }
+type ruleSelector struct {
+	mu   sync.Mutex
+	dirs []string
+}
 
 func (s *ruleSelector) Entry(p string, fi fsys.FileInfo) (bool, string) {
 	if strings.HasSuffix(p, ".log") {
@@ -358,7 +362,9 @@ func (s *ruleSelector) Entry(p string, fi fsys.FileInfo) (bool, string) {
 }
 
 func (s *ruleSelector) Dir(p string, entries []fsys.FileInfo) (bool, string) {
+	s.mu.Lock()
 	s.dirs = append(s.dirs, p)
+	s.mu.Unlock()
 	for _, e := range entries {
 		if e.Name == "CACHEDIR.TAG" {
 			return false, "holds CACHEDIR.TAG"
@@ -472,5 +478,59 @@ func TestRuleOf(t *testing.T) {
 		if got := archiver.RuleOf(in); got != want {
 			t.Errorf("RuleOf(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The scan ahead of a backup counts what the backup takes — the same
+// selector decisions, no restore leftovers — and finishes while the
+// backup is still reading: here no file's content is read until the scan
+// has said it is done.
+func TestScanAhead(t *testing.T) {
+	src := t.TempDir()
+	var entries []entry
+	var wantBytes int64
+	for d := range 20 {
+		for f := range 10 {
+			size := 100*d + f + 1
+			entries = append(entries, entry{path: fmt.Sprintf("d%02d/sub/f%d", d, f), data: make([]byte, size)})
+			wantBytes += int64(size)
+		}
+	}
+	entries = append(entries,
+		entry{path: "d00/debug.log", data: make([]byte, 5000)},                               // excluded file
+		entry{path: "cache/CACHEDIR.TAG", data: []byte("x")},                                 // excluded folder
+		entry{path: "cache/page.html", data: make([]byte, 7000)},                             //
+		entry{path: "d01/" + fsys.TempPrefix + "0123456789abcdef", data: make([]byte, 9000)}, // a restore leftover
+	)
+	build(t, src, entries)
+
+	var p archiver.Progress
+	h := newHookFS(newLocal(t, src))
+	h.onRead = func(string, int) {
+		deadline := time.Now().Add(30 * time.Second)
+		for !p.ScanDone.Load() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	_, rep := snapshot(t, newRepo(t), h, archiver.Options{Progress: &p, Selector: &ruleSelector{}, Scan: true, Listers: 8}, nil)
+	if !p.ScanDone.Load() {
+		t.Fatal("the scan did not finish before the backup read a file")
+	}
+	if got := p.ScanFiles.Load(); got != 200 || int(got) != rep.FilesNew {
+		t.Errorf("scan counted %d files, backup took %d, want 200", got, rep.FilesNew)
+	}
+	if got := p.ScanBytes.Load(); got != wantBytes || got != rep.BytesTotal {
+		t.Errorf("scan counted %d bytes, backup took %d, want %d", got, rep.BytesTotal, wantBytes)
+	}
+}
+
+// Without Options.Scan nothing is scanned.
+func TestNoScan(t *testing.T) {
+	src := t.TempDir()
+	build(t, src, []entry{{path: "a", data: make([]byte, 10)}})
+	var p archiver.Progress
+	snapshot(t, newRepo(t), newLocal(t, src), archiver.Options{Progress: &p}, nil)
+	if p.ScanDone.Load() || p.ScanFiles.Load() != 0 {
+		t.Errorf("scan ran: done %v, %d files", p.ScanDone.Load(), p.ScanFiles.Load())
 	}
 }

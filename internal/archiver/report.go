@@ -127,6 +127,11 @@ type Progress struct {
 	BytesTotal atomic.Int64 // their size
 	DirsDone   atomic.Int64
 	Errors     atomic.Int64
+	// With Options.Scan: what the scan ahead of the backup has counted,
+	// final once ScanDone is set.
+	ScanFiles atomic.Int64
+	ScanBytes atomic.Int64
+	ScanDone  atomic.Bool
 	// Current is the file being read (nil before the first).
 	Current atomic.Pointer[string]
 }

@@ -143,6 +143,21 @@ type Progress struct {
 	Expected atomic.Int64
 }
 
+// Total is the size of the files the backup is expected to walk, as best
+// known now: the previous point's size, or for a first backup the scan's
+// count once it has finished; never less than what the backup has found
+// so far. 0 means not known yet: show no share done or ETA.
+func (p *Progress) Total() int64 {
+	t := p.Expected.Load()
+	if t == 0 {
+		if !p.Files.ScanDone.Load() {
+			return 0
+		}
+		t = p.Files.ScanBytes.Load()
+	}
+	return max(t, p.Files.BytesTotal.Load())
+}
+
 // Options tune Run.
 type Options struct {
 	// Trigger is stored with the point; "" means manual.
@@ -335,7 +350,9 @@ func Run(ctx context.Context, deps Deps, entry sitevault.Site, opts Options) (*R
 			parentFiles = &id
 		}
 	}
-	aopts := archiver.Options{Progress: &p.Files, Logger: log, RemoveTemps: true}
+	// Without a previous point's size, a scan ahead of the backup finds
+	// the total (Progress.Total).
+	aopts := archiver.Options{Progress: &p.Files, Logger: log, RemoveTemps: true, Scan: p.Expected.Load() == 0}
 	if excl, err := newExcludes(opts.Excludes); err != nil {
 		return nil, fmt.Errorf("back up the files of %s: %w", entry.Name, err)
 	} else if excl != nil {

@@ -68,6 +68,11 @@ type Dialect struct {
 	// claiming at once pick different jobs without waiting for each other
 	// ("FOR UPDATE SKIP LOCKED" on PostgreSQL; SQLite has one writer).
 	SkipLocked string
+	// IndexedBy names the index a query on the activity log must use,
+	// after "FROM activity" (SQLite's "INDEXED BY name": without
+	// statistics its planner takes an index that makes the page read and
+	// sort every match). Nil where the planner has statistics (PostgreSQL).
+	IndexedBy func(index string) string
 }
 
 // Migration is one numbered, append-only schema change. Never edit or
@@ -105,6 +110,14 @@ func New(ctx context.Context, db *sql.DB, d Dialect, sealer *seal.Sealer, where 
 func (c *Catalog) Dialect() string { return c.d.Name }
 
 // q adapts a query written with ? and ?N placeholders to the dialect.
+// indexedBy is the dialect's IndexedBy, or "".
+func (c *Catalog) indexedBy(index string) string {
+	if c.d.IndexedBy == nil {
+		return ""
+	}
+	return c.d.IndexedBy(index)
+}
+
 func (c *Catalog) q(query string) string {
 	if !c.d.Dollar {
 		return query

@@ -244,7 +244,7 @@ func TestBackupQuietWithoutTerminal(t *testing.T) {
 func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 	readOnly := [][]string{
 		{"snapshots"}, {"points", "blog"}, {"status"}, {"check"}, {"site", "list"}, {"site", "show", "blog"},
-		{"key", "list"}, {"jobs"}, {"jobs", "show", "1"}, {"completion", "bash"}, {"--help"}, {"--version"},
+		{"key", "list"}, {"jobs"}, {"jobs", "show", "1"}, {"completion", "bash"}, {"--help"}, {"--version"}, {"version", "--json"},
 	}
 	base := t.TempDir()
 	home := filepath.Join(base, "sitevault")
@@ -262,6 +262,31 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 		if after := listTree(t, home); !slices.Equal(before, after) {
 			t.Fatalf("%v changed the data home:\nbefore %v\nafter  %v", args, before, after)
 		}
+	}
+}
+
+// With a PostgreSQL catalog, read-only commands create no seal key file
+// (secret.key) in the data home either.
+func TestReadOnlyCommandsPostgresCatalog(t *testing.T) {
+	needServers(t)
+	pg := testsrv.StartPostgres(t)
+	base := t.TempDir()
+	home := filepath.Join(base, "sitevault")
+	sv := &cli{t: t, home: base, env: map[string]string{"SITEVAULT_HOME": home, "HOME": base, "TZ": "UTC",
+		"SITEVAULT_CATALOG": pg.NewDatabase(t)}}
+	sv.ok("init")
+	if _, err := os.Lstat(filepath.Join(home, "secret.key")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("init made a seal key file (%v); this test wants a home without one", err)
+	}
+	before := listTree(t, home)
+	for _, args := range [][]string{{"status"}, {"site", "list"}, {"site", "show", "blog"}, {"points", "blog"}, {"jobs"}} {
+		sv.run(args...)
+		if after := listTree(t, home); !slices.Equal(before, after) {
+			t.Fatalf("%v changed the data home:\nbefore %v\nafter  %v", args, before, after)
+		}
+	}
+	if out := sv.ok("site", "list", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("site list --json on an empty PostgreSQL catalog: %s", out)
 	}
 }
 

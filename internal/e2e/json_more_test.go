@@ -47,8 +47,23 @@ type siteShowJSON struct {
 		Name string `json:"name"`
 		User string `json:"user"`
 	} `json:"last_db_login"`
-	Added   time.Time `json:"added"`
-	Changed time.Time `json:"changed"`
+	Added     time.Time `json:"added"`
+	Changed   time.Time `json:"changed"`
+	Retention struct {
+		KeepLast    int `json:"keep_last"`
+		KeepDaily   int `json:"keep_daily"`
+		KeepWeekly  int `json:"keep_weekly"`
+		KeepMonthly int `json:"keep_monthly"`
+	} `json:"retention"`
+	RetentionFrom string `json:"retention_from"`
+	Schedule      struct {
+		Off      bool   `json:"off"`
+		Start    string `json:"start"`
+		Window   string `json:"window"`
+		TimeZone string `json:"time_zone"`
+	} `json:"schedule"`
+	ScheduleFrom string   `json:"schedule_from"`
+	Excludes     []string `json:"excludes"`
 }
 
 type siteSavedJSON struct {
@@ -155,8 +170,19 @@ func TestJSONMoreCommands(t *testing.T) {
 	}
 	var shown siteShowJSON
 	decodeStrict(t, sv.ok("site", "show", "blog", "--json"), &shown)
-	if shown.Name != "blog" || shown.Path != w.Root || shown.DB.TablePrefix != w.Prefix || shown.LastDBLogin == nil || shown.LastDBLogin.User == "" {
+	if shown.Name != "blog" || shown.Path != w.Root || shown.DB.TablePrefix != w.Prefix || shown.LastDBLogin == nil || shown.LastDBLogin.User == "" ||
+		shown.RetentionFrom != "default" || shown.Retention.KeepDaily == 0 || shown.Schedule.Start == "" || shown.Excludes == nil {
 		t.Errorf("site show --json: %+v", shown)
+	}
+	var ver struct {
+		Version   string `json:"version"`
+		Commit    string `json:"commit"`
+		BuildDate string `json:"build_date"`
+		Go        string `json:"go"`
+	}
+	decodeStrict(t, sv.ok("version", "--json"), &ver)
+	if ver.Version == "" || ver.Commit == "" || !strings.HasPrefix(ver.Go, "go") {
+		t.Errorf("version --json: %+v", ver)
 	}
 	var files siteFilesJSON
 	decodeStrict(t, sv.ok("site", "files", "blog", "--json"), &files)

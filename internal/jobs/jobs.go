@@ -104,6 +104,11 @@ type Runner struct {
 	// defaults a dead worker's job is noticed within a minute.
 	HeartbeatEvery time.Duration
 	StaleAfter     time.Duration
+	// ProgressEvery (0: 1 s) is how often a running job's progress is
+	// stored when it changed, between heartbeats, so that a progress page
+	// (the dashboard's, `jobs show`) follows the job within a second or
+	// two. Storing it is a heartbeat too.
+	ProgressEvery time.Duration
 	// Backoff is the wait before retry attempt n+1 after attempt n failed
 	// (nil: DefaultBackoff).
 	Backoff func(attempt int) time.Duration
@@ -144,6 +149,10 @@ func (r *Runner) init() {
 		if r.StaleAfter <= 0 {
 			r.StaleAfter = 45 * time.Second
 		}
+		if r.ProgressEvery <= 0 {
+			r.ProgressEvery = time.Second
+		}
+		r.ProgressEvery = min(r.ProgressEvery, r.HeartbeatEvery)
 		if r.Backoff == nil {
 			r.Backoff = DefaultBackoff
 		}
@@ -269,20 +278,28 @@ func (r *Runner) run(ctx context.Context, job *sitevault.Job) {
 	defer cancel(nil)
 	rep := new(Reporter)
 
-	// The heartbeat stores progress and carries cancels and lost jobs.
+	// The heartbeat stores progress and carries cancels and lost jobs: every
+	// HeartbeatEvery, and every ProgressEvery when the progress changed.
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		t := time.NewTicker(r.HeartbeatEvery)
+		t := time.NewTicker(r.ProgressEvery)
 		defer t.Stop()
+		var stored sitevault.Progress
+		last := time.Now()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
+			p := rep.Progress()
+			if p == stored && time.Since(last) < r.HeartbeatEvery {
+				continue
+			}
+			stored, last = p, time.Now()
 			hctx, hcancel := context.WithTimeout(context.WithoutCancel(ctx), r.HeartbeatEvery)
-			stop, err := r.Catalog.Heartbeat(hctx, job.ID, r.Worker, rep.Progress())
+			stop, err := r.Catalog.Heartbeat(hctx, job.ID, r.Worker, p)
 			hcancel()
 			switch {
 			case errors.Is(err, catalog.ErrJobLost):

@@ -219,3 +219,30 @@ func TestConcurrencyBound(t *testing.T) {
 		t.Errorf("peak concurrency %d, want 3", p)
 	}
 }
+
+// A running job's progress is stored every ProgressEvery when it changes,
+// though heartbeats are an hour apart.
+func TestProgressStoredBetweenHeartbeats(t *testing.T) {
+	c := openCatalog(t)
+	ctx := context.Background()
+	step := make(chan float64)
+	r := &Runner{Catalog: c, Worker: "w1", Poll: 20 * time.Millisecond, HeartbeatEvery: time.Hour, StaleAfter: 2 * time.Hour,
+		ProgressEvery: 20 * time.Millisecond, Handlers: map[sitevault.JobKind]Handler{
+			sitevault.JobBackup: func(ctx context.Context, j *sitevault.Job, p *Reporter) (any, error) {
+				for pc := range step {
+					p.Set(sitevault.Progress{Phase: "files", Percent: pc})
+				}
+				return nil, nil
+			},
+		}}
+	start(t, r)
+	j, _ := c.EnqueueJob(ctx, catalog.NewJob{Kind: sitevault.JobBackup, Site: "blog"})
+	for _, pc := range []float64{10, 55, 90} {
+		step <- pc
+		waitJob(t, c, j.ID, func(j *sitevault.Job) bool { return j.Progress.Percent == pc })
+	}
+	close(step)
+	if got := waitJob(t, c, j.ID, final); got.State != sitevault.JobSucceeded {
+		t.Fatalf("job: %+v", got)
+	}
+}

@@ -128,14 +128,26 @@ func (l *pruneLock) ensure(ctx context.Context) error {
 			return fmt.Errorf("%w: refresh: %v", ErrPruneLockLost, err)
 		}
 	}
-	l.mu.Lock()
-	own := l.own
-	l.mu.Unlock()
-	if _, err := l.r.be.Stat(ctx, own); err != nil {
-		if errors.Is(err, backend.ErrNotExist) {
+	// The refresher may replace the lock file (write the new one, remove
+	// the old) between reading l.own and the Stat: a file gone is lost
+	// only if it is still the current one.
+	for try := 0; ; try++ {
+		l.mu.Lock()
+		own := l.own
+		l.mu.Unlock()
+		_, err := l.r.be.Stat(ctx, own)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, backend.ErrNotExist) {
+			return fmt.Errorf("%w: stat %v: %v", ErrPruneLockLost, own, err)
+		}
+		l.mu.Lock()
+		replaced := l.own != own
+		l.mu.Unlock()
+		if !replaced || try == 3 {
 			return fmt.Errorf("%w: %v was removed (another prune took it for stale)", ErrPruneLockLost, own)
 		}
-		return fmt.Errorf("%w: stat %v: %v", ErrPruneLockLost, own, err)
 	}
 	return l.valid()
 }

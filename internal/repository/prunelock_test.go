@@ -61,3 +61,51 @@ func TestPruneLock(t *testing.T) {
 		t.Fatalf("%d lock files left, want 0 (the stale one removed)", n)
 	}
 }
+
+// statHook runs before a Stat of a lock file.
+type statHook struct {
+	backend.Backend
+	before func()
+}
+
+func (b *statHook) Stat(ctx context.Context, h backend.Handle) (backend.FileInfo, error) {
+	if h.Type == backend.LockFile && b.before != nil {
+		f := b.before
+		b.before = nil
+		f()
+	}
+	return b.Backend.Stat(ctx, h)
+}
+
+// The refresher replacing the lock file between ensure's read of the
+// current file and its Stat is not a lost lock (it was, and stopped
+// prunes under load).
+func TestPruneLockEnsureBesideRefresh(t *testing.T) {
+	ctx := context.Background()
+	hook := &statHook{Backend: mem.New()}
+	r := TestRepositoryWith(t, hook, Options{})
+	l, err := r.takePruneLock(ctx, time.Hour, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.release(ctx)
+	first := l.own
+	hook.before = func() {
+		if err := l.write(ctx); err != nil { // as the refresher does
+			t.Error(err)
+		}
+	}
+	if err := l.ensure(ctx); err != nil {
+		t.Fatalf("ensure beside a refresh: %v", err)
+	}
+	if l.own == first {
+		t.Fatal("the hook did not refresh the lock; the test tests nothing")
+	}
+	// A lock file really removed is still a lost lock.
+	if err := hook.Backend.Remove(ctx, l.own); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.ensure(ctx); !errors.Is(err, ErrPruneLockLost) {
+		t.Fatalf("ensure with the lock file removed: %v, want ErrPruneLockLost", err)
+	}
+}

@@ -76,6 +76,16 @@ type Progress struct {
 	PreRestore backup.Progress
 	Files      restorer.Progress
 	Phase      atomic.Int32
+	// FilesTotal is the size of the files the restore covers when it is
+	// known before they are walked (a restore of every file item: the
+	// point's size); 0 otherwise.
+	FilesTotal atomic.Int64
+}
+
+// FilesShare returns how many bytes of the files are done (written or
+// found already right) and of how many (0: not known).
+func (p *Progress) FilesShare() (done, total int64) {
+	return p.Files.BytesDone.Load() + p.Files.BytesRight.Load(), p.FilesTotal.Load()
 }
 
 // Options tune Run.
@@ -355,6 +365,9 @@ func run(ctx context.Context, deps backup.Deps, entry sitevault.Site, point *rep
 			if err != nil {
 				return res, fmt.Errorf("%s %s: remove the files the undone restore created: %w", job, entry.Name, err)
 			}
+		}
+		if filter == nil && point.Summary != nil {
+			p.FilesTotal.Store(point.Summary.BytesTotal)
 		}
 		ropts := restorer.Options{Progress: &p.Files, Logger: log, Root: entry.Path}
 		rep, err := site.RestoreFiles(ctx, repo, root, filesTree, filter, ropts)

@@ -321,12 +321,19 @@ func testBackupRestoreUndo(t *testing.T, kind string) {
 	if err != nil || point.ID != second.Snapshot.ID {
 		t.Fatalf("point.Find latest = %v, %v", point, err)
 	}
-	res, err := restore.Run(ctx, e.deps, e.entry(), point, restore.Options{})
+	var prog restore.Progress
+	res, err := restore.Run(ctx, e.deps, e.entry(), point, restore.Options{Progress: &prog})
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	if !res.OK() {
 		t.Errorf("restore report: skipped %v, errors %v", res.Files.Skipped, res.Files.Errors)
+	}
+	// A whole-site restore knows its total, and ends with every byte
+	// written or found right.
+	if done, total := prog.FilesShare(); total != point.Summary.BytesTotal || done != total || prog.Files.BytesRight.Load() == 0 || prog.Files.BytesDone.Load() == 0 {
+		t.Errorf("restore progress: %d of %d bytes (%d written, %d right), want all of the point's %d",
+			done, total, prog.Files.BytesDone.Load(), prog.Files.BytesRight.Load(), point.Summary.BytesTotal)
 	}
 	pre := res.PreRestore.Snapshot
 	if pre.Trigger != backup.TriggerPreRestore || pre.Meta["restore_of"] != point.ID.String() || pre.Meta["items"] != "themes,plugins,uploads,roots,contents,database" {

@@ -116,8 +116,11 @@ type Options struct {
 // Progress holds counters a caller may poll while a restore runs.
 type Progress struct {
 	FilesDone atomic.Int64
-	BytesDone atomic.Int64
-	Errors    atomic.Int64
+	BytesDone atomic.Int64 // bytes written
+	// BytesRight is the size of the files found already right and left
+	// in place: with BytesDone, how far a restore has gone.
+	BytesRight atomic.Int64
+	Errors     atomic.Int64
 	// Current is the file being written (nil before the first).
 	Current atomic.Pointer[string]
 }
@@ -214,7 +217,12 @@ func (r *Restorer) Restore(ctx context.Context, tree repository.ID, targetDir st
 	if p == nil {
 		p = new(Progress)
 	}
-	run := &run{r: r, p: p, cancel: cancel, jobs: make(chan func(), r.opts.Workers), touched: make(map[string]bool)}
+	run := &run{r: r, p: p, cancel: cancel, jobs: make(chan func(), r.opts.Workers), touched: make(map[string]bool),
+		trees: newPrefetcher(r.repo)}
+	defer func() {
+		cancel(nil)
+		run.trees.wait()
+	}()
 	run.opener, _ = r.fs.(fsys.DirOpener)
 
 	target, targetInfo, err := run.target(ctx, targetDir)
@@ -282,6 +290,7 @@ type run struct {
 	cancel context.CancelCauseFunc
 	jobs   chan func()
 	opener fsys.DirOpener // nil: the FS has no OpenDir, use paths
+	trees  *prefetcher
 
 	mu       sync.Mutex
 	rep      Report
@@ -477,7 +486,7 @@ func validName(name string) string {
 // the restored root. missing (dry runs only) says fsDir does not exist: all
 // under it would be new. It returns only fatal errors.
 func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string, fi *fsys.FileInfo, missing bool) error {
-	t, err := u.r.repo.LoadTree(ctx, id)
+	t, err := u.trees.load(ctx, id)
 	if err != nil {
 		err = fmt.Errorf("load tree %v (%q): %w", id.Short(), p, err)
 		if p != "" && repository.IsDamage(err) {
@@ -493,6 +502,12 @@ func (u *run) dir(ctx context.Context, id repository.ID, p, fsDir string, fi *fs
 			h.release()
 		}
 	}()
+	for _, n := range t.Nodes {
+		if n.Type == repository.NodeDir && n.Subtree != nil && validName(n.Name) == "" &&
+			(u.r.opts.Filter == nil || u.r.opts.Filter(join(p, n.Name), n)) {
+			u.trees.start(ctx, *n.Subtree)
+		}
+	}
 	seen := make(map[string]bool, len(t.Nodes))
 	for _, n := range t.Nodes {
 		if err := context.Cause(ctx); err != nil {
@@ -845,6 +860,7 @@ func (u *run) unchanged(ctx context.Context, n *repository.Node, np, fsPath stri
 	}
 	u.mu.Unlock()
 	u.p.FilesDone.Add(1)
+	u.p.BytesRight.Add(n.Size)
 	return true
 }
 

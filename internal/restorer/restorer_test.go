@@ -745,3 +745,56 @@ func TestRestoreRefusesDirectorySwappedForLink(t *testing.T) {
 		t.Errorf("report %+v", rep)
 	}
 }
+
+// slowTrees makes every tree load wait (a remote repository's round trip)
+// and records how many loads run at once and how often each tree loads.
+type slowTrees struct {
+	testRepo
+	mu            sync.Mutex
+	running, most int
+	loads         map[repository.ID]int
+}
+
+func (r *slowTrees) LoadTree(ctx context.Context, id repository.ID) (*repository.Tree, error) {
+	r.mu.Lock()
+	r.running++
+	r.most = max(r.most, r.running)
+	r.loads[id]++
+	r.mu.Unlock()
+	time.Sleep(5 * time.Millisecond)
+	r.mu.Lock()
+	r.running--
+	r.mu.Unlock()
+	return r.testRepo.LoadTree(ctx, id)
+}
+
+// Subfolders' trees load ahead of the walk, several at once, each once;
+// what is restored is the same.
+func TestTreesLoadAhead(t *testing.T) {
+	repo := newRepo(t)
+	var dirs []tn
+	for i := range 30 {
+		dirs = append(dirs, dir(fmt.Sprintf("d%02d", i), file("f", fmt.Sprint("content ", i)), dir("sub", file("g", fmt.Sprint("deeper ", i)))))
+	}
+	id := saveTree(t, repo, dirs)
+	slow := &slowTrees{testRepo: repo, loads: map[repository.ID]int{}}
+	root := t.TempDir()
+	rep := restore(t, slow, newLocal(t, root), id, restorer.Options{})
+	if rep.FilesWritten != 60 || !rep.OK() {
+		t.Fatalf("restored %d files, report %+v", rep.FilesWritten, rep)
+	}
+	for i := range 30 {
+		b, err := os.ReadFile(filepath.Join(root, fmt.Sprintf("d%02d", i), "sub", "g"))
+		if err != nil || string(b) != fmt.Sprint("deeper ", i) {
+			t.Fatalf("d%02d/sub/g: %q, %v", i, b, err)
+		}
+	}
+	if slow.most < 2 {
+		t.Errorf("at most %d tree loads at once: subtrees were not loaded ahead", slow.most)
+	}
+	for tid, n := range slow.loads {
+		if n != 1 {
+			t.Errorf("tree %v loaded %d times", tid.Short(), n)
+		}
+	}
+}

@@ -38,6 +38,26 @@ var ErrOpen = errors.New("cannot open sealed value")
 // Sealer seals and opens secrets under one key. It is safe for concurrent use.
 type Sealer struct {
 	aead cipher.AEAD
+	// missing, for an Ephemeral sealer, is the key file this machine
+	// lacks (named when a value does not open).
+	missing string
+}
+
+// Ephemeral returns a Sealer with a random key that is never saved, for a
+// command that only reads a catalog on a machine without its key file
+// (keyFile, where it would be): values sealed elsewhere do not open, and
+// the error says the key file is missing rather than creating one.
+func Ephemeral(keyFile string) (*Sealer, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	s, err := New(key)
+	if err != nil {
+		return nil, err
+	}
+	s.missing = keyFile
+	return s, nil
 }
 
 // New returns a Sealer for a 32-byte key.
@@ -166,6 +186,9 @@ func (s *Sealer) Open(sealed, context string) ([]byte, error) {
 	}
 	n := s.aead.NonceSize()
 	pt, err := s.aead.Open(nil, b[:n], b[n:], []byte(context))
+	if err != nil && s.missing != "" {
+		return nil, fmt.Errorf("%w: this machine has no key file %s; copy it from the machine that stored the secret", ErrOpen, s.missing)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: wrong key or damaged (was %s replaced?)", ErrOpen, KeyFileName)
 	}

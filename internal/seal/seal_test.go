@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,5 +105,34 @@ func TestKeyFileLooseModeRefused(t *testing.T) {
 		if !errors.As(err, &me) || !errors.Is(err, ErrLooseMode) || !strings.Contains(err.Error(), "chmod 600 "+path) {
 			t.Errorf("mode %04o: OpenKeyFile = %v, want a ModeError with chmod 600", mode, err)
 		}
+	}
+}
+
+// An Ephemeral sealer creates no key file; what another key sealed does
+// not open, and the error names the missing key file.
+func TestEphemeral(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, KeyFileName)
+	real, err := OpenKeyFile(filepath.Join(t.TempDir(), KeyFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := real.Seal([]byte("hunter2"), "ctx")
+	e, err := Ephemeral(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(keyFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Ephemeral wrote %s: %v", keyFile, err)
+	}
+	if b, err := e.Open("", "ctx"); err != nil || b != nil {
+		t.Errorf("empty value: %q, %v", b, err)
+	}
+	_, err = e.Open(sealed, "ctx")
+	if !errors.Is(err, ErrOpen) || !strings.Contains(err.Error(), keyFile) {
+		t.Errorf("open of another key's value: %v, want ErrOpen naming %s", err, keyFile)
+	}
+	if b, err := e.Open(e.Seal([]byte("x"), "ctx"), "ctx"); err != nil || string(b) != "x" {
+		t.Errorf("own value: %q, %v", b, err)
 	}
 }

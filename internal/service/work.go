@@ -184,11 +184,15 @@ func (s *Service) runBackup(ctx context.Context, j *sitevault.Job, rep *jobs.Rep
 		return nil, coded("site_not_found", err)
 	}
 	prog := new(backup.Progress)
-	var total int64
-	if st, err := s.cat.Status(ctx, j.Site); err == nil {
-		total = st.LastBytes
-	}
-	rep.Poll(func() sitevault.Progress { return backupProgress(prog, total) })
+	var shown float64
+	rep.Poll(func() sitevault.Progress {
+		// The share done never goes back: a total that grows (folders
+		// found beyond the previous point's size) slows it down instead.
+		pr := backupProgress(prog)
+		pr.Percent = max(pr.Percent, shown)
+		shown = pr.Percent
+		return pr
+	})
 	trigger := p.Trigger
 	if trigger == "" {
 		trigger = j.Trigger
@@ -247,7 +251,10 @@ func (s *Service) runBackup(ctx context.Context, j *sitevault.Job, rep *jobs.Rep
 	return out, nil
 }
 
-func backupProgress(p *backup.Progress, total int64) sitevault.Progress {
+// backupProgress reads a running backup's counters: files take the share
+// up to 80 % (by bytes, once the total is known: the previous point's size,
+// or a first backup's scan), the database up to 95 %.
+func backupProgress(p *backup.Progress) sitevault.Progress {
 	phases := []string{"starting", "files", "database", "saving", "done"}
 	ph := int(p.Phase.Load())
 	out := sitevault.Progress{Files: p.Files.FilesDone.Load(), Tables: p.Tables.Load(), Bytes: p.Files.BytesDone.Load()}
@@ -257,9 +264,7 @@ func backupProgress(p *backup.Progress, total int64) sitevault.Progress {
 	if cur := p.Files.Current.Load(); cur != nil && ph == int(backup.PhaseFiles) {
 		out.Current = *cur
 	}
-	if found := p.Files.BytesTotal.Load(); found > total {
-		total = found
-	}
+	total := p.Total()
 	out.Total = total
 	switch {
 	case ph >= int(backup.PhaseDone):
@@ -320,11 +325,7 @@ func (s *Service) runRestore(ctx context.Context, j *sitevault.Job, rep *jobs.Re
 	s.ownEvent(ctx, site.Name, "sitevault__restore_started", fmt.Sprintf("Restore to point %s started", sn.ID.Short()),
 		map[string]any{"job": j.ID, "items": p.Items})
 	prog := new(restore.Progress)
-	var total int64
-	if sn.Summary != nil {
-		total = sn.Summary.BytesTotal
-	}
-	rep.Poll(func() sitevault.Progress { return restoreProgress(prog, total) })
+	rep.Poll(func() sitevault.Progress { return restoreProgress(prog) })
 	res, err := restore.Run(ctx, s.deps(), site, sn, restore.Options{Items: p.Items, Paths: p.Paths, Tables: p.Tables, Delete: p.Delete, Progress: prog, Wait: s.cfg.LockWait})
 	if err != nil {
 		err = classify(err)
@@ -348,7 +349,7 @@ func (s *Service) runUndo(ctx context.Context, j *sitevault.Job, rep *jobs.Repor
 		return nil, coded("repository", err)
 	}
 	prog := new(restore.Progress)
-	rep.Poll(func() sitevault.Progress { return restoreProgress(prog, 0) })
+	rep.Poll(func() sitevault.Progress { return restoreProgress(prog) })
 	res, err := restore.Undo(ctx, s.deps(), site, restore.Options{Progress: prog, Wait: s.cfg.LockWait})
 	if err != nil {
 		return nil, classify(err)
@@ -378,8 +379,10 @@ func restoreResult(res *restore.Result) RestoreResult {
 	return out
 }
 
-func restoreProgress(p *restore.Progress, total int64) sitevault.Progress {
-	out := sitevault.Progress{Files: p.Files.FilesDone.Load(), Bytes: p.Files.BytesDone.Load(), Total: total}
+// restoreProgress reads a running restore's counters: the files take the
+// share from 40 to 95 % when their total is known (a whole-site restore).
+func restoreProgress(p *restore.Progress) sitevault.Progress {
+	out := sitevault.Progress{Files: p.Files.FilesDone.Load(), Bytes: p.Files.BytesDone.Load()}
 	switch p.Phase.Load() {
 	case restore.PhasePreRestore:
 		out.Phase, out.Percent = "pre-restore", 5
@@ -390,8 +393,9 @@ func restoreProgress(p *restore.Progress, total int64) sitevault.Progress {
 		if cur := p.Files.Current.Load(); cur != nil {
 			out.Current = *cur
 		}
-		if total > 0 {
-			out.Percent = 40 + 55*min(1, float64(out.Bytes)/float64(total))
+		if done, known := p.FilesShare(); known > 0 {
+			out.Bytes, out.Total = done, known
+			out.Percent = 40 + 55*min(1, float64(done)/float64(known))
 		}
 	case restore.PhaseDone:
 		out.Phase, out.Percent = "done", 100

@@ -62,6 +62,7 @@ ALTER TABLE sites ADD COLUMN notify TEXT NOT NULL DEFAULT '';
 	{Version: 3, Name: "site locks", SQL: catalog.SiteLocksTable},
 	{Version: 4, Name: "activity", SQL: catalog.ActivitySchema("INTEGER PRIMARY KEY")},
 	{Version: 5, Name: "real-time lead", SQL: catalog.LeadAfterColumn},
+	{Version: 6, Name: "activity group index", SQL: catalog.ActivityGroupIndex},
 }
 
 // Dialect is SQLite's catalog dialect.
@@ -69,6 +70,7 @@ var Dialect = catalog.Dialect{
 	Name:              "sqlite",
 	Migrations:        Migrations,
 	IsUniqueViolation: isUniqueViolation,
+	IndexedBy:         func(index string) string { return " INDEXED BY " + index },
 }
 
 // Open opens (creating if needed) the catalog in the data home home, with
