@@ -73,6 +73,11 @@ type Dialect struct {
 	// statistics its planner takes an index that makes the page read and
 	// sort every match). Nil where the planner has statistics (PostgreSQL).
 	IndexedBy func(index string) string
+	// ILike is the operator that matches a LIKE pattern ignoring case:
+	// PostgreSQL's ILIKE; SQLite's LIKE ignores case already (ASCII
+	// only, as its lower() does), so "LIKE" there, without a lower()
+	// call per row.
+	ILike string
 }
 
 // Migration is one numbered, append-only schema change. Never edit or

@@ -68,6 +68,15 @@ func testActivity(t *testing.T, open Open) {
 	if found, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Text: "akis"}); len(found) != 1 {
 		t.Fatalf("text search: %v", found)
 	}
+	if found, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Text: "AKISMET WAS"}); len(found) != 1 {
+		t.Fatalf("text search ignores case: %v", found)
+	}
+	if found, groups, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Actor: "admin", Text: "hello"}); len(found) != 2 || groups["post"] != 2 || groups["plugin"] != 0 {
+		t.Fatalf("actor and text: %d events, counts %v", len(found), groups)
+	}
+	if found, groups, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Actor: "someone"}); len(found) != 0 || len(groups) != 0 {
+		t.Fatalf("another actor: %d events, counts %v", len(found), groups)
+	}
 	if found, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Text: "100%_"}); len(found) != 0 {
 		t.Fatalf("LIKE wildcards in the text are literal: %v", found)
 	}

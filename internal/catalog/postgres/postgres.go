@@ -47,6 +47,7 @@ var Dialect = catalog.Dialect{
 		return err
 	},
 	SkipLocked: "FOR UPDATE SKIP LOCKED",
+	ILike:      "ILIKE",
 }
 
 // IsURL reports whether s names a PostgreSQL database.

@@ -71,6 +71,7 @@ var Dialect = catalog.Dialect{
 	Migrations:        Migrations,
 	IsUniqueViolation: isUniqueViolation,
 	IndexedBy:         func(index string) string { return " INDEXED BY " + index },
+	ILike:             "LIKE",
 }
 
 // Open opens (creating if needed) the catalog in the data home home, with
