@@ -30,10 +30,15 @@ type SiteStatus struct {
 	LastPoint     string     `json:"last_point,omitempty"`
 	LastBytes     int64      `json:"last_bytes"`
 	LastDuration  float64    `json:"last_duration_seconds"`
+	// StoredBytes is what the site's restore points hold in the
+	// repository: the stored (compressed, encrypted) size of the data
+	// each added, deduplicated within the repository; recorded after each
+	// job that adds or removes points.
+	StoredBytes int64 `json:"stored_bytes"`
 }
 
 const statusColumns = `site, next_backup_at, failures, failing_since, alerted, last_error, last_error_code,
-	last_error_at, last_success_at, last_point, last_bytes, last_duration_ms`
+	last_error_at, last_success_at, last_point, last_bytes, last_duration_ms, stored_bytes`
 
 // Status returns a site's status.
 func (c *Catalog) Status(ctx context.Context, site string) (*SiteStatus, error) {
@@ -73,7 +78,7 @@ func scanStatus(r scanner) (*SiteStatus, error) {
 		ms                          int64
 	)
 	if err := r.Scan(&st.Site, &next, &st.Failures, &since, &alerted, &st.LastError, &st.LastErrorCode,
-		&errAt, &success, &st.LastPoint, &st.LastBytes, &ms); err != nil {
+		&errAt, &success, &st.LastPoint, &st.LastBytes, &ms, &st.StoredBytes); err != nil {
 		return nil, err
 	}
 	st.NextBackup, st.FailingSince, st.LastErrorAt, st.LastSuccess = parseOptTime(next), parseOptTime(since), parseOptTime(errAt), parseOptTime(success)
@@ -242,6 +247,19 @@ func (c *Catalog) BackupEnded(ctx context.Context, site string, ok bool, at time
 	}
 	return before, after, nil
 }
+
+// SetStoredBytes records what the site's restore points hold (see
+// SiteStatus.StoredBytes).
+func (c *Catalog) SetStoredBytes(ctx context.Context, site string, n int64) error {
+	_, err := c.db.ExecContext(ctx, c.q(`UPDATE site_status SET stored_bytes = ? WHERE site = ?`), n, site)
+	if err != nil {
+		return fmt.Errorf("record storage of %s: %w", site, err)
+	}
+	return nil
+}
+
+// StoredBytesColumn is the migration that adds SiteStatus.StoredBytes.
+const StoredBytesColumn = `ALTER TABLE site_status ADD COLUMN stored_bytes BIGINT NOT NULL DEFAULT 0;`
 
 // SetAlerted records whether the site's failing mail was sent.
 func (c *Catalog) SetAlerted(ctx context.Context, site string, alerted bool) error {

@@ -464,3 +464,30 @@ func TestDashboardFailingSite(t *testing.T) {
 		t.Errorf("backups page lacks the failure card\n%s", body)
 	}
 }
+
+// The storage a site's points hold is the sum of what each added; the
+// sites page shows it.
+func TestStorageUsed(t *testing.T) {
+	e, owner, _, _ := dashboardEnv(t)
+	ctx := context.Background()
+	for i, added := range []int64{1 << 20, 3 << 10} {
+		sn := &repository.Snapshot{Time: time.Now().Add(time.Duration(i) * time.Minute), Site: "shop", Trigger: "manual",
+			Summary: &repository.Summary{BytesAddedSaved: added}, Meta: map[string]string{}}
+		tree, err := e.repo.SaveTree(ctx, &repository.Tree{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sn.Tree = tree
+		if _, err := e.repo.SaveSnapshot(ctx, sn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.svc.recordStorage(ctx, "shop")
+	st, err := e.cat.Status(ctx, "shop")
+	if err != nil || st.StoredBytes != 1<<20+3<<10 {
+		t.Fatalf("stored bytes of shop: %v, %v; want %d", st, err, 1<<20+3<<10)
+	}
+	if _, body := owner.get("/"); !strings.Contains(body, "Storage used") || !strings.Contains(body, "1.0 MiB") {
+		t.Errorf("the sites page does not show shop's 1.0 MiB stored:\n%s", body)
+	}
+}

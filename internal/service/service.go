@@ -21,6 +21,7 @@ import (
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/jobs"
 	"github.com/sitevault/sitevault/internal/notify"
+	"github.com/sitevault/sitevault/internal/point"
 	"github.com/sitevault/sitevault/internal/repository"
 	"github.com/sitevault/sitevault/internal/schedule"
 	"github.com/sitevault/sitevault/internal/sitevault"
@@ -484,6 +485,10 @@ func (s *Service) jobFinished(ctx context.Context, j *sitevault.Job, err error) 
 		return
 	}
 	s.logJob(ctx, j)
+	switch j.Kind {
+	case sitevault.JobBackup, sitevault.JobRestore, sitevault.JobUndo, sitevault.JobForget:
+		s.recordStorage(ctx, j.Site) // they add or remove points
+	}
 	if j.Kind != sitevault.JobBackup {
 		return
 	}
@@ -508,6 +513,27 @@ func (s *Service) jobFinished(ctx context.Context, j *sitevault.Job, err error) 
 		return
 	}
 	s.alertBackup(ctx, j, before, after)
+}
+
+// recordStorage records in the site's status what its restore points
+// hold: the sum of the stored bytes each point added (a point adds only
+// what no earlier data in the repository held, so the sum counts every
+// byte once, within the site and across sites).
+func (s *Service) recordStorage(ctx context.Context, site string) {
+	points, err := point.List(ctx, s.repo, site)
+	if err != nil {
+		s.log.Error("storage of a site", "site", site, "err", err)
+		return
+	}
+	var n int64
+	for _, sn := range points {
+		if sn.Summary != nil {
+			n += sn.Summary.BytesAddedSaved
+		}
+	}
+	if err := s.cat.SetStoredBytes(ctx, site, n); err != nil {
+		s.log.Error("storage of a site", "site", site, "err", err)
+	}
 }
 
 // loadLinkKey returns the key that signs download links, shared by every

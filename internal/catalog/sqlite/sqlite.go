@@ -63,6 +63,7 @@ ALTER TABLE sites ADD COLUMN notify TEXT NOT NULL DEFAULT '';
 	{Version: 4, Name: "activity", SQL: catalog.ActivitySchema("INTEGER PRIMARY KEY")},
 	{Version: 5, Name: "real-time lead", SQL: catalog.LeadAfterColumn},
 	{Version: 6, Name: "activity group index", SQL: catalog.ActivityGroupIndex},
+	{Version: 7, Name: "storage per site", SQL: catalog.StoredBytesColumn},
 }
 
 // Dialect is SQLite's catalog dialect.

@@ -63,6 +63,7 @@ type siteRow struct {
 	State, StateText      string // dot: ok | failing | none | running
 	LastBackup, Age       string
 	Size                  string
+	Stored                string // what its restore points hold in the repository
 	Next                  string
 	LastError, ErrorSince string
 }
@@ -119,7 +120,7 @@ func (d *Dashboard) sitesPage(w http.ResponseWriter, r *http.Request, u *sitevau
 
 func siteRowOf(st sitevault.Site, status *catalog.SiteStatus, now time.Time) siteRow {
 	row := siteRow{Name: st.Name, Location: st.Location(), State: "none", StateText: "no backup yet",
-		Size: "—", Next: "not scheduled"}
+		Size: "—", Stored: "—", Next: "not scheduled"}
 	loc, err := st.Schedule.Location()
 	if err != nil {
 		loc = time.UTC
@@ -132,6 +133,9 @@ func siteRowOf(st sitevault.Site, status *catalog.SiteStatus, now time.Time) sit
 		row.LastBackup = status.LastSuccess.In(loc).Format("2 Jan 2006 15:04 MST")
 		row.Age = ago(now, *status.LastSuccess)
 		row.Size = humanize.IBytes(uint64(status.LastBytes))
+	}
+	if status.StoredBytes > 0 {
+		row.Stored = humanize.IBytes(uint64(status.StoredBytes))
 	}
 	if status.NextBackup != nil {
 		row.Next = status.NextBackup.In(loc).Format("2 Jan 15:04 MST")
