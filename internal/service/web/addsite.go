@@ -31,7 +31,11 @@ type addSiteData struct {
 	Name, Path, SSH, IdentityFile    string
 	DBHost, DBName, DBUser, DBPrefix string
 	Fingerprint, Error               string
-	Check                            *SiteCheck
+	// Accepted is true when the user ticked Fingerprint: the form keeps
+	// it ticked so that "Add the site" after "Test connection" trusts
+	// the same key.
+	Accepted bool
+	Check    *SiteCheck
 }
 
 func (d *Dashboard) addSitePage(w http.ResponseWriter, r *http.Request, u *sitevault.User) {
@@ -106,6 +110,9 @@ func (d *Dashboard) addSiteForm(w http.ResponseWriter, r *http.Request, u *sitev
 		return
 	}
 	data.Check = check
+	if accepted := r.PostFormValue("accept_host_key"); accepted != "" && accepted == check.HostKey {
+		data.Fingerprint, data.Accepted = accepted, true
+	}
 	if r.PostFormValue("action") != "add" {
 		show(http.StatusOK, nil)
 		return
