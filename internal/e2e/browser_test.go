@@ -425,6 +425,9 @@ func undoEventInBrowser(d *dash, w *testsrv.WordPress) {
 	if n := d.count("li[data-event]"); n != 0 {
 		t.Errorf("the sitevault group holds %d events about the post", n)
 	}
+	if !testsrv.JS[bool](t, d.b, `document.querySelector("#g-sitevault")?.checked ?? false`) {
+		t.Error("a chosen group that matches nothing loses its checked box on the filtered page")
+	}
 
 	// Undo the event, from the log.
 	d.open("/sites/blog/activity?q="+url.QueryEscape(title), "activity-post")

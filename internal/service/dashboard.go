@@ -1,8 +1,10 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -126,6 +128,70 @@ func (d dashboard) SendTestMail(ctx context.Context, to string) error {
 func (d dashboard) AddUser(ctx context.Context, email, name string, role sitevault.Role, password string) error {
 	_, err := d.s.createUser(ctx, userRequest{Email: email, Name: name, Role: role, Password: password})
 	return refusal(err)
+}
+
+// otherOwner says whether an owner other than id exists.
+func (d dashboard) otherOwner(ctx context.Context, id int64) (bool, error) {
+	users, err := d.s.cat.Users(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range users {
+		if u.Role == sitevault.RoleOwner && u.ID != id {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+var errLastOwner = &web.Refusal{Status: http.StatusConflict, Err: errors.New("this is the last owner: make another user an owner first")}
+
+func userNotFound(id int64, err error) error {
+	if errors.Is(err, catalog.ErrNotFound) {
+		return &web.Refusal{Status: http.StatusNotFound, Err: fmt.Errorf("no user %d: it may have been removed already; reload the page", id)}
+	}
+	return err
+}
+
+func (d dashboard) SetUserRole(ctx context.Context, id int64, role sitevault.Role) error {
+	if !role.Valid() {
+		return &web.Refusal{Status: http.StatusUnprocessableEntity, Err: errors.New("role: choose owner or viewer")}
+	}
+	u, err := d.s.cat.User(ctx, id)
+	if err != nil {
+		return userNotFound(id, err)
+	}
+	if u.Role == role {
+		return nil
+	}
+	if u.Role == sitevault.RoleOwner {
+		if ok, err := d.otherOwner(ctx, id); err != nil || !ok {
+			return cmp.Or(err, error(errLastOwner))
+		}
+	}
+	u.Role = role
+	return userNotFound(id, d.s.cat.UpdateUser(ctx, *u, ""))
+}
+
+func (d dashboard) RemoveUser(ctx context.Context, id int64) error {
+	u, err := d.s.cat.User(ctx, id)
+	if err != nil {
+		return userNotFound(id, err)
+	}
+	if u.Role == sitevault.RoleOwner {
+		if ok, err := d.otherOwner(ctx, id); err != nil || !ok {
+			return cmp.Or(err, error(errLastOwner))
+		}
+	}
+	return userNotFound(id, d.s.cat.RemoveUser(ctx, id))
+}
+
+func (d dashboard) RevokeToken(ctx context.Context, u *sitevault.User, id int64) error {
+	err := d.s.cat.RemoveToken(ctx, id, tokenScope(u))
+	if errors.Is(err, catalog.ErrNotFound) {
+		return &web.Refusal{Status: http.StatusNotFound, Err: fmt.Errorf("no token %d of yours: it may have been revoked already; reload the page", id)}
+	}
+	return err
 }
 
 func (d dashboard) Tokens(ctx context.Context, u *sitevault.User) ([]*sitevault.Token, error) {

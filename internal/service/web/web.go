@@ -79,6 +79,12 @@ type Service interface {
 	SendTestMail(ctx context.Context, to string) error
 	// AddUser checks and adds a user.
 	AddUser(ctx context.Context, email, name string, role sitevault.Role, password string) error
+	// SetUserRole changes a user's role; RemoveUser removes a user. Both
+	// refuse (a *Refusal) to leave the service without an owner.
+	SetUserRole(ctx context.Context, id int64, role sitevault.Role) error
+	RemoveUser(ctx context.Context, id int64) error
+	// RevokeToken removes an API token u may see (an owner: any).
+	RevokeToken(ctx context.Context, u *sitevault.User, id int64) error
 	// Tokens lists the API tokens u may see (an owner: all).
 	Tokens(ctx context.Context, u *sitevault.User) ([]*sitevault.Token, error)
 	// NewToken makes an API token of u; the secret is shown once.
@@ -168,6 +174,7 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /settings", d.page(d.settingsPage))
 	mux.HandleFunc("POST /settings", d.action(true, d.settingsForm))
 	mux.HandleFunc("POST /settings/tokens", d.action(false, d.tokenForm))
+	mux.HandleFunc("POST /settings/tokens/{id}/revoke", d.action(false, d.revokeTokenForm))
 }
 
 // page is the frame every page is rendered in.
