@@ -69,7 +69,12 @@ func (d *dash) click(sel string) {
 	before := testsrv.JS[float64](d.t, d.b, "performance.timeOrigin")
 	d.b.Do(d.t, "click "+sel, chromedp.Click(chromedp.CSS(sel)))
 	deadline := time.Now().Add(60 * time.Second)
-	for testsrv.JS[float64](d.t, d.b, "performance.timeOrigin") == before || testsrv.JS[string](d.t, d.b, "document.readyState") != "complete" {
+	for {
+		origin, err1 := testsrv.TryJS[float64](d.b, "performance.timeOrigin")
+		ready, err2 := testsrv.TryJS[string](d.b, "document.readyState")
+		if err1 == nil && err2 == nil && origin != before && ready == "complete" {
+			break
+		}
 		if time.Now().After(deadline) {
 			d.t.Fatalf("clicking %s loads no new page (still at %s)", sel, d.path())
 		}
@@ -100,15 +105,26 @@ func (d *dash) watchJob() (state string, seen []int) {
 		d.t.Fatalf("not on a job's progress page but on %s", d.path())
 	}
 	deadline := time.Now().Add(3 * time.Minute)
+	final := func(s string) bool { return s == "succeeded" || s == "failed" || s == "cancelled" }
 	for {
-		state = d.attr("#progress", "data-state")
-		if p, err := strconv.Atoi(d.attr("#progress", "data-percent")); err == nil && (len(seen) == 0 || seen[len(seen)-1] != p) {
+		// The page's script (which marks #progress data-live) reloads the
+		// page when the job ends: a read that meets the reload is tried
+		// again, and the result is read from the reloaded page, which
+		// the script does not follow.
+		v, err := testsrv.TryJS[[]string](d.b, `(() => { const p = document.querySelector("#progress"); return [p?.dataset.state ?? "", p?.dataset.percent ?? "", p?.dataset.live ?? "", document.readyState]; })()`)
+		if err != nil || len(v) != 4 || v[3] != "complete" {
+			if time.Now().After(deadline) {
+				d.t.Fatalf("the job page at %s cannot be read: %v", d.path(), err)
+			}
+			time.Sleep(150 * time.Millisecond)
+			continue
+		}
+		state = v[0]
+		if p, err := strconv.Atoi(v[1]); err == nil && (len(seen) == 0 || seen[len(seen)-1] != p) {
 			seen = append(seen, p)
 		}
-		if state == "succeeded" || state == "failed" || state == "cancelled" {
-			// The script reloads the page for the result: wait for it to settle.
-			d.b.Do(d.t, "wait for the finished page", chromedp.WaitReady(chromedp.CSS("#progress")))
-			return d.attr("#progress", "data-state"), seen
+		if final(state) && v[2] == "" {
+			return state, seen
 		}
 		if time.Now().After(deadline) {
 			d.t.Fatalf("the job at %s is still %q after 3 minutes (percentages seen: %v)", d.path(), state, seen)
@@ -246,6 +262,26 @@ func TestDashboardInBrowser(t *testing.T) {
 	// A viewer sees the pages without any action control, and the server
 	// refuses the restore route anyway.
 	srv.api("POST", "/api/v1/users", map[string]string{"email": "viewer@example.org", "role": "viewer", "password": "viewer-password-e2e"}, 201, nil)
+
+	// The service settings: users with their role and remove controls, and
+	// a token made and revoked in the browser.
+	d.open("/settings", "service-settings")
+	if n := d.count(`[data-action="set-role"]`); n != 2 {
+		t.Errorf("the service settings page has %d role controls, want 2 (owner and viewer)", n)
+	}
+	tokens := d.count("[data-token]")
+	d.fill("#t_name", "made in the browser")
+	d.click(`[data-action="add-token"]`)
+	d.b.CheckPage(t, "service-settings-token")
+	if d.attr("[data-token-secret]", "value") == "" || d.count("[data-token]") != tokens+1 {
+		t.Fatalf("making a token shows no secret or no new token (%d tokens, %d before)", d.count("[data-token]"), tokens)
+	}
+	tok := testsrv.JS[string](t, d.b, `[...document.querySelectorAll("[data-token]")].find(e => e.innerText.includes("made in the browser")).dataset.token`)
+	d.click(fmt.Sprintf(`[data-token=%q] [data-action="revoke-token"]`, tok))
+	d.b.CheckPage(t, "service-settings-revoked")
+	if d.count(fmt.Sprintf("[data-token=%q]", tok)) != 0 || d.count("[data-token]") != tokens {
+		t.Errorf("the revoked token %s is still listed", tok)
+	}
 	d.click(`form[action="/logout"] button[type="submit"]`)
 	d.signIn("viewer@example.org", "viewer-password-e2e")
 	for _, page := range []struct{ path, name string }{
@@ -253,12 +289,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		{"/sites/blog/backups?day=" + today(), "viewer-backups"},
 		{"/sites/blog/restore?point=" + first, "viewer-restore"},
 		{"/sites/blog/downloads", "viewer-downloads"},
+		{"/sites/blog/activity", "viewer-activity"},
+		{"/settings", "viewer-settings"},
 	} {
 		d.open(page.path, page.name)
 		if page.name == "viewer-backups" && d.count("[data-point]") == 0 {
 			t.Errorf("a viewer does not see the restore points")
 		}
-		for _, action := range []string{"backup-now", "restore", "confirm-restore", "download", "undo-event", "restore-event", "undo-restore"} {
+		for _, action := range []string{"backup-now", "restore", "confirm-restore", "download", "undo-event", "restore-event", "undo-restore", "set-role", "remove-user", "pairing-code"} {
 			if n := d.count(fmt.Sprintf("[data-action=%q]", action)); n != 0 {
 				t.Errorf("a viewer sees %d %s control(s) on %s", n, action, page.path)
 			}
@@ -266,6 +304,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if status := d.post("/sites/blog/restore", map[string]string{"point": first, "item": "database"}); status != http.StatusForbidden {
 		t.Errorf("a viewer's POST /sites/blog/restore = %d, want 403", status)
+	}
+	if status := d.post("/settings", map[string]string{"action": "set-role", "user": "1", "role": "viewer"}); status != http.StatusForbidden {
+		t.Errorf("a viewer's POST /settings (set-role) = %d, want 403", status)
 	}
 	if status := d.post("/sites/blog/backup", nil); status != http.StatusForbidden {
 		t.Errorf("a viewer's POST /sites/blog/backup = %d, want 403", status)
