@@ -375,6 +375,15 @@ func addSiteInBrowser(d *dash, w *testsrv.WordPress) {
 		}
 	}
 	t.Logf("the connection test shows:\n%s", found)
+	if got, want := d.attr("[data-found-tables]", "data-found-tables"), strconv.Itoa(len(w.Tables(t))); got != want {
+		t.Errorf("the connection test counts %q tables, want the site's %s", got, want)
+	}
+	if n, _ := strconv.Atoi(d.attr("[data-found-files]", "data-found-files")); n == 0 {
+		t.Errorf("the connection test counts no files")
+	}
+	if d.count("[data-found-rules] li") == 0 {
+		t.Errorf("the connection test shows no exclusion rule (WordPress core is left out by one)")
+	}
 	if d.count("[data-site]") != 0 || d.count("[data-check]") != 1 {
 		t.Fatal("unexpected page after the connection test")
 	}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/notify"
 	"github.com/sitevault/sitevault/internal/point"
@@ -206,8 +208,8 @@ func (d dashboard) NewToken(ctx context.Context, u *sitevault.User, name string)
 	return secret, err
 }
 
-func (d dashboard) CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string) (*web.SiteCheck, error) {
-	c, err := d.s.checkSite(ctx, st, acceptKey)
+func (d dashboard) CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string, discover bool) (*web.SiteCheck, error) {
+	c, disc, err := d.s.checkAndDiscover(ctx, st, acceptKey, discover)
 	var hk *hostKeyError
 	if errors.As(err, &hk) {
 		return nil, &web.HostKeyUnknown{Fingerprint: hk.fingerprint, Err: hk.err}
@@ -215,8 +217,20 @@ func (d dashboard) CheckSite(ctx context.Context, st *sitevault.Site, acceptKey 
 	if err != nil {
 		return nil, err
 	}
-	return &web.SiteCheck{WordPress: c.WordPress, ContentDir: c.ContentDir, TablePrefix: c.TablePrefix, DBName: c.DBName,
-		DBHost: c.DBHost, Multisite: c.Multisite, HostKey: c.HostKey}, nil
+	wc := &web.SiteCheck{WordPress: c.WordPress, ContentDir: c.ContentDir, TablePrefix: c.TablePrefix, DBName: c.DBName,
+		DBHost: c.DBHost, Multisite: c.Multisite, HostKey: c.HostKey}
+	if disc != nil {
+		f := &web.SiteFound{Tables: disc.Tables, Views: disc.Views, TablesErr: disc.TablesErr, Files: disc.Files,
+			Size: humanize.IBytes(uint64(disc.Bytes)), Partial: !disc.Complete, FilesErr: disc.FilesErr}
+		for _, t := range disc.SkippedTables {
+			f.SkippedTables = append(f.SkippedTables, web.SkippedTable{Table: t.Table, Reason: t.Reason})
+		}
+		for _, r := range disc.Rules {
+			f.Rules = append(f.Rules, web.RuleCount{Rule: r.Rule, Paths: r.Paths})
+		}
+		wc.Found = f
+	}
+	return wc, nil
 }
 
 func (d dashboard) AddSite(ctx context.Context, st sitevault.Site) error {

@@ -93,7 +93,9 @@ type Service interface {
 	// CheckSite tests a site's settings as `site add` does (connection,
 	// files, wp-config.php, database login) and records the host key when
 	// acceptKey is its fingerprint; an unknown key is a *HostKeyUnknown.
-	CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string) (*SiteCheck, error)
+	// With discover, the check also lists what a backup would take
+	// (tables, files, the rules that leave things out; bounded in time).
+	CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string, discover bool) (*SiteCheck, error)
 	// AddSite saves a checked site.
 	AddSite(ctx context.Context, st sitevault.Site) error
 }
