@@ -612,6 +612,17 @@ func TestDashboardUsersAndTokens(t *testing.T) {
 		t.Errorf("revoking a revoked token: %d, want 404", resp.StatusCode)
 	}
 
+	// A viewer revokes its own token (as the API lets it).
+	viewer.signIn("viewer@example.org", "viewer-password-1")
+	viewer.get("/settings")
+	if resp, _ := viewer.post("/settings/tokens", url.Values{"csrf": {viewer.csrf}, "name": {"viewer-2"}}); resp.StatusCode != 200 {
+		t.Fatalf("viewer's second token: %d", resp.StatusCode)
+	}
+	resp, body = viewer.post(fmt.Sprintf("/settings/tokens/%d/revoke", tokenIDs()["viewer-2"]), url.Values{"csrf": {viewer.csrf}})
+	if resp.StatusCode != 200 || tokenIDs()["viewer-2"] != 0 {
+		t.Fatalf("the viewer revoking its own token: %d\n%s", resp.StatusCode, body)
+	}
+
 	// Remove: the viewer goes.
 	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"remove-user"}, "user": {fmt.Sprint(v.ID)}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "User removed.") || strings.Contains(body, "viewer@example.org") {
