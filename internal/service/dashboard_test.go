@@ -521,6 +521,9 @@ func TestDashboardUsersAndTokens(t *testing.T) {
 			t.Errorf("the owner's settings page lacks %s", want)
 		}
 	}
+	if !strings.Contains(body, ", of viewer@example.org") {
+		t.Error("the owner's token list does not say whose the viewer's token is")
+	}
 	_, body = viewer.get("/settings")
 	for _, not := range []string{`data-action="set-role"`, `data-action="remove-user"`, fmt.Sprintf(`/settings/tokens/%d/revoke`, ownerTok)} {
 		if strings.Contains(body, not) {

@@ -16,7 +16,7 @@ type settingsData struct {
 	SMTPSet     bool
 	PasswordSet bool
 	Users       []*sitevault.User
-	Tokens      []*sitevault.Token
+	Tokens      []tokenRow
 	Secret      string // a new token's secret, shown once
 	Error       string
 }
@@ -35,10 +35,29 @@ func (d *Dashboard) settingsData(r *http.Request, u *sitevault.User) (settingsDa
 	if data.Users, err = d.svc.Catalog().Users(ctx); err != nil {
 		return data, err
 	}
-	if data.Tokens, err = d.svc.Tokens(ctx, u); err != nil {
+	toks, err := d.svc.Tokens(ctx, u)
+	if err != nil {
 		return data, err
 	}
+	emails := map[int64]string{}
+	for _, x := range data.Users {
+		emails[x.ID] = x.Email
+	}
+	for _, t := range toks {
+		row := tokenRow{Token: t}
+		if t.UserID != u.ID {
+			row.Owner = emails[t.UserID]
+		}
+		data.Tokens = append(data.Tokens, row)
+	}
 	return data, nil
+}
+
+// tokenRow is a token in the list, with its user's email when it is
+// someone else's (an owner sees every token).
+type tokenRow struct {
+	*sitevault.Token
+	Owner string
 }
 
 func (d *Dashboard) renderSettings(w http.ResponseWriter, r *http.Request, u *sitevault.User, status int, flash string, edit func(*settingsData)) {
