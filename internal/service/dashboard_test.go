@@ -589,9 +589,15 @@ func TestDashboardUsersAndTokens(t *testing.T) {
 		t.Fatal("the last owner stepped down")
 	}
 
+	// Keeping one's own role changes nothing and keeps one signed in.
+	resp, body := owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"set-role"}, "user": {fmt.Sprint(me.ID)}, "role": {"owner"}})
+	if resp.StatusCode != 200 || role(me.ID) != sitevault.RoleOwner {
+		t.Fatalf("the owner keeping its role: %d\n%s", resp.StatusCode, body)
+	}
+
 	// Role changes: the viewer becomes an owner and back (its session ends
 	// with the change, as the catalog's UpdateUser says).
-	resp, body := owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"set-role"}, "user": {fmt.Sprint(v.ID)}, "role": {"owner"}})
+	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"set-role"}, "user": {fmt.Sprint(v.ID)}, "role": {"owner"}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "Role changed.") || role(v.ID) != sitevault.RoleOwner {
 		t.Fatalf("make the viewer an owner: %d, role %s\n%s", resp.StatusCode, role(v.ID), body)
 	}

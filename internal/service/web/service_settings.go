@@ -140,8 +140,8 @@ func (d *Dashboard) settingsForm(w http.ResponseWriter, r *http.Request, u *site
 			d.settingsRefused(w, r, u, err)
 			return
 		}
-		if id == u.ID {
-			// Signed-in user changed or removed itself: its sessions ended.
+		if id == u.ID && (r.PostFormValue("action") == "remove-user" || sitevault.Role(r.PostFormValue("role")) != u.Role) {
+			// The signed-in owner removed itself or stepped down: its sessions ended.
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
