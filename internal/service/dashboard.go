@@ -1,7 +1,6 @@
 package service
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -132,23 +131,12 @@ func (d dashboard) AddUser(ctx context.Context, email, name string, role sitevau
 	return refusal(err)
 }
 
-// otherOwner says whether an owner other than id exists.
-func (d dashboard) otherOwner(ctx context.Context, id int64) (bool, error) {
-	users, err := d.s.cat.Users(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, u := range users {
-		if u.Role == sitevault.RoleOwner && u.ID != id {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 var errLastOwner = &web.Refusal{Status: http.StatusConflict, Err: errors.New("this is the last owner: make another user an owner first")}
 
-func userNotFound(id int64, err error) error {
+func userRefusal(id int64, err error) error {
+	if errors.Is(err, catalog.ErrLastOwner) {
+		return errLastOwner
+	}
 	if errors.Is(err, catalog.ErrNotFound) {
 		return &web.Refusal{Status: http.StatusNotFound, Err: fmt.Errorf("no user %d: it may have been removed already; reload the page", id)}
 	}
@@ -161,31 +149,19 @@ func (d dashboard) SetUserRole(ctx context.Context, id int64, role sitevault.Rol
 	}
 	u, err := d.s.cat.User(ctx, id)
 	if err != nil {
-		return userNotFound(id, err)
+		return userRefusal(id, err)
 	}
 	if u.Role == role {
 		return nil
 	}
-	if u.Role == sitevault.RoleOwner {
-		if ok, err := d.otherOwner(ctx, id); err != nil || !ok {
-			return cmp.Or(err, error(errLastOwner))
-		}
-	}
+	// The catalog refuses to take the last owner's role (ErrLastOwner).
 	u.Role = role
-	return userNotFound(id, d.s.cat.UpdateUser(ctx, *u, ""))
+	return userRefusal(id, d.s.cat.UpdateUser(ctx, *u, ""))
 }
 
 func (d dashboard) RemoveUser(ctx context.Context, id int64) error {
-	u, err := d.s.cat.User(ctx, id)
-	if err != nil {
-		return userNotFound(id, err)
-	}
-	if u.Role == sitevault.RoleOwner {
-		if ok, err := d.otherOwner(ctx, id); err != nil || !ok {
-			return cmp.Or(err, error(errLastOwner))
-		}
-	}
-	return userNotFound(id, d.s.cat.RemoveUser(ctx, id))
+	// The catalog refuses to remove the last owner (ErrLastOwner).
+	return userRefusal(id, d.s.cat.RemoveUser(ctx, id))
 }
 
 func (d dashboard) RevokeToken(ctx context.Context, u *sitevault.User, id int64) error {
