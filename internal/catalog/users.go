@@ -94,14 +94,47 @@ func (c *Catalog) CountUsers(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// ErrLastOwner refuses a change that would leave no owner.
+var ErrLastOwner = errors.New("this is the last owner: make another user an owner first")
+
+// lockOwners makes concurrent changes of owners wait for each other (on
+// PostgreSQL, whose transactions would otherwise each see the other's
+// owner still there; SQLite runs one writing transaction at a time).
+func (c *Catalog) lockOwners(ctx context.Context, tx *sql.Tx) error {
+	if c.Dialect() != "postgres" {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, c.q(`SELECT id FROM users WHERE role = 'owner' FOR UPDATE`))
+	if err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// ownersLeft fails with ErrLastOwner when the transaction's changes left
+// no owner.
+func (c *Catalog) ownersLeft(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, c.q(`SELECT count(*) FROM users WHERE role = 'owner'`)).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrLastOwner
+	}
+	return nil
+}
+
 // UpdateUser changes a user's name and role, and its password hash when
 // passwordHash is not "". Sessions of the user end when the password or
-// role changes.
+// role changes. Taking the last owner's role fails with ErrLastOwner.
 func (c *Catalog) UpdateUser(ctx context.Context, u sitevault.User, passwordHash string) error {
 	if !u.Role.Valid() {
 		return fmt.Errorf("%w: role %q (owner or viewer)", ErrInvalid, u.Role)
 	}
 	return c.inTx(ctx, func(tx *sql.Tx) error {
+		if err := c.lockOwners(ctx, tx); err != nil {
+			return err
+		}
 		old, err := scanUser(tx.QueryRowContext(ctx, c.q(`SELECT `+userColumns+` FROM users WHERE id = ?`), u.ID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("user %d: %w", u.ID, ErrNotFound)
@@ -117,6 +150,11 @@ func (c *Catalog) UpdateUser(ctx context.Context, u sitevault.User, passwordHash
 				return err
 			}
 		}
+		if old.Role == sitevault.RoleOwner && u.Role != sitevault.RoleOwner {
+			if err := c.ownersLeft(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if passwordHash != "" || old.Role != u.Role {
 			_, err = tx.ExecContext(ctx, c.q(`DELETE FROM sessions WHERE user_id = ?`), u.ID)
 		}
@@ -124,16 +162,22 @@ func (c *Catalog) UpdateUser(ctx context.Context, u sitevault.User, passwordHash
 	})
 }
 
-// RemoveUser deletes a user with its sessions and tokens.
+// RemoveUser deletes a user with its sessions and tokens. Removing the
+// last owner fails with ErrLastOwner.
 func (c *Catalog) RemoveUser(ctx context.Context, id int64) error {
-	res, err := c.db.ExecContext(ctx, c.q(`DELETE FROM users WHERE id = ?`), id)
-	if err != nil {
-		return fmt.Errorf("remove user %d: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("user %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return c.inTx(ctx, func(tx *sql.Tx) error {
+		if err := c.lockOwners(ctx, tx); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, c.q(`DELETE FROM users WHERE id = ?`), id)
+		if err != nil {
+			return fmt.Errorf("remove user %d: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("user %d: %w", id, ErrNotFound)
+		}
+		return c.ownersLeft(ctx, tx)
+	})
 }
 
 // AddSession stores a session by the hash of its cookie value.

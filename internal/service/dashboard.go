@@ -3,8 +3,11 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/notify"
@@ -128,6 +131,47 @@ func (d dashboard) AddUser(ctx context.Context, email, name string, role sitevau
 	return refusal(err)
 }
 
+var errLastOwner = &web.Refusal{Status: http.StatusConflict, Err: errors.New("this is the last owner: make another user an owner first")}
+
+func userRefusal(id int64, err error) error {
+	if errors.Is(err, catalog.ErrLastOwner) {
+		return errLastOwner
+	}
+	if errors.Is(err, catalog.ErrNotFound) {
+		return &web.Refusal{Status: http.StatusNotFound, Err: fmt.Errorf("no user %d: it may have been removed already; reload the page", id)}
+	}
+	return err
+}
+
+func (d dashboard) SetUserRole(ctx context.Context, id int64, role sitevault.Role) error {
+	if !role.Valid() {
+		return &web.Refusal{Status: http.StatusUnprocessableEntity, Err: errors.New("role: choose owner or viewer")}
+	}
+	u, err := d.s.cat.User(ctx, id)
+	if err != nil {
+		return userRefusal(id, err)
+	}
+	if u.Role == role {
+		return nil
+	}
+	// The catalog refuses to take the last owner's role (ErrLastOwner).
+	u.Role = role
+	return userRefusal(id, d.s.cat.UpdateUser(ctx, *u, ""))
+}
+
+func (d dashboard) RemoveUser(ctx context.Context, id int64) error {
+	// The catalog refuses to remove the last owner (ErrLastOwner).
+	return userRefusal(id, d.s.cat.RemoveUser(ctx, id))
+}
+
+func (d dashboard) RevokeToken(ctx context.Context, u *sitevault.User, id int64) error {
+	err := d.s.cat.RemoveToken(ctx, id, tokenScope(u))
+	if errors.Is(err, catalog.ErrNotFound) {
+		return &web.Refusal{Status: http.StatusNotFound, Err: fmt.Errorf("no token %d of yours: it may have been revoked already; reload the page", id)}
+	}
+	return err
+}
+
 func (d dashboard) Tokens(ctx context.Context, u *sitevault.User) ([]*sitevault.Token, error) {
 	return d.s.cat.Tokens(ctx, tokenScope(u))
 }
@@ -140,8 +184,8 @@ func (d dashboard) NewToken(ctx context.Context, u *sitevault.User, name string)
 	return secret, err
 }
 
-func (d dashboard) CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string) (*web.SiteCheck, error) {
-	c, err := d.s.checkSite(ctx, st, acceptKey)
+func (d dashboard) CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string, discover bool) (*web.SiteCheck, error) {
+	c, disc, err := d.s.checkAndDiscover(ctx, st, acceptKey, discover)
 	var hk *hostKeyError
 	if errors.As(err, &hk) {
 		return nil, &web.HostKeyUnknown{Fingerprint: hk.fingerprint, Err: hk.err}
@@ -149,8 +193,20 @@ func (d dashboard) CheckSite(ctx context.Context, st *sitevault.Site, acceptKey 
 	if err != nil {
 		return nil, err
 	}
-	return &web.SiteCheck{WordPress: c.WordPress, ContentDir: c.ContentDir, TablePrefix: c.TablePrefix, DBName: c.DBName,
-		DBHost: c.DBHost, Multisite: c.Multisite, HostKey: c.HostKey}, nil
+	wc := &web.SiteCheck{WordPress: c.WordPress, ContentDir: c.ContentDir, TablePrefix: c.TablePrefix, DBName: c.DBName,
+		DBHost: c.DBHost, Multisite: c.Multisite, HostKey: c.HostKey}
+	if disc != nil {
+		f := &web.SiteFound{Tables: disc.Tables, Views: disc.Views, TablesErr: disc.TablesErr, Files: disc.Files,
+			Size: humanize.IBytes(uint64(disc.Bytes)), Partial: !disc.Complete, FilesErr: disc.FilesErr}
+		for _, t := range disc.SkippedTables {
+			f.SkippedTables = append(f.SkippedTables, web.SkippedTable{Table: t.Table, Reason: t.Reason})
+		}
+		for _, r := range disc.Rules {
+			f.Rules = append(f.Rules, web.RuleCount{Rule: r.Rule, Paths: r.Paths})
+		}
+		wc.Found = f
+	}
+	return wc, nil
 }
 
 func (d dashboard) AddSite(ctx context.Context, st sitevault.Site) error {

@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -489,5 +491,184 @@ func TestStorageUsed(t *testing.T) {
 	}
 	if _, body := owner.get("/"); !strings.Contains(body, "Storage used") || !strings.Contains(body, "1.0 MiB") {
 		t.Errorf("the sites page does not show shop's 1.0 MiB stored:\n%s", body)
+	}
+}
+
+// TestDashboardUsersAndTokens changes a role, removes a user and revokes
+// API tokens through the service settings page's forms: owners only (a
+// viewer revokes only its own tokens), with the CSRF token, and never
+// leaving the service without an owner.
+func TestDashboardUsersAndTokens(t *testing.T) {
+	e, owner, viewer, _ := dashboardEnv(t)
+	ctx := context.Background()
+	me, _, err := e.cat.UserByEmail(ctx, "owner@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := e.cat.UserByEmail(ctx, "viewer@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := func(id int64) sitevault.Role {
+		t.Helper()
+		u, err := e.cat.User(ctx, id)
+		if err != nil {
+			t.Fatalf("user %d: %v", id, err)
+		}
+		return u.Role
+	}
+	tokenIDs := func() map[string]int64 {
+		t.Helper()
+		toks, err := e.cat.Tokens(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int64{}
+		for _, tok := range toks {
+			m[tok.Name] = tok.ID
+		}
+		return m
+	}
+	owner.get("/settings")
+	if resp, _ := owner.post("/settings/tokens", url.Values{"csrf": {owner.csrf}, "name": {"owner-ci"}}); resp.StatusCode != 200 {
+		t.Fatalf("owner's new token: %d", resp.StatusCode)
+	}
+	viewer.get("/settings")
+	if resp, _ := viewer.post("/settings/tokens", url.Values{"csrf": {viewer.csrf}, "name": {"viewer-ci"}}); resp.StatusCode != 200 {
+		t.Fatalf("viewer's new token: %d", resp.StatusCode)
+	}
+	toks := tokenIDs()
+	ownerTok, viewerTok := toks["owner-ci"], toks["viewer-ci"]
+	if ownerTok == 0 || viewerTok == 0 {
+		t.Fatalf("tokens: %v", toks)
+	}
+
+	// The owner's page has the controls; the viewer's has none for users,
+	// and a revoke control only for its own token.
+	_, body := owner.get("/settings")
+	for _, want := range []string{fmt.Sprintf(`id="role-%d"`, v.ID), `data-action="set-role"`, `data-action="remove-user"`,
+		fmt.Sprintf(`action="/settings/tokens/%d/revoke"`, viewerTok), fmt.Sprintf(`action="/settings/tokens/%d/revoke"`, ownerTok)} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the owner's settings page lacks %s", want)
+		}
+	}
+	if !strings.Contains(body, ", of viewer@example.org") {
+		t.Error("the owner's token list does not say whose the viewer's token is")
+	}
+	_, body = viewer.get("/settings")
+	for _, not := range []string{`data-action="set-role"`, `data-action="remove-user"`, fmt.Sprintf(`/settings/tokens/%d/revoke`, ownerTok)} {
+		if strings.Contains(body, not) {
+			t.Errorf("the viewer's settings page has %s", not)
+		}
+	}
+
+	// A viewer is refused; so is a form without the CSRF token.
+	for _, form := range []url.Values{
+		{"action": {"set-role"}, "user": {fmt.Sprint(v.ID)}, "role": {"owner"}},
+		{"action": {"remove-user"}, "user": {fmt.Sprint(me.ID)}},
+	} {
+		form.Set("csrf", viewer.csrf)
+		if resp, _ := viewer.post("/settings", form); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("viewer's %s: %d, want 403", form.Get("action"), resp.StatusCode)
+		}
+		form.Set("csrf", "")
+		if resp, _ := owner.post("/settings", form); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("owner's %s without CSRF token: %d, want 403", form.Get("action"), resp.StatusCode)
+		}
+	}
+	if role(v.ID) != sitevault.RoleViewer || role(me.ID) != sitevault.RoleOwner {
+		t.Fatal("a refused form changed a role")
+	}
+	if resp, _ := viewer.post(fmt.Sprintf("/settings/tokens/%d/revoke", ownerTok), url.Values{"csrf": {viewer.csrf}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("viewer revoking the owner's token: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := owner.post(fmt.Sprintf("/settings/tokens/%d/revoke", viewerTok), url.Values{}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("revoking a token without CSRF token: %d, want 403", resp.StatusCode)
+	}
+	if toks := tokenIDs(); toks["owner-ci"] == 0 || toks["viewer-ci"] == 0 {
+		t.Fatalf("a refused revoke removed a token: %v", toks)
+	}
+
+	// Hostile or stale input.
+	for _, c := range []struct {
+		form url.Values
+		want int
+	}{
+		{url.Values{"action": {"set-role"}, "user": {fmt.Sprint(v.ID)}, "role": {"<b>admin</b>"}}, http.StatusUnprocessableEntity},
+		{url.Values{"action": {"set-role"}, "user": {"1 OR 1=1"}, "role": {"owner"}}, http.StatusUnprocessableEntity},
+		{url.Values{"action": {"remove-user"}, "user": {"-3"}}, http.StatusUnprocessableEntity},
+		{url.Values{"action": {"remove-user"}, "user": {"99999"}}, http.StatusNotFound},
+	} {
+		c.form.Set("csrf", owner.csrf)
+		resp, body := owner.post("/settings", c.form)
+		if resp.StatusCode != c.want || strings.Contains(body, "<b>admin") {
+			t.Errorf("%v: %d, want %d and no markup", c.form, resp.StatusCode, c.want)
+		}
+	}
+	if resp, _ := owner.post("/settings/tokens/abc/revoke", url.Values{"csrf": {owner.csrf}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("revoking token abc: %d, want 404", resp.StatusCode)
+	}
+
+	// The last owner can neither step down nor go.
+	for _, action := range []string{"set-role", "remove-user"} {
+		resp, body := owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {action}, "user": {fmt.Sprint(me.ID)}, "role": {"viewer"}})
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "last owner") {
+			t.Errorf("the last owner's %s: %d, want 409 naming the last owner", action, resp.StatusCode)
+		}
+	}
+	if role(me.ID) != sitevault.RoleOwner {
+		t.Fatal("the last owner stepped down")
+	}
+
+	// Keeping one's own role changes nothing and keeps one signed in.
+	resp, body := owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"set-role"}, "user": {fmt.Sprint(me.ID)}, "role": {"owner"}})
+	if resp.StatusCode != 200 || role(me.ID) != sitevault.RoleOwner {
+		t.Fatalf("the owner keeping its role: %d\n%s", resp.StatusCode, body)
+	}
+
+	// Role changes: the viewer becomes an owner and back (its session ends
+	// with the change, as the catalog's UpdateUser says).
+	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"set-role"}, "user": {fmt.Sprint(v.ID)}, "role": {"owner"}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "Role changed.") || role(v.ID) != sitevault.RoleOwner {
+		t.Fatalf("make the viewer an owner: %d, role %s\n%s", resp.StatusCode, role(v.ID), body)
+	}
+	if resp, _ := viewer.get("/settings"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the changed user's old session still opens /settings: %d", resp.StatusCode)
+	}
+	resp, _ = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"set-role"}, "user": {fmt.Sprint(v.ID)}, "role": {"viewer"}})
+	if resp.StatusCode != 200 || role(v.ID) != sitevault.RoleViewer {
+		t.Fatalf("make the user a viewer again: %d, role %s", resp.StatusCode, role(v.ID))
+	}
+
+	// Revoke: the owner revokes the viewer's token (an owner sees all).
+	resp, body = owner.post(fmt.Sprintf("/settings/tokens/%d/revoke", viewerTok), url.Values{"csrf": {owner.csrf}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "Token revoked") {
+		t.Fatalf("revoke the viewer's token: %d\n%s", resp.StatusCode, body)
+	}
+	if toks := tokenIDs(); toks["viewer-ci"] != 0 || toks["owner-ci"] == 0 {
+		t.Fatalf("after revoking the viewer's token: %v", toks)
+	}
+	if resp, _ := owner.post(fmt.Sprintf("/settings/tokens/%d/revoke", viewerTok), url.Values{"csrf": {owner.csrf}}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("revoking a revoked token: %d, want 404", resp.StatusCode)
+	}
+
+	// A viewer revokes its own token (as the API lets it).
+	viewer.signIn("viewer@example.org", "viewer-password-1")
+	viewer.get("/settings")
+	if resp, _ := viewer.post("/settings/tokens", url.Values{"csrf": {viewer.csrf}, "name": {"viewer-2"}}); resp.StatusCode != 200 {
+		t.Fatalf("viewer's second token: %d", resp.StatusCode)
+	}
+	resp, body = viewer.post(fmt.Sprintf("/settings/tokens/%d/revoke", tokenIDs()["viewer-2"]), url.Values{"csrf": {viewer.csrf}})
+	if resp.StatusCode != 200 || tokenIDs()["viewer-2"] != 0 {
+		t.Fatalf("the viewer revoking its own token: %d\n%s", resp.StatusCode, body)
+	}
+
+	// Remove: the viewer goes.
+	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"remove-user"}, "user": {fmt.Sprint(v.ID)}})
+	if resp.StatusCode != 200 || !strings.Contains(body, "User removed.") || strings.Contains(body, "viewer@example.org") {
+		t.Fatalf("remove the viewer: %d\n%s", resp.StatusCode, body)
+	}
+	if _, err := e.cat.User(ctx, v.ID); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("the removed user is still in the catalog: %v", err)
 	}
 }

@@ -94,6 +94,8 @@ func errorProblem(w http.ResponseWriter, err error) {
 		status, code = http.StatusNotFound, "site_not_found"
 	case errors.Is(err, catalog.ErrNotFound):
 		status, code = http.StatusNotFound, "not_found"
+	case errors.Is(err, catalog.ErrLastOwner):
+		status, code = http.StatusConflict, "last_owner"
 	case errors.Is(err, catalog.ErrSiteExists), errors.Is(err, catalog.ErrExists):
 		status, code = http.StatusConflict, "exists"
 	case errors.Is(err, sitevault.ErrInvalid):

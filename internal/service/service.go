@@ -566,8 +566,8 @@ func (s *Service) logJob(ctx context.Context, j *sitevault.Job) {
 		if ok {
 			var res BackupResult
 			decodeResult(j, &res)
-			name, summary = "sitevault__backup_finished", fmt.Sprintf("Backup finished (%s): %d files new, %d changed; %d tables changed",
-				j.Trigger, res.FilesNew, res.FilesChanged, res.TablesChanged)
+			name, summary = "sitevault__backup_finished", fmt.Sprintf("Backup finished (%s): %s new, %d changed; %s changed",
+				j.Trigger, plural(res.FilesNew, "file"), res.FilesChanged, plural(res.TablesChanged, "table"))
 		} else {
 			name, summary = "sitevault__backup_failed", "Backup failed: "+j.Error
 		}
@@ -594,4 +594,12 @@ func (s *Service) logJob(ctx context.Context, j *sitevault.Job) {
 		return
 	}
 	s.ownEvent(ctx, j.Site, name, summary, map[string]any{"job": j.ID, "error_code": j.ErrorCode})
+}
+
+// plural is "1 file", "2 files".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

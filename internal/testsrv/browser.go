@@ -114,6 +114,15 @@ func JS[T any](tb testing.TB, b *Browser, expr string) T {
 	return Get(tb, b, "evaluate "+expr, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 }
 
+// TryJS is JS that returns the error instead of failing the test, for
+// pages that may be navigating away while they are read (the evaluation
+// then fails with "Inspected target navigated or closed").
+func TryJS[T any](b *Browser, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(b.Ctx, 90*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
 var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 
 // Screenshot saves a full-page PNG of the current page as NN-name.png in

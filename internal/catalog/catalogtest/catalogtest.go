@@ -639,6 +639,30 @@ func testUsers(t *testing.T, open Open) {
 	if _, err := c.SessionUser(ctx, "sess"); !errors.Is(err, catalog.ErrNotFound) {
 		t.Fatalf("session survived a password change: %v", err)
 	}
+	// The last owner can neither step down nor be removed; with a second
+	// owner it can.
+	if err := c.UpdateUser(ctx, sitevault.User{ID: u.ID, Role: sitevault.RoleViewer}, ""); !errors.Is(err, catalog.ErrLastOwner) {
+		t.Fatalf("the last owner stepped down: %v", err)
+	}
+	if err := c.RemoveUser(ctx, u.ID); !errors.Is(err, catalog.ErrLastOwner) {
+		t.Fatalf("the last owner was removed: %v", err)
+	}
+	if got, err := c.User(ctx, u.ID); err != nil || got.Role != sitevault.RoleOwner {
+		t.Fatalf("after the refused changes the owner is %+v, %v", got, err)
+	}
+	second, err := c.AddUser(ctx, sitevault.User{Email: "second@example.org", Role: sitevault.RoleOwner}, "h2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateUser(ctx, sitevault.User{ID: second.ID, Role: sitevault.RoleViewer}, ""); err != nil {
+		t.Fatalf("an owner of two steps down: %v", err)
+	}
+	if err := c.RemoveUser(ctx, second.ID); err != nil {
+		t.Fatalf("remove a viewer: %v", err)
+	}
+	if err := c.RemoveUser(ctx, second.ID); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("remove a removed user: %v", err)
+	}
 	if err := c.RemoveToken(ctx, tok.ID, u.ID); err != nil {
 		t.Fatal(err)
 	}

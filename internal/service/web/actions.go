@@ -179,6 +179,13 @@ func (d *Dashboard) activityPage(w http.ResponseWriter, r *http.Request, u *site
 	for g := range groups {
 		names = append(names, g)
 	}
+	// A chosen group that no event matches under the other filters keeps
+	// its (checked) box, or the next Filter would drop it unseen.
+	for _, g := range f.Groups {
+		if _, ok := groups[g]; !ok && g != "" && len(g) <= 64 && !slices.Contains(names, g) {
+			names = append(names, g)
+		}
+	}
 	slices.Sort(names)
 	for _, g := range names {
 		data.Groups = append(data.Groups, groupCount{Name: g, Count: groups[g], On: slices.Contains(f.Groups, g)})

@@ -15,6 +15,30 @@ type SiteCheck struct {
 	WordPress, ContentDir, TablePrefix, DBName, DBHost string
 	Multisite                                          bool
 	HostKey                                            string // the SSH host key's fingerprint, when recorded
+	// Found is what a backup would take; nil when not asked for.
+	Found *SiteFound
+}
+
+// SiteFound is what discovery found on a site: the tables and files a
+// backup takes and the rules that leave the rest out.
+type SiteFound struct {
+	Tables, Views int
+	SkippedTables []SkippedTable
+	TablesErr     string
+	Files         int
+	Size          string // the files' total size, for people
+	Rules         []RuleCount
+	Partial       bool // the file walk stopped at its time bound: Files counts part of the site
+	FilesErr      string
+}
+
+// SkippedTable is a table a backup leaves out, and why.
+type SkippedTable struct{ Table, Reason string }
+
+// RuleCount is how many paths one exclusion rule leaves out.
+type RuleCount struct {
+	Rule  string
+	Paths int
 }
 
 // HostKeyUnknown says an SSH server's host key is not known yet: the
@@ -31,7 +55,11 @@ type addSiteData struct {
 	Name, Path, SSH, IdentityFile    string
 	DBHost, DBName, DBUser, DBPrefix string
 	Fingerprint, Error               string
-	Check                            *SiteCheck
+	// Accepted is true when the user ticked Fingerprint: the form keeps
+	// it ticked so that "Add the site" after "Test connection" trusts
+	// the same key.
+	Accepted bool
+	Check    *SiteCheck
 }
 
 func (d *Dashboard) addSitePage(w http.ResponseWriter, r *http.Request, u *sitevault.User) {
@@ -94,7 +122,7 @@ func (d *Dashboard) addSiteForm(w http.ResponseWriter, r *http.Request, u *sitev
 		show(http.StatusUnprocessableEntity, err)
 		return
 	}
-	check, err := d.svc.CheckSite(ctx, &st, r.PostFormValue("accept_host_key"))
+	check, err := d.svc.CheckSite(ctx, &st, r.PostFormValue("accept_host_key"), r.PostFormValue("action") != "add")
 	var hk *HostKeyUnknown
 	if errors.As(err, &hk) {
 		data.Fingerprint = hk.Fingerprint
@@ -106,6 +134,9 @@ func (d *Dashboard) addSiteForm(w http.ResponseWriter, r *http.Request, u *sitev
 		return
 	}
 	data.Check = check
+	if accepted := r.PostFormValue("accept_host_key"); accepted != "" && accepted == check.HostKey {
+		data.Fingerprint, data.Accepted = accepted, true
+	}
 	if r.PostFormValue("action") != "add" {
 		show(http.StatusOK, nil)
 		return

@@ -19,6 +19,19 @@ import (
 var funcs = map[string]any{
 	"sitePath": sitePath,
 	"tab":      func(site, tab string) map[string]string { return map[string]string{"Site": site, "Tab": tab} },
+	"plural": func(n any, word string) string {
+		switch v := n.(type) {
+		case int:
+			return plural(v, word)
+		case int64:
+			return plural(int(v), word)
+		case float64: // a number decoded from JSON into any
+			if v == float64(int(v)) {
+				return plural(int(v), word)
+			}
+		}
+		return fmt.Sprint(n) + " " + word + "s"
+	},
 }
 
 // --- sign in ---

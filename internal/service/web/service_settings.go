@@ -16,7 +16,7 @@ type settingsData struct {
 	SMTPSet     bool
 	PasswordSet bool
 	Users       []*sitevault.User
-	Tokens      []*sitevault.Token
+	Tokens      []tokenRow
 	Secret      string // a new token's secret, shown once
 	Error       string
 }
@@ -35,10 +35,29 @@ func (d *Dashboard) settingsData(r *http.Request, u *sitevault.User) (settingsDa
 	if data.Users, err = d.svc.Catalog().Users(ctx); err != nil {
 		return data, err
 	}
-	if data.Tokens, err = d.svc.Tokens(ctx, u); err != nil {
+	toks, err := d.svc.Tokens(ctx, u)
+	if err != nil {
 		return data, err
 	}
+	emails := map[int64]string{}
+	for _, x := range data.Users {
+		emails[x.ID] = x.Email
+	}
+	for _, t := range toks {
+		row := tokenRow{Token: t}
+		if t.UserID != u.ID {
+			row.Owner = emails[t.UserID]
+		}
+		data.Tokens = append(data.Tokens, row)
+	}
 	return data, nil
+}
+
+// tokenRow is a token in the list, with its user's email when it is
+// someone else's (an owner sees every token).
+type tokenRow struct {
+	*sitevault.Token
+	Owner string
 }
 
 func (d *Dashboard) renderSettings(w http.ResponseWriter, r *http.Request, u *sitevault.User, status int, flash string, edit func(*settingsData)) {
@@ -104,6 +123,29 @@ func (d *Dashboard) settingsForm(w http.ResponseWriter, r *http.Request, u *site
 			return
 		}
 		d.renderSettings(w, r, u, http.StatusOK, "User added.", nil)
+	case "set-role", "remove-user":
+		id, err := strconv.ParseInt(r.PostFormValue("user"), 10, 64)
+		if err != nil || id <= 0 {
+			d.settingsRefused(w, r, u, &Refusal{http.StatusUnprocessableEntity, errString("User: not a user's number; reload the page.")})
+			return
+		}
+		flash := "User removed."
+		if r.PostFormValue("action") == "set-role" {
+			flash = "Role changed."
+			err = d.svc.SetUserRole(ctx, id, sitevault.Role(r.PostFormValue("role")))
+		} else {
+			err = d.svc.RemoveUser(ctx, id)
+		}
+		if err != nil {
+			d.settingsRefused(w, r, u, err)
+			return
+		}
+		if id == u.ID && (r.PostFormValue("action") == "remove-user" || sitevault.Role(r.PostFormValue("role")) != u.Role) {
+			// The signed-in owner removed itself or stepped down: its sessions ended.
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return
+		}
+		d.renderSettings(w, r, u, http.StatusOK, flash, nil)
 	default:
 		d.settingsRefused(w, r, u, errString("Unknown action."))
 	}
@@ -118,6 +160,21 @@ func (d *Dashboard) tokenForm(w http.ResponseWriter, r *http.Request, u *sitevau
 		return
 	}
 	d.renderSettings(w, r, u, http.StatusOK, "", func(s *settingsData) { s.Secret = secret })
+}
+
+// revokeTokenForm revokes an API token: an owner any, a viewer its own
+// (as the API's DELETE /api/v1/tokens/{id}).
+func (d *Dashboard) revokeTokenForm(w http.ResponseWriter, r *http.Request, u *sitevault.User) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		d.settingsRefused(w, r, u, &Refusal{http.StatusNotFound, errString("No such token; reload the page.")})
+		return
+	}
+	if err := d.svc.RevokeToken(r.Context(), u, id); err != nil {
+		d.settingsRefused(w, r, u, err)
+		return
+	}
+	d.renderSettings(w, r, u, http.StatusOK, "Token revoked: programs using it are refused from now on.", nil)
 }
 
 type errString string

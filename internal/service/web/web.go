@@ -79,6 +79,12 @@ type Service interface {
 	SendTestMail(ctx context.Context, to string) error
 	// AddUser checks and adds a user.
 	AddUser(ctx context.Context, email, name string, role sitevault.Role, password string) error
+	// SetUserRole changes a user's role; RemoveUser removes a user. Both
+	// refuse (a *Refusal) to leave the service without an owner.
+	SetUserRole(ctx context.Context, id int64, role sitevault.Role) error
+	RemoveUser(ctx context.Context, id int64) error
+	// RevokeToken removes an API token u may see (an owner: any).
+	RevokeToken(ctx context.Context, u *sitevault.User, id int64) error
 	// Tokens lists the API tokens u may see (an owner: all).
 	Tokens(ctx context.Context, u *sitevault.User) ([]*sitevault.Token, error)
 	// NewToken makes an API token of u; the secret is shown once.
@@ -87,7 +93,9 @@ type Service interface {
 	// CheckSite tests a site's settings as `site add` does (connection,
 	// files, wp-config.php, database login) and records the host key when
 	// acceptKey is its fingerprint; an unknown key is a *HostKeyUnknown.
-	CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string) (*SiteCheck, error)
+	// With discover, the check also lists what a backup would take
+	// (tables, files, the rules that leave things out; bounded in time).
+	CheckSite(ctx context.Context, st *sitevault.Site, acceptKey string, discover bool) (*SiteCheck, error)
 	// AddSite saves a checked site.
 	AddSite(ctx context.Context, st sitevault.Site) error
 }
@@ -168,6 +176,7 @@ func (d *Dashboard) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /settings", d.page(d.settingsPage))
 	mux.HandleFunc("POST /settings", d.action(true, d.settingsForm))
 	mux.HandleFunc("POST /settings/tokens", d.action(false, d.tokenForm))
+	mux.HandleFunc("POST /settings/tokens/{id}/revoke", d.action(false, d.revokeTokenForm))
 }
 
 // page is the frame every page is rendered in.

@@ -9,6 +9,7 @@
   if (refresh) refresh.remove();
   var bar = el.querySelector("progress"), pct = el.querySelector(".percent"),
       st = el.querySelector(".state"), ph = el.querySelector(".phase"), cur = el.querySelector(".current");
+  el.dataset.live = "1"; // followed by this script (the finished page, reloaded, has no data-live)
   var es = new EventSource("/api/v1/jobs/" + el.dataset.job + "/events");
   function show(state, p) {
     var percent = Math.round((p && p.percent) || 0);
