@@ -77,6 +77,14 @@ func testActivity(t *testing.T, open Open) {
 	if found, groups, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Actor: "someone"}); len(found) != 0 || len(groups) != 0 {
 		t.Fatalf("another actor: %d events, counts %v", len(found), groups)
 	}
+	for text, want := range map[string]int{
+		"ak": 1, "HELLO": 2, "“hello”": 2, `"x`: 0, `Hello" OR "Akismet`: 0, "was": 3, "published": 1, "ismet was act": 1,
+	} {
+		found, _, err := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Text: text})
+		if err != nil || len(found) != want {
+			t.Fatalf("text %q: %d events, %v; want %d", text, len(found), err, want)
+		}
+	}
 	if found, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Text: "100%_"}); len(found) != 0 {
 		t.Fatalf("LIKE wildcards in the text are literal: %v", found)
 	}
@@ -98,6 +106,16 @@ func testActivity(t *testing.T, open Open) {
 	}
 	if _, err := c.ActivityEvent(ctx, "other", all[2].ID); !errors.Is(err, catalog.ErrNotFound) {
 		t.Fatalf("an event of another site: %v", err)
+	}
+	// Retention: deleted events leave the text search too.
+	if n, err := c.DeleteEventsBefore(ctx, t0.Add(90*time.Second)); n != 2 || err != nil {
+		t.Fatalf("DeleteEventsBefore = %d, %v", n, err)
+	}
+	if found, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Text: "akismet"}); len(found) != 0 {
+		t.Fatalf("a deleted event is still found by its text: %v", found)
+	}
+	if found, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Text: "was updated"}); len(found) != 1 {
+		t.Fatalf("the event left is not found by its text: %v", found)
 	}
 
 	// Real-time: a site's first burst is backed up as soon as it begins.
