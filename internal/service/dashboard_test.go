@@ -611,7 +611,7 @@ func TestDashboardUsersAndTokens(t *testing.T) {
 
 	// The last owner can neither step down nor go.
 	for _, action := range []string{"set-role", "remove-user"} {
-		resp, body := owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {action}, "user": {fmt.Sprint(me.ID)}, "role": {"viewer"}})
+		resp, body := owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {action}, "user": {fmt.Sprint(me.ID)}, "role": {"viewer"}, "confirm": {"yes"}})
 		if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "last owner") {
 			t.Errorf("the last owner's %s: %d, want 409 naming the last owner", action, resp.StatusCode)
 		}
@@ -663,8 +663,17 @@ func TestDashboardUsersAndTokens(t *testing.T) {
 		t.Fatalf("the viewer revoking its own token: %d\n%s", resp.StatusCode, body)
 	}
 
-	// Remove: the viewer goes.
+	// Remove asks first: the page names the user and what removing ends;
+	// nothing is removed until it is confirmed.
 	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"remove-user"}, "user": {fmt.Sprint(v.ID)}})
+	if resp.StatusCode != 200 || !strings.Contains(body, `data-action="confirm-remove-user"`) || !strings.Contains(body, "Remove viewer@example.org?") {
+		t.Fatalf("remove without confirming: %d, want the confirmation\n%s", resp.StatusCode, body)
+	}
+	if _, err := e.cat.User(ctx, v.ID); err != nil {
+		t.Fatalf("the user went before the removal was confirmed: %v", err)
+	}
+	// Confirmed: the viewer goes.
+	resp, body = owner.post("/settings", url.Values{"csrf": {owner.csrf}, "action": {"remove-user"}, "user": {fmt.Sprint(v.ID)}, "confirm": {"yes"}})
 	if resp.StatusCode != 200 || !strings.Contains(body, "User removed.") || strings.Contains(body, "viewer@example.org") {
 		t.Fatalf("remove the viewer: %d\n%s", resp.StatusCode, body)
 	}

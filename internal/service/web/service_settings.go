@@ -1,10 +1,12 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/notify"
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
@@ -19,6 +21,8 @@ type settingsData struct {
 	Tokens      []tokenRow
 	Secret      string // a new token's secret, shown once
 	Error       string
+	// ConfirmRemove is the user a Remove asks to confirm (nil: none).
+	ConfirmRemove *sitevault.User
 }
 
 func (d *Dashboard) settingsData(r *http.Request, u *sitevault.User) (settingsData, error) {
@@ -127,6 +131,19 @@ func (d *Dashboard) settingsForm(w http.ResponseWriter, r *http.Request, u *site
 		id, err := strconv.ParseInt(r.PostFormValue("user"), 10, 64)
 		if err != nil || id <= 0 {
 			d.settingsRefused(w, r, u, &Refusal{http.StatusUnprocessableEntity, errString("User: not a user's number; reload the page.")})
+			return
+		}
+		if r.PostFormValue("action") == "remove-user" && r.PostFormValue("confirm") != "yes" {
+			// Removing a user ends its sessions and tokens: ask first.
+			victim, err := d.svc.Catalog().User(ctx, id)
+			if errors.Is(err, catalog.ErrNotFound) {
+				err = &Refusal{http.StatusNotFound, errString("No such user; reload the page.")}
+			}
+			if err != nil {
+				d.settingsRefused(w, r, u, err)
+				return
+			}
+			d.renderSettings(w, r, u, http.StatusOK, "", func(s *settingsData) { s.ConfirmRemove = victim })
 			return
 		}
 		flash := "User removed."
