@@ -403,6 +403,13 @@ func undoEventInBrowser(d *dash, w *testsrv.WordPress) {
 	t.Helper()
 	cs := installConnector(t, w)
 	d.open("/sites/blog/settings", "site-settings")
+	// Test connection on the settings shows what discovery finds, as
+	// adding the site did.
+	d.click(`[data-action="test-connection"]`)
+	d.b.CheckPage(t, "site-settings-tested")
+	if got, want := d.attr("[data-found-tables]", "data-found-tables"), strconv.Itoa(len(w.Tables(t))); got != want {
+		t.Errorf("the settings' test connection found %q tables, want %s", got, want)
+	}
 	d.click(`[data-action="pairing-code"]`)
 	d.b.CheckPage(t, "site-settings-pairing-code")
 	code := d.attr("[data-pairing-code]", "value")

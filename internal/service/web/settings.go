@@ -77,7 +77,7 @@ func (d *Dashboard) siteSettingsForm(w http.ResponseWriter, r *http.Request, u *
 		// The saved settings, checked as when the site was added; an
 		// accepted host key is recorded (and the site saved with it).
 		data := d.siteSettingsData(r, st)
-		check, err := d.svc.CheckSite(ctx, &st, r.PostFormValue("accept_host_key"), false)
+		check, err := d.svc.CheckSite(ctx, &st, r.PostFormValue("accept_host_key"), true)
 		var hk *HostKeyUnknown
 		switch {
 		case errors.As(err, &hk):

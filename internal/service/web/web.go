@@ -136,7 +136,7 @@ func New(svc Service, log *slog.Logger) *Dashboard {
 	d := &Dashboard{svc: svc, log: log, pages: map[string]*template.Template{}, now: time.Now}
 	for _, name := range pageNames {
 		t := template.New(name).Funcs(funcs)
-		d.pages[name] = template.Must(t.ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+		d.pages[name] = template.Must(t.ParseFS(templateFS, "templates/layout.html", "templates/check.html", "templates/"+name+".html"))
 	}
 	return d
 }
