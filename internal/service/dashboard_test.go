@@ -681,3 +681,17 @@ func TestDashboardUsersAndTokens(t *testing.T) {
 		t.Errorf("the removed user is still in the catalog: %v", err)
 	}
 }
+
+// The schedule's window reads as people write it ("2h", "1h30m").
+func TestSettingsWindowText(t *testing.T) {
+	_, owner, _, _ := dashboardEnv(t)
+	if _, body := owner.get("/sites/blog/settings"); !strings.Contains(body, `value="2h"`) || strings.Contains(body, "2h0m0s") {
+		t.Errorf("the default window is not shown as 2h:\n%s", body)
+	}
+	owner.get("/sites/blog/settings")
+	form := url.Values{"csrf": {owner.csrf}, "action": {"save"}, "start": {"03:30"}, "window": {"90m"}, "time_zone": {"UTC"},
+		"keep_last": {"5"}, "keep_daily": {"7"}, "keep_weekly": {"4"}, "keep_monthly": {"0"}}
+	if resp, body := owner.post("/sites/blog/settings", form); resp.StatusCode != 200 || !strings.Contains(body, `value="1h30m"`) {
+		t.Errorf("a 90m window saved: %d, not shown as 1h30m", resp.StatusCode)
+	}
+}

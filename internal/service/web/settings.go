@@ -28,7 +28,7 @@ type siteSettingsData struct {
 
 func (d *Dashboard) siteSettingsData(r *http.Request, st sitevault.Site) siteSettingsData {
 	data := siteSettingsData{Site: st, Start: st.Schedule.Start, TimeZone: st.Schedule.TimeZone,
-		Window: st.Schedule.WindowOrDefault().String(), Retention: st.RetentionOrDefault(),
+		Window: shortWindow(st.Schedule.WindowOrDefault()), Retention: st.RetentionOrDefault(),
 		Notify: strings.Join(st.Notify, "\n"), Connection: st.Location()}
 	if data.Start == "" {
 		data.Start = sitevault.DefaultStart
@@ -144,4 +144,17 @@ func (d *Dashboard) siteSettingsForm(w http.ResponseWriter, r *http.Request, u *
 	data := d.siteSettingsData(r, st)
 	d.render(w, r, http.StatusOK, "sitesettings", page{Title: st.Name + " · Settings", Nav: "sites", User: u,
 		Flash: "Saved.", D: data})
+}
+
+// shortWindow writes a window as people do: "2h", "90m", "1h30m" (not
+// time.Duration's "2h0m0s"); the form reads it back with ParseDuration.
+func shortWindow(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
