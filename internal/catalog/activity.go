@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sitevault/sitevault/internal/sitevault"
 )
@@ -204,7 +205,8 @@ func (c *Catalog) AddEvents(ctx context.Context, site string, events []sitevault
 		defer stmt.Close()
 		for _, e := range events {
 			res, err := stmt.ExecContext(ctx, site, e.UUID, formatTime(e.Time), e.Group, e.Name, e.Actor.Kind, e.Actor.ID,
-				e.Actor.Name, e.Actor.Role, e.Object.Type, e.Object.ID, e.Object.Name, e.Summary, string(e.Details), max(e.Count, 1), e.Point, now)
+				e.Actor.Name, e.Actor.Role, e.Object.Type, e.Object.ID, clip(e.Object.Name, MaxObjectName), clip(e.Summary, MaxSummary),
+				string(e.Details), max(e.Count, 1), e.Point, now)
 			if err != nil {
 				return err
 			}
@@ -218,6 +220,23 @@ func (c *Catalog) AddEvents(ctx context.Context, site string, events []sitevault
 		return 0, fmt.Errorf("store events of %s: %w", site, err)
 	}
 	return added, nil
+}
+
+// The longest summary and object name an event keeps, in characters; the
+// rest is cut and "…" put in its place. Both are in the text search's
+// index, whose entries PostgreSQL limits to 2,704 bytes: at four bytes a
+// character these keep an entry under 2,500. (The connector's protocol
+// allows 200 each; a failed job's summary holds its whole error.)
+const (
+	MaxSummary    = 400
+	MaxObjectName = 200
+)
+
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
 }
 
 // ActivityFilter selects events of a site's log; zero fields select all.
@@ -274,7 +293,11 @@ func (c *Catalog) Activity(ctx context.Context, f ActivityFilter) ([]sitevault.E
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	rows, err := c.db.QueryContext(ctx, c.q(`SELECT `+activityColumns+` FROM activity`+c.indexedBy("activity_site_time")+` WHERE `+where+
+	listBy := "activity_site_time"
+	if f.Text != "" {
+		listBy = "activity_site_text"
+	}
+	rows, err := c.db.QueryContext(ctx, c.q(`SELECT `+activityColumns+` FROM activity`+c.indexedBy(listBy)+` WHERE `+where+
 		` ORDER BY at DESC, id DESC LIMIT ?`), append(args, limit)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("activity of %s: %w", f.Site, err)
@@ -426,6 +449,11 @@ const LeadAfterColumn = `ALTER TABLE site_status ADD COLUMN lead_after TEXT NOT 
 // from the index alone.
 const ActivityGroupIndex = `CREATE INDEX activity_site_grp ON activity (site, grp);
 CREATE INDEX activity_site_actor ON activity (site, actor_name, grp);`
+
+// ActivityTextIndex is the migration that lets a text search read the
+// summaries and objects' names from an index, newest first, instead of
+// every event's whole row (its details are most of its size).
+const ActivityTextIndex = `CREATE INDEX activity_site_text ON activity (site, at, summary, object_name);`
 
 // DirtySites returns sites whose changes are due for a real-time backup:
 // a burst that is over (no change for quiet), or has lasted maxDelay, or

@@ -7,10 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sitevault/sitevault/internal/catalog"
 	"github.com/sitevault/sitevault/internal/sitevault"
@@ -31,6 +33,17 @@ func Run(t *testing.T, open Open) {
 	t.Run("SiteLocks", func(t *testing.T) { testLocks(t, open) })
 	t.Run("Activity", func(t *testing.T) { testActivity(t, open) })
 	t.Run("Connector", func(t *testing.T) { testConnector(t, open) })
+}
+
+// noise returns n characters that do not compress, many of them four bytes
+// long.
+func noise(n int) string {
+	r := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	for range n {
+		b.WriteRune(rune(0x1F300 + r.IntN(0x300)))
+	}
+	return b.String()
 }
 
 func event(uuid, name, summary string, at time.Time) sitevault.Event {
@@ -84,6 +97,25 @@ func testActivity(t *testing.T, open Open) {
 		if err != nil || len(found) != want {
 			t.Fatalf("text %q: %d events, %v; want %d", text, len(found), err, want)
 		}
+	}
+	// A failed job's summary holds its error, however long: it is cut, and
+	// still stored and found (PostgreSQL refuses index entries over 2,704
+	// bytes, and the text search's index holds the summary).
+	long := event("00000000-0000-0000-0000-0000000000aa", "sitevault__backup_failed", "Backup failed: ß€"+noise(3000), t0.Add(3*time.Minute))
+	long.Object.Name = noise(5000)
+	addSite(t, c, "failing")
+	if n, err := c.AddEvents(ctx, "failing", []sitevault.Event{long}); n != 1 || err != nil {
+		t.Fatalf("an event with a 30 KB summary: %d added, %v", n, err)
+	}
+	found, _, err := c.Activity(ctx, catalog.ActivityFilter{Site: "failing", Text: "backup failed: ß€"})
+	if err != nil || len(found) != 1 {
+		t.Fatalf("the long summary's event: %d found, %v", len(found), err)
+	}
+	if n := utf8.RuneCountInString(found[0].Summary); n != catalog.MaxSummary || !strings.HasSuffix(found[0].Summary, "…") {
+		t.Errorf("the long summary kept %d characters (want %d ending in …)", n, catalog.MaxSummary)
+	}
+	if n := utf8.RuneCountInString(found[0].Object.Name); n != catalog.MaxObjectName {
+		t.Errorf("the long object name kept %d characters (want %d)", n, catalog.MaxObjectName)
 	}
 	if found, _, _ := c.Activity(ctx, catalog.ActivityFilter{Site: "blog", Text: "100%_"}); len(found) != 0 {
 		t.Fatalf("LIKE wildcards in the text are literal: %v", found)

@@ -64,6 +64,7 @@ ALTER TABLE sites ADD COLUMN notify TEXT NOT NULL DEFAULT '';
 	{Version: 5, Name: "real-time lead", SQL: catalog.LeadAfterColumn},
 	{Version: 6, Name: "activity group index", SQL: catalog.ActivityGroupIndex},
 	{Version: 7, Name: "storage per site", SQL: catalog.StoredBytesColumn},
+	{Version: 8, Name: "activity text index", SQL: catalog.ActivityTextIndex},
 }
 
 // Dialect is SQLite's catalog dialect.
