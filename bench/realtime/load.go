@@ -45,10 +45,11 @@ type phase struct {
 	changesPerSecondGot float64
 }
 
-// loadTest changes the site rate times a second for d, first with the
-// connector active, then deactivated, while a reader loads the front page
-// one request after another, and reports the page times of both.
-func loadTest(w *testsrv.WordPress, db *testsrv.MariaDB, php func([]string, ...string) ([]byte, error), d time.Duration, rate int, base, token string) error {
+// loadTest changes the site rate times a second, for d with the connector
+// active and for d with it deactivated, rounds times, while a reader loads
+// the front page one request after another, and reports the page times of
+// both.
+func loadTest(w *testsrv.WordPress, db *testsrv.MariaDB, php func([]string, ...string) ([]byte, error), d time.Duration, rate, rounds int, base, token string) error {
 	mu := filepath.Join(w.Root, "wp-content", "mu-plugins")
 	os.MkdirAll(mu, 0o755)
 	if err := os.WriteFile(filepath.Join(mu, "sitevault-bench-churn.php"), []byte(churnPlugin), 0o644); err != nil {
@@ -94,19 +95,50 @@ func loadTest(w *testsrv.WordPress, db *testsrv.MariaDB, php func([]string, ...s
 	}()
 	defer func() { close(stopCron); <-cronDone }()
 
-	fmt.Printf("load: %d changes a second for %s, twice; the front page read one request after another; the sender's cron every %s\n", rate, d, cronEvery)
-	active, err := runPhase("connector active", w.URL, pub.IDs, rate, d, root, outbox)
-	if err != nil {
-		return err
-	}
-	time.Sleep(2 * cronEvery) // two cron runs: the outbox should be empty
-	root.QueryRow("SELECT COUNT(*) FROM " + outbox).Scan(&active.outboxLeft)
-	if _, err := php(nil, "deactivate"); err != nil {
-		return err
-	}
-	inactive, err := runPhase("connector deactivated", w.URL, pub.IDs, rate, d, root, "")
-	if err != nil {
-		return err
+	fmt.Printf("load: %d changes a second, %d rounds of %s with the connector active and %s deactivated, in alternating order; the front page read one request after another; the sender's cron every %s\n",
+		rate, rounds, d, d, cronEvery)
+	// The phases alternate (active first in odd rounds, deactivated first
+	// in even ones): the database grows and the machine's load drifts
+	// during a run, and a fixed order would charge that to one side.
+	active, inactive := &phase{name: "connector active"}, &phase{name: "connector deactivated"}
+	var ratios []float64
+	activeNow := true // main activated it
+	for round := 1; round <= rounds; round++ {
+		order := []bool{true, false}
+		if round%2 == 0 {
+			order = []bool{false, true}
+		}
+		var a, b *phase
+		for _, on := range order {
+			step, box, name := "deactivate", "", "connector deactivated"
+			if on {
+				step, box, name = "activate", outbox, "connector active"
+			}
+			if on != activeNow {
+				if _, err := php(nil, step); err != nil {
+					return err
+				}
+				activeNow = on
+			}
+			p, err := runPhase(name, w.URL, pub.IDs, rate, d, root, box)
+			if err != nil {
+				return err
+			}
+			if on {
+				time.Sleep(2 * cronEvery) // two cron runs: the outbox should be empty
+				root.QueryRow("SELECT COUNT(*) FROM " + outbox).Scan(&p.outboxLeft)
+				a = p
+			} else {
+				b = p
+			}
+		}
+		r := pct(a.pages, 50).Seconds() / pct(b.pages, 50).Seconds()
+		ratios = append(ratios, r)
+		fmt.Printf("round %d (%s first): front page median %s active, %s deactivated: %.2f×; change request median %s vs %s\n",
+			round, map[bool]string{true: "active", false: "deactivated"}[order[0]], ms(pct(a.pages, 50)), ms(pct(b.pages, 50)), r,
+			ms(pct(a.changes, 50)), ms(pct(b.changes, 50)))
+		active.add(a)
+		inactive.add(b)
 	}
 	var events struct{ Groups map[string]int }
 	req, _ := http.NewRequest("GET", base+"/api/v1/sites/blog/activity?group=post&limit=1", nil)
@@ -116,19 +148,30 @@ func loadTest(w *testsrv.WordPress, db *testsrv.MariaDB, php func([]string, ...s
 		resp.Body.Close()
 	}
 
-	fmt.Printf("\n| phase | front page median | p95 | changes done a second | change request median | outbox rows (max) | outbox after two sends |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| phase (all rounds) | front page median | p95 | changes done a second | change request median | outbox rows (max) | outbox after two sends (max) |\n|---|---|---|---|---|---|---|\n")
 	for _, p := range []*phase{active, inactive} {
 		fmt.Printf("| %s | %s | %s | %.1f (%d failed) | %s | %d (%s) | %d |\n", p.name, ms(pct(p.pages, 50)), ms(pct(p.pages, 95)),
-			p.changesPerSecondGot, p.changeErrors, ms(pct(p.changes, 50)), p.outboxRows, mib(p.outboxBytes), p.outboxLeft)
+			p.changesPerSecondGot/float64(rounds), p.changeErrors, ms(pct(p.changes, 50)), p.outboxRows, mib(p.outboxBytes), p.outboxLeft)
 	}
 	ratio := pct(active.pages, 50).Seconds() / pct(inactive.pages, 50).Seconds()
 	status := "met"
 	if ratio > 1.10 {
 		status = "not met"
 	}
-	fmt.Printf("\nfront page, active / deactivated (medians): %.2f× (goal ≤ 1.10×: %s); post events in the service's log: %d\n",
-		ratio, status, events.Groups["post"])
+	sort.Float64s(ratios)
+	fmt.Printf("\nfront page, active / deactivated (medians of all rounds' pages): %.2f× (goal ≤ 1.10×: %s); per round, sorted: %.2f; post events in the service's log: %d\n",
+		ratio, status, ratios, events.Groups["post"])
 	return nil
+}
+
+// add pools another round's figures of the same phase into p.
+func (p *phase) add(o *phase) {
+	p.pages = append(p.pages, o.pages...)
+	p.changes = append(p.changes, o.changes...)
+	p.changeErrors += o.changeErrors
+	p.outboxRows, p.outboxBytes = max(p.outboxRows, o.outboxRows), max(p.outboxBytes, o.outboxBytes)
+	p.outboxLeft = max(p.outboxLeft, o.outboxLeft)
+	p.changesPerSecondGot += o.changesPerSecondGot
 }
 
 // runPhase drives the changes and the page reads for d.

@@ -7,15 +7,16 @@
 // restore point.
 //
 //	go run ./bench/realtime -bin bin/sitevault -quiet 30s -rounds 7 [-gap 32s]
-//	go run ./bench/realtime -bin bin/sitevault -load 60s -rate 50
+//	go run ./bench/realtime -bin bin/sitevault -load 30s -load-rounds 4 -rate 50
 //
 // With -load it measures instead what the plugin costs a busy site: the
 // site is changed -rate times a second (a must-use plugin's URL that
 // updates a post and a meta value, as an editor's save or a shop's stock
-// update does) for the given time, once with the connector active and
-// once deactivated, while the front page is read one request after
-// another; it prints the page times of both, the outbox's largest size
-// and what is left in it after the sender ran.
+// update does) for the given time with the connector active and as long
+// deactivated, several rounds in alternating order, while the front page
+// is read one request after another; it prints the page times of both,
+// per round and pooled, the outbox's largest size and what is left in it
+// after the sender ran.
 package main
 
 import (
@@ -43,7 +44,8 @@ func main() {
 	bin := flag.String("bin", "bin/sitevault", "the sitevault binary")
 	quiet := flag.Duration("quiet", 30*time.Second, "the service's --quiet-period")
 	rounds := flag.Int("rounds", 7, "posts to publish")
-	load := flag.Duration("load", 0, "instead of the latency rounds: change the site -rate times a second for this long, twice (plugin active, then deactivated), and compare the front page's time under that load; the outbox's size is sampled every second")
+	load := flag.Duration("load", 0, "instead of the latency rounds: change the site -rate times a second for this long with the plugin active and as long deactivated, -load-rounds times in alternating order, and compare the front page's time under that load; the outbox's size is sampled every second")
+	loadRounds := flag.Int("load-rounds", 4, "rounds of the -load mode (each: both phases; the first phase alternates)")
 	rate := flag.Int("rate", 50, "changes a second in -load mode")
 	gap := flag.Duration("gap", -1, "pause between rounds (default: the quiet period and 2 s, so that each post begins a burst of its own, as a post published now and then does; a shorter one puts posts in one burst)")
 	flag.Parse()
@@ -53,13 +55,13 @@ func main() {
 	if *load > 0 {
 		*rounds = 0
 	}
-	if err := run(*bin, *quiet, *rounds, *gap, *load, *rate); err != nil {
+	if err := run(*bin, *quiet, *rounds, *gap, *load, *rate, *loadRounds); err != nil {
 		fmt.Fprintln(os.Stderr, "realtime:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, quiet time.Duration, rounds int, gap, load time.Duration, rate int) error {
+func run(bin string, quiet time.Duration, rounds int, gap, load time.Duration, rate, loadRounds int) error {
 	bin, _ = filepath.Abs(bin)
 	root := testsrv.ModuleRoot()
 	tmp, err := os.MkdirTemp("", "sitevault-realtime-")
@@ -144,7 +146,7 @@ func run(bin string, quiet time.Duration, rounds int, gap, load time.Duration, r
 		return err
 	}
 	if load > 0 {
-		return loadTest(w, db, php, load, rate, base, token)
+		return loadTest(w, db, php, load, rate, max(loadRounds, 1), base, token)
 	}
 	var lat []time.Duration
 	for i := range rounds {
