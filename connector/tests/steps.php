@@ -95,6 +95,32 @@ $svSteps = [
         Recorder::$recorded = false;
         return ['id' => $id];
     },
+    'churn' => static function (array $args): array {
+        // One change request as bench/realtime's makes it (a post's content and a meta value, by
+        // the admin), with SV_SAVEQUERIES=1: the plugin's queries in it, counted at shutdown after
+        // the outbox is written (priority 999) and before the sender would run (1000; it does not,
+        // this step is not meant to send), by the call stacks SAVEQUERIES keeps. That line is
+        // printed last, so it is what the test reads.
+        add_action('shutdown', static function (): void {
+            global $wpdb;
+            $mine = [];
+            foreach ((array) $wpdb->queries as $q) {
+                if (strpos((string) ($q[2] ?? ''), 'Sitevault\\Connector\\') !== false) {
+                    $mine[] = preg_replace('/\s+/', ' ', trim((string) $q[0]));
+                }
+            }
+            echo wp_json_encode(['plugin_queries' => count($mine), 'queries' => (int) $wpdb->num_queries,
+                'sql' => $mine]), "\n";
+        }, 999);
+        wp_set_current_user(1);
+        foreach ($args as $id) {
+            $id = (int) $id;
+            wp_update_post(['ID' => $id, 'post_content' => 'Changed at ' . microtime(true)]);
+            update_post_meta($id, '_sv_bench_counter', (int) get_post_meta($id, '_sv_bench_counter', true) + 1);
+        }
+        Recorder::$recorded = false;
+        return ['ok' => true];
+    },
     'send' => static function (): array {
         $outcome = Sender::run(Sender::MAX_BATCHES);
         Recorder::$recorded = false;

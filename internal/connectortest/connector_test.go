@@ -306,6 +306,21 @@ func TestConnector(t *testing.T) {
 		}
 	})
 
+	t.Run("queries", func(t *testing.T) {
+		// The plugin's own queries in a change request like bench/realtime's (SAVEQUERIES; see
+		// the churn step): the first change of a post, then a repeat that coalesces into its row.
+		s.t = t
+		ids := s.step(nil, "publish", "Churned", "1", "nosend")["ids"].([]any)
+		id := strconv.Itoa(int(ids[0].(float64)))
+		env := []string{"SV_SAVEQUERIES=1"}
+		for _, round := range []string{"first change", "repeat"} {
+			v := s.step(env, "churn", id)
+			t.Logf("%s: %v plugin queries of %v: %v", round, v["plugin_queries"], v["queries"], v["sql"])
+		}
+		s.send()
+		rcv.take()
+	})
+
 	t.Run("events", func(t *testing.T) {
 		s.t = t
 		standin, err := os.ReadFile(filepath.Join(s.dir, "tests", "woocommerce-standin.php"))
