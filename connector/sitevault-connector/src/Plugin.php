@@ -30,7 +30,12 @@ final class Plugin
         add_filter('cron_schedules', [self::class, 'cronSchedules']);
         add_action(self::CRON_HOOK, [Sender::class, 'fromCron']);
         add_action('init', [self::class, 'init']);
+        // The request's events are written at shutdown (after a fatal error too), before the sender.
+        add_action('shutdown', [Outbox::class, 'onShutdown'], Outbox::FLUSH_PRIORITY);
         add_action('shutdown', [Sender::class, 'onShutdown'], 1000);
+        // A plugin update replaces the files without activating: upgrade the outbox on load (the
+        // schema version is autoloaded, so the check costs no query).
+        add_action('plugins_loaded', [Outbox::class, 'ensureTable']);
         Events::register();
         add_action('plugins_loaded', [WooCommerce::class, 'registerIfActive']);
         if (is_admin()) {
