@@ -83,7 +83,9 @@ $svSteps = [
             $ids[] = $id;
         }
         if (($args[2] ?? '') === 'nosend') {
+            // Not sent at shutdown, even when the outbox's bound records the drop event there.
             Recorder::$recorded = false;
+            remove_action('shutdown', [Sender::class, 'onShutdown'], 1000);
         }
         // Events still in memory (the rest were written out when BUFFER_MAX were waiting).
         return ['ids' => $ids, 'buffered' => Outbox::buffered()];

@@ -764,6 +764,13 @@ func TestConnector(t *testing.T) {
 				t.Errorf("uninstall left %s: %v", k, l)
 			}
 		}
+		// The deactivation recorded an event in memory: the uninstalling request's shutdown
+		// must not write it (and make the table again) once the pairing is gone.
+		left := w.PHP(t, `global $wpdb; echo wp_json_encode([$wpdb->get_col("SHOW TABLES LIKE '%sitevault%'"),
+			$wpdb->get_col("SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE '%sitevault%'")]);`)
+		if strings.TrimSpace(left) != "[[],[]]" {
+			t.Errorf("after the uninstalling request ended, tables and options: %s", left)
+		}
 	})
 
 	t.Run("mu-plugin", func(t *testing.T) {
