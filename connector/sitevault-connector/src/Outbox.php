@@ -131,8 +131,9 @@ final class Outbox
 
     /**
      * Creates or upgrades the table when its schema version is not this
-     * one's: on plugin load (an update of the plugin replaces its files
-     * without activating it) and on first use (an mu-plugin is never activated).
+     * one's: on admin, cron and WP-CLI loads (an update of the plugin
+     * replaces its files without activating it) and on first use (an
+     * mu-plugin is never activated).
      */
     public static function ensureTable(): void
     {
