@@ -253,7 +253,14 @@ final class Outbox
     public static function onShutdown(): void
     {
         self::$shutDown = true;
-        self::flush();
+        try {
+            self::flush();
+        } catch (\Throwable $e) {
+            // Recording must never break the site's own work (nor the shutdown hooks after this one).
+            if (defined('WP_DEBUG') && WP_DEBUG) {
+                error_log('sitevault connector: could not write the outbox: ' . $e->getMessage());
+            }
+        }
     }
 
     /**
