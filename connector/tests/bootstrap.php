@@ -10,6 +10,7 @@
  *   SV_PAIRING_CODE  SITEVAULT_PAIRING_CODE, when set (else wp-config.php may define it)
  *   SV_MAX_ROWS  SITEVAULT_OUTBOX_MAX_ROWS, when set
  *   SV_MAX_BYTES SITEVAULT_OUTBOX_MAX_BYTES, when set
+ *   SV_SAVEQUERIES "1": SAVEQUERIES, so that a step can count the plugin's queries
  */
 
 $svRoot = getenv('SV_WP_ROOT');
@@ -33,6 +34,9 @@ if (getenv('SV_MAX_ROWS')) {
 }
 if (getenv('SV_MAX_BYTES')) {
     define('SITEVAULT_OUTBOX_MAX_BYTES', (int) getenv('SV_MAX_BYTES'));
+}
+if (getenv('SV_SAVEQUERIES') === '1') {
+    define('SAVEQUERIES', true);
 }
 define('WP_USE_THEMES', false);
 require $svRoot . '/wp-load.php';

@@ -79,6 +79,16 @@ func (s *site) stepRaw(env []string, args ...string) string {
 	return stdout.String()
 }
 
+// stepFails runs a step that is meant to die (a fatal error) and returns its output.
+func (s *site) stepFails(args ...string) (string, error) {
+	s.t.Helper()
+	cmd := exec.Command(testsrv.LookPath("php"), append([]string{"-d", "display_errors=stderr", "-d", "log_errors=0",
+		filepath.Join(s.dir, "tests", "steps.php")}, args...)...)
+	cmd.Env = append(os.Environ(), "SV_WP_ROOT="+s.w.Root, "SV_WP_HOST=127.0.0.1:"+strconv.Itoa(s.w.Port))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // install builds the zip with make's command and unpacks it into the
 // site's plugins folder, as Plugins → Add New → Upload would.
 func (s *site) install() {
@@ -146,10 +156,12 @@ func (s *site) define(name, value string) {
 // outbox is what the steps report about the outbox.
 type outbox struct {
 	Rows []struct {
-		Name    string `json:"name"`
-		Count   int    `json:"count"`
-		Claimed int    `json:"claimed"`
-		Event   event  `json:"event"`
+		Name      string  `json:"name"`
+		Count     int     `json:"count"`
+		Claimed   int     `json:"claimed"`
+		Event     event   `json:"event"`
+		FirstTime float64 `json:"first_time"`
+		DB        string  `json:"db"`
 	} `json:"rows"`
 	Bytes int `json:"bytes"`
 	State struct {
@@ -304,6 +316,140 @@ func TestConnector(t *testing.T) {
 		if want := fmt.Sprintf("[{svc_posts  [%d]} {svc_postmeta post_id [%[1]d]}]", int(id)); fmt.Sprint(es[0].DB) != want {
 			t.Errorf("coalesced db %v, want %s", es[0].DB, want)
 		}
+	})
+
+	t.Run("queries", func(t *testing.T) {
+		// The plugin's own queries in a change request like bench/realtime's (SAVEQUERIES; see
+		// the churn step): the first change of a post, then a repeat in a second request that
+		// coalesces into its row. Before issue 12: 6 and 5 (the pairing, the schema version,
+		// a coalescing SELECT, SHOW FULL COLUMNS for a non-ASCII payload, the INSERT or UPDATE,
+		// a COUNT for the bound).
+		s.t = t
+		ids := s.step(nil, "publish", "Churned", "1", "nosend")["ids"].([]any)
+		id := strconv.Itoa(int(ids[0].(float64)))
+		env := []string{"SV_SAVEQUERIES=1"}
+		for _, round := range []struct {
+			name string
+			max  float64
+		}{{"first change", 4}, {"repeat", 2}} { // the first: + 1 when it checks the bound (1 in 20)
+			v := s.step(env, "churn", id)
+			t.Logf("%s: %v plugin queries of %v: %v", round.name, v["plugin_queries"], v["queries"], v["sql"])
+			if n, _ := v["plugin_queries"].(float64); n > round.max || n == 0 {
+				t.Errorf("%s: %v plugin queries, want 1–%v: %v", round.name, n, round.max, v["sql"])
+			}
+		}
+		o := s.outbox()
+		var counts []int
+		for _, r := range o.Rows {
+			if r.Name == "post__updated" {
+				counts = append(counts, r.Count)
+			}
+		}
+		if len(counts) != 1 || counts[0] != 2 {
+			t.Errorf("two change requests of one post: post__updated rows with counts %v, want one with 2", counts)
+		}
+		s.send()
+		rcv.take()
+	})
+
+	t.Run("coalescing across requests", func(t *testing.T) {
+		// Each request its own process: the repeats coalesce in the table, their db merged there.
+		s.t = t
+		s.step(nil, "record", "test__changed", "7", "svc_posts", "1")
+		s.step(nil, "record", "test__changed", "7", "svc_posts", "2")
+		s.step(nil, "record", "test__changed", "7", "svc_posts", "2")
+		s.step(nil, "record", "test__changed", "8", "svc_posts", "3")
+		o := s.outbox()
+		if len(o.Rows) != 2 || o.Rows[0].Count != 3 || o.Rows[1].Count != 1 {
+			t.Fatalf("three requests on object 7, one on 8: want rows counted 3 and 1, got %+v", o.Rows)
+		}
+		if got := s.send(); got != "sent" {
+			t.Fatalf("send: %s", got)
+		}
+		es := find(all(rcv.take()), "test__changed")
+		if len(es) != 2 || es[0].Count != 3 || es[0].Object.ID != "7" || es[1].Count != 1 {
+			t.Fatalf("received %+v", es)
+		}
+		if want := "[{svc_posts  [1 2]}]"; fmt.Sprint(es[0].DB) != want {
+			t.Errorf("merged db %v, want %s", es[0].DB, want)
+		}
+		var d map[string]any
+		json.Unmarshal(es[0].Details, &d)
+		if first, _ := d["first_time"].(float64); first == 0 || first > es[0].Time || d["n"] != 1.0 {
+			t.Errorf("coalesced details %s (time %v): want first_time before time", es[0].Details, es[0].Time)
+		}
+		if strings.Contains(string(es[1].Details), "first_time") {
+			t.Errorf("an event counted once has a first_time: %s", es[1].Details)
+		}
+	})
+
+	t.Run("many objects", func(t *testing.T) {
+		// One request (an import) changes 450 objects: written out as 200 wait in memory, all kept.
+		s.t = t
+		v := s.step(nil, "publish", "Imported", "450", "nosend")
+		if b, _ := v["buffered"].(float64); b >= 200 {
+			t.Errorf("%v events waiting in memory at the end of the request, want < 200", b)
+		}
+		o := s.outbox()
+		seen := map[string]bool{}
+		for _, r := range o.Rows {
+			if r.Name == "post__published" && r.Count == 1 {
+				seen[r.Event.Object.ID] = true
+			}
+		}
+		if len(seen) != 450 || len(o.Rows) != 450 {
+			t.Fatalf("450 posts in one request: %d rows, %d distinct post__published", len(o.Rows), len(seen))
+		}
+		if got := s.send(); got != "sent" {
+			t.Fatalf("send: %s", got)
+		}
+		if es := find(all(rcv.take()), "post__published"); len(es) != 450 {
+			t.Fatalf("received %d post__published, want 450", len(es))
+		}
+	})
+
+	t.Run("old schema", func(t *testing.T) {
+		// A row of the outbox's schema 1 is upgraded in place on the next cron run, a repeat
+		// coalesces into it, and it is sent with its uuid, count, first time and db.
+		s.t = t
+		v := s.step(nil, "old-schema", "test__changed", "9")
+		s.step([]string{"SV_CRON=1"}, "init") // the next cron run (or admin page) upgrades it
+		o := s.outbox()
+		if len(o.Rows) != 1 || o.Rows[0].FirstTime != v["first_time"].(float64) || o.Rows[0].DB == "" ||
+			o.Rows[0].Event.DB != nil || strings.Contains(string(o.Rows[0].Event.Details), "first_time") {
+			t.Fatalf("after the upgrade: %+v", o.Rows)
+		}
+		s.step(nil, "record", "test__changed", "9", "svc_posts", "102")
+		if got := s.send(); got != "sent" {
+			t.Fatalf("send: %s", got)
+		}
+		es := find(all(rcv.take()), "test__changed")
+		if len(es) != 1 || es[0].UUID != v["uuid"] || es[0].Count != 4 || es[0].Summary != "Test object 9 changed" {
+			t.Fatalf("received %+v, want the old row's uuid %v, counted 3+1", es, v["uuid"])
+		}
+		if want := "[{svc_posts  [101 102]}]"; fmt.Sprint(es[0].DB) != want {
+			t.Errorf("db %v, want %s", es[0].DB, want)
+		}
+		var d map[string]any
+		json.Unmarshal(es[0].Details, &d)
+		if first, _ := d["first_time"].(float64); first != v["first_time"].(float64) {
+			t.Errorf("details %s: want the old row's first_time %v", es[0].Details, v["first_time"])
+		}
+	})
+
+	t.Run("fatal", func(t *testing.T) {
+		// PHP still runs the shutdown hook after a fatal error: the event recorded before it is kept.
+		s.t = t
+		out, err := s.stepFails("fatal", "Published, then the request died")
+		if err == nil || !strings.Contains(out, "sv_test_undefined_function") {
+			t.Fatalf("the fatal step did not die of its fatal error: %v\n%s", err, out)
+		}
+		o := s.outbox()
+		if es := find(eventsOf(o), "post__published"); len(es) != 1 || es[0].Object.Name != "Published, then the request died" {
+			t.Fatalf("after a fatal error the outbox holds %v", names(eventsOf(o)))
+		}
+		s.send()
+		rcv.take()
 	})
 
 	t.Run("events", func(t *testing.T) {
@@ -618,6 +764,13 @@ func TestConnector(t *testing.T) {
 			if l, _ := v[k].([]any); len(l) != 0 {
 				t.Errorf("uninstall left %s: %v", k, l)
 			}
+		}
+		// The deactivation recorded an event in memory: the uninstalling request's shutdown
+		// must not write it (and make the table again) once the pairing is gone.
+		left := w.PHP(t, `global $wpdb; echo wp_json_encode([$wpdb->get_col("SHOW TABLES LIKE '%sitevault%'"),
+			$wpdb->get_col("SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE '%sitevault%'")]);`)
+		if strings.TrimSpace(left) != "[[],[]]" {
+			t.Errorf("after the uninstalling request ended, tables and options: %s", left)
 		}
 	})
 

@@ -30,6 +30,8 @@ final class Plugin
         add_filter('cron_schedules', [self::class, 'cronSchedules']);
         add_action(self::CRON_HOOK, [Sender::class, 'fromCron']);
         add_action('init', [self::class, 'init']);
+        // The request's events are written at shutdown (after a fatal error too), before the sender.
+        add_action('shutdown', [Outbox::class, 'onShutdown'], Outbox::FLUSH_PRIORITY);
         add_action('shutdown', [Sender::class, 'onShutdown'], 1000);
         Events::register();
         add_action('plugins_loaded', [WooCommerce::class, 'registerIfActive']);
@@ -55,15 +57,19 @@ final class Plugin
     }
 
     /**
-     * On admin page loads, cron runs and WP-CLI: pairs with the code in
-     * SITEVAULT_PAIRING_CODE while unpaired, and keeps the send event
-     * scheduled while paired.
+     * On admin page loads, cron runs and WP-CLI: creates or upgrades the
+     * outbox (a plugin update replaces the files without activating them;
+     * the schema version is autoloaded, so the check costs no query), pairs
+     * with the code in SITEVAULT_PAIRING_CODE while unpaired, and keeps the
+     * send event scheduled while paired. A page view loads none of this (a
+     * request that records events upgrades the outbox when it writes them).
      */
     public static function init(): void
     {
         if (!(is_admin() || wp_doing_cron() || (defined('WP_CLI') && WP_CLI))) {
             return;
         }
+        Outbox::ensureTable();
         if (!Store::paired() && defined('SITEVAULT_PAIRING_CODE') && is_string(SITEVAULT_PAIRING_CODE)) {
             Client::pairFromConstant(SITEVAULT_PAIRING_CODE);
         }

@@ -3,9 +3,9 @@
 namespace Sitevault\Connector;
 
 /**
- * Turns what a hook saw into a protocol EVENT and puts it in the outbox.
- * Everything an event says is captured when it is recorded: nothing is read
- * again when it is sent.
+ * Turns what a hook saw into a protocol EVENT and puts it in the outbox
+ * (in memory until the request's shutdown; see Outbox). Everything an event
+ * says is captured when it is recorded: nothing is read again when it is sent.
  */
 final class Recorder
 {

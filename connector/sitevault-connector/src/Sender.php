@@ -71,6 +71,7 @@ final class Sender
         if (!Store::paired()) {
             return 'unpaired';
         }
+        Outbox::flush(); // what this request recorded goes with the batch
         if ((int) Store::state()['next_attempt'] > time()) {
             return 'waiting';
         }

@@ -4,9 +4,10 @@ namespace Sitevault\Connector;
 
 /**
  * The connector's options: the pairing (`sitevault_connector`, as the
- * protocol names it), the sending state and the send lock. None is
- * autoloaded; every name starts with "sitevault_connector" so that
- * uninstall.php finds them all.
+ * protocol names it), the sending state, the send lock and the outbox's
+ * schema version. Only the schema version is autoloaded (a few bytes, read
+ * on every load to upgrade the table after a plugin update); every name
+ * starts with "sitevault_connector" so that uninstall.php finds them all.
  */
 final class Store
 {
@@ -19,7 +20,7 @@ final class Store
     /** The send lock (see acquireLock). */
     public const LOCK = 'sitevault_connector_lock';
 
-    /** The outbox table's schema version. */
+    /** The outbox table's schema version (autoloaded). */
     public const DB_VERSION = 'sitevault_connector_db_version';
 
     /** Every option the plugin may create (uninstall.php deletes these). */
