@@ -275,7 +275,7 @@ func (r *run) tree(ctx context.Context, dir string, entries []fsys.FileInfo, pre
 		if dir == "" {
 			p = fi.Name
 		}
-		if fi.Name == "" || strings.ContainsAny(fi.Name, "/\x00") {
+		if invalidName(fi.Name) {
 			r.rep.skipRule(p, RuleInvalidName, "invalid file name")
 			continue
 		}
@@ -608,3 +608,6 @@ func kind(m fs.FileMode) string {
 	}
 	return m.Type().String()
 }
+
+// invalidName reports a name no file can be stored or restored under.
+func invalidName(name string) bool { return name == "" || strings.ContainsAny(name, "/\x00") }

@@ -3,7 +3,6 @@ package archiver
 import (
 	"context"
 	"path"
-	"strings"
 	"sync"
 
 	"github.com/sitevault/sitevault/internal/fsys"
@@ -49,7 +48,7 @@ func (s *scanner) tree(ctx context.Context, dir string, entries []fsys.FileInfo)
 		if ctx.Err() != nil {
 			return
 		}
-		if fi.Name == "." || fi.Name == ".." || fi.Name == "" || strings.ContainsAny(fi.Name, "/\x00") {
+		if fi.Name == "." || fi.Name == ".." || invalidName(fi.Name) {
 			continue
 		}
 		if !fi.Mode.IsDir() && fsys.IsTemp(fi.Name) {

@@ -114,7 +114,6 @@ func New(ctx context.Context, db *sql.DB, d Dialect, sealer *seal.Sealer, where 
 // Dialect returns the catalog's dialect name ("sqlite" or "postgres").
 func (c *Catalog) Dialect() string { return c.d.Name }
 
-// q adapts a query written with ? and ?N placeholders to the dialect.
 // indexedBy is the dialect's IndexedBy, or "".
 func (c *Catalog) indexedBy(index string) string {
 	if c.d.IndexedBy == nil {
@@ -123,6 +122,7 @@ func (c *Catalog) indexedBy(index string) string {
 	return c.d.IndexedBy(index)
 }
 
+// q adapts a query written with ? and ?N placeholders to the dialect.
 func (c *Catalog) q(query string) string {
 	if !c.d.Dollar {
 		return query

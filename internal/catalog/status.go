@@ -33,7 +33,10 @@ type SiteStatus struct {
 	// StoredBytes is what the site's restore points hold in the
 	// repository: the stored (compressed, encrypted) size of the data
 	// each added, deduplicated within the repository; recorded after each
-	// job that adds or removes points.
+	// job that adds or removes points. Once a point is forgotten, what it
+	// added is no longer counted even where a later point still uses it,
+	// so after forgets this is a lower bound (an exact figure needs a walk
+	// of every point's trees and database segments).
 	StoredBytes int64 `json:"stored_bytes"`
 }
 

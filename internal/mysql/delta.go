@@ -3,6 +3,7 @@ package mysql
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -359,13 +360,17 @@ func (d *dumper) refreshCounting(ctx context.Context, q querier, t *tableInfo, l
 		}
 		return nil, nil // the index disagrees with the checksum: read it whole
 	}
-	slices.SortFunc(drops, func(a, b rowRef) int {
-		if a.stream != b.stream {
-			return int(a.stream - b.stream)
-		}
-		return int(a.row - b.row)
-	})
+	return d.patch(ctx, q, t, s, fetch, drops, count, checksum)
+}
 
+// patch returns s with a new delta that adds the rows of the keys fetch
+// (in key order) and drops the rows drops, and the count and checksum of
+// the segment it then holds; nil (and no error) when the rows read are not
+// the rows asked for (readDelta): the segment is then read whole.
+func (d *dumper) patch(ctx context.Context, q querier, t *tableInfo, s *Segment, fetch [][][]byte, drops []rowRef, count uint64, checksum string) (*Segment, error) {
+	slices.SortFunc(drops, func(a, b rowRef) int {
+		return cmp.Or(cmp.Compare(a.stream, b.stream), cmp.Compare(a.row, b.row))
+	})
 	dl, err := d.readDelta(ctx, q, t, fetch, drops)
 	if err != nil || dl == nil {
 		return nil, err

@@ -336,21 +336,8 @@ func (d *dumper) hinted(ctx context.Context, q querier, t *tableInfo, h *tableHi
 		return nil, read, nil
 	}
 	slices.SortFunc(fetch, func(a, b [][]byte) int { return compareKeyText(a[0], b[0]) })
-	slices.SortFunc(drops, func(a, b rowRef) int {
-		if a.stream != b.stream {
-			return int(a.stream - b.stream)
-		}
-		return int(a.row - b.row)
-	})
-	dl, err := d.readDelta(ctx, q, t, fetch, drops)
-	if err != nil || dl == nil {
-		return nil, read, err
-	}
-	out := *s
-	out.Deltas = append(slices.Clip(s.Deltas), dl)
-	out.Rows = int64(count)
-	out.Checksum = checksum
-	return &out, read, nil
+	ns, err = d.patch(ctx, q, t, s, fetch, drops, count, checksum)
+	return ns, read, err
 }
 
 // parseChecksum reads a segment checksum "count:xor".

@@ -117,10 +117,11 @@ func validName(s string) bool {
 // encoding/json/v2), which reads a tree of 1,000 files 2.3× faster than
 // encoding/json (BenchmarkDecodeTree: 1.9 vs 4.4 ms). Every restore,
 // download and incremental backup decodes every tree of a point, and a
-// restore that finds most files right spent a fifth of its CPU here. It reads what encodeTree
-// (encoding/json) writes alike: exact member names, valid UTF-8, no
-// duplicate members. It is stricter on the rest (a duplicate member or
-// invalid UTF-8 is a damaged tree), which only a damaged tree holds.
+// restore that finds most files right spent a fifth of its CPU here. It
+// reads what encodeTree (encoding/json) writes alike: exact member names,
+// valid UTF-8, no duplicate members. It is stricter on the rest (a
+// duplicate member or invalid UTF-8 is a damaged tree), which only a
+// damaged tree holds.
 func decodeTree(b []byte) (*Tree, error) {
 	var tj treeJSON
 	if err := jsonv2.Unmarshal(b, &tj); err != nil {
